@@ -1,0 +1,117 @@
+"""Lighthouse (mobile, default throttling) on every page, served by the deploy nginx config.
+
+Prints one row per page: the four category scores and the bytes transferred
+on first load, compressed, with and without the search index Material
+fetches for the search box.
+
+    .venv/bin/python -m benchmarks.lighthouse [--pages en/index.html ...]
+
+Needs Node.js; installs Lighthouse from benchmarks/package.json on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from forms_service.static_site import build_site
+from tests.nginx import LocalNginx
+
+HERE = Path(__file__).resolve().parent
+LIGHTHOUSE = HERE / "node_modules" / ".bin" / "lighthouse"
+CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
+CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync"
+SEARCH_FILES = ("search_index.json", "/workers/search.", "/lunr/")
+
+
+def ensure_lighthouse() -> None:
+    if not LIGHTHOUSE.exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True)
+
+
+def audit(url: str) -> dict:
+    """Run Lighthouse once on `url` and return its JSON report."""
+    env = dict(os.environ, CHROME_PATH="/usr/bin/chromium")
+    out = subprocess.run(
+        [
+            str(LIGHTHOUSE),
+            url,
+            "--quiet",
+            "--output=json",
+            f"--only-categories={','.join(CATEGORIES)}",
+            f"--chrome-flags={CHROME_FLAGS}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def first_load_bytes(report: dict) -> tuple[int, int]:
+    """Bytes transferred: everything, and everything but the search index and worker."""
+    requests = report["audits"]["network-requests"]["details"]["items"]
+    total = sum(r.get("transferSize", 0) for r in requests)
+    search = sum(r.get("transferSize", 0) for r in requests if any(s in r["url"] for s in SEARCH_FILES))
+    return total, total - search
+
+
+def measure(pages: list[str] | None = None) -> list[dict]:
+    """Build the site, serve it with nginx, and audit each page."""
+    ensure_lighthouse()
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        (work / "nginx").mkdir()
+        server = LocalNginx(work / "nginx", work / "site")
+        build = build_site(work / "site", server.url)
+        if build.returncode:
+            sys.exit(build.stderr)
+        pages = pages or sorted(
+            p.relative_to(work / "site").as_posix()
+            for p in (work / "site").rglob("*.html")
+            if not p.relative_to(work / "site").as_posix().startswith(("assets/", "search/"))
+        )
+        server.start()
+        try:
+            rows = []
+            for page in pages:
+                report = audit(server.url + page)
+                scores = {c: round(report["categories"][c]["score"] * 100) for c in CATEGORIES}
+                total, without_search = first_load_bytes(report)
+                failed = [
+                    a["id"]
+                    for c in CATEGORIES
+                    for ref in report["categories"][c]["auditRefs"]
+                    if ref["weight"] and (a := report["audits"][ref["id"]])["score"] not in (None, 1)
+                ]
+                rows.append({"page": page, **scores, "bytes": total, "bytes_without_search": without_search, "failed": failed})
+            return rows
+        finally:
+            server.stop()
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'page':40} {'perf':>4} {'a11y':>4} {'b.p.':>4} {'seo':>4} {'KB first load':>13} {'KB w/o search':>13}")
+    for r in rows:
+        print(
+            f"{r['page']:40} {r['performance']:>4} {r['accessibility']:>4} {r['best-practices']:>4} {r['seo']:>4}"
+            f" {r['bytes'] / 1024:>13.1f} {r['bytes_without_search'] / 1024:>13.1f}"
+            + (f"   below 100: {', '.join(r['failed'])}" if r["failed"] else "")
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Lighthouse scores and first-load bytes per page.")
+    parser.add_argument("--pages", nargs="*", help="site-relative pages (default: every page)")
+    args = parser.parse_args()
+    print_table(measure(args.pages))
+
+
+if __name__ == "__main__":
+    main()

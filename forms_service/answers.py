@@ -1,0 +1,94 @@
+"""How the service answers: JSON for scripts, redirects and HTML pages for plain form posts.
+
+Every answer is in the submitter's language; problems are listed per field
+so both the JavaScript form and a person without JavaScript can fix them.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, redirect, render_template, request
+
+from . import i18n
+from .fields import LONG_TEXT_MAX, MEGABYTE, N_, RESUME_MAX_BYTES, Form
+from .guard import style_nonce
+from .validation import Submission
+
+FAILURES = {
+    400: N_("The form could not be read. Please send it again from the website."),
+    403: N_("This form can only be sent from the association's website."),
+    404: N_("This page does not exist."),
+    405: N_("This address only receives forms sent from the website."),
+    413: N_("What you sent is too large: the resumé may be at most {max_megabytes} MB "
+          "and each text at most {max_length} characters."),
+    415: N_("Please send the form from the website, as a normal web form."),
+    429: N_("Too many attempts from your connection. Please wait a few minutes and try again."),
+    500: N_("Sorry, something went wrong on our side. Nothing was sent. Please try again later."),
+    503: N_("Sorry, we could not pass on your message just now. Nothing was sent. "
+            "Please try again in a few minutes."),
+}
+REFUSED_TITLE = N_("Your form could not be sent")
+FAILED_TITLE = N_("Something went wrong")
+BACK_TO_FORM = N_("Back to the form")
+BACK_TO_SITE = N_("Back to the website")
+
+
+def language() -> str:
+    """The form's `lang` if the body was already parsed, else Accept-Language, else French.
+
+    The body is never parsed just for this: after a 413 or before the origin
+    check it must stay unread.
+    """
+    form = request.__dict__.get("form")
+    requested = form.get("lang") if form is not None else None
+    return i18n.negotiate(requested, request.headers.get("Accept-Language"))
+
+
+def wants_json() -> bool:
+    """True when the client (our script) prefers JSON over HTML."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
+def site_url(language_code: str, page: str) -> str:
+    """Absolute URL of a site page in a language: FORMS_SITE_URL + '' or '/en' + page."""
+    return current_app.config["SITE_URL"].rstrip("/") + i18n.language_prefix(language_code) + page
+
+
+def accepted(form: Form, submission_id: str, language_code: str) -> Response:
+    """202 with the id for scripts; 303 to the thank-you page for browsers."""
+    if wants_json():
+        return jsonify(ok=True, id=submission_id), 202
+    return redirect(site_url(language_code, form.thanks_page), 303)
+
+
+def refused(submission: Submission, language_code: str) -> Response:
+    """400 listing each problem, by field name (JSON) or by label (HTML)."""
+    catalogue = i18n.catalogue(language_code)
+    if wants_json():
+        errors = {name: problem.text(catalogue) for name, problem in submission.errors.items()}
+        return jsonify(ok=False, errors=errors), 400
+    form = submission.form
+    problems = [(catalogue.gettext(form[name].label), problem.text(catalogue))
+                for name, problem in submission.errors.items()]
+    return _page(400, catalogue, REFUSED_TITLE, form, problems=problems)
+
+
+def failure(status: int, language_code: str, form: Form | None) -> Response:
+    """Any other refusal or failure, with one clear message."""
+    catalogue = i18n.catalogue(language_code)
+    message = catalogue.gettext(FAILURES.get(status, FAILURES[500]),
+                                max_megabytes=RESUME_MAX_BYTES // MEGABYTE, max_length=LONG_TEXT_MAX)
+    if wants_json():
+        return jsonify(ok=False, error=message), status
+    title = REFUSED_TITLE if form else FAILED_TITLE
+    return _page(status, catalogue, title, form, message=message)
+
+
+def _page(status: int, catalogue: i18n.Catalogue, title: str, form: Form | None, **content) -> Response:
+    """The HTML error page, linking back to the form (or the site home) in the same language."""
+    back_url = site_url(catalogue.language, form.page if form else "/")
+    html = render_template(
+        "error.html", catalogue=catalogue, nonce=style_nonce(), title=catalogue.gettext(title),
+        back_url=back_url, back_label=catalogue.gettext(BACK_TO_FORM if form else BACK_TO_SITE),
+        problems=content.get("problems"), message=content.get("message"),
+    )
+    return Response(html, status, mimetype="text/html")

@@ -1,0 +1,197 @@
+"""Writing the emails a submission produces: one to the association, one acknowledgement.
+
+Composition happens once, at acceptance, into OutgoingMail objects (exact
+bytes), so whatever later holds or sends them never needs the form again.
+Header values are built by the email package from validated data and
+flattened to one line, so nothing typed can ever add a header.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+from dataclasses import dataclass
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+
+import jinja2
+
+from . import i18n
+from .fields import FILE, N_, PEER_LANGUAGES, Form
+from .outgoing import OutgoingMail
+from .validation import Submission
+
+POLICY = email.policy.SMTP  # CRLF line ends, as SMTP expects
+REFERENCE_CHARS = 8
+
+SUBJECTS = {
+    "volunteer": N_("Volunteer application from {name}"),
+    "support": N_("Support request {reference}"),
+    "urgent": N_("URGENT: support request {reference}"),
+    "ack_volunteer": N_("We have received your application"),
+    "ack_support": N_("We have received your request"),
+}
+
+ACKNOWLEDGEMENTS = {
+    "volunteer": (
+        N_("Thank you for your interest in becoming a volunteer peer supporter with CoCreate Humanity."),
+        N_("We have received your application. A member of our team will read it and answer you by email."),
+    ),
+    "support": (
+        N_("Thank you for reaching out to CoCreate Humanity."),
+        N_("We have received your request. A peer supporter will contact you as soon as possible, "
+           "in confidence."),
+        N_("This is not an emergency service. If you are in danger or need immediate help, "
+           "call your local emergency number."),
+    ),
+}
+ACKNOWLEDGEMENT_END = (
+    N_("For your privacy, this message does not repeat what you wrote."),
+    N_("If you did not send this form, you can ignore this message."),
+)
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("forms_service", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+i18n.install(_templates)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """What composition needs from the configuration."""
+
+    sender: str
+    recipients: dict[str, tuple[str, ...]]
+    urgent_recipients: tuple[str, ...]
+    message_id_host: str
+    staff_language: str
+
+    @classmethod
+    def from_config(cls, config) -> MailSettings:
+        return cls(
+            sender=config["MAIL_DEFAULT_SENDER"],
+            recipients={
+                "volunteer": tuple(config["VOLUNTEER_RECIPIENTS"]),
+                "support": tuple(config["SUPPORT_RECIPIENTS"]),
+            },
+            urgent_recipients=tuple(config["URGENT_RECIPIENTS"]),
+            message_id_host=urlsplit(config["SITE_URL"]).hostname,
+            staff_language=config["STAFF_LANGUAGE"],
+        )
+
+    @property
+    def envelope_sender(self) -> str:
+        return email.utils.parseaddr(self.sender)[1]
+
+
+def compose(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> list[OutgoingMail]:
+    """The association's email first, then the submitter's acknowledgement."""
+    return [
+        _association_mail(submission, submission_id, language, settings),
+        _acknowledgement(submission, submission_id, language, settings),
+    ]
+
+
+def is_urgent(submission: Submission) -> bool:
+    return submission.form.name == "support" and bool(submission.values.get("urgent"))
+
+
+def _association_mail(submission: Submission, submission_id: str, language: str,
+                      settings: MailSettings) -> OutgoingMail:
+    """All fields laid out for a coordinator, in the staff language, resumé attached."""
+    form = submission.form
+    staff = i18n.catalogue(settings.staff_language)
+    recipients = settings.recipients[form.name]
+    if is_urgent(submission):
+        recipients = tuple(dict.fromkeys(recipients + settings.urgent_recipients))
+    subject = _subject(staff, submission, submission_id)
+    context = {
+        "catalogue": staff,
+        "form": form,
+        "subject": subject,
+        "reference": submission_id,
+        "rows": _rows(form, submission, staff),
+        "language": staff.gettext(_language_name(language)),
+        "urgent": is_urgent(submission),
+    }
+    message = _message(settings, recipients, subject, staff.language, "association", context)
+    message["Reply-To"] = submission.values["email"]
+    if submission.document:
+        maintype, subtype = submission.document.kind.mime.split("/")
+        message.add_attachment(submission.document.data, maintype=maintype, subtype=subtype,
+                               filename=submission.document.filename)
+    return _outgoing(message, submission_id, 1, settings)
+
+
+def _acknowledgement(submission: Submission, submission_id: str, language: str,
+                     settings: MailSettings) -> OutgoingMail:
+    """A fixed text in the submitter's language: it repeats nothing they typed."""
+    catalogue = i18n.catalogue(language)
+    subject = catalogue.gettext(SUBJECTS[f"ack_{submission.form.name}"])
+    paragraphs = ACKNOWLEDGEMENTS[submission.form.name] + ACKNOWLEDGEMENT_END
+    context = {"catalogue": catalogue, "subject": subject,
+               "paragraphs": [catalogue.gettext(msgid) for msgid in paragraphs]}
+    message = _message(settings, (submission.values["email"],), subject, language, "acknowledgement", context)
+    return _outgoing(message, submission_id, 2, settings)
+
+
+def _subject(staff: i18n.Catalogue, submission: Submission, submission_id: str) -> str:
+    """Volunteer: the applicant's name helps sorting. Support: no personal data at all."""
+    if submission.form.name == "volunteer":
+        return staff.gettext(SUBJECTS["volunteer"], name=one_line(submission.values["name"]))
+    key = "urgent" if is_urgent(submission) else "support"
+    return staff.gettext(SUBJECTS[key], reference=submission_id[:REFERENCE_CHARS])
+
+
+def _rows(form: Form, submission: Submission, staff: i18n.Catalogue) -> list[tuple[str, str]]:
+    """(label, value) for every visible field, choices shown by their label, blanks marked."""
+    rows = []
+    for item in form.visible_fields:
+        if item.kind == FILE:
+            value = submission.document.filename if submission.document else ""
+        else:
+            value = submission.values.get(item.name, "")
+        if isinstance(value, bool):
+            value = staff.gettext(N_("Yes") if value else N_("No"))
+        elif value and item.choices:
+            value = staff.gettext(item.choice_label(value))
+        rows.append((staff.gettext(item.label), value or staff.gettext(N_("(not given)"))))
+    return rows
+
+
+def _language_name(code: str) -> str:
+    """The msgid naming a site language, for "submitted in ..." lines."""
+    names = {choice.value: choice.label for choice in PEER_LANGUAGES}
+    return names.get(code, code)
+
+
+def _message(settings: MailSettings, recipients: tuple[str, ...], subject: str, language: str,
+             template: str, context: dict) -> EmailMessage:
+    """Headers common to every email, with text and HTML bodies from the templates."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = settings.sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = one_line(subject)
+    message["Date"] = email.utils.formatdate(localtime=False)
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    message.set_content(_templates.get_template(f"emails/{template}.txt").render(context))
+    message.add_alternative(_templates.get_template(f"emails/{template}.html").render(context), subtype="html")
+    message["Content-Language"] = language  # after the body: the email package moves Content-* into parts
+    return message
+
+
+def _outgoing(message: EmailMessage, submission_id: str, number: int, settings: MailSettings) -> OutgoingMail:
+    """Stamp the stable Message-ID and freeze the message into bytes."""
+    message_id = f"<{submission_id}.{number}@{settings.message_id_host}>"
+    message["Message-ID"] = message_id
+    recipients = tuple(address for _, address in email.utils.getaddresses([message["To"]]))
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, message.as_bytes(policy=POLICY))
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace, CR and LF included, so a value can never start a header."""
+    return " ".join(str(text).split())

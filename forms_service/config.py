@@ -1,0 +1,181 @@
+"""Settings: safe defaults, FORMS_* environment variables, and start-up checks.
+
+A relay that starts with a missing recipient or an unverified mail server
+loses or leaks what people confide, so a bad setting stops start-up with
+one line naming it instead of failing on the first submission.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from flask import Flask
+
+from .fields import RESUME_MAX_BYTES
+from .i18n import supported_languages
+
+PREFIX = "FORMS"
+
+DEFAULTS = {
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": None,
+    "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise drop mail silently when TESTING
+    "MAIL_CA_FILE": None,
+    "MAIL_TIMEOUT": 30,
+    "MAIL_ALLOW_PLAINTEXT": False,
+    "VOLUNTEER_RECIPIENTS": None,
+    "SUPPORT_RECIPIENTS": None,
+    "URGENT_RECIPIENTS": [],
+    "SITE_URL": None,
+    "ALLOWED_ORIGINS": None,
+    "SECRET_KEY": None,
+    "DATA_DIR": None,
+    "STAFF_LANGUAGE": "fr",
+    "PROXY_COUNT": 0,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_DEFAULT": "10 per minute;60 per hour;200 per day",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # A Redis outage must never stop a person from reaching us: fall back to memory.
+    "RATELIMIT_SWALLOW_ERRORS": True,
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    # Whole request: the resumé plus generous room for the text fields and multipart framing.
+    "MAX_CONTENT_LENGTH": RESUME_MAX_BYTES + 512 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 256 * 1024,
+    "MAX_FORM_PARTS": 50,
+}
+
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(SystemExit):
+    """A setting that makes running unsafe or useless.
+
+    A SystemExit so that gunicorn, `flask run` and `python -m` all stop with
+    the one-line message rather than a traceback.
+    """
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"forms_service: {PREFIX}_{name} {problem}")
+        self.setting = f"{PREFIX}_{name}"
+
+
+def load(app: Flask, overrides: dict | None) -> None:
+    """Fill app.config: defaults, then the environment (or the given mapping, for tests)."""
+    app.config.from_mapping(DEFAULTS)
+    app.config["DATA_DIR"] = app.instance_path
+    if overrides is None:
+        app.config.from_prefixed_env(PREFIX)
+    else:
+        app.config.from_mapping(overrides)
+    check(app.config)
+    if not app.config["ALLOWED_ORIGINS"]:
+        app.config["ALLOWED_ORIGINS"] = [origin_of(app.config["SITE_URL"])]
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, as browsers send it in the Origin header."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses, where plaintext never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check(config: dict) -> None:
+    """Stop at the first unsafe or missing setting, naming it."""
+    _check_secret(config["SECRET_KEY"])
+    _check_site_url(config["SITE_URL"])
+    for name in ("VOLUNTEER_RECIPIENTS", "SUPPORT_RECIPIENTS", "URGENT_RECIPIENTS"):
+        _check_addresses(name, config[name], required=name != "URGENT_RECIPIENTS")
+    _check_sender(config["MAIL_DEFAULT_SENDER"])
+    _check_mail_transport(config)
+    _check_origins(config["ALLOWED_ORIGINS"])
+    _check_number("MAIL_TIMEOUT", config["MAIL_TIMEOUT"], minimum=1)
+    _check_number("PROXY_COUNT", config["PROXY_COUNT"], minimum=0)
+    if config["STAFF_LANGUAGE"] not in supported_languages():
+        raise ConfigError("STAFF_LANGUAGE", f"must be one of {', '.join(supported_languages())} "
+                                            "(languages with a catalogue)")
+
+
+def _check_secret(secret: object) -> None:
+    if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError("SECRET_KEY", f"is missing or shorter than {MIN_SECRET_LENGTH} characters: "
+                                        "set a long random value, e.g. from `python -c 'import secrets; "
+                                        "print(secrets.token_urlsafe(48))'`")
+
+
+def _check_site_url(url: object) -> None:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if not parts or parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError("SITE_URL", "is missing or not a URL: set the public address of the site, "
+                                      "e.g. https://www.example.org")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError("SITE_URL", "must use https (plain http is only allowed for localhost)")
+
+
+def _is_address(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _check_addresses(name: str, value: object, *, required: bool) -> None:
+    if not isinstance(value, list) or not all(_is_address(item) for item in value):
+        raise ConfigError(name, "must be a JSON array of email addresses, e.g. '[\"team@example.org\"]'")
+    if required and not value:
+        raise ConfigError(name, "is empty: give at least one address")
+
+
+def _check_sender(sender: object) -> None:
+    address = sender.rsplit("<", 1)[-1].rstrip(">").strip() if isinstance(sender, str) else None
+    if not _is_address(address):
+        raise ConfigError("MAIL_DEFAULT_SENDER", "is missing or not an address: set e.g. "
+                                                 "'\"CoCreate Humanity <forms@example.org>\"'")
+
+
+def _check_mail_transport(config: dict) -> None:
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ConfigError("MAIL_USE_SSL", "and FORMS_MAIL_USE_TLS are both true: choose one")
+    encrypted = config["MAIL_USE_TLS"] or config["MAIL_USE_SSL"]
+    if not encrypted and not config["MAIL_ALLOW_PLAINTEXT"] and not is_loopback(str(config["MAIL_SERVER"])):
+        raise ConfigError("MAIL_SERVER", "is not on this machine and neither FORMS_MAIL_USE_TLS nor "
+                                         "FORMS_MAIL_USE_SSL is true (set FORMS_MAIL_ALLOW_PLAINTEXT=true "
+                                         "only if plaintext is really intended)")
+    ca_file = config["MAIL_CA_FILE"]
+    if ca_file is not None and not (isinstance(ca_file, str) and os.access(ca_file, os.R_OK)):
+        raise ConfigError("MAIL_CA_FILE", f"is not a readable file: {ca_file!r}")
+
+
+def _check_origins(origins: object) -> None:
+    if origins is None:
+        return
+    if not isinstance(origins, list) or not all(
+        isinstance(item, str) and item == origin_of(item) for item in origins
+    ):
+        raise ConfigError("ALLOWED_ORIGINS", "must be a JSON array of origins such as "
+                                             "'[\"https://www.example.org\"]' (scheme and host, no path)")
+
+
+def _check_number(name: str, value: object, *, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise ConfigError(name, f"must be a number of at least {minimum}")

@@ -1,0 +1,186 @@
+"""Background delivery: spooled mail goes to the SMTP server from inside the service.
+
+Each process (every gunicorn worker) may run one Deliverer thread. They all
+share the spool file safely because a message is only sent by the worker
+that holds its lease. A Deliverer wakes as soon as its process accepts a
+submission or a retry falls due, and otherwise polls every few seconds, so
+messages accepted by another process or left by a crashed one go out too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import partial
+from typing import Protocol
+
+from flask import Flask
+
+from .outgoing import OutgoingMail
+from .relay import PermanentRelayError, Relay, RelayError
+from .spool import Claimed, Spool, seconds_setting
+
+log = logging.getLogger(__name__)
+
+SPOOL_EXTENSION = "forms_spool"
+DELIVERER_EXTENSION = "forms_deliverer"
+
+
+class Session(Protocol):
+    """One SMTP session (forms_service.relay.Relay): send raises a classified RelayError."""
+
+    def send(self, mail: OutgoingMail) -> None: ...
+
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+def error_code(error: BaseException) -> str:
+    """What may be stored and logged about a failure: never server text, which may quote addresses.
+
+    Relay errors are worded by relay.py from reply codes only; anything else
+    is reduced to its class name.
+    """
+    if isinstance(error, RelayError):
+        return f"{type(error).__name__}: {error}"
+    return type(error).__name__
+
+
+class Deliverer:
+    """Claims due messages from the spool and hands them to the relay, in one thread."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        open_session: SessionFactory,
+        *,
+        lease_seconds: float = 300.0,
+        batch_size: int = 20,
+        poll_seconds: float = 5.0,
+    ):
+        self.spool = spool
+        self.open_session = open_session
+        self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one pass ------------------------------------------------------------
+
+    def deliver_due(self) -> int:
+        """Claim one batch of due messages and try each once over one SMTP session.
+
+        Returns how many were claimed (0: nothing is due). A message is only
+        sent while at least half of its lease remains, so a slow server can
+        never make two workers send the same message; the rest is released.
+        """
+        batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
+        if not batch:
+            return 0
+        deadline = time.monotonic() + self.lease_seconds / 2
+        pending = list(batch)
+        try:
+            with self.open_session() as session:
+                while pending and time.monotonic() < deadline and not self._stopping.is_set():
+                    self._attempt(session, pending[0])
+                    pending.pop(0)
+        except Exception as error:  # outside a send (session or spool): retry what is not recorded yet
+            for entry in pending:
+                self._failed(entry, error)
+            pending = []
+        self.spool.release([entry.id for entry in pending], self.owner)
+        return len(batch)
+
+    def deliver_all(self) -> int:
+        """Deliver batches until nothing is due (CLI `spool retry`, tests); returns the count."""
+        total = 0
+        while not self._stopping.is_set() and (claimed := self.deliver_due()):
+            total += claimed
+        return total
+
+    def _attempt(self, session: Session, entry: Claimed) -> None:
+        """Send one message and record the outcome in the spool."""
+        try:
+            session.send(entry.mail)
+        except Exception as error:
+            self._failed(entry, error)
+            return
+        self.spool.delivered(entry.id)
+        log.info("delivered spool entry %d (submission %s)", entry.id, entry.submission_id)
+
+    def _failed(self, entry: Claimed, error: BaseException) -> None:
+        """Permanent refusals go dead at once; anything else is retried later."""
+        code = error_code(error)
+        if isinstance(error, PermanentRelayError):
+            self.spool.dead(entry.id, code)
+            return
+        log.warning("spool entry %d (submission %s) not delivered, will retry: %s", entry.id, entry.submission_id, code)
+        self.spool.retry_later(entry.id, code)
+
+    # -- the thread ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in a daemon thread; a daemon because the spool, not the thread, keeps mail safe."""
+        if self._thread and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="forms-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the message in hand, then end the thread."""
+        self._stopping.set()
+        self.spool.accepted.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        """Deliver whatever is due, then sleep until this process accepts a
+        submission, a retry falls due, or the poll interval (which finds
+        what other processes accepted) ends."""
+        while not self._stopping.is_set():
+            pause = self.poll_seconds
+            try:
+                self.deliver_all()
+                pause = min(pause, self.spool.seconds_until_due())
+            except Exception as error:  # one bad pass (locked or full disk...) must not end delivery
+                log.error("delivery pass failed: %s", type(error).__name__)
+            self.spool.accepted.wait(pause)
+            self.spool.accepted.clear()
+
+
+def init_delivery(app: Flask, spool: Spool) -> Deliverer:
+    """Register the spool and a (not yet started) Deliverer on the app.
+
+    Views find the spool in app.extensions["forms_spool"]; the CLI finds both.
+    Half the lease must outlast one send (several SMTP commands, each up to
+    FORMS_MAIL_TIMEOUT): by default ten times FORMS_MAIL_TIMEOUT. A shorter
+    FORMS_SPOOL_LEASE_SECONDS lets messages of a killed worker go sooner.
+    """
+    lease = seconds_setting(app.config, "SPOOL_LEASE_SECONDS", 10 * app.config["MAIL_TIMEOUT"])
+    deliverer = Deliverer(spool, partial(Relay, app), lease_seconds=lease)
+    app.extensions[SPOOL_EXTENSION] = spool
+    app.extensions[DELIVERER_EXTENSION] = deliverer
+    return deliverer
+
+
+def start_delivery(app: Flask) -> Deliverer:
+    """Start this process's delivery thread (from the WSGI entry point, not the CLI).
+
+    At interpreter exit the thread is asked to finish the message in hand,
+    so a graceful worker restart does not cut a send short and cause a
+    duplicate.
+    """
+    deliverer = app.extensions[DELIVERER_EXTENSION]
+    deliverer.start()
+    atexit.register(deliverer.stop)
+    return deliverer

@@ -1,0 +1,128 @@
+"""`make run`: the whole project on one origin, on this machine only.
+
+Builds the site, serves it with the forms service on http://127.0.0.1:8000,
+and hands every relayed email to an embedded SMTP sink that saves it as a
+.eml file, so a newcomer can send a form and open what the association
+would receive. Not for production: see deploy/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import threading
+import time
+from datetime import datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from werkzeug.serving import run_simple
+
+from forms_service import create_app
+from forms_service.static_site import PROJECT, build_site, static_site
+
+WATCHED = ("docs", "overrides", "mkdocs.yml", "forms_service/fields.py", "forms_service/translations")
+
+
+class MailFolder:
+    """An aiosmtpd handler that keeps each message as a .eml file and says so."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._numbers = itertools.count(1)
+
+    async def handle_DATA(self, server, session, envelope):
+        name = f"{datetime.now():%Y%m%d-%H%M%S}-{next(self._numbers):03d}.eml"
+        path = self.folder / name
+        path.write_bytes(envelope.content)
+        subject = message_from_bytes(envelope.content, policy=policy.default)["Subject"]
+        print(f"mail  {path}  to {', '.join(envelope.rcpt_tos)}  «{subject}»", flush=True)
+        return "250 Message accepted for delivery"
+
+
+def combined(site_app, forms_app):
+    """One origin: /forms/… to the service, everything else to the static site."""
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        target = forms_app if path == "/forms" or path.startswith("/forms/") else site_app
+        return target(environ, start_response)
+
+    return app
+
+
+def rebuild_on_change(site_dir: Path, site_url: str) -> None:
+    """Rebuild the site when its sources change (polling: no extra dependency)."""
+
+    def stamp() -> float:
+        paths = (PROJECT / name for name in WATCHED)
+        files = (f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+        return max((f.stat().st_mtime for f in files), default=0.0)
+
+    def loop() -> None:
+        last = stamp()
+        while True:
+            time.sleep(1)
+            now = stamp()
+            if now != last:
+                last = now
+                report(build_site(site_dir, site_url), "rebuilt")
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def report(build, done: str) -> bool:
+    """Print a build's outcome; the site keeps serving the last good build."""
+    if build.returncode != 0:
+        print(build.stderr, file=sys.stderr)
+        print("site  build failed (see above)", flush=True)
+        return False
+    print(f"site  {done}", flush=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--smtp-port", type=int, default=8025)
+    parser.add_argument("--folder", type=Path, default=PROJECT / "instance" / "dev")
+    args = parser.parse_args(argv)
+
+    site_url = f"http://127.0.0.1:{args.port}/"
+    site_dir = args.folder / "site"
+    if not report(build_site(site_dir, site_url), f"built into {site_dir}"):
+        return 1
+
+    sink = Controller(MailFolder(args.folder / "mail"), hostname="127.0.0.1", port=args.smtp_port)
+    sink.start()
+    forms = create_app(
+        {
+            "SITE_URL": site_url.rstrip("/"),
+            "ALLOWED_ORIGINS": [site_url.rstrip("/")],
+            "DATA_DIR": str(args.folder / "data"),
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": args.smtp_port,
+            "MAIL_USE_TLS": False,
+            "MAIL_USE_SSL": False,
+            "MAIL_DEFAULT_SENDER": "forms@localhost",
+            "VOLUNTEER_RECIPIENTS": ["volunteers@localhost"],
+            "SUPPORT_RECIPIENTS": ["support@localhost"],
+            "URGENT_RECIPIENTS": ["urgent@localhost"],
+            "SECRET_KEY": "development only: never used in production",
+        }
+    )
+    rebuild_on_change(site_dir, site_url)
+    print(f"mail  every relayed message is saved under {args.folder / 'mail'}", flush=True)
+    print(f"open  {site_url}   (Ctrl-C stops)", flush=True)
+    try:
+        run_simple("127.0.0.1", args.port, combined(static_site(site_dir), forms), threaded=True)
+    finally:
+        sink.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Refusing posts from other sites, and hardening every response the service sends."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, g, request
+
+from .config import origin_of
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # Answers are personal (errors echo field names, ids): never keep them in any cache.
+    "Cache-Control": "no-store",
+}
+
+
+def origin_allowed(allowed: list[str]) -> bool:
+    """Origin, else Referer, must name an allowed site; a request with neither passes.
+
+    Browsers send Origin on every cross-site POST, so a hostile page cannot
+    post in a visitor's name; clients without either header are not browsers
+    acting for someone else.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        referer = request.headers.get("Referer")
+        if not referer:
+            return True
+        origin = origin_of(referer)
+    return origin.lower() in {item.lower() for item in allowed}
+
+
+def style_nonce() -> str:
+    """The per-response nonce that lets the error page's own small stylesheet through the CSP."""
+    if "style_nonce" not in g:
+        g.style_nonce = secrets.token_urlsafe(16)
+    return g.style_nonce
+
+
+def _harden(response: Response) -> Response:
+    """Add the security headers, with a CSP that allows nothing but our inline style."""
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'nonce-{style_nonce()}'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+    return response
+
+
+def install(app: Flask) -> None:
+    """Apply the headers to every response, errors and redirects included."""
+    app.after_request(_harden)

@@ -1,0 +1,31 @@
+"""The unit of work between composing, spooling and relaying: one email ready for SMTP."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """An email exactly as it will be handed to the SMTP server.
+
+    Composition happens once, at acceptance, so that with OpenPGP keys the
+    spool only ever holds ciphertext the server itself cannot read.
+    """
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+    def dumps(self) -> bytes:
+        """Serialise for the spool: a JSON envelope line, then the raw message."""
+        head = {"message_id": self.message_id, "sender": self.sender, "recipients": list(self.recipients)}
+        return json.dumps(head, separators=(",", ":")).encode() + b"\n" + self.data
+
+    @classmethod
+    def loads(cls, raw: bytes) -> OutgoingMail:
+        head, _, data = raw.partition(b"\n")
+        fields = json.loads(head)
+        return cls(fields["message_id"], fields["sender"], tuple(fields["recipients"]), data)

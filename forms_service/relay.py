@@ -1,0 +1,161 @@
+"""Handing composed emails to the SMTP server, safely, through Flask-Mail.
+
+Flask-Mail opens smtplib connections without verifying certificates and
+without timeouts. This module gives its Connection a host that verifies TLS
+(system store or FORMS_MAIL_CA_FILE), bounds every SMTP operation with
+FORMS_MAIL_TIMEOUT, refuses plaintext to another machine unless explicitly
+allowed, and sorts failures into temporary (retry later) and permanent (the
+server refused this message), which is what a spool worker needs to decide.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterable
+
+import flask_mail
+from flask import Flask
+
+from .config import is_loopback
+from .outgoing import OutgoingMail
+
+
+class RelayError(Exception):
+    """Sending failed; anything that is not a PermanentRelayError is worth retrying."""
+
+
+class TemporaryRelayError(RelayError):
+    """Try again later: 4xx reply, timeout, refused or dropped connection, TLS or login failure."""
+
+
+class PermanentRelayError(RelayError):
+    """The server refused this message with a 5xx reply: retrying will not help."""
+
+
+class InsecureTransportError(TemporaryRelayError):
+    """Plaintext to another machine was not allowed; retry once the operator fixes the settings."""
+
+
+class VerifiedConnection(flask_mail.Connection):
+    """Flask-Mail's Connection, with a host that verifies TLS and never waits forever."""
+
+    def __init__(self, mail, *, context: ssl.SSLContext, timeout: float, allow_plaintext: bool):
+        super().__init__(mail)
+        self.context = context
+        self.timeout = timeout
+        self.allow_plaintext = allow_plaintext
+
+    def configure_host(self) -> smtplib.SMTP:
+        """Connect, secure, authenticate; close the socket again if any step fails."""
+        mail = self.mail
+        encrypted = mail.use_ssl or mail.use_tls
+        if not encrypted and not self.allow_plaintext and not is_loopback(mail.server):
+            raise InsecureTransportError(f"plaintext SMTP to {mail.server} is not allowed")
+        if mail.use_ssl:
+            host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=self.timeout, context=self.context)
+        else:
+            host = smtplib.SMTP(mail.server, mail.port, timeout=self.timeout)
+        try:
+            if mail.use_tls:
+                host.starttls(context=self.context)
+            if mail.username and mail.password:
+                host.login(mail.username, mail.password)
+        except BaseException:
+            host.close()
+            raise
+        return host
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Certificate and host name checks against the system store or the configured CA."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+class Relay:
+    """One SMTP session reused for several messages; reconnects after a failure.
+
+    Use as a context manager: `with Relay(app) as relay: relay.send(mail)`.
+    """
+
+    def __init__(self, app: Flask):
+        config = app.config
+        self._mail = app.extensions["mail"]
+        self._options = {
+            "context": tls_context(config["MAIL_CA_FILE"]),
+            "timeout": config["MAIL_TIMEOUT"],
+            "allow_plaintext": config["MAIL_ALLOW_PLAINTEXT"],
+        }
+        self._connection: VerifiedConnection | None = None
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Deliver one message to every recipient, or raise a classified RelayError."""
+        host = self._open().host
+        if host is None:
+            return
+        try:
+            refused = host.sendmail(mail.sender, list(mail.recipients), mail.data)
+        except smtplib.SMTPRecipientsRefused as error:
+            self.close()
+            raise _by_codes(error.recipients.values(), "all recipients refused") from None
+        except smtplib.SMTPResponseException as error:
+            self.close()
+            raise _by_codes([(error.smtp_code, error.smtp_error)], "message refused") from None
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()
+            raise TemporaryRelayError(f"sending failed: {type(error).__name__}") from None
+        if refused:
+            raise _by_codes(refused.values(), "some recipients refused")
+
+    def close(self) -> None:
+        """End the session politely if possible; a dead connection is just dropped."""
+        connection, self._connection = self._connection, None
+        if connection is None or connection.host is None:
+            return
+        try:
+            connection.host.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.host.close()
+
+    def _open(self) -> VerifiedConnection:
+        """The live connection, opened on first use; connection failures are temporary."""
+        if self._connection is None:
+            connection = VerifiedConnection(self._mail, **self._options)
+            try:
+                connection.__enter__()  # host stays None when MAIL_SUPPRESS_SEND is true
+            except (smtplib.SMTPException, OSError) as error:
+                raise TemporaryRelayError(f"cannot open SMTP session: {_describe(error)}") from None
+            self._connection = connection
+        return self._connection
+
+
+def send_all(app: Flask, mails: Iterable[OutgoingMail]) -> None:
+    """Send several messages over one session, stopping at the first failure."""
+    with Relay(app) as relay:
+        for mail in mails:
+            relay.send(mail)
+
+
+def _by_codes(replies: Iterable[tuple[int, bytes]], what: str) -> RelayError:
+    """Permanent only when every reply is 5xx: any 4xx means a retry may succeed."""
+    codes = [code for code, _ in replies]
+    error_class = PermanentRelayError if codes and all(code >= 500 for code in codes) else TemporaryRelayError
+    return error_class(f"{what}: {', '.join(map(str, codes))}")
+
+
+def _describe(error: BaseException) -> str:
+    """A short cause for logs, without server banners that could echo addresses."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate not trusted ({error.verify_message})"
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{type(error).__name__} {error.smtp_code}"
+    if isinstance(error, socket.timeout):
+        return "timed out"
+    return type(error).__name__

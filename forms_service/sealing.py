@@ -1,0 +1,179 @@
+"""Symmetric sealing of everything the spool stores (Fernet / MultiFernet).
+
+Keys come from FORMS_SPOOL_KEY (one key, or a JSON list whose first key is
+the current one) or, for local use, from a key file generated in
+FORMS_DATA_DIR with mode 0600. A key file that group or others could read is
+refused: the key is the only thing between the spool file and its readers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, MultiFernet
+
+from .config import ConfigError
+
+KEY_FILE_NAME = "spool.key"
+
+
+class SealingError(Exception):
+    """The sealing keys are missing, malformed or unsafely stored; start-up must stop.
+
+    The message is a predicate ("has mode 0644: ...") for the caller to put
+    after the name of the setting or file it concerns.
+    """
+
+
+def _fernets(keys: Sequence[bytes]) -> MultiFernet:
+    """Build a MultiFernet: the first key seals, every key opens."""
+    if not keys:
+        raise SealingError("holds no key")
+    try:
+        return MultiFernet([Fernet(key) for key in keys])
+    except (ValueError, TypeError) as exc:
+        raise SealingError("holds something that is not a Fernet key (make one with `python -c \"from "
+                           "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"`)") from exc
+
+
+def keys_from_setting(value: str | Sequence[str]) -> list[bytes]:
+    """FORMS_SPOOL_KEY as keys: one key, or a list (JSON, parsed by from_prefixed_env)."""
+    return [key.strip().encode() for key in ([value] if isinstance(value, str) else value)]
+
+
+class Sealer:
+    """Seals and opens spool blobs (Fernet tokens) with the current key; older keys still open."""
+
+    def __init__(self, keys: Sequence[bytes]):
+        self._fernet = _fernets(keys)
+
+    def _keys(self) -> MultiFernet:
+        """The keys to use now."""
+        return self._fernet
+
+    def seal(self, data: bytes) -> bytes:
+        """Encrypt and authenticate `data` with the current key."""
+        return self._keys().encrypt(data)
+
+    def unseal(self, sealed: bytes) -> bytes:
+        """Open a blob sealed with any known key; raises InvalidToken otherwise."""
+        return self._keys().decrypt(sealed)
+
+    def reseal(self, sealed: bytes) -> bytes:
+        """Re-encrypt a blob with the current key, so older keys can be retired."""
+        return self._keys().rotate(sealed)
+
+
+class KeyFileSealer(Sealer):
+    """A Sealer whose keys live in a 0600 file that `spool rotate-key` may replace.
+
+    Every use first checks (one stat) whether the file was replaced, so all
+    running workers seal with a new key, and open re-sealed blobs, as soon as
+    the operator rotates, without a restart.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._signature = _signature(path)
+        super().__init__(read_key_file(path))
+
+    def _keys(self) -> MultiFernet:
+        signature = _signature(self.path)
+        with self._lock:
+            if signature != self._signature:
+                self._fernet, self._signature = _fernets(read_key_file(self.path)), signature
+            return self._fernet
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    """Changes whenever the key file is replaced (write_key_file gives it a new inode)."""
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
+def read_key_file(path: Path) -> list[bytes]:
+    """Read the keys (one a line, current first), refusing a file others can read."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise SealingError(f"has mode {mode:04o}: it must be 0600 (chmod 600 {path})")
+    return [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def write_key_file(path: Path, keys: Sequence[bytes], *, replace: bool) -> None:
+    """Write keys atomically with mode 0600; without `replace`, never overwrite.
+
+    The file is written under a temporary name and fsynced before it gets its
+    real name, so no reader ever sees a half-written or world-readable key.
+    Linking (not renaming) when creating makes concurrent workers agree on the
+    first key written.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.unlink(missing_ok=True)  # left by a crash of a process that had our pid
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(b"".join(key + b"\n" for key in keys))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a new or renamed file's directory entry durable."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def ensure_key_file(path: Path) -> None:
+    """Create the local key file with a fresh key unless some process already did."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        write_key_file(path, [Fernet.generate_key()], replace=False)
+    except FileExistsError:
+        pass
+
+
+def add_new_key(path: Path) -> None:
+    """Put a fresh key first in the key file; older keys stay so blobs still open."""
+    write_key_file(path, [Fernet.generate_key(), *read_key_file(path)], replace=True)
+
+
+def retire_old_keys(path: Path) -> None:
+    """Keep only the current key in the key file (after every blob was re-sealed)."""
+    write_key_file(path, read_key_file(path)[:1], replace=True)
+
+
+def load_sealer(spool_key: str | Sequence[str] | None, data_dir: Path) -> Sealer:
+    """The Sealer for this deployment: FORMS_SPOOL_KEY if set, else the local key file."""
+    if spool_key is not None:
+        return Sealer(keys_from_setting(spool_key))
+    path = data_dir / KEY_FILE_NAME
+    ensure_key_file(path)
+    return KeyFileSealer(path)
+
+
+def sealer_from_config(config: Mapping) -> Sealer:
+    """FORMS_SPOOL_KEY's keys, or the generated key file in FORMS_DATA_DIR."""
+    data_dir = Path(config["DATA_DIR"])
+    setting = None if config.get("SPOOL_KEY") in (None, "") else config["SPOOL_KEY"]  # FORMS_SPOOL_KEY= is unset
+    try:
+        return load_sealer(setting, data_dir)
+    except SealingError as problem:
+        if setting is not None:
+            raise ConfigError("SPOOL_KEY", str(problem)) from problem
+        raise ConfigError("SPOOL_KEY", f"is unset and the key file {data_dir / KEY_FILE_NAME} {problem}") from problem
+    except OSError as error:
+        raise ConfigError("DATA_DIR", f"cannot hold the spool key file: {error.strerror}") from error

@@ -1,0 +1,148 @@
+"""Deciding what an uploaded document really is, from its bytes alone.
+
+The file name and the client's Content-Type are attacker-controlled, so the
+type is decided from content: PDF by its magic, DOCX and ODT by their ZIP
+structure. Macro-enabled, encrypted, oversized-when-inflated or unknown
+content is refused before anything is relayed to a coordinator's inbox.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+
+import filetype
+
+from .fields import DOCX, ODT, PDF, FileType
+
+MAX_ZIP_ENTRIES = 1000
+MAX_INFLATED_BYTES = 50 * 1024 * 1024
+MAX_RATIO = 100
+RATIO_CHECK_ABOVE = 1024 * 1024  # small parts may compress well legitimately
+READ_CHUNK = 64 * 1024
+MAX_FILENAME_CHARS = 100
+
+DOCX_MAIN = b"wordprocessingml.document.main+xml"
+MACRO_MARKERS = (b"macroenabled", b"vbaproject", b"vnd.ms-office.activex")
+ODT_MIMETYPE = ODT.mime.encode()
+
+
+class UploadRefused(ValueError):
+    """The upload is not an acceptable document; `code` is a key of fields.ERRORS."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Document:
+    """An accepted document: its detected type, a safe file name and the exact bytes."""
+
+    kind: FileType
+    filename: str
+    data: bytes
+
+
+def inspect(filename: str | None, data: bytes) -> Document:
+    """Accept a PDF, DOCX or ODT decided from content, or raise UploadRefused."""
+    if not data:
+        raise UploadRefused("file_empty")
+    kind = detect(data)
+    return Document(kind, safe_filename(filename, kind), data)
+
+
+def detect(data: bytes) -> FileType:
+    """The document type of `data`, checked deeply enough to refuse hostile files."""
+    guessed = filetype.guess_mime(data)
+    if guessed == PDF.mime:
+        return PDF
+    if data.startswith(b"PK\x03\x04"):
+        return _office_package(data)
+    raise UploadRefused("file_type")
+
+
+def _office_package(data: bytes) -> FileType:
+    """Classify a ZIP as DOCX or ODT after checking it is safe to open."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+        _check_entries(entries)
+        _inflate_all(archive, entries)
+        names = {entry.filename for entry in entries}
+        if "[Content_Types].xml" in names and "word/document.xml" in names:
+            return _docx(archive, names)
+        if entries[0].filename == "mimetype":
+            return _odt(archive, entries, names)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, OSError):
+        raise UploadRefused("file_damaged") from None
+    raise UploadRefused("file_type")
+
+
+def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
+    """Refuse before inflating anything: too many entries, encryption, declared bombs."""
+    if not entries or len(entries) > MAX_ZIP_ENTRIES:
+        raise UploadRefused("file_damaged")
+    if any(entry.flag_bits & 0x1 for entry in entries):
+        raise UploadRefused("file_encrypted")
+    if sum(entry.file_size for entry in entries) > MAX_INFLATED_BYTES:
+        raise UploadRefused("file_damaged")
+
+
+def _inflate_all(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> None:
+    """Inflate every part with hard caps, since declared sizes in a ZIP can lie.
+
+    Reading to the end also verifies each CRC, so a damaged package is caught
+    here rather than in a coordinator's word processor.
+    """
+    total = 0
+    for entry in entries:
+        inflated = 0
+        with archive.open(entry) as part:
+            while chunk := part.read(READ_CHUNK):
+                inflated += len(chunk)
+                total += len(chunk)
+                ratio_too_high = inflated > RATIO_CHECK_ABOVE and inflated > MAX_RATIO * max(entry.compress_size, 1)
+                if total > MAX_INFLATED_BYTES or ratio_too_high:
+                    raise UploadRefused("file_damaged")
+
+
+def _docx(archive: zipfile.ZipFile, names: set[str]) -> FileType:
+    """A Word package with the plain (macro-free) main document type."""
+    content_types = archive.read("[Content_Types].xml").lower()
+    if any(name.lower().endswith("vbaproject.bin") for name in names) or any(
+        marker in content_types for marker in MACRO_MARKERS
+    ):
+        raise UploadRefused("file_macros")
+    if DOCX_MAIN not in content_types:
+        raise UploadRefused("file_type")
+    return DOCX
+
+
+def _odt(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], names: set[str]) -> FileType:
+    """An OpenDocument text: stored `mimetype` first, a manifest, content, no Basic or scripts."""
+    first = entries[0]
+    if first.compress_type != zipfile.ZIP_STORED or archive.read(first) != ODT_MIMETYPE:
+        raise UploadRefused("file_type")
+    if not {"META-INF/manifest.xml", "content.xml"} <= names:
+        raise UploadRefused("file_type")
+    manifest = archive.read("META-INF/manifest.xml")
+    if any(name.startswith(("Basic/", "Scripts/")) for name in names) or b'full-path="basic/' in manifest.lower():
+        raise UploadRefused("file_macros")
+    return ODT
+
+
+def safe_filename(filename: str | None, kind: FileType) -> str:
+    """A name safe in any header and file system, ending with the detected type's extension.
+
+    Keeps letters of every script (people name files in their language) but
+    drops paths, control characters and anything that could break quoting.
+    """
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", filename or ""))[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    stem = "".join(char if char.isalnum() or char in "-_ " else "_" for char in stem)
+    stem = re.sub(r"[\s_]+", "_", stem).strip("_.")[:MAX_FILENAME_CHARS] or "resume"
+    return f"{stem}.{kind.extension}"

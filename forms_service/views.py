@@ -1,0 +1,121 @@
+"""The HTTP interface: the two form endpoints, the health check, and every error answer."""
+
+from __future__ import annotations
+
+import secrets
+import traceback
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.wsgi import LimitedStream
+
+from . import answers, guard, relay
+from .compose import MailSettings, compose
+from .fields import FORMS
+from .outgoing import OutgoingMail
+from .validation import Submission, validate
+
+bp = Blueprint("forms", __name__, url_prefix="/forms")
+
+FORM_ENCODINGS = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+DRAIN_LIMIT = 32 * 1024 * 1024
+DRAIN_CHUNK = 64 * 1024
+
+
+@bp.post("/<any(volunteer, support):form_name>")
+def submit(form_name: str):
+    """Validate, compose, hand over; answer only once the association's email is safe."""
+    form = FORMS[form_name]
+    if request.mimetype not in FORM_ENCODINGS:
+        raise UnsupportedMediaType()
+    submission = validate(form, request.form, request.files)
+    language = answers.language()
+    submission_id = secrets.token_urlsafe(16)
+    if submission.honeypot:
+        _log(submission_id, submission, "honeypot")
+        return answers.accepted(form, submission_id, language)
+    if not submission.ok:
+        _log(submission_id, submission, "refused")
+        return answers.refused(submission, language)
+    mails = compose(submission, submission_id, language, MailSettings.from_config(current_app.config))
+    try:
+        hand_over(mails)
+    except relay.RelayError as error:
+        _log(submission_id, submission, f"relay-failed ({error})")
+        return answers.failure(503, language, form)
+    _log(submission_id, submission, "accepted")
+    return answers.accepted(form, submission_id, language)
+
+
+def hand_over(mails: list[OutgoingMail]) -> None:
+    """The one place where accepted mail leaves the request: synchronous SMTP for now.
+
+    The durable spool replaces this body; it must raise RelayError (or a
+    subclass) when the mail is not safely kept, so the answer is 503.
+    """
+    relay.send_all(current_app._get_current_object(), mails)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness for the reverse proxy and monitoring; says nothing about submissions."""
+    return jsonify(ok=True)
+
+
+@bp.before_request
+def check_origin() -> None:
+    """Refuse posts sent from pages of other sites (before the body is even read)."""
+    if request.method == "POST" and not guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"]):
+        abort(403)  # before the body is parsed: it may be hostile or huge
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    """Every HTTP error as a clear answer in the submitter's language."""
+    _drain_body()
+    response = answers.failure(error.code or 500, answers.language(), _form_of_path())
+    if error.code == 405:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
+    return response
+
+
+@bp.app_errorhandler(Exception)
+def unexpected_error(error: Exception):
+    """Last resort: never a bare 500; log where it happened, not what was sent."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    current_app.logger.error("unexpected %s at %s:%s", type(error).__name__, frame.filename, frame.lineno)
+    return answers.failure(500, answers.language(), _form_of_path())
+
+
+def _form_of_path():
+    """The form a request was aimed at, for a link back, even when routing failed."""
+    return FORMS.get(request.path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _drain_body() -> None:
+    """Read and discard an unread body so the client gets our answer instead of a reset.
+
+    A server that closes a socket with unread data makes the kernel send a
+    reset, and browsers then show "connection reset" instead of our page.
+    Bodies above DRAIN_LIMIT, or of unknown length, are not worth it.
+    """
+    length = request.content_length
+    if not length or length > DRAIN_LIMIT:
+        return
+    # The form parser may have read part of it through request.stream: go on from there.
+    stream = request.__dict__.get("stream") or LimitedStream(request.environ["wsgi.input"], length)
+    try:
+        while stream.read(DRAIN_CHUNK):
+            pass
+    except (HTTPException, OSError):
+        return
+
+
+def _log(submission_id: str, submission: Submission, outcome: str) -> None:
+    """One line per submission: id, form, outcome and sizes, never content."""
+    document = submission.document
+    current_app.logger.info(
+        "submission id=%s form=%s outcome=%s request_bytes=%s text_bytes=%d file_bytes=%d",
+        submission_id, submission.form.name, outcome, request.content_length,
+        submission.text_bytes, len(document.data) if document else 0,
+    )

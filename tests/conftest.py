@@ -1,0 +1,113 @@
+"""Shared fixtures: real SMTP servers on loopback and a configured app.
+
+See /work/notes/fixtures.md for what each fixture yields.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trustme
+
+from forms_service import create_app
+from tests.smtp_sink import SmtpSink
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(scope="session")
+def smtp_ca() -> trustme.CA:
+    """The test CA the service is told to trust (FORMS_MAIL_CA_FILE)."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def smtp_ca_file(smtp_ca, tmp_path_factory) -> str:
+    """Path of the trusted test CA certificate in PEM form."""
+    path = tmp_path_factory.mktemp("ca") / "smtp-ca.pem"
+    smtp_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def untrusted_ca() -> trustme.CA:
+    """A second CA nobody trusts: certificates from it must be refused."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def _shared_smtp_server(smtp_ca):
+    """One STARTTLS + AUTH server for the whole session (starting one costs time)."""
+    sink = SmtpSink(smtp_ca, mode="starttls", auth=True).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_server(_shared_smtp_server) -> SmtpSink:
+    """The trusted STARTTLS + AUTH server, emptied before and after each test."""
+    _shared_smtp_server.handler.reset()
+    yield _shared_smtp_server
+    _shared_smtp_server.handler.reset()
+
+
+@pytest.fixture
+def smtp_sink_factory(smtp_ca):
+    """Start extra servers for one test: factory(mode=..., auth=..., ca=...) -> SmtpSink."""
+    started: list[SmtpSink] = []
+
+    def start(*, mode: str = "starttls", auth: bool = False, ca: trustme.CA | None = None) -> SmtpSink:
+        sink = SmtpSink(ca or smtp_ca, mode=mode, auth=auth).start()
+        started.append(sink)
+        return sink
+
+    yield start
+    for sink in started:
+        sink.stop()
+
+
+@pytest.fixture
+def untrusted_smtp_server(smtp_sink_factory, untrusted_ca) -> SmtpSink:
+    """A STARTTLS server whose certificate comes from the untrusted CA."""
+    return smtp_sink_factory(ca=untrusted_ca)
+
+
+@pytest.fixture
+def app_config(smtp_server, smtp_ca_file, tmp_path) -> dict:
+    """Complete test settings (keys without the FORMS_ prefix) aimed at smtp_server."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SITE_URL": "https://site.test",
+        "ALLOWED_ORIGINS": ["https://site.test"],
+        "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"],
+        "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
+        "URGENT_RECIPIENTS": ["urgent@cch.example.org"],
+        "MAIL_DEFAULT_SENDER": "CoCreate Humanity <forms@cch.example.org>",
+        "MAIL_CA_FILE": smtp_ca_file,
+        "MAIL_TIMEOUT": 5,
+        "DATA_DIR": str(tmp_path / "data"),
+        "RATELIMIT_ENABLED": False,
+        **smtp_server.mail_config(),
+    }
+
+
+@pytest.fixture
+def make_app(app_config):
+    """Factory: make_app(**overrides) -> Flask app built from app_config plus overrides."""
+
+    def build(**overrides):
+        return create_app({**app_config, **overrides})
+
+    return build
+
+
+@pytest.fixture
+def app(make_app):
+    """The service configured for tests, relaying to smtp_server."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """Flask test client of `app`."""
+    return app.test_client()

@@ -1,0 +1,187 @@
+"""HTTP-level refusals: size (413, over a real socket), encoding (415), method (405),
+origin (403), rate (429), security headers on every answer."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from forms_service.fields import RESUME_MAX_BYTES
+from tests import samples
+from tests.service.helpers import JSON, post, support_form, volunteer_form
+
+
+@pytest.fixture
+def live_server(app):
+    """The app behind Werkzeug's real threaded HTTP server on a loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(5)
+
+
+def raw_upload(port: int, size: int, accept: str) -> http.client.HTTPResponse:
+    """Send a multipart upload of `size` bytes with http.client, as a browser would."""
+    boundary = "----b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"resume\"; filename=\"cv.pdf\"\r\n"
+            "Content-Type: application/pdf\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nen\r\n--{boundary}--\r\n".encode()
+    body = head + samples.padded_pdf(size) + tail
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    connection.request("POST", "/forms/volunteer", body=body, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": accept,
+        "Origin": "https://site.test", "Accept-Language": "en"})
+    return connection.getresponse()
+
+
+@pytest.mark.parametrize("accept", ["application/json", "text/html"])
+def test_oversize_upload_gets_a_clear_413_not_a_reset(live_server, smtp_server, accept):
+    response = raw_upload(live_server.server_port, 6 * 1024 * 1024 + 123, accept)
+    body = response.read().decode()
+    assert response.status == 413
+    assert "at most 5 MB" in body
+    if accept == "application/json":
+        assert body.startswith('{"error":') or '"ok":false' in body
+    assert smtp_server.messages == []
+
+
+def test_upload_just_under_the_cap_is_accepted_over_a_real_socket(live_server, smtp_server):
+    response = raw_upload(live_server.server_port, RESUME_MAX_BYTES, "application/json")
+    response.read()
+    assert response.status == 400  # the file is fine; the other required fields are missing
+    assert smtp_server.messages == []
+
+
+def test_oversize_multipart_text_part_is_413_in_language(client):
+    data = volunteer_form(motivation="x" * 400_000, lang="fr")
+    response = post(client, "volunteer", data, {**JSON, "Accept-Language": "fr"})
+    assert response.status_code == 413
+    assert "trop volumineux" in response.get_json()["error"]
+
+
+def test_long_urlencoded_text_is_a_field_error(client):
+    response = post(client, "support", support_form(message="x" * 400_000), JSON)
+    assert response.status_code == 400
+    assert list(response.get_json()["errors"]) == ["message"]
+
+
+def test_too_many_parts_is_413(client):
+    data = {f"f{index}": "x" for index in range(60)}
+    response = client.post("/forms/volunteer", data={**data, "name": "x"}, headers=JSON,
+                           content_type="multipart/form-data")
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/json", b'{"email": "a@example.org", "consent": true}'),
+    ("text/plain", b"email=a@example.org"),
+    ("application/xml", b"<x/>"),
+])
+def test_non_form_bodies_get_415(client, content_type, body):
+    response = client.post("/forms/support", data=body, headers={**JSON, "Content-Type": content_type,
+                                                                  "Accept-Language": "en"})
+    assert response.status_code == 415
+    assert response.get_json() == {"ok": False, "error": "Please send the form from the website, as a normal web form."}
+
+
+def test_missing_content_type_gets_415(client):
+    response = client.post("/forms/support", headers=JSON)
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("path", ["/forms/volunteer", "/forms/support"])
+def test_get_on_a_form_endpoint_is_405_with_a_clear_page(client, path):
+    response = client.get(path, headers={"Accept-Language": "fr"})
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    page = response.get_data(as_text=True)
+    assert "Cette adresse ne reçoit que les formulaires" in page
+    assert '<html lang="fr">' in page
+
+
+def test_unknown_path_is_404_in_language(client):
+    response = client.get("/forms/nothing", headers={**JSON, "Accept-Language": "en"})
+    assert response.status_code == 404
+    assert response.get_json() == {"ok": False, "error": "This page does not exist."}
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "https://site.test.evil.example"},
+    {"Referer": "https://evil.example/page"},
+])
+def test_foreign_origin_is_403(client, smtp_server, headers):
+    response = client.post("/forms/support", data=support_form(), headers={**JSON, **headers,
+                                                                           "Accept-Language": "en"})
+    assert response.status_code == 403
+    assert response.get_json() == {"ok": False, "error": "This form can only be sent from the association's website."}
+    assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize("headers", [
+    {},  # no Origin nor Referer: not a browser acting for someone else
+    {"Referer": "https://site.test/en/support.html"},
+    {"Origin": "HTTPS://SITE.TEST"},
+])
+def test_own_origin_or_none_is_accepted(client, smtp_server, headers):
+    response = client.post("/forms/support", data=support_form(), headers={**JSON, **headers})
+    assert response.status_code == 202
+
+
+def test_rate_limit_answers_429_in_language(make_app, smtp_server):
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute").test_client()
+    codes = [post(client, "support", support_form(), JSON).status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
+    response = post(client, "support", support_form(), {"Accept-Language": "fr"})
+    assert response.status_code == 429
+    assert "Trop de tentatives" in response.get_data(as_text=True)
+    other_form = post(client, "volunteer", volunteer_form(), JSON)
+    assert other_form.status_code == 429  # one budget for both forms
+    assert client.get("/forms/healthz").status_code == 200
+
+
+def test_rate_limit_is_per_client(make_app, smtp_server):
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute").test_client()
+    first = post(client, "support", support_form(), JSON, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    second = post(client, "support", support_form(), JSON, environ_base={"REMOTE_ADDR": "192.0.2.2"})
+    assert (first.status_code, second.status_code) == (202, 202)
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), [
+    ("get", "/forms/healthz", {}),
+    ("get", "/forms/volunteer", {}),
+    ("post", "/forms/support", {"data": {"email": "bad"}}),
+    ("post", "/forms/support", {"data": support_form()}),
+    ("get", "/nowhere", {}),
+])
+def test_security_headers_on_every_response(client, smtp_server, method, path, kwargs):
+    response = getattr(client, method)(path, **kwargs)
+    headers = response.headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["X-Frame-Options"] == "DENY"
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_error_page_style_is_allowed_by_its_nonce(client):
+    response = client.get("/forms/volunteer")
+    nonce = response.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'<style nonce="{nonce}">' in response.get_data(as_text=True)
+
+
+def test_uploads_stay_in_memory_never_in_a_temp_file(app):
+    """Werkzeug spools files over 500 KB to disk by default; ours never do."""
+    from flask import request
+
+    resume = (io.BytesIO(samples.padded_pdf(4 * 1024 * 1024)), "cv.pdf", "application/pdf")
+    with app.test_request_context("/forms/volunteer", method="POST", data=volunteer_form(resume=resume)):
+        assert isinstance(request.files["resume"].stream, io.BytesIO)

@@ -1,0 +1,123 @@
+"""The SMTP client against real servers: verified TLS, timeouts, plaintext policy, error classes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from forms_service.outgoing import OutgoingMail
+from forms_service.relay import (InsecureTransportError, PermanentRelayError, Relay, TemporaryRelayError,
+                                 send_all)
+from tests.smtp_sink import DROP
+
+
+def mail(number: int = 1) -> OutgoingMail:
+    data = (f"From: forms@cch.example.org\r\nTo: team@cch.example.org\r\nSubject: test {number}\r\n"
+            f"Message-ID: <id.{number}@site.test>\r\n\r\nHello {number}\r\n").encode()
+    return OutgoingMail(f"<id.{number}@site.test>", "forms@cch.example.org", ("team@cch.example.org",), data)
+
+
+def test_starttls_with_trusted_ca_and_auth_delivers_exact_bytes(app, smtp_server):
+    with app.app_context():
+        send_all(app, [mail(1), mail(2)])
+    assert [received.data for received in smtp_server.messages] == [mail(1).data, mail(2).data]
+    assert all(received.tls and received.authenticated for received in smtp_server.messages)
+
+
+def test_one_session_is_reused_for_several_messages(app, smtp_server, monkeypatch):
+    from forms_service import relay as relay_module
+    opened = []
+    original = relay_module.VerifiedConnection.configure_host
+    monkeypatch.setattr(relay_module.VerifiedConnection, "configure_host",
+                        lambda self: opened.append(1) or original(self))
+    send_all(app, [mail(1), mail(2), mail(3)])
+    assert len(opened) == 1 and len(smtp_server.messages) == 3
+
+
+def test_implicit_tls_server_is_verified_and_used(make_app, smtp_sink_factory):
+    sink = smtp_sink_factory(mode="ssl")
+    send_all(make_app(**sink.mail_config()), [mail()])
+    assert sink.messages[0].tls
+
+
+def test_untrusted_certificate_is_refused(make_app, untrusted_smtp_server):
+    app = make_app(**untrusted_smtp_server.mail_config())
+    with pytest.raises(TemporaryRelayError, match="certificate not trusted"):
+        send_all(app, [mail()])
+    assert untrusted_smtp_server.messages == []
+
+
+def test_system_store_does_not_trust_the_test_ca(make_app, smtp_server):
+    with pytest.raises(TemporaryRelayError, match="certificate"):
+        send_all(make_app(MAIL_CA_FILE=None), [mail()])
+
+
+def test_certificate_host_name_is_checked(make_app, smtp_server):
+    """The certificate names 127.0.0.1 and localhost; another name for the same host fails."""
+    app = make_app(MAIL_SERVER="127.0.0.2")
+    with pytest.raises(TemporaryRelayError):
+        send_all(app, [mail()])
+
+
+def test_plaintext_to_another_host_is_refused_before_connecting(app):
+    app.extensions["mail"].use_tls = False
+    app.extensions["mail"].server = "192.0.2.10"  # TEST-NET: would hang if we tried
+    started = time.monotonic()
+    with pytest.raises(InsecureTransportError):
+        send_all(app, [mail()])
+    assert time.monotonic() - started < 1
+
+
+def test_plaintext_to_loopback_is_allowed(make_app, smtp_sink_factory):
+    sink = smtp_sink_factory(mode="plain")
+    send_all(make_app(**{**sink.mail_config(), "MAIL_ALLOW_PLAINTEXT": False}), [mail()])
+    assert len(sink.messages) == 1 and not sink.messages[0].tls
+
+
+def test_starttls_required_but_not_offered_is_refused(make_app, smtp_sink_factory):
+    sink = smtp_sink_factory(mode="plain")
+    with pytest.raises(TemporaryRelayError):
+        send_all(make_app(**{**sink.mail_config(), "MAIL_USE_TLS": True}), [mail()])
+    assert sink.messages == []
+
+
+def test_every_operation_has_a_timeout(make_app, smtp_server):
+    smtp_server.handler.delay = 3
+    started = time.monotonic()
+    with pytest.raises(TemporaryRelayError):
+        send_all(make_app(MAIL_TIMEOUT=1), [mail()])
+    assert time.monotonic() - started < 2.5
+
+
+def test_refused_connection_is_temporary(make_app):
+    with pytest.raises(TemporaryRelayError):
+        send_all(make_app(MAIL_PORT=1), [mail()])
+
+
+def test_wrong_password_is_temporary(make_app, smtp_server):
+    with pytest.raises(TemporaryRelayError):
+        send_all(make_app(MAIL_PASSWORD="wrong", MAIL_TIMEOUT=1), [mail()])
+
+
+@pytest.mark.parametrize(("reply", "error"), [
+    ("451 4.3.0 Try again later", TemporaryRelayError),
+    ("421 4.3.2 Shutting down", TemporaryRelayError),
+    (DROP, TemporaryRelayError),
+    ("550 5.7.1 Refused", PermanentRelayError),
+    ("554 5.6.0 Content rejected", PermanentRelayError),
+])
+def test_failures_are_classified(app, smtp_server, reply, error):
+    smtp_server.handler.script.append(reply)
+    with pytest.raises(error):
+        send_all(app, [mail()])
+    assert smtp_server.messages == []
+
+
+def test_relay_reconnects_after_a_failure(app, smtp_server):
+    smtp_server.handler.script.append(DROP)
+    with Relay(app) as relay:
+        with pytest.raises(TemporaryRelayError):
+            relay.send(mail(1))
+        relay.send(mail(2))
+    assert [received.data for received in smtp_server.messages] == [mail(2).data]

@@ -1,0 +1,180 @@
+"""Both forms end to end against a real SMTP server: what arrives, and what the client is told."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from tests import samples
+from tests.service.helpers import JSON, post, support_form, volunteer_form
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,}$")
+
+
+def mails_by_recipient(smtp_server):
+    return {rcpt: message for message in smtp_server.messages for rcpt in message.rcpt_tos}
+
+
+@pytest.mark.parametrize("kind", sorted(samples.SAMPLES))
+def test_volunteer_application_is_relayed_with_resume_byte_identical(client, smtp_server, kind):
+    make, mime, extension = samples.SAMPLES[kind]
+    document = make()
+    upload = (io.BytesIO(document), f"My CV.{extension}", "application/octet-stream")
+    response = post(client, "volunteer", volunteer_form(resume=upload), JSON)
+
+    assert response.status_code == 202
+    submission_id = response.get_json()["id"]
+    assert ID_PATTERN.match(submission_id)
+    received = mails_by_recipient(smtp_server)
+    association = received["volunteers@cch.example.org"]
+    assert association.tls and association.authenticated
+    message = association.parsed()
+    assert message["Reply-To"] == "amina@example.org"
+    assert message["Message-ID"] == f"<{submission_id}.1@site.test>"
+    assert message["Subject"] == "Candidature bénévole de Amina Haddad"
+    assert association.mail_from == "forms@cch.example.org"
+    body = message.get_body(("plain",)).get_content()
+    for text in ("Amina Haddad", "amina@example.org", "I want to listen.", "Arabic, French, English",
+                 "Amman, UTC+3", "Psychological first aid", f"My_CV.{extension}"):
+        assert text in body
+    assert "Amina Haddad" in message.get_body(("html",)).get_content()
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == mime
+    assert attachment.get_filename() == f"My_CV.{extension}"
+    assert attachment.get_content() == document
+
+
+def test_acknowledgement_is_in_the_submitter_language_and_echoes_nothing(client, smtp_server):
+    form = volunteer_form(lang="fr", name="Zoé Quintessence", motivation="Motivation très singulière")
+    response = post(client, "volunteer", form, JSON)
+
+    assert response.status_code == 202
+    ack = mails_by_recipient(smtp_server)["amina@example.org"]
+    message = ack.parsed()
+    assert message["Subject"] == "Nous avons bien reçu votre candidature"
+    assert message["Message-ID"] == f"<{response.get_json()['id']}.2@site.test>"
+    assert message["Content-Language"] == "fr"
+    assert message["Auto-Submitted"] == "auto-generated"
+    text = message.get_body(("plain",)).get_content()
+    assert "Nous avons bien reçu votre candidature" in text
+    raw = ack.data.decode("utf-8", "replace")
+    for typed in ("Zoé", "Quintessence", "singulière", "Amman", "amina@example.org\r\n\r\n"):
+        assert typed not in text
+    assert "Quintessence" not in raw and "Reply-To" not in raw
+    assert not list(message.iter_attachments())
+
+
+def test_support_request_subject_carries_no_personal_data(client, smtp_server):
+    response = post(client, "support", support_form(), JSON)
+
+    assert response.status_code == 202
+    submission_id = response.get_json()["id"]
+    association = mails_by_recipient(smtp_server)["support@cch.example.org"]
+    assert association.rcpt_tos == ("support@cch.example.org",)
+    message = association.parsed()
+    assert message["Subject"] == f"Demande de soutien {submission_id[:8]}"
+    assert message["Reply-To"] == "aidworker@example.org"
+    body = message.get_body(("plain",)).get_content()
+    for text in ("Sam", "cannot sleep", "Entre deux missions", "Par téléphone", "+41 22 000 00 00", "Anglais"):
+        assert text in body
+    ack = mails_by_recipient(smtp_server)["aidworker@example.org"].parsed()
+    assert ack["Subject"] == "We have received your request"
+    assert "not an emergency service" in ack.get_body(("plain",)).get_content()
+
+
+def test_urgent_support_request_also_goes_to_urgent_recipients_and_is_marked(client, smtp_server):
+    response = post(client, "support", support_form(urgent="on"), JSON)
+
+    assert response.status_code == 202
+    association = mails_by_recipient(smtp_server)["support@cch.example.org"]
+    assert association.rcpt_tos == ("support@cch.example.org", "urgent@cch.example.org")
+    message = association.parsed()
+    assert message["Subject"].startswith("URGENT")
+    assert "Sam" not in message["Subject"] and "aidworker" not in message["Subject"]
+    assert "urgente" in message.get_body(("plain",)).get_content()
+
+
+def test_minimal_support_request_with_only_required_fields(client, smtp_server):
+    form = {"email": "x@example.org", "consent": "on"}
+    response = post(client, "support", form, JSON)
+
+    assert response.status_code == 202
+    body = mails_by_recipient(smtp_server)["support@cch.example.org"].parsed().get_body(("plain",)).get_content()
+    assert "(non renseigné)" in body
+
+
+@pytest.mark.parametrize(("language", "accept", "prefix"), [
+    ("en", None, "/en"),
+    ("fr", None, ""),
+    (None, "en-GB,en;q=0.8", "/en"),
+    (None, "de-CH", ""),
+    ("xx", None, ""),
+])
+def test_plain_post_redirects_to_thanks_page_in_language(client, smtp_server, language, accept, prefix):
+    headers = {"Accept-Language": accept} if accept else {}
+    form = support_form(lang=language)
+    response = post(client, "support", form, {"Accept": "text/html,*/*;q=0.8", **headers})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"https://site.test{prefix}/support-thanks.html"
+    assert len(smtp_server.messages) == 2
+
+
+def test_volunteer_plain_post_redirects_to_volunteer_thanks(client, smtp_server):
+    response = post(client, "volunteer", volunteer_form(lang="en"))
+    assert response.status_code == 303
+    assert response.headers["Location"] == "https://site.test/en/volunteer-thanks.html"
+
+
+@pytest.mark.parametrize("form_name", ["volunteer", "support"])
+def test_honeypot_answers_as_success_and_relays_nothing(client, smtp_server, form_name):
+    make_form = volunteer_form if form_name == "volunteer" else support_form
+    response = post(client, form_name, make_form(website="http://spam.example"), JSON)
+    assert response.status_code == 202
+    assert ID_PATTERN.match(response.get_json()["id"])
+
+    html = post(client, form_name, make_form(website="http://spam.example", lang="en"))
+    assert html.status_code == 303
+    assert html.headers["Location"] == f"https://site.test/en/{form_name}-thanks.html"
+    assert smtp_server.messages == []
+
+
+def test_healthz_is_json_without_personal_data(client):
+    response = client.get("/forms/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True}
+
+
+def test_relay_failure_answers_503_in_language_and_never_success(make_app, smtp_server):
+    client = make_app(MAIL_PORT=1).test_client()  # nothing listens on port 1
+    response = post(client, "support", support_form(lang="en"), JSON)
+    assert response.status_code == 503
+    assert response.get_json() == {"ok": False, "error": (
+        "Sorry, we could not pass on your message just now. Nothing was sent. Please try again in a few minutes.")}
+    html = post(client, "support", support_form(lang="fr"))
+    assert html.status_code == 503
+    assert "nous n’avons pas pu transmettre" in html.get_data(as_text=True)
+
+
+def test_logs_carry_ids_and_sizes_never_content(client, smtp_server, caplog):
+    caplog.set_level("INFO")
+    response = post(client, "volunteer", volunteer_form(), JSON)
+    assert response.status_code == 202
+    logged = "\n".join(record.getMessage() for record in caplog.records if record.name == "forms_service")
+    assert response.get_json()["id"] in logged and "outcome=accepted" in logged and "form=volunteer" in logged
+    for secret in ("Amina", "amina@example.org", "listen", "Amman"):
+        assert secret not in logged
+
+
+def test_unexpected_error_is_a_clear_500_in_language_and_logs_no_content(client, smtp_server, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise UnicodeEncodeError("utf-8", "Amina secret", 0, 1, "boom")
+
+    monkeypatch.setattr("forms_service.views.compose", broken)
+    response = post(client, "support", support_form(lang="fr"), JSON)
+    assert response.status_code == 500
+    assert response.get_json()["error"].startswith("Désolés, une erreur")
+    assert "secret" not in caplog.text and "UnicodeEncodeError" in caplog.text
+    assert smtp_server.messages == []

@@ -1,0 +1,78 @@
+"""Document type decided from content alone; hostile packages refused with the right reason."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from forms_service.fields import DOCX, ODT, PDF
+from forms_service.uploads import UploadRefused, inspect, safe_filename
+from tests import samples
+
+
+@pytest.mark.parametrize(("data", "name", "kind"), [
+    (samples.pdf_bytes(), "cv.pdf", PDF),
+    (samples.docx_bytes(), "cv.docx", DOCX),
+    (samples.odt_bytes(), "cv.odt", ODT),
+    (samples.pdf_bytes(), "cv.docx", PDF),  # wrong extension: content decides
+    (samples.docx_bytes(), "cv.pdf", DOCX),
+    (samples.odt_bytes(), None, ODT),
+])
+def test_accepted_documents_are_named_by_their_real_type(data, name, kind):
+    document = inspect(name, data)
+    assert document.kind == kind
+    assert document.filename == f"cv.{kind.extension}" if name else f"resume.{kind.extension}"
+    assert document.data == data
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (samples.exe_bytes(), "file_type"),
+    (samples.plain_zip(), "file_type"),
+    (b"%PDX-1.4 not a pdf", "file_type"),
+    (b"", "file_empty"),
+    (samples.docm_bytes(), "file_macros"),
+    (samples.docx_with_hidden_vba(), "file_macros"),
+    (samples.odt_with_macros(), "file_macros"),
+    (samples.encrypted_docx(), "file_encrypted"),
+    (samples.zip_bomb_docx(), "file_damaged"),
+    (samples.many_entries_docx(), "file_damaged"),
+    (samples.docx_bytes()[:-30], "file_damaged"),
+    (b"PK\x03\x04" + b"\0" * 100, "file_damaged"),
+])
+def test_hostile_or_unknown_content_is_refused(data, code):
+    with pytest.raises(UploadRefused) as refused:
+        inspect("cv.pdf", data)
+    assert refused.value.code == code
+
+
+def test_odt_needs_its_stored_mimetype_first():
+    entries = samples.odt_entries()
+    deflated = samples._zip(entries)  # mimetype compressed: not a valid ODF package
+    with pytest.raises(UploadRefused):
+        inspect("cv.odt", deflated)
+
+
+def test_zip_with_lying_sizes_is_caught_while_inflating():
+    bomb = bytearray(samples.zip_bomb_docx(megabytes=60))
+    # Declare tiny sizes in the central directory: the real inflated size must still be capped.
+    start = bomb.find(b"PK\x01\x02")
+    while start != -1:
+        struct.pack_into("<I", bomb, start + 24, 10)
+        start = bomb.find(b"PK\x01\x02", start + 4)
+    with pytest.raises(UploadRefused) as refused:
+        inspect("cv.docx", bytes(bomb))
+    assert refused.value.code == "file_damaged"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("../../etc/passwd.pdf", "passwd.pdf"),
+    ("C:\\Users\\me\\CV final.pdf", "CV_final.pdf"),
+    ("résumé ناصر.exe", "résumé_ناصر.pdf"),
+    ('"; filename="x.exe', "filename_x.pdf"),
+    ("\x00\x1f.pdf", "resume.pdf"),
+    ("a" * 300 + ".pdf", "a" * 100 + ".pdf"),
+    ("", "resume.pdf"),
+])
+def test_file_names_are_sanitised(name, expected):
+    assert safe_filename(name, PDF) == expected

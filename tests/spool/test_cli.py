@@ -1,0 +1,102 @@
+"""`flask --app forms_service spool ...`: operator commands that show no personal data."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from forms_service.cli import spool_cli
+from forms_service.delivery import init_delivery
+from forms_service.sealing import KEY_FILE_NAME, Sealer, read_key_file
+from forms_service.spool import Spool, spool_from_config
+from tests.spool.conftest import outgoing
+
+
+def operated(app) -> Spool:
+    """Wire the spool, deliverer and commands into `app` as create_app does."""
+    spool = spool_from_config(app.config)
+    init_delivery(app, spool)
+    app.cli.add_command(spool_cli)
+    return spool
+
+
+@pytest.fixture
+def cli_spool(app) -> Spool:
+    return operated(app)
+
+
+@pytest.fixture
+def run(app, cli_spool):
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str):
+        result = runner.invoke(args=["spool", *args])
+        assert "@example.org" not in result.output and "Sentinel" not in result.output
+        return result
+
+    return invoke
+
+
+def test_status(cli_spool, run):
+    assert run("status").output == "queued: 0\ndead: 0\noldest queued: -\n"
+    cli_spool.accept("sub-1", [outgoing("Sentinel", 1), outgoing("Sentinel", 2)])
+    (entry, _) = cli_spool.claim("worker", 60, 10)
+    cli_spool.dead(entry.id, "PermanentRelayError: message refused: 550")
+    output = run("status").output
+    assert output.startswith("queued: 1\ndead: 1\noldest queued: ")
+    assert output.endswith(" s\n")
+
+
+def test_dead_and_requeue(cli_spool, run):
+    cli_spool.accept("sub-a", [outgoing("Sentinel", 1)])
+    cli_spool.accept("sub-b", [outgoing("Sentinel", 2)])
+    first, second = cli_spool.claim("worker", 60, 10)
+    cli_spool.dead(first.id, "PermanentRelayError: message refused: 550")
+    cli_spool.dead(second.id, "PermanentRelayError: message refused: 554")
+    header, *rows = run("dead").output.splitlines()
+    assert header == "id\tsubmission\tcreated\tattempts\tlast error"
+    assert [row.split("\t")[:2] for row in rows] == [[str(first.id), "sub-a"], [str(second.id), "sub-b"]]
+    assert rows[0].endswith("Z\t1\tPermanentRelayError: message refused: 550")
+    assert run("requeue").exit_code == 2
+    assert run("requeue", str(first.id)).output == "requeued: 1\n"
+    assert run("requeue", "--all").output == "requeued: 1\n"
+    assert cli_spool.stats().dead == 0
+
+
+def test_retry_delivers_now(cli_spool, run, smtp_server):
+    cli_spool.accept("sub", [outgoing("Sentinel", 1)])
+    (entry,) = cli_spool.claim("worker", 60, 10)
+    cli_spool.retry_later(entry.id, "TemporaryRelayError: 451")  # next attempt in a minute or more
+    output = run("retry").output
+    assert output.startswith("due: 1, attempted: 1\nqueued: 0\n")
+    assert len(smtp_server.messages) == 1
+
+
+def test_rotate_key_file(cli_spool, run, app):
+    for number in range(3):
+        cli_spool.accept(f"sub-{number}", [outgoing("Sentinel", number)])
+    key_file = cli_spool.path.parent / KEY_FILE_NAME
+    (old,) = read_key_file(key_file)
+    assert run("rotate-key").output == "re-sealed: 3\n"
+    new, kept = read_key_file(key_file)
+    assert kept == old
+    assert run("rotate-key", "--retire-old").output == "re-sealed: 3\nold keys deleted from the key file\n"
+    assert read_key_file(key_file) == [new]
+    assert len(Spool(cli_spool.path, Sealer([new])).claim("check", 60, 10)) == 3
+
+
+def test_rotate_setting_key(make_app):
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    before = make_app(SPOOL_KEY=old.decode())
+    operated(before).accept("sub", [outgoing("Sentinel")])
+    after = make_app(SPOOL_KEY=[new.decode(), old.decode()])
+    spool = operated(after)
+    result = after.test_cli_runner().invoke(args=["spool", "rotate-key", "--retire-old"])
+    assert result.output == "re-sealed: 1\nFORMS_SPOOL_KEY is set: remove the old keys from it yourself and restart\n"
+    assert len(Spool(spool.path, Sealer([new])).claim("check", 60, 10)) == 1
+
+
+def test_new_key(run):
+    result = run("new-key")
+    assert result.exit_code == 0
+    assert Fernet(result.output.strip().encode())

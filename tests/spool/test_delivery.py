@@ -1,0 +1,232 @@
+"""Background delivery against a real aiosmtpd server: retries, dead letters, crashes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import time
+from collections import Counter
+from functools import partial
+
+import pytest
+
+from forms_service.config import ConfigError
+from forms_service.delivery import Deliverer, init_delivery, start_delivery
+from forms_service.relay import Relay
+from forms_service.spool import Spool
+from tests.smtp_sink import DROP, SmtpSink
+from tests.spool.conftest import outgoing
+
+
+def make_deliverer(app, spool: Spool, **options) -> Deliverer:
+    """A Deliverer through the real relay; it must wake on accepts and due retries, not by polling."""
+    return Deliverer(spool, partial(Relay, app), **{"lease_seconds": 10, "poll_seconds": 60, **options})
+
+
+def accept(spool: Spool, count: int, marker: str = "mail") -> list[str]:
+    """Accept `count` one-email submissions; returns their Message-IDs."""
+    mails = [outgoing(marker, number) for number in range(count)]
+    for number, mail in enumerate(mails):
+        spool.accept(f"sub-{marker}-{number}", [mail])
+    return [mail.message_id for mail in mails]
+
+
+def received_ids(sink: SmtpSink) -> Counter:
+    return Counter(message.parsed()["Message-ID"] for message in sink.messages)
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def running(app, spool):
+    """A started delivery thread, stopped after the test."""
+    deliverer = make_deliverer(app, spool)
+    deliverer.start()
+    yield deliverer
+    deliverer.stop()
+
+
+def test_delivers_exact_bytes_and_forgets(app, spool, smtp_server):
+    spool.accept("sub-1", [outgoing("exact", 1), outgoing("exact", 2)])
+    assert make_deliverer(app, spool).deliver_all() == 2
+    first, second = smtp_server.messages
+    assert (first.data, first.rcpt_tos, first.mail_from) == (outgoing("exact", 1).data, ("exact@example.org",),
+                                                             "forms@association.test")
+    assert second.data == outgoing("exact", 2).data and second.tls and second.authenticated
+    assert spool.stats().queued == 0
+
+
+@pytest.mark.parametrize("replies", [
+    ["451 4.3.0 Try again later"],
+    ["421 4.3.0 Service not available"],
+    [DROP],
+    ["451 4.3.0 Greylisted", DROP, "452 4.3.1 Insufficient storage"],
+])
+def test_temporary_failures_are_retried_until_delivered(running, spool, smtp_server, replies):
+    smtp_server.handler.script.extend(replies)
+    (message_id,) = accept(spool, 1)
+    assert wait_until(lambda: smtp_server.messages)
+    assert received_ids(smtp_server) == {message_id: 1}
+    assert wait_until(lambda: spool.stats().queued == 0)
+    assert spool.stats().dead == 0
+
+
+def test_permanent_refusal_goes_dead_and_is_not_retried(app, spool, smtp_server, caplog):
+    smtp_server.handler.script.append("550 5.7.1 <refused@example.org> Message refused")
+    accept(spool, 1, "refused")
+    deliverer = make_deliverer(app, spool)
+    deliverer.deliver_all()
+    (dead,) = spool.list_dead()
+    assert dead.last_error == "PermanentRelayError: message refused: 550"
+    assert deliverer.deliver_all() == 0
+    assert smtp_server.messages == []
+    assert "DEAD spool entry" in caplog.text
+    assert "refused@example.org" not in caplog.text
+
+
+def test_smtp_down_while_submissions_arrive(make_app, spool, smtp_ca):
+    """All accepted while the server is down; all delivered once it is up, unattended."""
+    sink = SmtpSink(smtp_ca)  # not started yet: connections are refused
+    deliverer = make_deliverer(make_app(**sink.mail_config()), spool)
+    deliverer.start()
+    try:
+        message_ids = accept(spool, 5, "outage")
+        assert wait_until(lambda: failed_attempts(spool) >= 10)  # each tried at least twice
+        assert (spool.stats().queued, spool.stats().dead) == (5, 0)
+        sink.start()
+        assert wait_until(lambda: spool.stats().queued == 0)
+        assert received_ids(sink) == Counter(message_ids)
+    finally:
+        deliverer.stop()
+        sink.stop()
+
+
+def failed_attempts(spool: Spool) -> int:
+    with sqlite3.connect(spool.path) as db:
+        return db.execute("SELECT total(attempts) FROM outgoing").fetchone()[0]
+
+
+def test_a_slow_server_is_a_temporary_failure(make_app, spool, smtp_server):
+    """A reply slower than FORMS_MAIL_TIMEOUT is retried; the server may then hold two
+    copies, recognisable by their identical Message-ID."""
+    smtp_server.handler.delay = 1.5
+    deliverer = make_deliverer(make_app(MAIL_TIMEOUT=1), spool)
+    (message_id,) = accept(spool, 1, "slow")
+    deliverer.deliver_all()
+    assert spool.stats().queued == 1
+    smtp_server.handler.delay = 0
+    time.sleep(0.2)
+    spool.make_due()
+    deliverer.deliver_all()
+    assert spool.stats().queued == 0
+    assert set(received_ids(smtp_server)) == {message_id}
+
+
+def test_wakes_at_once_when_a_submission_is_accepted(app, spool, smtp_server):
+    deliverer = make_deliverer(app, spool)
+    deliverer.start()
+    try:
+        time.sleep(0.1)  # the first pass found nothing; now it sleeps up to 60 s
+        started = time.monotonic()
+        accept(spool, 1, "wake")
+        assert smtp_server.handler.wait_for(1, timeout=5)
+        assert time.monotonic() - started < 2
+    finally:
+        deliverer.stop()
+
+
+def test_stop_ends_the_thread(app, spool):
+    deliverer = make_deliverer(app, spool)
+    deliverer.start()
+    started = time.monotonic()
+    deliverer.stop(timeout=5)
+    assert not deliverer._thread.is_alive()
+    assert time.monotonic() - started < 1
+
+
+def test_survives_a_failing_pass(app, spool, smtp_server, monkeypatch, caplog):
+    """A pass that fails (here: the spool is locked) is logged by class and retried at the next poll."""
+    real_claim, failures = spool.claim, []
+
+    def flaky_claim(*args):
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        return real_claim(*args)
+
+    monkeypatch.setattr(spool, "claim", flaky_claim)
+    (message_id,) = accept(spool, 1, "flaky")
+    deliverer = make_deliverer(app, spool, poll_seconds=0.2)
+    with caplog.at_level(logging.ERROR, logger="forms_service.delivery"):
+        deliverer.start()
+        try:
+            assert smtp_server.handler.wait_for(1, timeout=5)
+        finally:
+            deliverer.stop()
+    assert failures and received_ids(smtp_server) == {message_id: 1}
+    assert "delivery pass failed: OperationalError" in caplog.text
+
+
+def test_releases_what_it_cannot_send_within_half_the_lease(app, spool, smtp_server):
+    smtp_server.handler.delay = 0.3
+    accept(spool, 3, "lease")
+    assert make_deliverer(app, spool, lease_seconds=0.5).deliver_due() == 3
+    assert len(smtp_server.messages) == 1
+    others = spool.claim("another-worker", 10, 10)  # released at once, not after the lease
+    assert [entry.attempts for entry in others] == [0, 0]
+
+
+def test_several_workers_send_each_message_once(app, spool_path, sealer, spool, smtp_server):
+    message_ids = accept(spool, 30, "shared")
+    workers = [make_deliverer(app, Spool(spool_path, sealer)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        assert smtp_server.handler.wait_for(30, timeout=15)
+        time.sleep(0.2)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert received_ids(smtp_server) == Counter(message_ids)
+
+
+def test_sigkill_mid_relay_loses_nothing(app, spool, smtp_server):
+    """A worker killed while the server is receiving: after its lease, another
+    delivers everything; only the message caught mid-relay may arrive twice."""
+    message_ids = accept(spool, 4, "killed")
+    smtp_server.handler.delay = 0.6
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the doomed worker
+        make_deliverer(app, spool, lease_seconds=1).deliver_all()
+        os._exit(0)
+    time.sleep(0.4)  # the child is inside its first DATA
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    smtp_server.handler.delay = 0
+    time.sleep(1.0)  # the dead worker's lease runs out
+    make_deliverer(app, spool).deliver_all()
+    counts = received_ids(smtp_server)
+    assert set(counts) == set(message_ids)
+    assert sum(counts.values()) - len(message_ids) <= 1
+    assert spool.stats().queued == 0
+
+
+def test_wiring_into_the_app(make_app, spool):
+    app = make_app(SPOOL_LEASE_SECONDS=7)
+    deliverer = init_delivery(app, spool)
+    assert (app.extensions["forms_spool"], app.extensions["forms_deliverer"]) == (spool, deliverer)
+    assert deliverer.lease_seconds == 7
+    assert init_delivery(make_app(MAIL_TIMEOUT=3), spool).lease_seconds == 30
+    assert start_delivery(app) is deliverer and deliverer._thread.is_alive()
+    deliverer.stop()
+    with pytest.raises(ConfigError, match="^forms_service: FORMS_SPOOL_LEASE_SECONDS "):
+        init_delivery(make_app(SPOOL_LEASE_SECONDS=-1), spool)

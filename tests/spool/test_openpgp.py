@@ -1,0 +1,132 @@
+"""OpenPGP/MIME: what pysequoia encrypts, GnuPG decrypts, and bad keys stop start-up."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+
+from forms_service.config import ConfigError
+from forms_service.openpgp import KeyRefused, encrypt_mime, load_recipients, recipients_from_config
+from tests.spool.conftest import gpg
+
+RESUME = b"%PDF-1.7\n" + os.urandom(4000) + b"\n%%EOF\n"
+
+
+def inner_message() -> EmailMessage:
+    """A composed notification like compose.py makes: real subject, fields, resumé."""
+    message = EmailMessage()
+    message["From"] = "CoCreate Humanity <forms@association.test>"
+    message["To"] = "volunteers@association.test"
+    message["Reply-To"] = "Zoë Applicant <zoe@example.org>"
+    message["Subject"] = "Candidature bénévole : Zoë"
+    message["Date"] = "Mon, 23 Nov 2026 10:00:00 +0000"
+    message["Message-ID"] = "<sub-123.volunteer@association.test>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content("Nom : Zoë\nMotivation : aider les humanitaires épuisés\n")
+    message.add_attachment(RESUME, maintype="application", subtype="pdf", filename="cv-zoë.pdf")
+    return message
+
+
+def decrypt_with_gpg(keys, outer: EmailMessage) -> EmailMessage:
+    """Parse the wire bytes as a mail client would and let GnuPG decrypt part 2."""
+    received = message_from_bytes(outer.as_bytes(policy=policy.SMTP), policy=policy.default)
+    version, payload = received.iter_parts()
+    assert version.get_content_type() == "application/pgp-encrypted"
+    assert version.get_payload(decode=True).strip() == b"Version: 1"
+    assert payload.get_content_type() == "application/octet-stream"
+    plaintext = gpg(keys.home, "--decrypt", stdin=payload.get_payload(decode=True))
+    return message_from_bytes(plaintext, policy=policy.default)
+
+
+def test_round_trip_through_gnupg(pgp_keys):
+    certs = load_recipients([str(pgp_keys.files["good"])])
+    outer = encrypt_mime(inner_message(), certs, "Nouvelle candidature")
+    assert outer.get_content_type() == "multipart/encrypted"
+    assert outer.get_param("protocol") == "application/pgp-encrypted"
+    inner = decrypt_with_gpg(pgp_keys, outer)
+    assert inner["Subject"] == "Candidature bénévole : Zoë"
+    assert inner["Reply-To"] == "Zoë Applicant <zoe@example.org>"
+    assert inner.get_param("protected-headers") == "v1"
+    assert "aider les humanitaires épuisés" in inner.get_body(("plain",)).get_content()
+    (attachment,) = inner.iter_attachments()
+    assert attachment.get_filename() == "cv-zoë.pdf"
+    assert attachment.get_content() == RESUME
+
+
+def test_outer_message_shows_no_personal_data(pgp_keys):
+    certs = load_recipients([str(pgp_keys.files["good"])])
+    wire = encrypt_mime(inner_message(), certs, "Nouvelle candidature").as_bytes(policy=policy.SMTP)
+    outer = message_from_bytes(wire, policy=policy.default)
+    assert outer["Subject"] == "Nouvelle candidature"
+    assert outer["Message-ID"] == "<sub-123.volunteer@association.test>"  # duplicates stay recognisable
+    assert outer["From"] and outer["To"] and outer["Date"]
+    assert outer["Auto-Submitted"] == "auto-generated"
+    assert outer["Reply-To"] is None
+    for secret in (b"zoe@example.org", "Zoë".encode(), b"Candidature", b"Motivation", RESUME[10:40]):
+        assert secret not in wire
+
+
+def test_every_configured_reader_can_decrypt(pgp_keys, tmp_path):
+    both = tmp_path / "both.asc"
+    both.write_bytes(pgp_keys.files["good"].read_bytes() + pgp_keys.files["second"].read_bytes())
+    certs = load_recipients([str(both)])
+    assert len(certs) == 2
+    outer = encrypt_mime(inner_message(), certs, "Nouvelle candidature")
+    payload = list(outer.iter_parts())[1].get_payload(decode=True)
+    listing = gpg(pgp_keys.home, "--list-packets", stdin=payload).decode(errors="replace")
+    assert listing.count(":pubkey enc packet:") == 2  # one session key packet per reader
+    for name in ("good", "second"):
+        assert f"keyid {pgp_keys.encryption_key_id(name)}" in listing
+
+
+def test_armored_blocks_are_accepted_alone_or_in_the_list(pgp_keys):
+    armored = pgp_keys.files["good"].read_text()
+    assert len(load_recipients([armored, str(pgp_keys.files["second"])])) == 2
+    assert len(load_recipients(armored)) == 1
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("expired", "expired on 2020-01-02"),
+    ("revoked", "is revoked"),
+    ("signonly", "has no valid encryption-capable subkey"),
+])
+def test_unusable_keys_stop_start_up_naming_the_fingerprint(pgp_keys, name, reason):
+    setting = [str(pgp_keys.files["good"]), str(pgp_keys.files[name])]
+    with pytest.raises(ConfigError) as refused:
+        recipients_from_config({"PGP_KEYS": setting})
+    line = str(refused.value)
+    assert line.startswith("forms_service: FORMS_PGP_KEYS key ")
+    assert pgp_keys.fingerprint(name) in line
+    assert reason in line
+    assert "\n" not in line
+
+
+def test_a_key_that_expires_later_is_checked_against_the_given_time(pgp_keys):
+    (cert,) = load_recipients([str(pgp_keys.files["good"])])
+    assert cert.expiration is None
+    with pytest.raises(KeyRefused, match="expired"):
+        load_recipients([str(pgp_keys.files["expired"])], now=datetime.datetime(2020, 1, 3, tzinfo=datetime.timezone.utc))
+    assert load_recipients([str(pgp_keys.files["expired"])], now=datetime.datetime(2020, 1, 1, 12, tzinfo=datetime.timezone.utc))
+
+
+@pytest.mark.parametrize("setting, message", [
+    (["/nonexistent/key.asc"], "entry /nonexistent/key.asc is not a readable OpenPGP certificate"),
+    ([], "is an empty list"),
+])
+def test_unreadable_settings_stop_start_up(setting, message):
+    with pytest.raises(KeyRefused, match=message):
+        load_recipients(setting)
+
+
+def test_secret_keys_are_refused(pgp_keys):
+    with pytest.raises(KeyRefused, match="contains secret key material"):
+        load_recipients([str(pgp_keys.files["good-secret"])])
+
+
+def test_unset_means_no_openpgp():
+    assert recipients_from_config({}) is None
+    assert recipients_from_config({"PGP_KEYS": None}) is None

@@ -1,0 +1,281 @@
+"""The spool keeps every accepted message durably, sealed, and leases it to one sender at a time."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+from cryptography.fernet import Fernet
+
+from forms_service.config import ConfigError
+from forms_service.sealing import Sealer
+from forms_service.spool import RetryPolicy, Spool, SpoolUnavailable, retry_policy_from_config, spool_from_config
+from tests.spool.conftest import FAST_RETRY, outgoing
+
+
+def raw_rows(spool: Spool) -> list[tuple]:
+    """The table as another process would see it, through a separate connection."""
+    with sqlite3.connect(spool.path) as db:
+        return db.execute("SELECT id, submission_id, state, attempts, next_attempt_at, last_error FROM outgoing").fetchall()
+
+
+def test_accepted_submission_survives_sigkill_right_after_accept(spool, sealer):
+    """accept() returning means committed: a SIGKILL just after cannot lose it."""
+    reader, writer = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        spool.accept("sub-1", [outgoing("kill", 1), outgoing("kill", 2)])
+        writer.send("accepted")
+        time.sleep(60)
+        os._exit(0)
+    assert reader.poll(10) and reader.recv() == "accepted"
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    survivor = Spool(spool.path, sealer)
+    claimed = survivor.claim("after-crash", 30, 10)
+    assert sorted(entry.mail.message_id for entry in claimed) == ["<kill.1@forms.test>", "<kill.2@forms.test>"]
+    assert {entry.submission_id for entry in claimed} == {"sub-1"}
+
+
+def test_durability_settings(spool):
+    db = spool._connection()
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL: fsync on every commit
+    assert db.execute("PRAGMA secure_delete").fetchone() == (1,)
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_spool_files_are_private(spool):
+    spool.accept("sub", [outgoing("mode")])
+    assert spool.path.stat().st_mode & 0o777 == 0o600
+    assert spool.path.with_name(spool.path.name + "-wal").stat().st_mode & 0o777 == 0o600
+    assert spool.path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_submission_is_stored_whole_or_not_at_all(spool):
+    """A full disk in the middle of a submission leaves nothing half-stored, and says so."""
+    db = spool._connection()
+    (pages,) = db.execute("PRAGMA page_count").fetchone()
+    db.execute(f"PRAGMA max_page_count = {pages + 40}")  # room for one 100 kB message, not two
+    big = [outgoing("full", number, os.urandom(100_000)) for number in (1, 2)]
+    with pytest.raises(SpoolUnavailable):
+        spool.accept("sub-full", big)
+    assert raw_rows(spool) == []
+    assert not spool.accepted.is_set()
+
+
+def test_check_writable_fails_on_a_read_only_spool(spool):
+    spool.check_writable()
+    spool._connection().execute("PRAGMA query_only = ON")
+    with pytest.raises(SpoolUnavailable):
+        spool.check_writable()
+    with pytest.raises(SpoolUnavailable):
+        spool.accept("sub", [outgoing("readonly")])
+
+
+def test_accept_wakes_delivery(spool):
+    assert not spool.accepted.is_set()
+    spool.accept("sub", [outgoing("wake")])
+    assert spool.accepted.is_set()
+
+
+def claim_all(spool: Spool, owner: str, found: list) -> None:
+    """Claim small batches until nothing is due, recording (and delivering) each id."""
+    while batch := spool.claim(owner, 60, 3):
+        for entry in batch:
+            found.append(entry.id)
+            spool.delivered(entry.id)
+
+
+def test_concurrent_threads_never_claim_the_same_row(spool_path, spool, sealer):
+    for number in range(60):
+        spool.accept(f"sub-{number}", [outgoing("thread", number), outgoing("thread-ack", number)])
+    found: list[int] = []
+    workers = [
+        threading.Thread(target=claim_all, args=(Spool(spool_path, sealer), f"thread-{index}", found))
+        for index in range(6)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(found) == 120
+    assert len(set(found)) == 120
+    assert raw_rows(spool) == []
+
+
+def _claim_in_child(spool: Spool, owner: str, results) -> None:  # pragma: no cover - child process
+    found: list[int] = []
+    claim_all(spool, owner, found)
+    results.put(found)
+
+
+def test_concurrent_processes_never_claim_the_same_row(spool):
+    """Forked workers share the parent's Spool object, as under gunicorn --preload."""
+    for number in range(60):
+        spool.accept(f"sub-{number}", [outgoing("process", number), outgoing("process-ack", number)])
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    children = [context.Process(target=_claim_in_child, args=(spool, f"proc-{n}", results)) for n in range(4)]
+    for child in children:
+        child.start()
+    found = [entry_id for _ in children for entry_id in results.get(timeout=30)]
+    for child in children:
+        child.join(10)
+        assert child.exitcode == 0
+    assert len(found) == 120
+    assert len(set(found)) == 120
+    assert raw_rows(spool) == []
+
+
+def test_a_lease_keeps_others_off_until_it_expires(spool):
+    spool.accept("sub", [outgoing("lease")])
+    (first,) = spool.claim("worker-a", 0.3, 10)
+    assert spool.claim("worker-b", 0.3, 10) == []
+    time.sleep(0.35)  # worker-a crashed: its lease runs out
+    (again,) = spool.claim("worker-b", 0.3, 10)
+    assert again.id == first.id
+
+
+def test_release_makes_rows_claimable_without_counting_an_attempt(spool):
+    spool.accept("sub", [outgoing("release")])
+    (entry,) = spool.claim("worker-a", 60, 10)
+    spool.release([entry.id], "someone-else")
+    assert spool.claim("worker-b", 60, 10) == []
+    spool.release([entry.id], "worker-a")
+    (again,) = spool.claim("worker-b", 60, 10)
+    assert again.attempts == 0
+
+
+@pytest.mark.parametrize("attempts, low, high", [(1, 1, 2), (2, 2, 4), (3, 4, 8), (4, 8, 16), (5, 15, 30), (500, 15, 30)])
+def test_backoff_grows_within_bounds_with_jitter(attempts, low, high):
+    policy = RetryPolicy(base_seconds=1, max_seconds=30)
+    delays = [policy.delay(attempts) for _ in range(300)]
+    assert all(low <= delay <= high for delay in delays)
+    assert len(set(delays)) > 250  # jittered, not one value
+
+
+def test_retry_later_schedules_within_the_policy_and_records_only_the_code(spool_path, sealer):
+    spool = Spool(spool_path, sealer, RetryPolicy(base_seconds=10, max_seconds=100))
+    spool.accept("sub", [outgoing("retry")])
+    (entry,) = spool.claim("worker", 60, 10)
+    before = time.time()
+    spool.retry_later(entry.id, "TemporaryRelayError: message refused: 451")
+    ((_, _, state, attempts, next_attempt_at, last_error),) = raw_rows(spool)
+    assert (state, attempts, last_error) == ("queued", 1, "TemporaryRelayError: message refused: 451")
+    assert before + 10 <= next_attempt_at <= time.time() + 20
+    assert spool.claim("worker", 60, 10) == []  # not due yet
+    assert spool.make_due() == 1
+    assert [again.attempts for again in spool.claim("worker", 60, 10)] == [1]
+
+
+def test_too_old_goes_dead_and_stays(spool_path, sealer, caplog):
+    spool = Spool(spool_path, sealer, RetryPolicy(base_seconds=0.01, max_seconds=0.01, max_age_seconds=0.2))
+    spool.accept("sub-old", [outgoing("old")])
+    (entry,) = spool.claim("worker", 60, 10)
+    spool.retry_later(entry.id, "TemporaryRelayError: 421")
+    time.sleep(0.25)
+    (entry,) = spool.claim("worker", 60, 10)
+    spool.retry_later(entry.id, "TemporaryRelayError: 421")
+    (dead,) = spool.list_dead()
+    assert (dead.id, dead.submission_id, dead.attempts) == (entry.id, "sub-old", 2)
+    assert dead.last_error == "expired after TemporaryRelayError: 421"
+    assert spool.claim("worker", 60, 10) == []
+    assert any(record.levelname == "ERROR" and "DEAD" in record.getMessage() for record in caplog.records)
+    assert "old@example.org" not in caplog.text
+
+
+def test_dead_entries_are_listed_and_requeued(spool):
+    spool.accept("sub-a", [outgoing("dead", 1)])
+    spool.accept("sub-b", [outgoing("dead", 2)])
+    first, second = spool.claim("worker", 60, 10)
+    spool.dead(first.id, "PermanentRelayError: message refused: 550")
+    spool.dead(second.id, "PermanentRelayError: message refused: 554")
+    assert [entry.id for entry in spool.list_dead()] == [first.id, second.id]
+    assert spool.stats().dead == 2
+    assert spool.requeue([second.id, 9999]) == 1
+    (revived,) = spool.claim("worker", 60, 10)
+    assert (revived.id, revived.attempts) == (second.id, 0)
+    assert spool.requeue() == 1
+    assert spool.stats().dead == 0
+
+
+def test_stats_count_and_age_without_personal_data(spool):
+    assert spool.stats().as_dict() == {"depth": 0, "dead": 0, "oldest_age_seconds": None}
+    spool.accept("sub", [outgoing("stats", 1), outgoing("stats", 2)])
+    time.sleep(0.05)
+    stats = spool.stats()
+    assert (stats.queued, stats.dead) == (2, 0)
+    assert 0.05 <= stats.oldest_age_seconds < 5
+
+
+def file_bytes(spool: Spool) -> bytes:
+    """Everything SQLite keeps on disk for the spool: main file, WAL and shared memory."""
+    return b"".join(path.read_bytes() for path in spool.path.parent.glob(spool.path.name + "*"))
+
+
+def test_raw_spool_files_hold_no_plaintext(spool):
+    resume = b"%PDF-1.7 resume-bytes " + os.urandom(30_000) + b" end-of-resume"
+    mail = outgoing("Sentinel-Zebra-4417", body=b"Reply-To: alice.distress@example.org\r\n" + resume)
+    spool.accept("sub", [mail])
+    spool.claim("worker", 60, 10)
+    raw = file_bytes(spool)
+    assert len(raw) > len(resume)
+    for secret in (b"Sentinel-Zebra-4417", b"alice.distress@example.org", resume[20:60], b"end-of-resume"):
+        assert secret not in raw
+
+
+def test_delivered_rows_are_erased_from_the_file(spool):
+    spool.accept("sub", [outgoing("erase")])
+    (sealed,) = sqlite3.connect(spool.path).execute("SELECT sealed FROM outgoing").fetchone()
+    (entry,) = spool.claim("worker", 60, 10)
+    spool.delivered(entry.id)
+    assert raw_rows(spool) == []
+    with sqlite3.connect(spool.path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert sealed[40:100] not in spool.path.read_bytes()  # secure_delete overwrote the freed pages
+
+
+def test_unreadable_rows_go_dead_instead_of_blocking(spool_path, spool):
+    spool.accept("sub", [outgoing("lost-key")])
+    stranger = Spool(spool_path, Sealer([Fernet.generate_key()]))
+    assert stranger.claim("worker", 60, 10) == []
+    assert [entry.last_error for entry in stranger.list_dead()] == ["InvalidToken"]
+
+
+def test_seconds_until_due_follows_retries_and_leases(spool):
+    assert spool.seconds_until_due() == float("inf")
+    spool.accept("sub", [outgoing("due")])
+    assert spool.seconds_until_due() == 0
+    (entry,) = spool.claim("worker", 30, 10)
+    assert 29 < spool.seconds_until_due() <= 30  # leased: not before the lease ends
+    spool.retry_later(entry.id, "TemporaryRelayError: 451")
+    assert 0 < spool.seconds_until_due() <= FAST_RETRY.max_seconds
+
+
+def test_retry_settings_and_defaults():
+    assert retry_policy_from_config({}) == RetryPolicy(60, 3600, 5 * 24 * 3600)
+    assert retry_policy_from_config({"RETRY_BASE_SECONDS": 1, "RETRY_MAX_SECONDS": 2.5}).max_seconds == 2.5
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"RETRY_BASE_SECONDS": 0}, "FORMS_RETRY_BASE_SECONDS"),
+    ({"RETRY_MAX_SECONDS": "soon"}, "FORMS_RETRY_MAX_SECONDS"),
+    ({"MAX_AGE_SECONDS": True}, "FORMS_MAX_AGE_SECONDS"),
+    ({"RETRY_BASE_SECONDS": 100, "RETRY_MAX_SECONDS": 10}, "FORMS_RETRY_BASE_SECONDS"),
+])
+def test_bad_retry_settings_stop_start_up(settings, named):
+    with pytest.raises(ConfigError, match=f"^forms_service: {named} "):
+        retry_policy_from_config(settings)
+
+
+def test_unusable_data_dir_stops_start_up(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="^forms_service: FORMS_DATA_DIR "):
+        spool_from_config({"DATA_DIR": str(blocker / "data"), "SPOOL_KEY": Fernet.generate_key().decode()})
