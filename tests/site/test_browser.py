@@ -1,0 +1,93 @@
+"""The site in a real browser: privacy, accessibility, language, search, no-JS."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+pytestmark = pytest.mark.browser
+
+AXE = Axe()
+
+
+def visit_every_page(site, page, handle):
+    """Load every built page (404s included) and call handle(path) on each."""
+    for path in site.pages():
+        if path.startswith(("assets/", "search/")):
+            continue
+        page.goto(site.url + path, wait_until="networkidle")
+        handle(path)
+
+
+def test_no_request_leaves_the_sites_origin(site, page):
+    origin = urlsplit(site.url).netloc
+    foreign: list[str] = []
+    page.on("request", lambda request: urlsplit(request.url).netloc != origin and foreign.append(request.url))
+
+    def open_search(path):
+        # Opening search loads the worker and the index: those must stay home too.
+        page.keyboard.press("/")
+        page.wait_for_load_state("networkidle")
+
+    visit_every_page(site, page, open_search)
+    assert foreign == []
+
+
+def test_no_console_error_on_any_page(site, page):
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(f"{page.url}: {message.text}"))
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    visit_every_page(site, page, lambda path: None)
+    assert errors == []
+
+
+def test_zero_axe_violations_on_every_page(site, page):
+    violations: dict[str, list[str]] = {}
+
+    def audit(path):
+        found = AXE.run(page).response["violations"]
+        if found:
+            violations[path] = [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in found]
+
+    visit_every_page(site, page, audit)
+    assert violations == {}
+
+
+@pytest.mark.parametrize("folder, query", [("en/", "volunteer"), ("", "bénévole")])
+def test_search_stays_within_the_readers_language(site, page, folder, query):
+    page.goto(site.url + folder + "index.html", wait_until="networkidle")
+    page.keyboard.press("/")
+    page.keyboard.type(query, delay=30)
+    results = page.locator(".md-search-result__list a.md-search-result__link")
+    results.first.wait_for()
+    paths = [urlsplit(href).path for href in results.evaluate_all("links => links.map(a => a.href)")]
+    assert paths
+    for path in paths:
+        assert path.startswith("/en/") == (folder == "en/"), path
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_language_selector_switches_to_the_twin_page(site, page, lang):
+    other = "en" if lang == "fr" else "fr"
+    here = site.url + ("en/" if lang == "en" else "") + "volunteer.html"
+    there = site.url + ("en/" if other == "en" else "") + "volunteer.html"
+    page.goto(here)
+    page.locator(".md-header .md-select").hover()
+    page.locator(f"a.md-select__link[hreflang='{other}']").click()
+    page.wait_for_url(there)
+    assert page.locator("html").get_attribute("lang") == other
+
+
+def test_content_and_navigation_readable_without_javascript(site, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(site.url + "en/index.html")
+    assert page.locator("h1").first.is_visible()
+    nav = page.locator("nav.md-nav--primary a.md-nav__link[href$='peer-support.html']").first
+    href = nav.get_attribute("href")
+    page.goto(site.url + "en/" + href.lstrip("./"))
+    assert page.locator("article h1").is_visible()
+    assert page.locator("article p").first.is_visible()
+    context.close()
