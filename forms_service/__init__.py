@@ -1,4 +1,4 @@
-"""forms_service: receives the volunteer and support forms and relays them by email."""
+"""forms_service: receives the volunteer and support forms, spools them durably and relays them by email."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from flask_mail import Mail
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, guard, i18n, ratelimit, views
+from .cli import spool_cli
+from .compose import MailSettings
+from .delivery import init_delivery
+from .openpgp import recipients_from_config
+from .spool import spool_from_config
 
 
 class MemoryRequest(Request):
@@ -22,10 +27,19 @@ class MemoryRequest(Request):
 
 
 def create_app(settings: dict | None = None) -> Flask:
-    """Build the app from FORMS_* environment variables, or from `settings` (tests) instead."""
+    """Build the app from FORMS_* environment variables, or from `settings` (tests) instead.
+
+    The spool and its deliverer are registered but no delivery thread is
+    started: wsgi.py and the dev server start it, so that `flask spool ...`
+    commands never send mail behind the operator's back.
+    """
     app = Flask(__name__, static_folder=None)
     app.request_class = MemoryRequest
     config.load(app, settings)
+    # Keys are vetted once here: an expired or revoked key stops start-up, not a submission.
+    app.extensions[views.MAIL_SETTINGS] = MailSettings.from_config(app.config, recipients_from_config(app.config))
+    init_delivery(app, spool_from_config(app.config))
+    app.cli.add_command(spool_cli)
     Mail(app)
     ratelimit.install(app)
     i18n.install(app.jinja_env)

@@ -56,7 +56,7 @@ def site_url(language_code: str, page: str) -> str:
 def accepted(form: Form, submission_id: str, language_code: str) -> Response:
     """202 with the id for scripts; 303 to the thank-you page for browsers."""
     if wants_json():
-        return jsonify(ok=True, id=submission_id), 202
+        return _json(202, ok=True, id=submission_id)
     return redirect(site_url(language_code, form.thanks_page), 303)
 
 
@@ -65,7 +65,7 @@ def refused(submission: Submission, language_code: str) -> Response:
     catalogue = i18n.catalogue(language_code)
     if wants_json():
         errors = {name: problem.text(catalogue) for name, problem in submission.errors.items()}
-        return jsonify(ok=False, errors=errors), 400
+        return _json(400, ok=False, errors=errors)
     form = submission.form
     problems = [(catalogue.gettext(form[name].label), problem.text(catalogue))
                 for name, problem in submission.errors.items()]
@@ -78,9 +78,16 @@ def failure(status: int, language_code: str, form: Form | None) -> Response:
     message = catalogue.gettext(FAILURES.get(status, FAILURES[500]),
                                 max_megabytes=RESUME_MAX_BYTES // MEGABYTE, max_length=LONG_TEXT_MAX)
     if wants_json():
-        return jsonify(ok=False, error=message), status
+        return _json(status, ok=False, error=message)
     title = REFUSED_TITLE if form else FAILED_TITLE
     return _page(status, catalogue, title, form, message=message)
+
+
+def _json(status: int, **content) -> Response:
+    """A JSON answer as a Response (not a tuple), so callers can add headers such as Allow."""
+    response = jsonify(**content)
+    response.status_code = status
+    return response
 
 
 def _page(status: int, catalogue: i18n.Catalogue, title: str, form: Form | None, **content) -> Response:

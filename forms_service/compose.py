@@ -18,6 +18,7 @@ import jinja2
 
 from . import i18n
 from .fields import FILE, N_, PEER_LANGUAGES, Form
+from .openpgp import encrypt_mime
 from .outgoing import OutgoingMail
 from .validation import Submission
 
@@ -30,6 +31,12 @@ SUBJECTS = {
     "urgent": N_("URGENT: support request {reference}"),
     "ack_volunteer": N_("We have received your application"),
     "ack_support": N_("We have received your request"),
+}
+# The visible subject of an OpenPGP-encrypted email: the real one travels inside.
+SEALED_SUBJECTS = {
+    "volunteer": N_("New volunteer application (encrypted)"),
+    "support": N_("New support request (encrypted)"),
+    "urgent": N_("URGENT: new support request (encrypted)"),
 }
 
 ACKNOWLEDGEMENTS = {
@@ -62,16 +69,21 @@ i18n.install(_templates)
 
 @dataclass(frozen=True)
 class MailSettings:
-    """What composition needs from the configuration."""
+    """What composition needs from the configuration.
+
+    `certificates`: the vetted FORMS_PGP_KEYS; when there are any, the
+    association's email is encrypted to them before it reaches the spool.
+    """
 
     sender: str
     recipients: dict[str, tuple[str, ...]]
     urgent_recipients: tuple[str, ...]
     message_id_host: str
     staff_language: str
+    certificates: tuple = ()
 
     @classmethod
-    def from_config(cls, config) -> MailSettings:
+    def from_config(cls, config, certificates=None) -> MailSettings:
         return cls(
             sender=config["MAIL_DEFAULT_SENDER"],
             recipients={
@@ -81,6 +93,7 @@ class MailSettings:
             urgent_recipients=tuple(config["URGENT_RECIPIENTS"]),
             message_id_host=urlsplit(config["SITE_URL"]).hostname,
             staff_language=config["STAFF_LANGUAGE"],
+            certificates=tuple(certificates or ()),
         )
 
     @property
@@ -102,13 +115,15 @@ def is_urgent(submission: Submission) -> bool:
 
 def _association_mail(submission: Submission, submission_id: str, language: str,
                       settings: MailSettings) -> OutgoingMail:
-    """All fields laid out for a coordinator, in the staff language, resumé attached."""
+    """All fields laid out for a coordinator, in the staff language, resumé attached;
+    OpenPGP-encrypted as a whole when keys are configured."""
     form = submission.form
     staff = i18n.catalogue(settings.staff_language)
     recipients = settings.recipients[form.name]
     if is_urgent(submission):
         recipients = tuple(dict.fromkeys(recipients + settings.urgent_recipients))
-    subject = _subject(staff, submission, submission_id)
+    kind = _kind(submission)
+    subject = _subject(staff, submission, submission_id, kind)
     context = {
         "catalogue": staff,
         "form": form,
@@ -124,7 +139,10 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
         maintype, subtype = submission.document.kind.mime.split("/")
         message.add_attachment(submission.document.data, maintype=maintype, subtype=subtype,
                                filename=submission.document.filename)
-    return _outgoing(message, submission_id, 1, settings)
+    _stamp(message, submission_id, 1, settings)
+    if settings.certificates:
+        message = encrypt_mime(message, settings.certificates, staff.gettext(SEALED_SUBJECTS[kind]))
+    return _freeze(message, settings)
 
 
 def _acknowledgement(submission: Submission, submission_id: str, language: str,
@@ -136,15 +154,22 @@ def _acknowledgement(submission: Submission, submission_id: str, language: str,
     context = {"catalogue": catalogue, "subject": subject,
                "paragraphs": [catalogue.gettext(msgid) for msgid in paragraphs]}
     message = _message(settings, (submission.values["email"],), subject, language, "acknowledgement", context)
-    return _outgoing(message, submission_id, 2, settings)
+    _stamp(message, submission_id, 2, settings)
+    return _freeze(message, settings)
 
 
-def _subject(staff: i18n.Catalogue, submission: Submission, submission_id: str) -> str:
-    """Volunteer: the applicant's name helps sorting. Support: no personal data at all."""
+def _kind(submission: Submission) -> str:
+    """Which subject an association email gets: volunteer, support or urgent."""
     if submission.form.name == "volunteer":
+        return "volunteer"
+    return "urgent" if is_urgent(submission) else "support"
+
+
+def _subject(staff: i18n.Catalogue, submission: Submission, submission_id: str, kind: str) -> str:
+    """Volunteer: the applicant's name helps sorting. Support: no personal data at all."""
+    if kind == "volunteer":
         return staff.gettext(SUBJECTS["volunteer"], name=one_line(submission.values["name"]))
-    key = "urgent" if is_urgent(submission) else "support"
-    return staff.gettext(SUBJECTS[key], reference=submission_id[:REFERENCE_CHARS])
+    return staff.gettext(SUBJECTS[kind], reference=submission_id[:REFERENCE_CHARS])
 
 
 def _rows(form: Form, submission: Submission, staff: i18n.Catalogue) -> list[tuple[str, str]]:
@@ -184,12 +209,16 @@ def _message(settings: MailSettings, recipients: tuple[str, ...], subject: str, 
     return message
 
 
-def _outgoing(message: EmailMessage, submission_id: str, number: int, settings: MailSettings) -> OutgoingMail:
-    """Stamp the stable Message-ID and freeze the message into bytes."""
-    message_id = f"<{submission_id}.{number}@{settings.message_id_host}>"
-    message["Message-ID"] = message_id
+def _stamp(message: EmailMessage, submission_id: str, number: int, settings: MailSettings) -> None:
+    """The stable Message-ID, set before any encryption so that it shows outside too
+    and a duplicate after a crash is recognisable."""
+    message["Message-ID"] = f"<{submission_id}.{number}@{settings.message_id_host}>"
+
+
+def _freeze(message: EmailMessage, settings: MailSettings) -> OutgoingMail:
+    """The exact bytes and envelope handed to the spool."""
     recipients = tuple(address for _, address in email.utils.getaddresses([message["To"]]))
-    return OutgoingMail(message_id, settings.envelope_sender, recipients, message.as_bytes(policy=POLICY))
+    return OutgoingMail(message["Message-ID"], settings.envelope_sender, recipients, message.as_bytes(policy=POLICY))
 
 
 def one_line(text: str) -> str:

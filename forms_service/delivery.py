@@ -10,6 +10,7 @@ messages accepted by another process or left by a crashed one go out too.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import secrets
@@ -24,8 +25,8 @@ from typing import Protocol
 from flask import Flask
 
 from .outgoing import OutgoingMail
-from .relay import PermanentRelayError, Relay, RelayError
-from .spool import Claimed, Spool, seconds_setting
+from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
+from .spool import Claimed, Spool, after_fork_in_child, seconds_setting
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,10 @@ class Deliverer:
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = _owner()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        after_fork_in_child(self._forked)
 
     # -- one pass ------------------------------------------------------------
 
@@ -111,11 +113,31 @@ class Deliverer:
         """Send one message and record the outcome in the spool."""
         try:
             session.send(entry.mail)
+        except RecipientsRefused as refusal:
+            self._partly_failed(entry, refusal)
+            return
         except Exception as error:
             self._failed(entry, error)
             return
         self.spool.delivered(entry.id)
         log.info("delivered spool entry %d (submission %s)", entry.id, entry.submission_id)
+
+    def _partly_failed(self, entry: Claimed, refusal: RecipientsRefused) -> None:
+        """Keep the message only for the refused recipients: the others have it already.
+
+        The 4xx ones get a row that is retried, the 5xx ones a row that is
+        dead at once; both keep the Message-ID, so nobody is sent a second copy.
+        """
+        groups = [group for group in (refusal.temporary, refusal.permanent) if group]
+        parts = [dataclasses.replace(entry.mail, recipients=group) for group in groups]
+        new_ids = dict(zip(groups, self.spool.split(entry.id, parts)))
+        code = error_code(refusal)
+        if refusal.temporary in new_ids:
+            log.warning("spool entry %d (submission %s) refused for %d recipient(s), will retry them as entry %d: %s",
+                        entry.id, entry.submission_id, len(refusal.temporary), new_ids[refusal.temporary], code)
+            self.spool.retry_later(new_ids[refusal.temporary], code)
+        if refusal.permanent in new_ids:
+            self.spool.dead(new_ids[refusal.permanent], code)
 
     def _failed(self, entry: Claimed, error: BaseException) -> None:
         """Permanent refusals go dead at once; anything else is retried later."""
@@ -143,6 +165,17 @@ class Deliverer:
         if self._thread:
             self._thread.join(timeout)
 
+    def _forked(self) -> None:
+        """In a forked child (a gunicorn --preload worker): a thread of its own if
+        the parent ran one, since threads do not survive fork(), and a new owner
+        name, so that neither process can release the other's leases."""
+        running = self._thread is not None and not self._stopping.is_set()
+        self.owner = _owner()
+        self._stopping = threading.Event()
+        self._thread = None
+        if running:
+            self.start()
+
     def _run(self) -> None:
         """Deliver whatever is due, then sleep until this process accepts a
         submission, a retry falls due, or the poll interval (which finds
@@ -156,6 +189,11 @@ class Deliverer:
                 log.error("delivery pass failed: %s", type(error).__name__)
             self.spool.accepted.wait(pause)
             self.spool.accepted.clear()
+
+
+def _owner() -> str:
+    """A lease owner name unique to this process and Deliverer."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def init_delivery(app: Flask, spool: Spool) -> Deliverer:

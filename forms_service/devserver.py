@@ -18,9 +18,10 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from forms_service import create_app
+from forms_service.delivery import start_delivery
 from forms_service.static_site import PROJECT, build_site, static_site
 
 WATCHED = ("docs", "overrides", "mkdocs.yml", "forms_service/fields.py", "forms_service/translations")
@@ -84,44 +85,66 @@ def report(build, done: str) -> bool:
     return True
 
 
+def local_forms(folder: Path, site_url: str, smtp_port: int):
+    """The forms service as the association would run it, mailing the local sink."""
+    return create_app(
+        {
+            "SITE_URL": site_url.rstrip("/"),
+            "ALLOWED_ORIGINS": [site_url.rstrip("/")],
+            "DATA_DIR": str(folder / "data"),
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": smtp_port,
+            "MAIL_USE_TLS": False,
+            "MAIL_USE_SSL": False,
+            # Reserved example addresses (validated like real ones): the sink keeps every message.
+            "MAIL_DEFAULT_SENDER": "CoCreate Humanity (dev) <forms@example.org>",
+            "VOLUNTEER_RECIPIENTS": ["volunteers@example.org"],
+            "SUPPORT_RECIPIENTS": ["support@example.org"],
+            "URGENT_RECIPIENTS": ["urgent@example.org"],
+            "SECRET_KEY": "development only: never used in production",
+        }
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Build, start the mail sink and the web server, and serve until Ctrl-C."""
+    site_url = f"http://127.0.0.1:{args.port}/"
+    site_dir = args.folder / "site"
+    if not report(build_site(site_dir, site_url), f"built into {site_dir}"):
+        return 1
+    forms = local_forms(args.folder, site_url, args.smtp_port)
+    # Bound before "open" is printed, so whoever waits for that line can connect
+    # (a busy port: Werkzeug explains it and exits).
+    server = make_server("127.0.0.1", args.port, combined(static_site(site_dir), forms), threaded=True)
+    sink = Controller(MailFolder(args.folder / "mail"), hostname="127.0.0.1", port=args.smtp_port)
+    try:
+        sink.start()
+    except OSError as error:
+        server.server_close()
+        print(f"stop  mail sink: {error.strerror or error} (choose another port with --smtp-port)", flush=True)
+        return 1
+    start_delivery(forms)
+    rebuild_on_change(site_dir, site_url)
+    print(f"mail  every relayed message is saved under {args.folder / 'mail'}", flush=True)
+    print(f"open  {site_url}   (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()  # returns on Ctrl-C (Werkzeug catches KeyboardInterrupt)
+    finally:
+        sink.stop()
+    print("stop  bye", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--smtp-port", type=int, default=8025)
     parser.add_argument("--folder", type=Path, default=PROJECT / "instance" / "dev")
     args = parser.parse_args(argv)
-
-    site_url = f"http://127.0.0.1:{args.port}/"
-    site_dir = args.folder / "site"
-    if not report(build_site(site_dir, site_url), f"built into {site_dir}"):
-        return 1
-
-    sink = Controller(MailFolder(args.folder / "mail"), hostname="127.0.0.1", port=args.smtp_port)
-    sink.start()
-    forms = create_app(
-        {
-            "SITE_URL": site_url.rstrip("/"),
-            "ALLOWED_ORIGINS": [site_url.rstrip("/")],
-            "DATA_DIR": str(args.folder / "data"),
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": args.smtp_port,
-            "MAIL_USE_TLS": False,
-            "MAIL_USE_SSL": False,
-            "MAIL_DEFAULT_SENDER": "forms@localhost",
-            "VOLUNTEER_RECIPIENTS": ["volunteers@localhost"],
-            "SUPPORT_RECIPIENTS": ["support@localhost"],
-            "URGENT_RECIPIENTS": ["urgent@localhost"],
-            "SECRET_KEY": "development only: never used in production",
-        }
-    )
-    rebuild_on_change(site_dir, site_url)
-    print(f"mail  every relayed message is saved under {args.folder / 'mail'}", flush=True)
-    print(f"open  {site_url}   (Ctrl-C stops)", flush=True)
     try:
-        run_simple("127.0.0.1", args.port, combined(static_site(site_dir), forms), threaded=True)
-    finally:
-        sink.stop()
-    return 0
+        return serve(args)
+    except KeyboardInterrupt:  # Ctrl-C during the first build: no traceback
+        return 130
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ MEGABYTE = 1024 * 1024
 RESUME_MAX_BYTES = 5 * MEGABYTE
 LONG_TEXT_MAX = 5000
 
+NO_CHOICE = N_("— choose —")
+"""Label of the empty first option of a select: an optional choice may stay unanswered."""
+
 ERRORS = MappingProxyType({
     "required": N_("This field is required."),
     "too_long": N_("Please shorten this to at most {max_length} characters."),
@@ -113,6 +116,7 @@ class Form:
     fields: tuple[Field, ...]
     page: str
     thanks_page: str
+    submit_label: str = N_("Send")
 
     def __getitem__(self, name: str) -> Field:
         return next(item for item in self.fields if item.name == name)
@@ -141,6 +145,7 @@ VOLUNTEER = Form(
     title=N_("Volunteer application"),
     page="/volunteer.html",
     thanks_page="/volunteer-thanks.html",
+    submit_label=N_("Send my application"),
     fields=(
         Field("name", TEXT, N_("Full name"), required=True, max_length=200, autocomplete="name"),
         Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
@@ -194,6 +199,7 @@ SUPPORT = Form(
     title=N_("Request for peer support"),
     page="/support.html",
     thanks_page="/support-thanks.html",
+    submit_label=N_("Send my request"),
     fields=(
         Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
               hint=N_("We only use it to answer you.")),
@@ -207,7 +213,9 @@ SUPPORT = Form(
         Field("contact", SELECT, N_("Preferred way to be contacted"), choices=CONTACT_WAYS),
         Field("phone", TEL, N_("Phone number"), max_length=40, autocomplete="tel",
               hint=N_("Only if you prefer a phone or video call; include the country code.")),
-        Field("urgent", CHECKBOX, N_("This is urgent: please contact me as soon as possible")),
+        Field("urgent", CHECKBOX, N_("This is urgent: please contact me as soon as possible"),
+              hint=N_("We still cannot answer at once: if you are in danger, call the emergency numbers "
+                      "at the top of this page now.")),
         _consent(N_("I agree that CoCreate Humanity uses these details only to answer my request, "
                     "as the privacy policy explains.")),
         LANG,

@@ -23,7 +23,8 @@ from .outgoing import OutgoingMail
 
 
 class RelayError(Exception):
-    """Sending failed; anything that is not a PermanentRelayError is worth retrying."""
+    """Sending failed; anything that is not a PermanentRelayError is worth retrying
+    (a RecipientsRefused: for its temporarily refused recipients only)."""
 
 
 class TemporaryRelayError(RelayError):
@@ -36,6 +37,20 @@ class PermanentRelayError(RelayError):
 
 class InsecureTransportError(TemporaryRelayError):
     """Plaintext to another machine was not allowed; retry once the operator fixes the settings."""
+
+
+class RecipientsRefused(RelayError):
+    """The server refused some recipients and accepted the others (or refused them with mixed codes).
+
+    Those it accepted must not get the message again, so the caller retries
+    only `temporary` (4xx) and gives up only on `permanent` (5xx).
+    """
+
+    def __init__(self, refused: dict[str, tuple[int, bytes]]):
+        codes = sorted({code for code, _ in refused.values()})
+        super().__init__(f"recipients refused: {', '.join(map(str, codes))}")
+        self.temporary = tuple(address for address, (code, _) in refused.items() if code < 500)
+        self.permanent = tuple(address for address, (code, _) in refused.items() if code >= 500)
 
 
 class VerifiedConnection(flask_mail.Connection):
@@ -96,7 +111,11 @@ class Relay:
         self.close()
 
     def send(self, mail: OutgoingMail) -> None:
-        """Deliver one message to every recipient, or raise a classified RelayError."""
+        """Deliver one message to every recipient, or raise a classified RelayError.
+
+        RecipientsRefused names the recipients still to serve or to give up
+        on: the others already have the message and must not get it twice.
+        """
         host = self._open().host
         if host is None:
             return
@@ -104,7 +123,7 @@ class Relay:
             refused = host.sendmail(mail.sender, list(mail.recipients), mail.data)
         except smtplib.SMTPRecipientsRefused as error:
             self.close()
-            raise _by_codes(error.recipients.values(), "all recipients refused") from None
+            raise _all_refused(error.recipients) from None
         except smtplib.SMTPResponseException as error:
             self.close()
             raise _by_codes([(error.smtp_code, error.smtp_error)], "message refused") from None
@@ -112,7 +131,7 @@ class Relay:
             self.close()
             raise TemporaryRelayError(f"sending failed: {type(error).__name__}") from None
         if refused:
-            raise _by_codes(refused.values(), "some recipients refused")
+            raise RecipientsRefused(refused)
 
     def close(self) -> None:
         """End the session politely if possible; a dead connection is just dropped."""
@@ -136,11 +155,12 @@ class Relay:
         return self._connection
 
 
-def send_all(app: Flask, mails: Iterable[OutgoingMail]) -> None:
-    """Send several messages over one session, stopping at the first failure."""
-    with Relay(app) as relay:
-        for mail in mails:
-            relay.send(mail)
+def _all_refused(refused: dict[str, tuple[int, bytes]]) -> RelayError:
+    """Every recipient refused: one class when their codes agree, else split them."""
+    permanent = [code >= 500 for code, _ in refused.values()]
+    if all(permanent) or not any(permanent):
+        return _by_codes(refused.values(), "all recipients refused")
+    return RecipientsRefused(refused)
 
 
 def _by_codes(replies: Iterable[tuple[int, bytes]], what: str) -> RelayError:

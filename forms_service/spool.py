@@ -140,7 +140,7 @@ class Spool:
         self._db: sqlite3.Connection | None = None
         self._inherited: list[sqlite3.Connection] = []
         self._create()
-        os.register_at_fork(after_in_child=_after_fork(weakref.ref(self)))
+        after_fork_in_child(self._forked)
 
     # -- connection handling -------------------------------------------------
 
@@ -262,6 +262,32 @@ class Spool:
         with self._write() as db:
             db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
 
+    def split(self, entry_id: int, parts: Sequence[OutgoingMail]) -> list[int]:
+        """Replace a row by one row per part (the same email to fewer recipients).
+
+        The new rows keep the submission id, ages and attempt count, so the
+        retry budget and dead-letter handling go on as before; they are
+        queued and unleased, for the caller to schedule or mark dead. Returns
+        their ids, or [] when the row is gone (delivered by an overlapping lease).
+        """
+        sealed = [self.sealer.seal(mail.dumps()) for mail in parts]
+        with self._write() as db:
+            rows = db.execute(
+                "DELETE FROM outgoing WHERE id = ? RETURNING submission_id, attempts, created_at, queued_at",
+                (entry_id,),
+            ).fetchall()
+            if not rows:
+                return []
+            (submission_id, attempts, created_at, queued_at), ids = rows[0], []
+            for blob in sealed:
+                cursor = db.execute(
+                    "INSERT INTO outgoing (submission_id, sealed, attempts, created_at, queued_at, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (submission_id, blob, attempts, created_at, queued_at, queued_at),
+                )
+                ids.append(cursor.lastrowid)
+            return ids
+
     def retry_later(self, entry_id: int, error: str) -> None:
         """Schedule another attempt after a temporary failure, or give up when too old.
 
@@ -373,15 +399,16 @@ class Spool:
         return done
 
 
-def _after_fork(spool_ref: weakref.ref) -> Callable[[], None]:
-    """A fork hook that does not keep the spool alive."""
+def after_fork_in_child(method: Callable[[], None]) -> None:
+    """Call a bound method in every forked child, without keeping its object alive."""
+    reference = weakref.WeakMethod(method)
 
-    def reset() -> None:
-        spool = spool_ref()
-        if spool is not None:
-            spool._forked()
+    def call() -> None:
+        bound = reference()
+        if bound is not None:
+            bound()
 
-    return reset
+    os.register_at_fork(after_in_child=call)
 
 
 def seconds_setting(config: Mapping, name: str, default: float) -> float:

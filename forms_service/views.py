@@ -6,16 +6,19 @@ import secrets
 import traceback
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from werkzeug.wsgi import LimitedStream
 
-from . import answers, guard, relay
-from .compose import MailSettings, compose
+from . import answers, guard
+from .compose import compose
+from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
 from .outgoing import OutgoingMail
+from .spool import SpoolUnavailable
 from .validation import Submission, validate
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
+MAIL_SETTINGS = "forms_mail_settings"
 
 FORM_ENCODINGS = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 DRAIN_LIMIT = 32 * 1024 * 1024
@@ -24,11 +27,11 @@ DRAIN_CHUNK = 64 * 1024
 
 @bp.post("/<any(volunteer, support):form_name>")
 def submit(form_name: str):
-    """Validate, compose, hand over; answer only once the association's email is safe."""
+    """Validate, compose, hand over; answer success only once the emails are on disk."""
     form = FORMS[form_name]
     if request.mimetype not in FORM_ENCODINGS:
         raise UnsupportedMediaType()
-    submission = validate(form, request.form, request.files)
+    submission = validate(form, *_parsed_body())
     language = answers.language()
     submission_id = secrets.token_urlsafe(16)
     if submission.honeypot:
@@ -37,29 +40,51 @@ def submit(form_name: str):
     if not submission.ok:
         _log(submission_id, submission, "refused")
         return answers.refused(submission, language)
-    mails = compose(submission, submission_id, language, MailSettings.from_config(current_app.config))
+    mails = compose(submission, submission_id, language, current_app.extensions[MAIL_SETTINGS])
     try:
-        hand_over(mails)
-    except relay.RelayError as error:
-        _log(submission_id, submission, f"relay-failed ({error})")
+        hand_over(submission_id, mails)
+    except SpoolUnavailable as error:
+        _log(submission_id, submission, f"spool-unavailable ({error})")
         return answers.failure(503, language, form)
     _log(submission_id, submission, "accepted")
     return answers.accepted(form, submission_id, language)
 
 
-def hand_over(mails: list[OutgoingMail]) -> None:
-    """The one place where accepted mail leaves the request: synchronous SMTP for now.
+def _parsed_body():
+    """The form fields and files; a body the WSGI server itself cannot read is a 400.
 
-    The durable spool replaces this body; it must raise RelayError (or a
-    subclass) when the mail is not safely kept, so the answer is 503.
+    Servers raise their own errors from wsgi.input (gunicorn: InvalidChunkSize,
+    NoMoreData...), which would otherwise end as a 500.
     """
-    relay.send_all(current_app._get_current_object(), mails)
+    try:
+        return request.form, request.files
+    except HTTPException:
+        raise  # 413 and friends keep their own answer
+    except Exception as error:
+        raise BadRequest() from error
+
+
+def hand_over(submission_id: str, mails: list[OutgoingMail]) -> None:
+    """The one place where accepted mail leaves the request: committed to the spool.
+
+    Returns only once the emails are on disk (sealed); the background
+    deliverer relays them. Raises SpoolUnavailable otherwise, so the answer is 503.
+    """
+    current_app.extensions[SPOOL_EXTENSION].accept(submission_id, mails)
 
 
 @bp.get("/healthz")
 def healthz():
-    """Liveness for the reverse proxy and monitoring; says nothing about submissions."""
-    return jsonify(ok=True)
+    """Liveness plus spool figures (counts and age, nothing about submissions).
+
+    503 when a durable write fails now: submissions would be refused too.
+    """
+    spool = current_app.extensions[SPOOL_EXTENSION]
+    try:
+        spool.check_writable()
+    except SpoolUnavailable:
+        return jsonify(ok=False, spool="not writable"), 503
+    return jsonify(ok=True, spool=spool.stats().as_dict())
 
 
 @bp.before_request

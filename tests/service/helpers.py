@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import time
 
+from forms_service.delivery import DELIVERER_EXTENSION
 from tests import samples
 
 JSON = {"Accept": "application/json"}
@@ -46,5 +48,40 @@ def support_form(**overrides) -> dict:
 
 
 def post(client, form_name: str, data: dict, headers: dict | None = None, **kwargs):
-    """POST a form the way a browser on the site does (Origin of the site)."""
-    return client.post(f"/forms/{form_name}", data=data, headers={**SITE, **(headers or {})}, **kwargs)
+    """POST a form the way a browser on the site does (Origin of the site), then
+    deliver the spool once, as the background thread would, so what the SMTP
+    server holds right after is exactly what this post produced."""
+    response = client.post(f"/forms/{form_name}", data=data, headers={**SITE, **(headers or {})}, **kwargs)
+    deliver(client.application)
+    return response
+
+
+def deliver(app) -> int:
+    """Relay everything due in `app`'s spool now, in this thread (test apps run no delivery thread)."""
+    return app.extensions[DELIVERER_EXTENSION].deliver_all()
+
+
+def refuse_recipients(monkeypatch, sink, replies: dict[str, list[str]]) -> None:
+    """Make `sink` answer RCPT TO for some addresses with scripted replies, one per
+    attempt, then accept them (the shared sink gets its handler back after the test)."""
+    pending = {address: list(script) for address, script in replies.items()}
+
+    async def handle_RCPT(server, session, envelope, address, options):
+        script = pending.get(address)
+        if script:
+            return script.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    monkeypatch.setattr(sink.handler, "handle_RCPT", handle_RCPT, raising=False)
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    """Poll `condition` until it holds or the deadline passes: background work is
+    awaited with a deadline, never with a fixed sleep taken as proof."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()

@@ -35,6 +35,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"ALLOWED_ORIGINS": "https://site.test"}, "FORMS_ALLOWED_ORIGINS"),
     ({"STAFF_LANGUAGE": "xx"}, "FORMS_STAFF_LANGUAGE"),
     ({"PROXY_COUNT": -1}, "FORMS_PROXY_COUNT"),
+    ({"DATA_DIR": "/dev/null/data"}, "FORMS_DATA_DIR"),
+    ({"SPOOL_KEY": "not a key"}, "FORMS_SPOOL_KEY"),
+    ({"RETRY_BASE_SECONDS": 0}, "FORMS_RETRY_BASE_SECONDS"),
+    ({"RETRY_BASE_SECONDS": 7200, "RETRY_MAX_SECONDS": 3600}, "FORMS_RETRY_BASE_SECONDS"),
+    ({"MAX_AGE_SECONDS": "5d"}, "FORMS_MAX_AGE_SECONDS"),
+    ({"SPOOL_LEASE_SECONDS": 0}, "FORMS_SPOOL_LEASE_SECONDS"),
+    ({"PGP_KEYS": ["/nonexistent/key.asc"]}, "FORMS_PGP_KEYS"),
 ])
 def test_bad_setting_stops_start_up_naming_it(app_config, overrides, setting):
     with pytest.raises(ConfigError) as stopped:
@@ -72,8 +79,9 @@ def run_wsgi(env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_wsgi_reads_the_environment_and_starts(smtp_ca_file):
+def test_wsgi_reads_the_environment_and_starts(smtp_ca_file, tmp_path):
     result = run_wsgi({
+        "FORMS_DATA_DIR": str(tmp_path / "data"),
         "FORMS_SECRET_KEY": "x" * 40, "FORMS_SITE_URL": "https://www.example.org",
         "FORMS_VOLUNTEER_RECIPIENTS": '["v@example.org"]', "FORMS_SUPPORT_RECIPIENTS": '["s@example.org"]',
         "FORMS_MAIL_DEFAULT_SENDER": "Forms <forms@example.org>", "FORMS_MAIL_SERVER": "smtp.example.org",

@@ -185,3 +185,10 @@ def test_uploads_stay_in_memory_never_in_a_temp_file(app):
     resume = (io.BytesIO(samples.padded_pdf(4 * 1024 * 1024)), "cv.pdf", "application/pdf")
     with app.test_request_context("/forms/volunteer", method="POST", data=volunteer_form(resume=resume)):
         assert isinstance(request.files["resume"].stream, io.BytesIO)
+
+
+def test_wrong_method_for_a_json_client_is_a_json_405_with_allow(client):
+    response = client.get("/forms/volunteer", headers={**JSON, "Accept-Language": "en"})
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert response.get_json() == {"ok": False, "error": "This address only receives forms sent from the website."}

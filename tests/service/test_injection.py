@@ -9,7 +9,7 @@ from forms_service.fields import SUPPORT, VOLUNTEER
 from forms_service.uploads import inspect
 from forms_service.validation import Submission
 from tests import samples
-from tests.service.helpers import JSON, post, volunteer_form
+from tests.service.helpers import JSON, deliver, post, volunteer_form
 
 INJECTION = "Amina\r\nBcc: victim@example.org\r\nX-Evil: 1"
 
@@ -44,6 +44,7 @@ def test_crlf_in_encoded_file_name_is_neutralised(client, smtp_server):
     body, content_type = raw_multipart(fields, header, samples.pdf_bytes())
     response = client.post("/forms/volunteer", data=body, headers={**JSON, "Content-Type": content_type})
     assert response.status_code == 202
+    deliver(client.application)
     for received in smtp_server.messages:
         assert "bcc" not in header_names(received.data)
         assert "victim@example.org" not in received.rcpt_tos

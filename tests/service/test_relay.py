@@ -7,15 +7,23 @@ import time
 import pytest
 
 from forms_service.outgoing import OutgoingMail
-from forms_service.relay import (InsecureTransportError, PermanentRelayError, Relay, TemporaryRelayError,
-                                 send_all)
+from forms_service.relay import (InsecureTransportError, PermanentRelayError, RecipientsRefused, Relay,
+                                 TemporaryRelayError)
+from tests.service.helpers import refuse_recipients
 from tests.smtp_sink import DROP
 
 
-def mail(number: int = 1) -> OutgoingMail:
-    data = (f"From: forms@cch.example.org\r\nTo: team@cch.example.org\r\nSubject: test {number}\r\n"
+def mail(number: int = 1, recipients: tuple[str, ...] = ("team@cch.example.org",)) -> OutgoingMail:
+    data = (f"From: forms@cch.example.org\r\nTo: {', '.join(recipients)}\r\nSubject: test {number}\r\n"
             f"Message-ID: <id.{number}@site.test>\r\n\r\nHello {number}\r\n").encode()
-    return OutgoingMail(f"<id.{number}@site.test>", "forms@cch.example.org", ("team@cch.example.org",), data)
+    return OutgoingMail(f"<id.{number}@site.test>", "forms@cch.example.org", recipients, data)
+
+
+def send_all(app, mails: list[OutgoingMail]) -> None:
+    """Send several messages over one session, as the deliverer does."""
+    with Relay(app) as relay:
+        for outgoing in mails:
+            relay.send(outgoing)
 
 
 def test_starttls_with_trusted_ca_and_auth_delivers_exact_bytes(app, smtp_server):
@@ -121,3 +129,29 @@ def test_relay_reconnects_after_a_failure(app, smtp_server):
             relay.send(mail(1))
         relay.send(mail(2))
     assert [received.data for received in smtp_server.messages] == [mail(2).data]
+
+
+TEAM = ("a@cch.example.org", "b@cch.example.org", "c@cch.example.org")
+
+
+def test_partly_refused_recipients_are_named_by_class(app, smtp_server, monkeypatch):
+    """Some accepted, one refused for now, one for good: the caller learns who still needs it."""
+    refuse_recipients(monkeypatch, smtp_server, {TEAM[1]: ["450 4.2.1 Mailbox busy"],
+                                                 TEAM[2]: ["550 5.1.1 <c@cch.example.org> No such user"]})
+    with pytest.raises(RecipientsRefused) as refused:
+        send_all(app, [mail(1, TEAM), mail(2)])
+    assert (refused.value.temporary, refused.value.permanent) == ((TEAM[1],), (TEAM[2],))
+    assert str(refused.value) == "recipients refused: 450, 550"
+    assert [received.rcpt_tos for received in smtp_server.messages] == [(TEAM[0],)]
+
+
+@pytest.mark.parametrize(("replies", "error"), [
+    (["451 4.3.0 Later", "452 4.3.1 Full"], TemporaryRelayError),
+    (["550 5.1.1 No", "553 5.1.3 Bad"], PermanentRelayError),
+    (["451 4.3.0 Later", "550 5.1.1 No"], RecipientsRefused),
+])
+def test_all_recipients_refused_is_one_class_unless_codes_differ(app, smtp_server, monkeypatch, replies, error):
+    refuse_recipients(monkeypatch, smtp_server, {TEAM[0]: [replies[0]], TEAM[1]: [replies[1]]})
+    with pytest.raises(error):
+        send_all(app, [mail(1, TEAM[:2])])
+    assert smtp_server.messages == []

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from tests import samples
-from tests.service.helpers import JSON, post, support_form, volunteer_form
+from tests.service.helpers import JSON, deliver, post, support_form, volunteer_form
+from tests.smtp_sink import SmtpSink
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 
@@ -141,21 +142,33 @@ def test_honeypot_answers_as_success_and_relays_nothing(client, smtp_server, for
     assert smtp_server.messages == []
 
 
-def test_healthz_is_json_without_personal_data(client):
+def test_healthz_reports_spool_figures_without_personal_data(client):
     response = client.get("/forms/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"ok": True}
+    assert response.get_json() == {"ok": True, "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None}}
 
 
-def test_relay_failure_answers_503_in_language_and_never_success(make_app, smtp_server):
-    client = make_app(MAIL_PORT=1).test_client()  # nothing listens on port 1
+def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smtp_ca):
+    """Acceptance no longer waits for SMTP: 202 once on disk, relayed when the server is back."""
+    sink = SmtpSink(smtp_ca)  # not started: connections are refused
+    app = make_app(**sink.mail_config())
+    client = app.test_client()
     response = post(client, "support", support_form(lang="en"), JSON)
-    assert response.status_code == 503
-    assert response.get_json() == {"ok": False, "error": (
-        "Sorry, we could not pass on your message just now. Nothing was sent. Please try again in a few minutes.")}
-    html = post(client, "support", support_form(lang="fr"))
-    assert html.status_code == 503
-    assert "nous n’avons pas pu transmettre" in html.get_data(as_text=True)
+    html = post(client, "volunteer", volunteer_form(lang="fr"))
+    assert (response.status_code, html.status_code) == (202, 303)
+    spool = client.get("/forms/healthz").get_json()["spool"]
+    assert (spool["depth"], spool["dead"]) == (4, 0) and spool["oldest_age_seconds"] >= 0
+    sink.start()
+    try:
+        app.extensions["forms_spool"].make_due()  # skip the retry delay
+        assert deliver(app) == 4
+    finally:
+        sink.stop()
+    submission_id = response.get_json()["id"]
+    assert {message.parsed()["Message-ID"] for message in sink.messages} >= {
+        f"<{submission_id}.1@site.test>", f"<{submission_id}.2@site.test>"}
+    assert len(sink.messages) == 4
+    assert client.get("/forms/healthz").get_json()["spool"]["depth"] == 0
 
 
 def test_logs_carry_ids_and_sizes_never_content(client, smtp_server, caplog):

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from cryptography.fernet import Fernet
 
-from forms_service.cli import spool_cli
-from forms_service.delivery import init_delivery
+from benchmarks.server import forms_environment
+from forms_service.delivery import SPOOL_EXTENSION
 from forms_service.sealing import KEY_FILE_NAME, Sealer, read_key_file
-from forms_service.spool import Spool, spool_from_config
+from forms_service.spool import Spool
 from tests.spool.conftest import outgoing
 
 
 def operated(app) -> Spool:
-    """Wire the spool, deliverer and commands into `app` as create_app does."""
-    spool = spool_from_config(app.config)
-    init_delivery(app, spool)
-    app.cli.add_command(spool_cli)
-    return spool
+    """The spool create_app wired into `app`, with the deliverer and the commands."""
+    return app.extensions[SPOOL_EXTENSION]
 
 
 @pytest.fixture
@@ -100,3 +101,29 @@ def test_new_key(run):
     result = run("new-key")
     assert result.exit_code == 0
     assert Fernet(result.output.strip().encode())
+
+
+def flask_spool(app_config, *args: str) -> str:
+    """Run `flask --app forms_service spool ...` as an operator would: a new process,
+    settings from real FORMS_* environment variables."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("FORMS_")}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "forms_service", "spool", *args],
+                            env={**clean, **forms_environment(app_config)}, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "@example.org" not in result.stdout and "Sentinel" not in result.stdout
+    return result.stdout
+
+
+def test_commands_in_a_subprocess_with_environment_settings(app, app_config, smtp_server):
+    spool = app.extensions["forms_spool"]
+    spool.accept("sub-a", [outgoing("Sentinel", 1)])
+    spool.accept("sub-b", [outgoing("Sentinel", 2)])
+    first, second = spool.claim("worker", 60, 10)
+    spool.dead(first.id, "PermanentRelayError: message refused: 550")
+    spool.release([second.id], "worker")
+    assert flask_spool(app_config, "status").startswith("queued: 1\ndead: 1\noldest queued: ")
+    assert flask_spool(app_config, "requeue", "--all") == "requeued: 1\n"
+    assert flask_spool(app_config, "status").startswith("queued: 2\ndead: 0\n")
+    assert flask_spool(app_config, "retry").startswith("due: 2, attempted: 2\nqueued: 0\ndead: 0\n")
+    assert sorted(message.parsed()["Subject"] for message in smtp_server.messages) == ["Sentinel", "Sentinel"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from forms_service.config import ConfigError
 from forms_service.delivery import Deliverer, init_delivery, start_delivery
 from forms_service.relay import Relay
 from forms_service.spool import Spool
+from tests.service.helpers import refuse_recipients, wait_until
 from tests.smtp_sink import DROP, SmtpSink
 from tests.spool.conftest import outgoing
 
@@ -35,15 +37,6 @@ def accept(spool: Spool, count: int, marker: str = "mail") -> list[str]:
 
 def received_ids(sink: SmtpSink) -> Counter:
     return Counter(message.parsed()["Message-ID"] for message in sink.messages)
-
-
-def wait_until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 @pytest.fixture
@@ -230,3 +223,23 @@ def test_wiring_into_the_app(make_app, spool):
     deliverer.stop()
     with pytest.raises(ConfigError, match="^forms_service: FORMS_SPOOL_LEASE_SECONDS "):
         init_delivery(make_app(SPOOL_LEASE_SECONDS=-1), spool)
+
+
+def test_partly_refused_message_is_retried_only_for_the_refused(app, spool, smtp_server, monkeypatch):
+    """Accepted recipients get exactly one copy; a 4xx recipient is retried alone (same
+    Message-ID); a 5xx recipient is dead alone and an operator can see it."""
+    team = ("a@example.org", "b@example.org", "c@example.org")
+    refuse_recipients(monkeypatch, smtp_server, {team[1]: ["450 4.2.1 Busy", "451 4.3.0 Later"],
+                                                 team[2]: ["550 5.1.1 No such user"]})
+    mail = dataclasses.replace(outgoing("split"), recipients=team)
+    spool.accept("sub-split", [mail])
+    deliverer = make_deliverer(app, spool)
+    deliverer.deliver_all()
+    (dead,) = spool.list_dead()
+    assert (dead.submission_id, dead.last_error) == ("sub-split", "RecipientsRefused: recipients refused: 450, 550")
+    for _ in range(2):  # the second try is refused again, the third goes through
+        assert wait_until(lambda: spool.seconds_until_due() == 0)
+        deliverer.deliver_all()
+    assert [message.rcpt_tos for message in smtp_server.messages] == [(team[0],), (team[1],)]
+    assert received_ids(smtp_server) == {mail.message_id: 2}
+    assert (spool.stats().queued, spool.stats().dead) == (0, 1)

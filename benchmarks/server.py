@@ -1,0 +1,114 @@
+"""The production server setup on loopback: gunicorn as README.md's "Start" documents it.
+
+Used by the benchmarks (the forms service and a bare Flask app under the same
+setup) and by the hostile-input tests that need a real HTTP server in front
+of the app, so both measure what production runs rather than a dev server.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+FORMS_APP = "forms_service.wsgi:app"
+# README.md, "Start": `gunicorn forms_service.wsgi:app --bind 127.0.0.1:8000 --workers 2`
+# (gunicorn's default sync worker class); keep in step with it.
+DOCUMENTED_OPTIONS = ("--workers", "2")
+# Not a performance setting: gunicorn 27 otherwise puts a control socket at one fixed
+# path in $HOME, which several servers started side by side would fight over.
+LOOPBACK_OPTIONS = ("--no-control-socket",)
+START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def forms_environment(settings: dict) -> dict[str, str]:
+    """The FORMS_* variables for `settings` (keys without the prefix), JSON-encoded as config.py parses them."""
+    return {f"FORMS_{key}": json.dumps(value) for key, value in settings.items() if key != "TESTING"}
+
+
+class Gunicorn:
+    """gunicorn serving a WSGI app on a free loopback port; a context manager.
+
+    `health_path` is polled until it answers, so a run never starts while
+    workers are still importing the app.
+    """
+
+    def __init__(self, app: str = FORMS_APP, settings: dict | None = None, *,
+                 options: tuple[str, ...] = DOCUMENTED_OPTIONS, health_path: str = "/forms/healthz"):
+        self.port = free_port()
+        self.health_path = health_path
+        self.command = [str(GUNICORN), app, "--bind", f"127.0.0.1:{self.port}", *options, *LOOPBACK_OPTIONS]
+        self.env = {**os.environ, **forms_environment(settings or {})}
+        self.process: subprocess.Popen | None = None
+        # A file, not a pipe: a full pipe would block gunicorn's logging mid-benchmark.
+        self.log = tempfile.TemporaryFile()
+
+    def __enter__(self) -> Gunicorn:
+        self.process = subprocess.Popen(self.command, cwd=PROJECT, env=self.env,
+                                        stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.output()}")
+            if self._healthy():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer within %.0f s" % START_TIMEOUT)
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+        self.log.close()
+
+    def _healthy(self) -> bool:
+        try:
+            return self.get(self.health_path, timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+        """Status and body of a GET on the server."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def output(self) -> str:
+        """What gunicorn and the app logged so far (for failure messages)."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def pids(self) -> list[int]:
+        """The master and its workers (the processes whose memory the service uses)."""
+        master = self.process.pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        return [master, *map(int, children)]
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM lets workers finish their request), then reap."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
