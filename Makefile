@@ -1,27 +1,31 @@
 # Two commands do everything: `make run` and `make test` (see README.md).
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+PYTHON3 ?= python3
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: run test build install clean
 
-# The virtual environment is rebuilt whenever requirements.txt changes.
+# The virtual environment is (re)built whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
-	python3 -m venv $(VENV)
+	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON3) --version))"; exit 1; }
+	$(PYTHON3) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 install: $(VENV)/.installed
 
 ## Build the site, then serve it with the forms on http://127.0.0.1:8000 (Ctrl-C stops).
+## Every email goes to a local sink: instance/dev/mail/*.eml
 run: install
 	$(PYTHON) -m forms_service.devserver
 
-## Run every test: unit, integration with a real SMTP server, browser.
+## Run every test: unit, integration with a real SMTP server, nginx, browser.
 test: install
 	$(PYTHON) -m pytest
 
-## Build the static site into site/ for a production host.
+## Build the static site into site/ for a production host (SITE_URL: where it will live).
 build: install
 	$(PYTHON) -m mkdocs build --strict
 

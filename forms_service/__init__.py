@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import logging
 
 from flask import Flask, Request
 from flask_mail import Mail
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, guard, i18n, ratelimit, views
+from . import guard, i18n, ratelimit, views
 from .cli import spool_cli
 from .compose import MailSettings
+from .config import load as load_settings
 from .delivery import init_delivery
 from .openpgp import recipients_from_config
 from .spool import spool_from_config
@@ -26,8 +28,9 @@ class MemoryRequest(Request):
         return io.BytesIO()
 
 
-def create_app(settings: dict | None = None) -> Flask:
-    """Build the app from FORMS_* environment variables, or from `settings` (tests) instead.
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app from FORMS_* environment variables, or from `config` (tests) instead:
+    keys without the FORMS_ prefix, and the environment is then not read.
 
     The spool and its deliverer are registered but no delivery thread is
     started: wsgi.py and the dev server start it, so that `flask spool ...`
@@ -35,7 +38,10 @@ def create_app(settings: dict | None = None) -> Flask:
     """
     app = Flask(__name__, static_folder=None)
     app.request_class = MemoryRequest
-    config.load(app, settings)
+    load_settings(app, config)
+    # Flask leaves its logger at WARNING outside debug mode; the one line per
+    # submission (id, form, outcome, sizes) and per delivery is the operators' record.
+    app.logger.setLevel(logging.INFO)
     # Keys are vetted once here: an expired or revoked key stops start-up, not a submission.
     app.extensions[views.MAIL_SETTINGS] = MailSettings.from_config(app.config, recipients_from_config(app.config))
     init_delivery(app, spool_from_config(app.config))

@@ -39,6 +39,15 @@ SEALED_SUBJECTS = {
     "urgent": N_("URGENT: new support request (encrypted)"),
 }
 
+# The form's labels speak to the person filling it in ("Your motivation", "I agree
+# that..."); a coordinator reads these shorter ones instead.
+STAFF_LABELS = {
+    "motivation": N_("Motivation"),
+    "resume": N_("Resumé (attached)"),
+    "urgent": N_("Marked as urgent"),
+    "consent": N_("Consent to the privacy policy"),
+}
+
 ACKNOWLEDGEMENTS = {
     "volunteer": (
         N_("Thank you for your interest in becoming a volunteer peer supporter with CoCreate Humanity."),
@@ -184,7 +193,8 @@ def _rows(form: Form, submission: Submission, staff: i18n.Catalogue) -> list[tup
             value = staff.gettext(N_("Yes") if value else N_("No"))
         elif value and item.choices:
             value = staff.gettext(item.choice_label(value))
-        rows.append((staff.gettext(item.label), value or staff.gettext(N_("(not given)"))))
+        label = STAFF_LABELS.get(item.name, item.label)
+        rows.append((staff.gettext(label), value or staff.gettext(N_("(not given)"))))
     return rows
 
 

@@ -27,7 +27,7 @@ DEFAULTS = {
     "MAIL_USERNAME": None,
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": None,
-    "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise drop mail silently when TESTING
+    "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise drop mail silently when TESTING; must stay false
     "MAIL_CA_FILE": None,
     "MAIL_TIMEOUT": 30,
     "MAIL_ALLOW_PLAINTEXT": False,
@@ -54,6 +54,10 @@ DEFAULTS = {
 }
 
 MIN_SECRET_LENGTH = 32
+# from_prefixed_env keeps what is not valid JSON as a string, so FORMS_MAIL_ALLOW_PLAINTEXT=False
+# (Python spelling) would be the true-ish string "False": switches must be real JSON booleans.
+SWITCHES = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_ALLOW_PLAINTEXT", "MAIL_SUPPRESS_SEND", "RATELIMIT_ENABLED")
+SIZE_LIMITS = ("MAX_CONTENT_LENGTH", "MAX_FORM_MEMORY_SIZE", "MAX_FORM_PARTS")
 
 
 class ConfigError(SystemExit):
@@ -104,10 +108,16 @@ def check(config: dict) -> None:
     for name in ("VOLUNTEER_RECIPIENTS", "SUPPORT_RECIPIENTS", "URGENT_RECIPIENTS"):
         _check_addresses(name, config[name], required=name != "URGENT_RECIPIENTS")
     _check_sender(config["MAIL_DEFAULT_SENDER"])
+    for name in SWITCHES:
+        if not isinstance(config[name], bool):
+            raise ConfigError(name, f"must be true or false (JSON), not {config[name]!r}")
     _check_mail_transport(config)
+    _check_credentials(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
     _check_origins(config["ALLOWED_ORIGINS"])
     _check_number("MAIL_TIMEOUT", config["MAIL_TIMEOUT"], minimum=1)
     _check_number("PROXY_COUNT", config["PROXY_COUNT"], minimum=0)
+    for name in SIZE_LIMITS:
+        _check_number(name, config[name], minimum=1)
     if config["STAFF_LANGUAGE"] not in supported_languages():
         raise ConfigError("STAFF_LANGUAGE", f"must be one of {', '.join(supported_languages())} "
                                             "(languages with a catalogue)")
@@ -115,7 +125,7 @@ def check(config: dict) -> None:
 
 def _check_secret(secret: object) -> None:
     if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError("SECRET_KEY", f"is missing or shorter than {MIN_SECRET_LENGTH} characters: "
+        raise ConfigError("SECRET_KEY", f"is missing, not text or shorter than {MIN_SECRET_LENGTH} characters: "
                                         "set a long random value, e.g. from `python -c 'import secrets; "
                                         "print(secrets.token_urlsafe(48))'`")
 
@@ -154,6 +164,11 @@ def _check_sender(sender: object) -> None:
 
 
 def _check_mail_transport(config: dict) -> None:
+    if config["MAIL_SUPPRESS_SEND"]:
+        raise ConfigError("MAIL_SUPPRESS_SEND", "is true: every email would be dropped, and counted as delivered")
+    port = config["MAIL_PORT"]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError("MAIL_PORT", f"must be a port number (1 to 65535), not {port!r}")
     if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
         raise ConfigError("MAIL_USE_SSL", "and FORMS_MAIL_USE_TLS are both true: choose one")
     encrypted = config["MAIL_USE_TLS"] or config["MAIL_USE_SSL"]
@@ -164,6 +179,17 @@ def _check_mail_transport(config: dict) -> None:
     ca_file = config["MAIL_CA_FILE"]
     if ca_file is not None and not (isinstance(ca_file, str) and os.access(ca_file, os.R_OK)):
         raise ConfigError("MAIL_CA_FILE", f"is not a readable file: {ca_file!r}")
+
+
+def _check_credentials(username: object, password: object) -> None:
+    """Both or neither: Flask-Mail silently skips AUTH when one is empty, and the
+    server's refusal would then make every message dead instead of stopping here."""
+    for name, value in (("MAIL_USERNAME", username), ("MAIL_PASSWORD", password)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(name, "must be text: quote it as a JSON string, e.g. '\"123456\"'")
+    if bool(username) != bool(password):
+        missing = "MAIL_PASSWORD" if username else "MAIL_USERNAME"
+        raise ConfigError(missing, "is empty while the other SMTP credential is set: give both, or neither")
 
 
 def _check_origins(origins: object) -> None:

@@ -68,7 +68,9 @@ def negotiate(requested: str | None, accept_language: str | None) -> str:
     if requested and requested.strip().lower() in supported:
         return requested.strip().lower()
     accepted = parse_accept_header(accept_language or "", LanguageAccept)
-    return accepted.best_match(supported, default=DEFAULT_LANGUAGE)
+    # Default first: among equally good matches ("*", or no preference) French wins.
+    preference = (DEFAULT_LANGUAGE, *(code for code in supported if code != DEFAULT_LANGUAGE))
+    return accepted.best_match(preference, default=DEFAULT_LANGUAGE)
 
 
 def language_prefix(language: str) -> str:

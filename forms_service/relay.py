@@ -117,8 +117,6 @@ class Relay:
         on: the others already have the message and must not get it twice.
         """
         host = self._open().host
-        if host is None:
-            return
         try:
             refused = host.sendmail(mail.sender, list(mail.recipients), mail.data)
         except smtplib.SMTPRecipientsRefused as error:
@@ -136,7 +134,7 @@ class Relay:
     def close(self) -> None:
         """End the session politely if possible; a dead connection is just dropped."""
         connection, self._connection = self._connection, None
-        if connection is None or connection.host is None:
+        if connection is None:
             return
         try:
             connection.host.quit()
@@ -148,7 +146,7 @@ class Relay:
         if self._connection is None:
             connection = VerifiedConnection(self._mail, **self._options)
             try:
-                connection.__enter__()  # host stays None when MAIL_SUPPRESS_SEND is true
+                connection.__enter__()  # config.py refuses MAIL_SUPPRESS_SEND, so this always connects
             except (smtplib.SMTPException, OSError) as error:
                 raise TemporaryRelayError(f"cannot open SMTP session: {_describe(error)}") from None
             self._connection = connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import traceback
 
 from flask import Blueprint, abort, current_app, jsonify, request
@@ -21,7 +22,9 @@ bp = Blueprint("forms", __name__, url_prefix="/forms")
 MAIL_SETTINGS = "forms_mail_settings"
 
 FORM_ENCODINGS = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
-DRAIN_LIMIT = 32 * 1024 * 1024
+# What an over-size answer reads off the socket at most (see _drain_body).
+DRAIN_LIMIT = 128 * 1024 * 1024
+DRAIN_SECONDS = 5.0
 DRAIN_CHUNK = 64 * 1024
 
 
@@ -122,18 +125,34 @@ def _drain_body() -> None:
 
     A server that closes a socket with unread data makes the kernel send a
     reset, and browsers then show "connection reset" instead of our page.
-    Bodies above DRAIN_LIMIT, or of unknown length, are not worth it.
+    Bounded in bytes and in time, so a hostile endless body costs a worker
+    no more than a few seconds; a body known to exceed the bound is left.
+    """
+    stream = _unread_body()
+    if stream is None:
+        return
+    deadline = time.monotonic() + DRAIN_SECONDS
+    drained = 0
+    try:
+        while drained < DRAIN_LIMIT and time.monotonic() < deadline and (chunk := stream.read(DRAIN_CHUNK)):
+            drained += len(chunk)
+    except (HTTPException, OSError):  # a client gone, or a broken body (gunicorn's errors are OSErrors)
+        return
+
+
+def _unread_body():
+    """The rest of the request body as a stream that ends with it, or None if not worth reading.
+
+    With a Content-Length: a LimitedStream (the parser's, if it began), since
+    reading the server's raw input past the body would wait for more. Without
+    one (chunked): the server's own input, when it says it ends there.
     """
     length = request.content_length
+    if length is None:
+        return request.environ["wsgi.input"] if request.environ.get("wsgi.input_terminated") else None
     if not length or length > DRAIN_LIMIT:
-        return
-    # The form parser may have read part of it through request.stream: go on from there.
-    stream = request.__dict__.get("stream") or LimitedStream(request.environ["wsgi.input"], length)
-    try:
-        while stream.read(DRAIN_CHUNK):
-            pass
-    except (HTTPException, OSError):
-        return
+        return None
+    return request.__dict__.get("stream") or LimitedStream(request.environ["wsgi.input"], length)
 
 
 def _log(submission_id: str, submission: Submission, outcome: str) -> None:

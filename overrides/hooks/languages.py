@@ -62,6 +62,16 @@ def on_page_context(context, page, config, nav):
     return context
 
 
+def on_template_context(context, template_name, config):
+    """The 404 page has no twin: its hreflang links name each language's home."""
+    if template_name == "404.html":
+        i18n = _i18n(config)
+        homes = {alt["lang"]: _absolute(config, alt["link"].lstrip("/")) for alt in i18n.extra_alternate}
+        config.extra.alternate = [dict(alt, link=homes[alt["lang"]]) for alt in i18n.extra_alternate]
+        context["x_default_url"] = homes.get(i18n.default_language)
+    return context
+
+
 def on_post_template(output, template_name, config):
     """Keep each language's 404 page; the next language build would overwrite it."""
     if template_name == "404.html":

@@ -137,8 +137,12 @@ def test_own_origin_or_none_is_accepted(client, smtp_server, headers):
 
 def test_rate_limit_answers_429_in_language(make_app, smtp_server):
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute").test_client()
-    codes = [post(client, "support", support_form(), JSON).status_code for _ in range(3)]
-    assert codes == [202, 202, 429]
+    codes = [post(client, "support", support_form(), JSON).status_code for _ in range(2)]
+    assert codes == [202, 202]
+    limited = post(client, "support", support_form(), {**JSON, "Accept-Language": "en"})
+    assert limited.status_code == 429
+    assert limited.get_json() == {"ok": False, "error": "Too many attempts from your connection. "
+                                                        "Please wait a few minutes and try again."}
     response = post(client, "support", support_form(), {"Accept-Language": "fr"})
     assert response.status_code == 429
     assert "Trop de tentatives" in response.get_data(as_text=True)
@@ -154,15 +158,8 @@ def test_rate_limit_is_per_client(make_app, smtp_server):
     assert (first.status_code, second.status_code) == (202, 202)
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs"), [
-    ("get", "/forms/healthz", {}),
-    ("get", "/forms/volunteer", {}),
-    ("post", "/forms/support", {"data": {"email": "bad"}}),
-    ("post", "/forms/support", {"data": support_form()}),
-    ("get", "/nowhere", {}),
-])
-def test_security_headers_on_every_response(client, smtp_server, method, path, kwargs):
-    response = getattr(client, method)(path, **kwargs)
+def assert_hardened(response) -> None:
+    """The headers every answer carries, whatever its status."""
     headers = response.headers
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
@@ -170,6 +167,73 @@ def test_security_headers_on_every_response(client, smtp_server, method, path, k
     assert headers["X-Frame-Options"] == "DENY"
     csp = headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+
+
+@pytest.mark.parametrize(("status", "method", "path", "kwargs"), [
+    (200, "get", "/forms/healthz", {}),
+    (202, "post", "/forms/support", {"data": support_form(), "headers": JSON}),
+    (303, "post", "/forms/support", {"data": support_form()}),
+    (400, "post", "/forms/support", {"data": {"email": "bad"}}),
+    (403, "post", "/forms/support", {"data": support_form(), "headers": {"Origin": "https://evil.example"}}),
+    (404, "get", "/nowhere", {}),
+    (405, "get", "/forms/volunteer", {}),
+    (413, "post", "/forms/volunteer", {"data": volunteer_form(motivation="x" * 400_000)}),
+    (415, "post", "/forms/support", {"data": b"{}", "content_type": "application/json"}),
+])
+def test_security_headers_on_every_response(client, smtp_server, status, method, path, kwargs):
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status
+    assert_hardened(response)
+
+
+def test_security_headers_on_429_500_and_503(make_app, smtp_server, monkeypatch):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute")
+    client = app.test_client()
+    assert client.post("/forms/support", data=support_form()).status_code == 303
+    limited = client.post("/forms/support", data=support_form())
+    assert limited.status_code == 429
+    assert_hardened(limited)
+    spool = app.extensions["forms_spool"]
+    spool._connection().execute("PRAGMA query_only = ON")  # the spool refuses every write now
+    unavailable = client.get("/forms/healthz")
+    assert unavailable.status_code == 503
+    assert_hardened(unavailable)
+    monkeypatch.setattr("forms_service.views.validate", lambda *args: 1 / 0)
+    broken = client.post("/forms/support", data=support_form(), environ_base={"REMOTE_ADDR": "192.0.2.9"})
+    assert broken.status_code == 500
+    assert_hardened(broken)
+
+
+def test_healthz_answers_503_when_the_spool_cannot_be_written(app):
+    app.extensions["forms_spool"]._connection().execute("PRAGMA query_only = ON")
+    response = app.test_client().get("/forms/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"ok": False, "spool": "not writable"}
+
+
+def test_a_spool_that_cannot_be_written_refuses_with_503_in_language(app, smtp_server):
+    """Never a false success: nothing on disk, nothing answered 202."""
+    app.extensions["forms_spool"]._connection().execute("PRAGMA query_only = ON")
+    response = app.test_client().post("/forms/support", data=support_form(lang="en"), headers=JSON)
+    assert response.status_code == 503
+    assert response.get_json() == {"ok": False, "error": "Sorry, we could not pass on your message just now. "
+                                                         "Nothing was sent. Please try again in a few minutes."}
+    assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize(("accept_language", "prefix"), [
+    ("en-US,en;q=0.9", "/en"),
+    ("fr-CH, fr;q=0.9, en;q=0.8", ""),
+    ("en;q=0.2, fr;q=0.9", ""),
+    ("de;q=1.0, en;q=0.5", "/en"),
+    ("*", ""),
+    ("", ""),
+    ("tlh, x-klingon", ""),
+])
+def test_accept_language_picks_the_best_supported_language(client, smtp_server, accept_language, prefix):
+    response = post(client, "support", support_form(lang=None), {"Accept-Language": accept_language})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"https://site.test{prefix}/support-thanks.html"
 
 
 def test_error_page_style_is_allowed_by_its_nonce(client):

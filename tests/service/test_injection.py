@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from forms_service.compose import MailSettings, compose
 from forms_service.fields import SUPPORT, VOLUNTEER
 from forms_service.uploads import inspect
 from forms_service.validation import Submission
 from tests import samples
-from tests.service.helpers import JSON, deliver, post, volunteer_form
+from tests.service.helpers import JSON, deliver, post, support_form, volunteer_form
 
 INJECTION = "Amina\r\nBcc: victim@example.org\r\nX-Evil: 1"
 
@@ -19,10 +21,15 @@ def header_names(raw: bytes) -> list[str]:
     return [line.split(":", 1)[0].lower() for line in head.split("\r\n") if line and not line[0].isspace()]
 
 
-def test_crlf_in_name_is_refused_before_any_email(client, smtp_server):
-    response = post(client, "volunteer", volunteer_form(name=INJECTION), JSON)
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c"])
+@pytest.mark.parametrize(("form_name", "make_form"), [("volunteer", volunteer_form), ("support", support_form)])
+def test_any_line_break_in_a_one_line_field_is_refused_before_any_email(client, smtp_server, breaker, form_name,
+                                                                        make_form):
+    injection = f"Amina{breaker}Bcc: victim@example.org"
+    response = post(client, form_name, make_form(name=injection, email=f"a@example.org{breaker}Bcc: v@example.org"),
+                    JSON)
     assert response.status_code == 400
-    assert list(response.get_json()["errors"]) == ["name"]
+    assert sorted(response.get_json()["errors"]) == ["email", "name"]
     assert smtp_server.messages == []
 
 
@@ -60,11 +67,12 @@ def test_raw_crlf_in_file_part_header_only_breaks_that_part(client, smtp_server)
     assert smtp_server.messages == []
 
 
-def test_compose_flattens_line_breaks_even_without_validation(app):
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\u2028", "\x85"])
+def test_compose_flattens_line_breaks_even_without_validation(app, breaker):
     """Defence in depth: compose alone must not let a line break through."""
-    document = inspect("cv.pdf", samples.pdf_bytes())
-    submission = Submission(VOLUNTEER, {"name": INJECTION, "email": "a@example.org", "motivation": "m",
-                                        "consent": True}, document)
+    document = inspect(f"cv{breaker}Bcc: victim@example.org.pdf", samples.pdf_bytes())
+    submission = Submission(VOLUNTEER, {"name": INJECTION.replace("\r\n", breaker), "email": "a@example.org",
+                                        "motivation": "m", "consent": True}, document)
     mails = compose(submission, "abc123", "en", MailSettings.from_config(app.config))
     for mail in mails:
         names = header_names(mail.data)

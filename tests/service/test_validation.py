@@ -153,6 +153,15 @@ def test_truncated_multipart_is_a_clear_4xx(client):
     assert response.get_json()["ok"] is False
 
 
+def test_fields_of_the_wrong_type_are_refused_clearly(client, smtp_server):
+    """A file where text belongs, text where the resumé belongs: each is missing, not a 500."""
+    form = volunteer_form(name=(io.BytesIO(b"Amina"), "name.txt", "text/plain"), resume="cv.pdf", lang="en")
+    response = post(client, "volunteer", form, JSON)
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == {"name": "This field is required.", "resume": "This field is required."}
+    assert smtp_server.messages == []
+
+
 def test_unknown_fields_are_ignored(client, smtp_server):
     response = post(client, "support", support_form(extra="whatever", **{"x" * 100: "y"}), JSON)
     assert response.status_code == 202

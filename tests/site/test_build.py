@@ -65,6 +65,9 @@ def test_404_page_speaks_its_language_and_links_home(site, lang, heading):
     article = page.select_one("article")
     assert article.find("h1").get_text(strip=True) == heading
     assert article.find("a")["href"] == f"/{prefix(lang)}index.html"
+    links = {link["hreflang"]: link["href"] for link in page.select('link[rel="alternate"][hreflang]')}
+    homes = {other: site.url + prefix(other) for other in LANGUAGES}
+    assert links == {**homes, "x-default": homes[DEFAULT]}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -116,6 +116,7 @@ def flask_spool(app_config, *args: str) -> str:
 
 
 def test_commands_in_a_subprocess_with_environment_settings(app, app_config, smtp_server):
+    """status, requeue, rotate-key and retry, each a new process, as an operator runs them."""
     spool = app.extensions["forms_spool"]
     spool.accept("sub-a", [outgoing("Sentinel", 1)])
     spool.accept("sub-b", [outgoing("Sentinel", 2)])
@@ -125,5 +126,7 @@ def test_commands_in_a_subprocess_with_environment_settings(app, app_config, smt
     assert flask_spool(app_config, "status").startswith("queued: 1\ndead: 1\noldest queued: ")
     assert flask_spool(app_config, "requeue", "--all") == "requeued: 1\n"
     assert flask_spool(app_config, "status").startswith("queued: 2\ndead: 0\n")
+    assert flask_spool(app_config, "rotate-key") == "re-sealed: 2\n"
+    assert len(read_key_file(spool.path.parent / KEY_FILE_NAME)) == 2
     assert flask_spool(app_config, "retry").startswith("due: 2, attempted: 2\nqueued: 0\ndead: 0\n")
     assert sorted(message.parsed()["Subject"] for message in smtp_server.messages) == ["Sentinel", "Sentinel"]

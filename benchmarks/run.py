@@ -1,0 +1,264 @@
+"""Every figure of the project in one table, next to the targets the issues set.
+
+    .venv/bin/python -m benchmarks.run [--only site|service|relay|memory ...] [--quick]
+
+site: build time, Lighthouse scores and first-load bytes per page (benchmarks.lighthouse).
+service: accepted submissions per second and p50/p99 latency at 1, 16 and 64 clients, without and
+with a 1 MB resumé, for the forms service and a bare Flask endpoint under the same gunicorn setup.
+relay: messages per second from the spool to a local aiosmtpd server, and SMTP connections used.
+memory: RSS of all gunicorn processes while 20 uploads of 5 MB arrive at once (two rounds).
+Everything runs on loopback; each load is a fixed number of requests, not a duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+from benchmarks import lighthouse, load
+from benchmarks.server import FORMS_APP, Gunicorn
+from benchmarks.sink import CountingSink
+from tests import samples
+from tests.service.helpers import SITE, support_form, volunteer_form
+
+MEGABYTE = 1024 * 1024
+CLIENTS = (1, 16, 64)
+HEADERS = {**SITE, "Accept": "application/json", "Accept-Language": "en"}
+MAILS_PER_SUBMISSION = 2  # the association's copy and the acknowledgement (no urgent requests here)
+DELIVERY_TIMEOUT = 300.0
+QUICK_PAGES = ["index.html", "en/volunteer.html"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: what was measured, the figure, the target and whether it is met."""
+
+    section: str
+    measure: str
+    figure: str
+    target: str = ""
+    met: bool | None = None
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How many requests each run sends: --quick divides everything for a smoke run."""
+
+    divisor: int
+
+    def __call__(self, full: int) -> int:
+        return max(full // self.divisor, 4)
+
+
+def service_settings(sink: CountingSink, data_dir: str) -> dict:
+    """The service's settings for a run: mail to the sink, a fresh spool, no rate limit (one client IP)."""
+    inbox = ["staff@bench.example.org"]
+    return {
+        **sink.settings(), "SECRET_KEY": secrets.token_urlsafe(48), "SITE_URL": "https://site.test",
+        "VOLUNTEER_RECIPIENTS": inbox, "SUPPORT_RECIPIENTS": inbox, "MAIL_DEFAULT_SENDER": "forms@bench.example.org",
+        "DATA_DIR": data_dir, "RATELIMIT_ENABLED": False,
+    }
+
+
+def requests(resume_bytes: int) -> bytes:
+    """A valid submission: the support form without a file, the volunteer form with a resumé of this size."""
+    if not resume_bytes:
+        return load.multipart_request("/forms/support", support_form(), HEADERS)
+    resume = (io.BytesIO(samples.padded_pdf(resume_bytes)), "cv.pdf", "application/pdf")
+    return load.multipart_request("/forms/volunteer", volunteer_form(resume=resume), HEADERS)
+
+
+# -- site ---------------------------------------------------------------------------------------
+
+def site_rows(quick: bool) -> list[Row]:
+    """Build time, then Lighthouse scores and first-load KB per page (targets: issue 2 and 5)."""
+    build_seconds, pages = lighthouse.measure(QUICK_PAGES if quick else None)
+    rows = [Row("site", "build, both languages", f"{build_seconds:.1f} s")]
+    for page in pages:
+        scores = [page[category] for category in lighthouse.CATEGORIES]
+        rows.append(Row("site", f"{page['page']} Lighthouse p/a/bp/seo", "/".join(map(str, scores)),
+                        "100/100/100/100", all(score == 100 for score in scores)))
+        kilobytes = page["bytes_without_search"] / 1024
+        rows.append(Row("site", f"{page['page']} first load (all: {page['bytes'] / 1024:.0f} KB)",
+                        f"{kilobytes:.1f} KB", "≤ 100 KB", kilobytes <= 100))
+    return rows
+
+
+# -- service ------------------------------------------------------------------------------------
+
+def load_row(label: str, result: load.LoadResult, clients: int, *, targeted: bool) -> Row:
+    """Throughput and latency of one run; the 16-client run without file carries issue 4's target."""
+    per_second, p99 = result.per_second(), result.percentile(0.99) * 1000
+    figure = (f"{per_second:.0f}/s p50 {result.percentile(0.5) * 1000:.0f} ms p99 {p99:.0f} ms "
+              f"(client CPU {result.client_cpu / result.elapsed:.0%}, answers {dict(result.statuses)})")
+    if targeted:
+        return Row("service", label, figure, "≥ 300/s, p99 < 100 ms", per_second >= 300 and p99 < 100)
+    return Row("service", label, figure)
+
+
+def measure_app(server: Gunicorn, scale: Scale) -> tuple[dict[tuple[int, int], load.LoadResult], int]:
+    """Every (resumé size, clients) run against a running server, and all the 202s it gave."""
+    results, accepted = {}, 0
+    for resume_bytes, full_total in ((0, 1000), (MEGABYTE, 150)):
+        request = requests(resume_bytes)
+        # Warm-up (imports, templates, first spool write): not timed, but its mail counts.
+        accepted += load.run(server.port, request, 4, 20).statuses[202]
+        for clients in CLIENTS:
+            total = scale(full_total // 5 if clients == 1 else full_total)  # one client is slow: fewer
+            results[resume_bytes, clients] = load.run(server.port, request, clients, total)
+            accepted += results[resume_bytes, clients].statuses[202]
+    return results, accepted
+
+
+def service_rows(sink: CountingSink, scale: Scale) -> list[Row]:
+    """The forms service and the bare endpoint, same setup, same requests; then nothing lost."""
+    with tempfile.TemporaryDirectory() as data_dir, Gunicorn(FORMS_APP, service_settings(sink, data_dir)) as server:
+        sink.reset()
+        forms, accepted = measure_app(server, scale)
+        rows = [delivery_row(sink, server, accepted)]
+    with Gunicorn("benchmarks.bare_app:app") as server:
+        bare, _ = measure_app(server, scale)
+    for (resume_bytes, clients), result in forms.items():
+        what = f"{'1 MB resumé' if resume_bytes else 'no file'}, {clients} client{'s' if clients > 1 else ''}"
+        rows.append(load_row(f"forms {what}", result, clients, targeted=(resume_bytes, clients) == (0, 16)))
+        rows.append(load_row(f"bare Flask {what}", bare[resume_bytes, clients], clients, targeted=False))
+        ratio = result.per_second() / bare[resume_bytes, clients].per_second()
+        rows.append(Row("service", f"forms/bare throughput, {what}", f"{ratio:.2f}"))
+    return rows
+
+
+def delivery_row(sink: CountingSink, server: Gunicorn, accepted: int) -> Row:
+    """Nothing lost (issue 4): each accepted submission's emails reach the sink once, or wait in the spool.
+
+    Lost = expected emails neither received (by distinct Message-ID) nor
+    still queued or dead in the spool, as GET /forms/healthz reports it.
+    """
+    expected = MAILS_PER_SUBMISSION * accepted
+    sink.wait_for(expected, DELIVERY_TIMEOUT)
+    ids = [BytesHeaderParser().parsebytes(message.data)["Message-ID"] for message in sink.messages]
+    spool = json.loads(server.get("/forms/healthz")[1])["spool"]
+    waiting = spool["depth"] + spool["dead"]
+    lost, duplicated = expected - len(set(ids)) - waiting, len(ids) - len(set(ids))
+    figure = (f"{accepted} accepted: {len(set(ids))} of {expected} emails received, {waiting} still in the spool "
+              f"after {DELIVERY_TIMEOUT:.0f} s at most, lost {lost}, duplicated {duplicated}")
+    return Row("service", "nothing lost (emails at the SMTP sink)", figure, "lost 0", lost == 0)
+
+
+
+# -- relay --------------------------------------------------------------------------------------
+
+def relay_rows(sink: CountingSink, scale: Scale) -> list[Row]:
+    """Messages per second from the spool to SMTP while submissions arrive, and connections used."""
+    with tempfile.TemporaryDirectory() as data_dir, Gunicorn(FORMS_APP, service_settings(sink, data_dir)) as server:
+        sink.reset()
+        result = load.run(server.port, requests(0), 16, scale(1000))
+        delivered = sink.wait_for(MAILS_PER_SUBMISSION * result.statuses[202], DELIVERY_TIMEOUT)
+    arrivals = sink.handler.arrivals
+    span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else float("nan")
+    return [
+        Row("relay", "emails delivered per second", f"{(delivered - 1) / span:.0f}/s ({delivered} emails)"),
+        Row("relay", "SMTP connections (emails per connection)",
+            f"{sink.connections} ({delivered / max(sink.connections, 1):.1f})", "reused (> 1 email each)",
+            delivered > sink.connections),
+    ]
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+class RssSampler:
+    """Samples the summed RSS of a set of processes in a thread, keeping the peak."""
+
+    def __init__(self, pids: list[int], interval: float = 0.01):
+        self.pids, self.interval, self.peak = pids, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def current(self) -> int:
+        """Summed VmRSS of the processes, in bytes."""
+        total = 0
+        for pid in self.pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def memory_rows(sink: CountingSink) -> list[Row]:
+    """Two rounds of 20 concurrent 5 MB uploads (and their delivery): flat = no growth between rounds."""
+    upload = requests(5 * MEGABYTE - 64 * 1024)  # a resumé just under the 5 MB cap
+    with tempfile.TemporaryDirectory() as data_dir, Gunicorn(FORMS_APP, service_settings(sink, data_dir)) as server:
+        sink.reset()
+        baseline = RssSampler(server.pids()).current()
+        peaks, accepted = [], 0
+        for _ in range(2):
+            with RssSampler(server.pids()) as sampler:
+                accepted += load.run(server.port, upload, 20, 20).statuses[202]
+                sink.wait_for(MAILS_PER_SUBMISSION * accepted, DELIVERY_TIMEOUT)
+            peaks.append(sampler.peak)
+        after = RssSampler(server.pids()).current()
+    flat = peaks[1] <= peaks[0] * 1.1
+    figure = (f"baseline {baseline / MEGABYTE:.0f} MB, peaks {peaks[0] / MEGABYTE:.0f} then "
+              f"{peaks[1] / MEGABYTE:.0f} MB, after {after / MEGABYTE:.0f} MB ({accepted}/40 accepted)")
+    return [Row("memory", "gunicorn RSS, 2 rounds of 20 × 5 MB uploads", figure,
+                "flat (round 2 ≤ round 1 + 10 %)", flat)]
+
+
+# -- table --------------------------------------------------------------------------------------
+
+def print_table(rows: list[Row]) -> None:
+    """One plain-text table, wide columns sized to their content."""
+    header = Row("section", "measure", "figure", "target")
+    widths = [max(len(getattr(row, name)) for row in [header, *rows]) for name in ("section", "measure", "figure")]
+    for row in [header, *rows]:
+        met = {True: "met", False: "MISSED", None: ""}[row.met] if row is not header else "met?"
+        cells = (row.section, row.measure, row.figure)
+        print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)), row.target.ljust(24), met)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Print every benchmark figure in one table.")
+    parser.add_argument("--only", action="append", choices=["site", "service", "relay", "memory"],
+                        help="run only these parts (repeatable); default: all")
+    parser.add_argument("--quick", action="store_true", help="fewer requests and pages: a smoke run")
+    args = parser.parse_args()
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd warns about its own API at each AUTH
+    parts = args.only or ["site", "service", "relay", "memory"]
+    scale = Scale(10 if args.quick else 1)
+    rows = site_rows(args.quick) if "site" in parts else []
+    sink = CountingSink().start()
+    try:
+        if "service" in parts:
+            rows += service_rows(sink, scale)
+        if "relay" in parts:
+            rows += relay_rows(sink, scale)
+        if "memory" in parts:
+            rows += memory_rows(sink)
+    finally:
+        sink.stop()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

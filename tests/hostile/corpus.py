@@ -1,0 +1,108 @@
+"""A corpus of nasty resumés and names, each with the answer the service owes it.
+
+Files are built by tests/samples.py generators or combined from them here;
+each entry says which type must be accepted (and relayed with which name) or
+which refusal code the `resume` field must get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from forms_service.fields import DOCX, ODT, PDF, FileType
+from tests import samples
+
+
+@dataclass(frozen=True)
+class Nasty:
+    """One hostile upload: its bytes, the name it is sent under, and the expected answer.
+
+    `accepted` is the type it must be relayed as, else `refused` is the
+    error code of the `resume` field; `bug` explains a known wrong answer
+    (the test is then a strict xfail naming it).
+    """
+
+    id: str
+    data: bytes
+    filename: str
+    accepted: FileType | None = None
+    refused: str | None = None
+    relayed_name: str | None = None
+    bug: str | None = None
+
+
+def ratio_bomb() -> bytes:
+    """Declares honest sizes under the 50 MB cap, but inflates 10 MB from ~10 KB (ratio ~1000)."""
+    return samples._zip([*samples.docx_entries(), ("word/media/padding.bin", b"\0" * (10 * 1024 * 1024))])
+
+
+def corrupted_deflate_docx() -> bytes:
+    """A DOCX whose first deflated part starts with an invalid block type (one byte changed)."""
+    data = bytearray(samples.docx_bytes())
+    data[30 + len("[Content_Types].xml")] = 0xFF  # first byte after the first local header and name
+    return bytes(data)
+
+
+PDF_DATA = samples.pdf_bytes()
+HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+POLYGLOT_BUG = ("uploads.detect looks only at the first bytes: a PDF that is also a valid ZIP (or a ZIP with "
+                "a PDF after its end record) is relayed, so a macro package can ride along to a coordinator")
+
+FILES = (
+    Nasty("pdf", PDF_DATA, "cv.pdf", accepted=PDF, relayed_name="cv.pdf"),
+    Nasty("docx-named-pdf", samples.docx_bytes(), "cv.pdf", accepted=DOCX, relayed_name="cv.docx"),
+    Nasty("odt-no-name", samples.odt_bytes(), "", accepted=ODT, relayed_name="resume.odt"),
+    Nasty("polyglot-pdf+zip", PDF_DATA + samples.docx_bytes(), "cv.pdf", refused="file_type", bug=POLYGLOT_BUG),
+    Nasty("polyglot-pdf+docm", PDF_DATA + samples.docm_bytes(), "cv.pdf", refused="file_type", bug=POLYGLOT_BUG),
+    Nasty("polyglot-zip+pdf", samples.docx_bytes() + PDF_DATA, "cv.docx", refused="file_damaged", bug=POLYGLOT_BUG),
+    Nasty("polyglot-docm+pdf", samples.docm_bytes() + PDF_DATA, "cv.pdf", refused="file_macros"),
+    Nasty("junk-before-pdf-header", b"\x00" * 200 + PDF_DATA, "cv.pdf", refused="file_type"),
+    Nasty("docx-macro-content-type", samples.docm_bytes(), "cv.docx", refused="file_macros"),
+    Nasty("docx-hidden-vbaproject", samples.docx_with_hidden_vba(), "cv.docx", refused="file_macros"),
+    Nasty("odt-basic-macros", samples.odt_with_macros(), "cv.odt", refused="file_macros"),
+    Nasty("zip-bomb-declared-64mb", samples.zip_bomb_docx(64), "cv.docx", refused="file_damaged"),
+    Nasty("zip-bomb-ratio", ratio_bomb(), "cv.docx", refused="file_damaged"),
+    Nasty("zip-bomb-many-entries", samples.many_entries_docx(5000), "cv.docx", refused="file_damaged"),
+    Nasty("encrypted-docx", samples.encrypted_docx(), "cv.docx", refused="file_encrypted"),
+    Nasty("encrypted-zip-named-zip", samples.encrypted_docx(), "cv.zip", refused="file_encrypted"),
+    Nasty("empty-file", b"", "cv.pdf", refused="file_empty"),
+    Nasty("renamed-exe", samples.exe_bytes(), "cv.pdf", refused="file_type"),
+    Nasty("html-renamed-pdf", HTML, "cv.pdf", refused="file_type"),
+    Nasty("svg-renamed-pdf", SVG, "cv.pdf", refused="file_type"),
+    Nasty("plain-zip", samples.plain_zip(), "cv.docx", refused="file_type"),
+    Nasty("corrupted-deflate-docx", corrupted_deflate_docx(), "cv.docx", refused="file_damaged", bug=(
+        "uploads._office_package catches BadZipFile, EOFError... but not zlib.error, which zipfile raises for "
+        "invalid deflate data: a damaged DOCX gets a 500 instead of 'This document seems damaged'")),
+    Nasty("truncated-docx", samples.docx_bytes()[:-30], "cv.docx", refused="file_damaged"),
+)
+
+MARKS_BUG = ("uploads.safe_filename keeps only str.isalnum() characters, so combining marks (Mn/Mc: Devanagari "
+             "vowel signs and virama, Thai vowels) become '_' and file names in those scripts are mangled")
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name in one script, used as the person's name and as the resumé's file name."""
+
+    script: str
+    text: str
+    relayed_name: str
+    bug: str | None = None
+
+
+# Every script people write in, and the marks that trip up naive code.
+NAMES = (
+    Name("latin", "Zoë Ångström-Łukasiewicz", "Zoë_Ångström-Łukasiewicz.pdf"),
+    Name("greek", "Ἀλέξανδρος Παπαδόπουλος", "Ἀλέξανδρος_Παπαδόπουλος.pdf"),
+    Name("cyrillic", "Анна Ковальчук", "Анна_Ковальчук.pdf"),
+    Name("arabic", "ناصر الحسيني", "ناصر_الحسيني.pdf"),
+    Name("hebrew", "נועה כהן", "נועה_כהן.pdf"),
+    Name("devanagari", "अनन्या शर्मा", "अनन्या_शर्मा.pdf", bug=MARKS_BUG),
+    Name("thai", "สมชาย ใจดี", "สมชาย_ใจดี.pdf", bug=MARKS_BUG),
+    Name("ethiopic", "አበበ በቀለ", "አበበ_በቀለ.pdf"),
+    Name("cjk", "王小明 山田太郎 김민준", "王小明_山田太郎_김민준.pdf"),
+    Name("emoji", "Sam 🌍🕊️", "Sam.pdf"),
+    Name("combining-marks-nfd", "Ame\u0301lie Nguye\u0302\u0303n", "Amélie_Nguyễn.pdf"),
+    Name("rtl-override", "Sam \u202egnp.exe", "Sam_gnp_exe.pdf"),
+)

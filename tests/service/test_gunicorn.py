@@ -1,0 +1,170 @@
+"""The service under `gunicorn forms_service.wsgi:app`, as production runs it: uploads stay
+in memory whatever the framing, over-size bodies get a clear 413, logs hold nothing personal.
+
+Each worker runs an audit hook (gunicorn_audit.py) that reports every file it
+opens for writing; the SMTP server is a real aiosmtpd with STARTTLS and AUTH.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+from urllib3 import encode_multipart_formdata
+
+from benchmarks.server import DOCUMENTED_OPTIONS, Gunicorn
+from tests import samples
+from tests.conftest import TEST_SECRET_KEY
+from tests.service.helpers import JSON, SITE, support_form, volunteer_form, wait_until
+from tests.smtp_sink import SmtpSink
+
+AUDIT_CONFIG = str(Path(__file__).with_name("gunicorn_audit.py"))
+BIG_RESUME = samples.padded_pdf(4 * 1024 * 1024)  # far above Werkzeug's 500 kB in-memory threshold
+CHUNK = 64 * 1024
+# What the posts below typed, lower-cased, as it could leak into a log line.
+PERSONAL = ("amina", "haddad", "aidworker", "i want to listen", "cannot sleep", "amman", "cv_amina", "cv amina",
+            "psychological first aid", "+41 22", "big-resume")
+
+
+@pytest.fixture(scope="module")
+def sink(smtp_ca):
+    """This module's own SMTP server: gunicorn delivers in the background, maybe after a test ended."""
+    server = SmtpSink(smtp_ca, mode="starttls", auth=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(sink, smtp_ca_file, tmp_path_factory):
+    """Two gunicorn workers with the audit hook, relaying to `sink`, retrying within a second."""
+    data_dir = tmp_path_factory.mktemp("gunicorn") / "data"
+    settings = {
+        "SECRET_KEY": TEST_SECRET_KEY, "SITE_URL": "https://site.test",
+        "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"], "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
+        "URGENT_RECIPIENTS": ["urgent@cch.example.org"],
+        "MAIL_DEFAULT_SENDER": "CoCreate Humanity <forms@cch.example.org>", "MAIL_CA_FILE": smtp_ca_file,
+        "MAIL_TIMEOUT": 5, "DATA_DIR": str(data_dir), "SPOOL_KEY": Fernet.generate_key().decode(),
+        "RATELIMIT_ENABLED": False, "RETRY_BASE_SECONDS": 0.2, "RETRY_MAX_SECONDS": 1,
+        **sink.mail_config(),
+    }
+    with Gunicorn(settings=settings, options=(*DOCUMENTED_OPTIONS, "--config", AUDIT_CONFIG)) as running:
+        running.data_dir = data_dir
+        yield running
+
+
+def multipart(resume: bytes, **overrides) -> tuple[bytes, str]:
+    """A volunteer application encoded as a browser sends it; (body, Content-Type)."""
+    fields = [(name, value) for name, value in volunteer_form(resume=None, **overrides).items()]
+    fields.append(("resume", ("big-resume.pdf", resume, "application/pdf")))
+    return encode_multipart_formdata(fields)
+
+
+def chunks(body: bytes) -> Iterable[bytes]:
+    """The body as a generator, so requests sends it with Transfer-Encoding: chunked."""
+    for start in range(0, len(body), CHUNK):
+        yield body[start:start + CHUNK]
+
+
+def exchange(port: int, head: str, body: Iterable[bytes], *, close_after: bool = False) -> tuple[int, dict, bytes]:
+    """Send a hand-made request (the framing may lie) and read the whole answer.
+
+    A reset or a broken pipe fails the test: the client must always get an answer.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(head.encode())
+        for part in body:
+            connection.sendall(part)
+        if close_after:
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while data := connection.recv(CHUNK):
+            answer += data
+    head_bytes, _, content = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head_bytes.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, content
+
+
+def request_head(content_type: str, *, length: int | None = None) -> str:
+    """A POST to the volunteer form from the site, declaring `length` or chunked framing."""
+    framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+    return (f"POST /forms/volunteer HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://site.test\r\n"
+            f"Accept: application/json\r\nAccept-Language: en\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n")
+
+
+def chunked(body: bytes) -> Iterable[bytes]:
+    """HTTP/1.1 chunked framing of `body`, written by hand."""
+    for part in chunks(body):
+        yield b"%x\r\n%s\r\n" % (len(part), part)
+    yield b"0\r\n\r\n"
+
+
+def audited_writes(server: Gunicorn) -> list[str]:
+    """Paths the workers opened for writing so far."""
+    return [line.split(" ", 2)[2] for line in server.output().splitlines() if line.startswith("AUDIT write-open ")]
+
+
+def test_uploads_are_never_written_to_disk_whatever_the_framing(server, sink):
+    """Content-Length, chunked, and a Content-Length that lies either way: no temporary file, ever."""
+    body, content_type = multipart(BIG_RESUME)
+    url = f"http://127.0.0.1:{server.port}/forms/volunteer"
+    headers = {**SITE, **JSON, "Content-Type": content_type}
+    assert requests.post(url, data=body, headers=headers, timeout=30).status_code == 202
+    assert requests.post(url, data=chunks(body), headers=headers, timeout=30).status_code == 202
+    short, _, answer = exchange(server.port, request_head(content_type, length=len(body) - 4096), [body])
+    assert short == 400 and json.loads(answer)["ok"] is False
+    cut, _, answer = exchange(server.port, request_head(content_type, length=len(body)), [body[:-CHUNK]],
+                              close_after=True)  # the client announces more than it sends, then stops
+    assert cut == 400 and json.loads(answer)["ok"] is False
+    assert sink.handler.wait_for(4, timeout=20)  # relayed, resumé and all, from memory
+    spool_file = str(server.data_dir / "spool.sqlite3")
+    writes = audited_writes(server)
+    assert spool_file in writes  # the hook works: it saw each worker create the spool
+    assert set(writes) == {spool_file}
+
+
+@pytest.mark.parametrize(("size", "framing"), [
+    (6 * 1024 * 1024, "length"),
+    (40 * 1024 * 1024, "length"),
+    (40 * 1024 * 1024, "chunked"),
+])
+def test_oversize_upload_gets_a_clear_413_never_a_reset(server, size, framing):
+    body, content_type = multipart(samples.padded_pdf(size))
+    if framing == "length":
+        answer = exchange(server.port, request_head(content_type, length=len(body)), chunks(body))
+    else:
+        answer = exchange(server.port, request_head(content_type), chunked(body))
+    status, headers, content = answer
+    assert status == 413
+    assert json.loads(content) == {"ok": False, "error": "What you sent is too large: the resumé may be at most "
+                                                         "5 MB and each text at most 5000 characters."}
+    assert headers["X-Content-Type-Options"] == "nosniff" and "default-src 'none'" in headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(("path", "status"), [("/nowhere", 404), ("/forms/volunteer", 405)])
+def test_errors_without_a_body_answer_at_once(server, path, status):
+    """Draining an unread body must not wait on requests that have none."""
+    assert server.get(path, timeout=2)[0] == status
+
+
+def test_logs_of_a_whole_cycle_hold_ids_and_outcomes_never_content(server, sink):
+    """Accepted, refused, retried after a 451, dead after a 550, delivered: the log says so,
+    with ids and codes, and never what anybody typed."""
+    sink.handler.script.extend(["451 4.3.0 Try again later", "550 5.7.1 Refused"])
+    url = f"http://127.0.0.1:{server.port}/forms"
+    accepted = requests.post(f"{url}/support", data=support_form(urgent="on"), headers={**SITE, **JSON}, timeout=30)
+    refused = requests.post(f"{url}/support", data=support_form(email="aidworker@"), headers={**SITE, **JSON},
+                            timeout=30)
+    assert (accepted.status_code, refused.status_code) == (202, 400)
+    assert wait_until(lambda: "DEAD spool entry" in server.output() and "will retry" in server.output(), 20)
+    submission_id = accepted.json()["id"]
+    assert wait_until(lambda: "delivered spool entry" in server.output(), 20)
+    log = server.output()
+    assert f"submission id={submission_id} form=support outcome=accepted" in log
+    assert "outcome=refused" in log
+    assert [secret for secret in PERSONAL if secret in log.lower()] == []
