@@ -1,0 +1,167 @@
+"""deploy/nginx as production runs it: the built site, its headers, and /forms in front of the real service.
+
+nginx is Debian's, run unprivileged on loopback with the very snippet
+production includes (tests/nginx.py moves only root and upstream).
+"""
+
+from __future__ import annotations
+
+import html
+import http.client
+import io
+import re
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import trustme
+
+from forms_service import config, i18n
+from forms_service.answers import FAILURES
+from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
+from tests import samples
+from tests.nginx import NGINX, PROJECT, SNIPPET, free_port
+from tests.service.helpers import support_form, volunteer_form
+
+SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
+HASHED = re.compile(r"\.[0-9a-f]{8}\.min\.(css|js)$")  # Material's content-hashed bundles
+YEAR = 365 * 24 * 3600
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Strict-Transport-Security": "max-age=63072000",
+}
+NGINX_BODY_CAP = 16 * MEGABYTE  # "sane": enough for any honest form post, not an open buffer
+
+
+def get(deployed, path: str, **headers) -> requests.Response:
+    return requests.get(deployed.url + path, headers=headers, timeout=10, allow_redirects=False)
+
+
+def multipart(form: dict) -> dict:
+    """requests' `files=` for a helpers.py form, so it is sent as multipart like the site's forms.
+
+    helpers.py gives a file as Flask's test client takes it, (stream, name, type).
+    """
+    return {
+        name: (value[1], value[0], value[2]) if isinstance(value, tuple) else (None, value)
+        for name, value in form.items()
+    }
+
+
+def test_snippet_passes_nginx_t(deployed):
+    check = deployed.nginx.check()
+    assert check.returncode == 0, check.stderr
+
+
+def test_production_server_file_passes_nginx_t(tmp_path):
+    """The server blocks as shipped, with only paths, ports and certificate made local."""
+    certificate = trustme.CA().issue_cert("www.cocreatehumanity.org")
+    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "fullchain.pem"))
+    certificate.private_key_pem.write_to_path(str(tmp_path / "privkey.pem"))
+    server = SERVER_FILE.read_text()
+    for name in ("fullchain.pem", "privkey.pem"):
+        server = server.replace(f"/etc/letsencrypt/live/www.cocreatehumanity.org/{name}", str(tmp_path / name))
+    server = server.replace("/etc/nginx/snippets/cocreatehumanity-site.conf", str(SNIPPET))
+    server = re.sub(r"listen (\[::\]:)?80;", f"listen 127.0.0.1:{free_port()};", server, count=1)
+    server = re.sub(r"listen (\[::\]:)?443 ssl", f"listen 127.0.0.1:{free_port()} ssl", server, count=1)
+    server = re.sub(r"\n\s*listen \[::\]:[^\n]*", "", server)
+    (tmp_path / "server.conf").write_text(server)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
+        f"http {{ include /etc/nginx/mime.types; include {tmp_path / 'server.conf'}; }}\n"
+    )
+    check = subprocess.run([NGINX, "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize("path", ["", "en/volunteer.html", "assets/stylesheets/identity.css", "en/sitemap.xml"])
+def test_text_is_served_compressed(deployed, path):
+    response = get(deployed, path, **{"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response.headers["Vary"]
+
+
+def test_hashed_assets_are_cached_for_a_year_and_pages_are_not(deployed):
+    hashed = [path for path in deployed.site_dir.rglob("*") if HASHED.search(path.name)]
+    assert {path.suffix for path in hashed} >= {".css", ".js"}
+    for path in hashed:
+        response = get(deployed, path.relative_to(deployed.site_dir).as_posix())
+        assert response.headers["Cache-Control"] == f"max-age={YEAR}", path
+        assert response.headers["Content-Security-Policy"]  # `expires` keeps the server's headers
+    for path in ("en/index.html", "assets/stylesheets/identity.css"):
+        assert get(deployed, path).headers["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    "path, lang",
+    [("no-such-page.html", "fr"), ("deep/missing/", "fr"), ("en/no-such-page.html", "en"), ("en/deep/missing/", "en"),
+     ("zz/not-a-language-folder.html", "fr")],
+)
+def test_a_missing_page_is_a_404_in_its_language(deployed, path, lang):
+    response = get(deployed, path)
+    assert response.status_code == 404
+    assert f'<html lang="{lang}"' in response.text
+    assert i18n.catalogue(lang).gettext("Page not found") in response.text
+
+
+@pytest.mark.parametrize("path", ["", "en/support.html", "en/no-such-page.html", "search/search_index.json"])
+def test_security_headers_on_every_kind_of_answer(deployed, path):
+    headers = get(deployed, path).headers
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name] == value
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "'unsafe-inline'" not in policy
+    assert "Server" not in headers or "nginx/" not in headers["Server"]
+
+
+def test_forms_are_proxied_and_relayed(deployed, forms_upstream, smtp_server):
+    response = requests.post(deployed.url + "forms/support", files=multipart(support_form()),
+                             headers={"Origin": deployed.origin}, allow_redirects=False, timeout=30)
+    assert response.status_code == 303, response.text
+    assert response.headers["Location"] == deployed.url + "en/support-thanks.html"
+    received = smtp_server.handler.wait_for(2, timeout=30)
+    assert {rcpt for message in received for rcpt in message.rcpt_tos} >= {"support@cch.example.org"}
+
+
+def test_health_check_is_reachable_through_nginx(deployed, forms_upstream):
+    response = get(deployed, "forms/healthz")
+    assert response.status_code == 200 and response.json()["ok"] is True
+
+
+def test_nginx_lets_the_service_refuse_over_size_bodies():
+    """nginx's limit sits above the service's, so the clear 413 comes from the service."""
+    limit = re.search(r"client_max_body_size (\d+)m;", SNIPPET.read_text())
+    assert limit, "the /forms location must set client_max_body_size"
+    assert config.DEFAULTS["MAX_CONTENT_LENGTH"] < int(limit.group(1)) * MEGABYTE <= NGINX_BODY_CAP
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_6_mb_upload_gets_the_services_413_in_the_submitters_language(deployed, forms_upstream, lang):
+    form = volunteer_form(lang=lang, resume=(io.BytesIO(samples.padded_pdf(6 * MEGABYTE)), "cv.pdf", "application/pdf"))
+    response = requests.post(deployed.url + "forms/volunteer", files=multipart(form), timeout=60,
+                             headers={"Origin": deployed.origin, "Accept-Language": lang}, allow_redirects=False)
+    assert response.status_code == 413
+    expected = i18n.catalogue(lang).gettext(FAILURES[413], max_megabytes=RESUME_MAX_BYTES // MEGABYTE,
+                                            max_length=LONG_TEXT_MAX)
+    assert expected in html.unescape(response.text)
+    assert "nginx" not in response.text
+
+
+def test_the_service_sees_the_real_client_not_a_forged_header(deployed, forms_upstream):
+    """nginx appends the address it saw; FORMS_PROXY_COUNT=1 makes the service trust exactly that one.
+
+    The client connects from 127.0.0.2 while nginx reaches the service from
+    127.0.0.1, so the service can only know 127.0.0.2 through the header.
+    """
+    address = urlsplit(deployed.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10, source_address=("127.0.0.2", 0))
+    connection.request("GET", "/forms/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert connection.getresponse().status == 200
+    connection.close()
+    assert forms_upstream == ["127.0.0.2"]

@@ -1,0 +1,269 @@
+"""The forms in Debian's Chromium: with and without JavaScript, by keyboard, with
+files the service would refuse, and with a connection that drops.
+
+Site and service share one loopback origin; mail goes to the real aiosmtpd of
+tests/conftest.py. Every page runs under the deploy Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from forms_service import i18n
+from forms_service.answers import FAILURES
+from forms_service.fields import CHECKBOX, FILE, FORMS, MEGABYTE, SELECT
+from tests import samples
+from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
+
+pytestmark = pytest.mark.browser
+
+AXE = Axe()
+NETWORK_FAILURE = ("We could not reach our service. Please check your connection, then send again: "
+                   "what you typed is still here.")
+
+
+def document(data: bytes, name: str = "CV Amina.pdf", mime: str = "application/pdf") -> dict:
+    """A file for set_input_files, as a person would pick it on their disk."""
+    return {"name": name, "mimeType": mime, "buffer": data}
+
+
+@pytest.fixture
+def open_form(browser, origin, forms_app):
+    """open_form(name, lang, javascript=True) -> a page showing that form.
+
+    Fails the test if a page breaks the Content-Security-Policy or throws.
+    """
+    contexts, problems = [], []
+
+    def open_(name: str, lang: str, javascript: bool = True):
+        context = browser.new_context(java_script_enabled=javascript)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda message: message.type == "error" and "Content Security Policy" in message.text
+                and problems.append(message.text))
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(origin.url + site_path(lang, FORMS[name].page))
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert problems == []
+
+
+def fill_in(page, name: str, resume: dict | None = None) -> None:
+    """Fill in every field a person sees, validly, the way they would."""
+    for field in FORMS[name].visible_fields:
+        control = page.locator(f"#{name}-{field.name}")
+        if field.kind == FILE:
+            control.set_input_files(resume or document(RESUME))
+        elif field.kind == CHECKBOX:
+            control.check()
+        elif field.kind == SELECT:
+            control.select_option(index=1)
+        else:
+            control.fill(typed_value(field))
+
+
+def send(page, name: str) -> None:
+    page.locator(f"#{name}-form [type=submit]").click()
+
+
+def thanks_url(origin, name: str, lang: str) -> str:
+    return origin.url + site_path(lang, FORMS[name].thanks_page)
+
+
+def record_posts(page) -> list[str]:
+    """The URLs of every POST the page makes from now on."""
+    posts: list[str] = []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+    return posts
+
+
+def expect_field_error(page, name: str, field: str, text: str) -> None:
+    """The error is said next to the field, and the field points at it."""
+    control = page.locator(f"#{name}-{field}")
+    expect(page.locator(f"#{name}-{field}-error")).to_have_text(text)
+    expect(control).to_have_attribute("aria-invalid", "true")
+    assert f"{name}-{field}-error" in control.get_attribute("aria-describedby").split()
+
+
+def axe_violations(page) -> list[str]:
+    return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in AXE.run(page).response["violations"]]
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+@pytest.mark.parametrize("name, lang", CASES)
+def test_a_filled_in_form_lands_on_its_thanks_page_and_reaches_the_association(
+        open_form, origin, forms_app, smtp_server, name, lang, javascript):
+    page = open_form(name, lang, javascript)
+    fill_in(page, name)
+    send(page, name)
+    page.wait_for_url(thanks_url(origin, name, lang))
+    assert page.locator("html").get_attribute("lang") == lang
+    [mail] = association_mails(forms_app, smtp_server, name)
+    attachments = [part.get_content() for part in mail.iter_attachments()]
+    assert attachments == ([RESUME] if name == "volunteer" else [])
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_without_javascript_a_refusal_is_the_services_page_in_the_same_language(open_form, origin, lang):
+    page = open_form("volunteer", lang, javascript=False)
+    fill_in(page, "volunteer")
+    page.locator("#volunteer-email").fill("amina@localhost")  # the browser accepts it, the service does not
+    send(page, "volunteer")
+    page.wait_for_url("**/forms/volunteer")
+    catalogue, email = i18n.catalogue(lang), FORMS["volunteer"]["email"]
+    assert page.locator("html").get_attribute("lang") == lang
+    expect(page.locator("main li")).to_have_text(
+        f"{catalogue.gettext(email.label)}: {catalogue.gettext(email.error('email'))}")
+    page.locator("main a").click()
+    page.wait_for_url(origin.url + site_path(lang, FORMS["volunteer"].page))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_missing_and_malformed_input_is_explained_before_anything_is_sent(open_form, lang):
+    page = open_form("volunteer", lang)
+    posts = record_posts(page)
+    page.locator("#volunteer-email").fill("not an address")
+    send(page, "volunteer")
+    expect(page.locator("#volunteer-summary")).to_be_focused()
+    catalogue, form = i18n.catalogue(lang), FORMS["volunteer"]
+    problems = {"name": "required", "email": "email", "motivation": "required", "resume": "required",
+                "consent": "required"}
+    for field, code in problems.items():
+        expect_field_error(page, "volunteer", field, catalogue.gettext(form[field].error(code)))
+    expect(page.locator("#volunteer-summary li a")).to_have_count(len(problems))
+    assert posts == []
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_services_refusals_appear_next_to_their_fields_and_in_the_summary(open_form, lang):
+    page = open_form("volunteer", lang)
+    fill_in(page, "volunteer", resume=document(b"Only text, not a PDF at all."))
+    page.locator("#volunteer-email").fill("amina@localhost")  # the browser accepts it, the service does not
+    send(page, "volunteer")
+    summary = page.locator("#volunteer-summary")
+    expect(summary).to_be_focused()
+    catalogue, form = i18n.catalogue(lang), FORMS["volunteer"]
+    expect_field_error(page, "volunteer", "email", catalogue.gettext(form["email"].error("email")))
+    expect_field_error(page, "volunteer", "resume", catalogue.gettext(form["resume"].error("file_type")))
+    assert axe_violations(page) == []
+    summary.locator("a").first.click()
+    expect(page.locator("#volunteer-email")).to_be_focused()
+
+
+@pytest.mark.parametrize("name, lang", [("volunteer", "fr"), ("support", "en")])
+def test_keyboard_alone_reaches_every_control_in_order_and_sends(open_form, origin, forms_app, name, lang):
+    page = open_form(name, lang)
+    # Listening before any key is pressed turns file-chooser interception on in time.
+    page.on("filechooser", lambda chooser: chooser.set_files(document(RESUME)))
+    fields = FORMS[name].visible_fields
+    page.locator(f"#{name}-{fields[0].name}").focus()
+    for field in fields:
+        assert focused(page) == field.name
+        operate(page, field)
+        page.keyboard.press("Tab")
+    assert focused(page) == "a"  # the privacy policy, right after the consent it explains
+    page.keyboard.press("Tab")
+    assert focused(page) == "submit"
+    page.keyboard.press("Enter")
+    page.wait_for_url(thanks_url(origin, name, lang))
+
+
+def focused(page) -> str:
+    """The focused control's name, else its type or tag: what Tab reached."""
+    return page.evaluate("() => { const e = document.activeElement;"
+                         " return e.name || e.getAttribute('type') || e.tagName.toLowerCase(); }")
+
+
+def operate(page, field) -> None:
+    """Fill in the focused control with the keyboard only."""
+    if field.kind == FILE:
+        page.keyboard.press("Space")  # opens the chooser; the test's listener picks the file
+        page.wait_for_function("() => document.activeElement.files.length === 1")
+    elif field.kind == CHECKBOX:
+        page.keyboard.press("Space")
+    elif field.kind == SELECT:
+        page.keyboard.press("ArrowDown")
+    else:
+        page.keyboard.type(typed_value(field))
+
+
+@pytest.mark.parametrize("resume, code", [
+    (document(samples.padded_pdf(5 * MEGABYTE + 1)), "file_too_big"),
+    (document(b"Notes", name="notes.txt", mime="text/plain"), "file_type"),
+], ids=["too-big", "wrong-type"])
+def test_a_file_the_service_would_refuse_is_refused_before_upload(open_form, resume, code):
+    page = open_form("volunteer", "fr")
+    posts = record_posts(page)
+    fill_in(page, "volunteer", resume=resume)
+    field = FORMS["volunteer"]["resume"]
+    message = i18n.catalogue("fr").gettext(field.error(code), max_megabytes=field.max_megabytes)
+    expect_field_error(page, "volunteer", "resume", message)  # said as soon as the file is chosen
+    send(page, "volunteer")
+    expect(page.locator("#volunteer-summary")).to_be_focused()
+    expect(page.locator("#volunteer-summary")).to_contain_text(message)
+    assert posts == []
+
+
+def test_a_lost_connection_is_said_and_keeps_what_was_typed(open_form, origin, forms_app):
+    page = open_form("volunteer", "en")
+    page.route("**/forms/**", lambda route: route.abort("internetdisconnected"))
+    fill_in(page, "volunteer")
+    send(page, "volunteer")
+    expect(page.locator("#volunteer-summary")).to_be_focused()
+    expect(page.locator("#volunteer-summary")).to_contain_text(NETWORK_FAILURE)
+    for field in FORMS["volunteer"].visible_fields:
+        if field.kind not in (FILE, CHECKBOX):
+            expect(page.locator(f"#volunteer-{field.name}")).to_have_value(typed_value(field))
+    expect(page.locator("#volunteer-consent")).to_be_checked()
+    assert page.locator("#volunteer-resume").evaluate("input => input.files.length") == 1
+    page.unroute("**/forms/**")
+    send(page, "volunteer")  # the same, once the connection is back
+    page.wait_for_url(thanks_url(origin, "volunteer", "en"))
+
+
+def test_a_refused_request_shows_the_services_own_message(open_form, origin, make_app):
+    # The service trusts another site only: it refuses with 403 and says why.
+    origin.forms = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=["https://elsewhere.example"])
+    page = open_form("support", "fr")
+    fill_in(page, "support")
+    send(page, "support")
+    summary = page.locator("#support-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text(i18n.catalogue("fr").gettext(FAILURES[403]))
+    expect(summary.locator(".cch-form__summary-intro")).to_be_hidden()  # no field to correct
+    expect(page.locator("#support-email")).to_have_value(typed_value(FORMS["support"]["email"]))
+    expect(page.locator("#support-form [type=submit]")).to_be_enabled()
+
+
+def test_a_second_submission_while_sending_is_impossible(open_form, origin, forms_app, smtp_server):
+    page = open_form("support", "en")
+    posts = record_posts(page)
+    fill_in(page, "support")
+    state = page.locator("#support-form").evaluate("""form => {
+        form.requestSubmit();
+        const state = [form.getAttribute("aria-busy"), form.querySelector("[type=submit]").disabled];
+        form.requestSubmit();
+        return state;
+    }""")
+    assert state == ["true", True]
+    page.wait_for_url(thanks_url(origin, "support", "en"))
+    assert len(posts) == 1
+    assert len(association_mails(forms_app, smtp_server, "support")) == 1
+
+
+def test_an_upload_shows_its_progress(open_form, origin, forms_app):
+    page = open_form("volunteer", "en")
+    # A slow uplink, as on a weak mobile connection: the upload takes a few seconds.
+    page.context.new_cdp_session(page).send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 50, "downloadThroughput": -1, "uploadThroughput": 256 * 1024})
+    fill_in(page, "volunteer", resume=document(samples.padded_pdf(MEGABYTE)))
+    send(page, "volunteer")
+    expect(page.get_by_label(i18n.catalogue("en").gettext("Sending…"))).to_be_visible()
+    page.wait_for_function("() => document.getElementById('volunteer-progress').value > 0")
+    page.wait_for_url(thanks_url(origin, "volunteer", "en"))

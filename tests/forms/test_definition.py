@@ -1,0 +1,151 @@
+"""One definition: the forms in the built pages are exactly what the service accepts.
+
+The built HTML is compared with forms_service/fields.py field by field, and
+what that HTML would make a browser send is posted to the real app.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from posixpath import dirname, join, normpath
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from bs4 import BeautifulSoup
+
+from forms_service import i18n
+from forms_service.fields import CHECKBOX, EMAIL, FILE, FORMS, HIDDEN, HONEYPOT, SELECT, TEL, TEXT, TEXTAREA
+from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
+from tests.site.conftest import ROOT
+
+ENDPOINT = re.search(r"^\s*forms_endpoint:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
+TAGS = {TEXTAREA: "textarea", SELECT: "select"}
+INPUT_TYPES = {TEXT: "text", EMAIL: "email", TEL: "tel", FILE: "file", CHECKBOX: "checkbox", HIDDEN: "hidden",
+               HONEYPOT: "text"}
+
+
+def built_form(origin, name: str, lang: str):
+    """The <form> element of a built page, parsed."""
+    page = origin.dir / site_path(lang, FORMS[name].page)
+    return BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select_one(f"form#{name}-form")
+
+
+def linked_path(lang: str, name: str, href: str) -> str:
+    """Site-relative path a link of the form page points to (fragment dropped)."""
+    here = dirname(site_path(lang, FORMS[name].page))
+    return normpath(join(here, href.split("#")[0]))
+
+
+def what_a_browser_sends(html) -> dict:
+    """The body a browser builds from the built form once a person filled it in validly."""
+    form = FORMS[html["id"].removesuffix("-form")]
+    data = {}
+    for control in html.select("[name]"):
+        field = form[control["name"]]
+        if field.kind == SELECT:
+            data[field.name] = next(option["value"] for option in control.select("option") if option["value"])
+        elif field.kind == CHECKBOX:
+            data[field.name] = control.get("value", "on")
+        elif field.kind == FILE:
+            data[field.name] = (io.BytesIO(RESUME), "CV Amina.pdf", "application/pdf")
+        elif field.kind in (HIDDEN, HONEYPOT):
+            data[field.name] = control.get("value", "")
+        else:
+            data[field.name] = typed_value(field)[: int(control["maxlength"])]
+    return data
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_built_form_matches_the_definition_field_by_field(origin, name, lang):
+    form, html = FORMS[name], built_form(origin, name, lang)
+    assert (html["action"], html["method"], html["enctype"]) == (
+        f"{ENDPOINT}/{name}", "post", "multipart/form-data")
+    controls = html.select("[name]")
+    assert [control["name"] for control in controls] == [field.name for field in form.fields]
+    for field, control in zip(form.fields, controls):
+        assert control.name == TAGS.get(field.kind, "input"), field.name
+        assert control.get("type") == INPUT_TYPES.get(field.kind), field.name
+        assert control.has_attr("required") == field.required, field.name
+        assert control.get("autocomplete") == field.autocomplete, field.name
+        if field.kind == HIDDEN:
+            assert control["value"] == lang
+        else:
+            assert control.get("maxlength") == (str(field.max_length) if field.max_length else None), field.name
+    resume = html.select_one("[type=file]")
+    if resume:
+        field = form[resume["name"]]
+        expected = {token for kind in field.accept for token in (f".{kind.extension}", kind.mime)}
+        assert set(resume["accept"].split(",")) == expected
+        assert int(resume["data-max-bytes"]) == field.max_bytes
+    for select in html.select("select"):
+        values = [option["value"] for option in select.select("option")]
+        assert values == ["", *(choice.value for choice in form[select["name"]].choices)]
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_honeypot_is_hidden_from_people_and_assistive_technology(origin, name, lang):
+    html = built_form(origin, name, lang)
+    trap = html.select_one("[name=website]")
+    assert (trap["tabindex"], trap["autocomplete"]) == ("-1", "off")
+    assert trap.find_parent(class_="cch-form__trap")["aria-hidden"] == "true"
+    label = html.select_one(f"label[for={trap['id']}]").get_text(strip=True)
+    assert label == i18n.catalogue(lang).gettext(FORMS[name]["website"].label)
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_every_field_is_labelled_described_and_says_required_in_words(origin, name, lang):
+    catalogue, html = i18n.catalogue(lang), built_form(origin, name, lang)
+    for field in FORMS[name].visible_fields:
+        control = html.select_one(f"[name={field.name}]")
+        label = html.select_one(f"label[for={control['id']}]")
+        assert label.select_one(".cch-form__label").get_text(strip=True) == catalogue.gettext(field.label)
+        assert (catalogue.gettext("(required)") in label.get_text()) == field.required, field.name
+        for described_by in control.get("aria-describedby", "").split():
+            assert html.find(id=described_by), described_by
+        if field.hint:
+            assert catalogue.gettext(field.hint) in html.find(id=f"{control['id']}-hint").get_text()
+        if field.required:
+            assert control["data-error-required"] == catalogue.gettext(field.error("required"))
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_links_lead_to_the_privacy_section_and_thanks_page_of_the_same_language(origin, name, lang):
+    html = built_form(origin, name, lang)
+    privacy = html.select_one("[name=consent]").find_parent().select_one("a")
+    assert privacy["href"].endswith(f"#{name}-form")
+    page = linked_path(lang, name, privacy["href"])
+    assert page == site_path(lang, "/privacy.html")
+    assert BeautifulSoup((origin.dir / page).read_text(encoding="utf-8"), "html.parser").find(id=f"{name}-form")
+    assert linked_path(lang, name, html["data-thanks"]) == site_path(lang, FORMS[name].thanks_page)
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_what_the_built_form_sends_is_accepted_and_relayed(origin, forms_app, smtp_server, name, lang):
+    html = built_form(origin, name, lang)
+    response = forms_app.test_client().post(
+        html["action"], data=what_a_browser_sends(html), headers={"Origin": origin.name})
+    assert response.status_code == 303
+    assert response.location == origin.url + linked_path(lang, name, html["data-thanks"])
+    [mail] = association_mails(forms_app, smtp_server, name)
+    attachments = [part.get_content() for part in mail.iter_attachments()]
+    assert attachments == ([RESUME] if html.select_one("[type=file]") else [])
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_the_services_errors_are_the_pages_own_messages_for_its_required_fields(origin, forms_app, name, lang):
+    html = built_form(origin, name, lang)
+    response = forms_app.test_client().post(
+        html["action"], data={"lang": lang}, headers={"Origin": origin.name, "Accept": "application/json"})
+    assert response.status_code == 400
+    required = {control["name"]: control["data-error-required"] for control in html.select("[required]")}
+    assert response.get_json()["errors"] == required
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_text_of_the_form_template_is_translated(lang):
+    found = extract_from_dir(str(ROOT / "overrides"), method_map=[("partials/**.html", "jinja2")],
+                             keywords={"_": None})
+    msgids = {message for _file, _line, message, _comments, _context in found}
+    assert len(msgids) >= 8  # extraction really read the template
+    assert sorted(msgids - set(i18n.catalogue(lang).messages)) == []
