@@ -2,27 +2,30 @@
 
 Composition happens once, at acceptance, into OutgoingMail objects (exact
 bytes), so whatever later holds or sends them never needs the form again.
-Header values are built by the email package from validated data and
-flattened to one line, so nothing typed can ever add a header.
+It is on the accept path of every submission, so it is cheap: messages are
+written by mime.py, and the acknowledgement, the same text for everyone
+who writes in one language, is rendered once per form and language.
+Header values are built from validated data and flattened to one line,
+so nothing typed can ever add a header.
 """
 
 from __future__ import annotations
 
 import email.policy
 import email.utils
+import functools
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email import message_from_bytes
 from urllib.parse import urlsplit
 
 import jinja2
 
-from . import i18n
+from . import i18n, mime
 from .fields import FILE, N_, PEER_LANGUAGES, Form
 from .openpgp import encrypt_mime
 from .outgoing import OutgoingMail
 from .validation import Submission
 
-POLICY = email.policy.SMTP  # CRLF line ends, as SMTP expects
 REFERENCE_CHARS = 8
 
 SUBJECTS = {
@@ -109,6 +112,11 @@ class MailSettings:
     def envelope_sender(self) -> str:
         return email.utils.parseaddr(self.sender)[1]
 
+    @functools.cached_property
+    def from_header(self) -> str:
+        """The From value, a non-ASCII display name RFC 2047-encoded; worked out once."""
+        return mime.header_value("From", email.utils.formataddr(email.utils.parseaddr(self.sender), charset="utf-8"))
+
 
 def compose(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> list[OutgoingMail]:
     """The association's email first, then the submitter's acknowledgement."""
@@ -142,29 +150,40 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
         "language": staff.gettext(_language_name(language)),
         "urgent": is_urgent(submission),
     }
-    message = _message(settings, recipients, subject, staff.language, "association", context)
-    message["Reply-To"] = submission.values["email"]
-    if submission.document:
-        maintype, subtype = submission.document.kind.mime.split("/")
-        message.add_attachment(submission.document.data, maintype=maintype, subtype=subtype,
-                               filename=submission.document.filename)
-    _stamp(message, submission_id, 1, settings)
+    body = _bodies("association", context)
+    document = submission.document
+    if document:
+        body = mime.multipart("mixed", [body, mime.attachment(document.data, document.kind.mime, document.filename)])
+    headers = [*_headers(settings, recipients, subject, submission_id, 1),
+               ("Reply-To", mime.header_value("Reply-To", submission.values["email"])),
+               ("Content-Language", staff.language)]
+    data = mime.message(headers, body)
     if settings.certificates:
-        message = encrypt_mime(message, settings.certificates, staff.gettext(SEALED_SUBJECTS[kind]))
-    return _freeze(message, settings)
+        data = _encrypted(data, settings, staff.gettext(SEALED_SUBJECTS[kind]))
+    return OutgoingMail(_message_id(submission_id, 1, settings), settings.envelope_sender, recipients, data)
 
 
 def _acknowledgement(submission: Submission, submission_id: str, language: str,
                      settings: MailSettings) -> OutgoingMail:
     """A fixed text in the submitter's language: it repeats nothing they typed."""
+    language = i18n.catalogue(language).language  # what the text is really in
+    subject, body = _acknowledgement_text(submission.form.name, language)
+    recipients = (submission.values["email"],)
+    headers = [*_headers(settings, recipients, subject, submission_id, 2), ("Content-Language", language)]
+    return OutgoingMail(_message_id(submission_id, 2, settings), settings.envelope_sender, recipients,
+                        mime.message(headers, body))
+
+
+@functools.cache
+def _acknowledgement_text(form_name: str, language: str) -> tuple[str, mime.Entity]:
+    """Subject and bodies of an acknowledgement: the same for everyone writing one form in
+    one language, so rendered once per process (a supported language: the cache stays small)."""
     catalogue = i18n.catalogue(language)
-    subject = catalogue.gettext(SUBJECTS[f"ack_{submission.form.name}"])
-    paragraphs = ACKNOWLEDGEMENTS[submission.form.name] + ACKNOWLEDGEMENT_END
+    subject = catalogue.gettext(SUBJECTS[f"ack_{form_name}"])
+    paragraphs = ACKNOWLEDGEMENTS[form_name] + ACKNOWLEDGEMENT_END
     context = {"catalogue": catalogue, "subject": subject,
                "paragraphs": [catalogue.gettext(msgid) for msgid in paragraphs]}
-    message = _message(settings, (submission.values["email"],), subject, language, "acknowledgement", context)
-    _stamp(message, submission_id, 2, settings)
-    return _freeze(message, settings)
+    return subject, _bodies("acknowledgement", context)
 
 
 def _kind(submission: Submission) -> str:
@@ -204,31 +223,39 @@ def _language_name(code: str) -> str:
     return names.get(code, code)
 
 
-def _message(settings: MailSettings, recipients: tuple[str, ...], subject: str, language: str,
-             template: str, context: dict) -> EmailMessage:
-    """Headers common to every email, with text and HTML bodies from the templates."""
-    message = EmailMessage(policy=POLICY)
-    message["From"] = settings.sender
-    message["To"] = ", ".join(recipients)
-    message["Subject"] = one_line(subject)
-    message["Date"] = email.utils.formatdate(localtime=False)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    message.set_content(_templates.get_template(f"emails/{template}.txt").render(context))
-    message.add_alternative(_templates.get_template(f"emails/{template}.html").render(context), subtype="html")
-    message["Content-Language"] = language  # after the body: the email package moves Content-* into parts
-    return message
+def _headers(settings: MailSettings, recipients: tuple[str, ...], subject: str, submission_id: str,
+             number: int) -> list[tuple[str, str]]:
+    """Headers common to every email, each value encoded and on one logical line."""
+    return [
+        ("From", settings.from_header),
+        ("To", mime.header_value("To", ", ".join(recipients))),
+        ("Subject", mime.header_value("Subject", subject)),
+        ("Date", email.utils.formatdate(localtime=False)),
+        ("Message-ID", _message_id(submission_id, number, settings)),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to this
+    ]
 
 
-def _stamp(message: EmailMessage, submission_id: str, number: int, settings: MailSettings) -> None:
-    """The stable Message-ID, set before any encryption so that it shows outside too
-    and a duplicate after a crash is recognisable."""
-    message["Message-ID"] = f"<{submission_id}.{number}@{settings.message_id_host}>"
+def _message_id(submission_id: str, number: int, settings: MailSettings) -> str:
+    """The stable Message-ID: the same after a crash and a retry, so a duplicate is
+    recognisable; kept outside the encryption too (openpgp.OUTER_HEADERS)."""
+    return f"<{submission_id}.{number}@{settings.message_id_host}>"
 
 
-def _freeze(message: EmailMessage, settings: MailSettings) -> OutgoingMail:
-    """The exact bytes and envelope handed to the spool."""
-    recipients = tuple(address for _, address in email.utils.getaddresses([message["To"]]))
-    return OutgoingMail(message["Message-ID"], settings.envelope_sender, recipients, message.as_bytes(policy=POLICY))
+def _bodies(template: str, context: dict) -> mime.Entity:
+    """The text and HTML versions of an email, from its two templates, as alternatives."""
+    return mime.multipart("alternative", [
+        mime.text(_templates.get_template(f"emails/{template}.txt").render(context), "plain"),
+        mime.text(_templates.get_template(f"emails/{template}.html").render(context), "html"),
+    ])
+
+
+def _encrypted(data: bytes, settings: MailSettings, generic_subject: str) -> bytes:
+    """The whole message wrapped in OpenPGP/MIME. openpgp.encrypt_mime takes an
+    EmailMessage, so the bytes are read back once: on this path public-key
+    encryption costs far more than the parse."""
+    inner = message_from_bytes(data, policy=email.policy.SMTP)
+    return encrypt_mime(inner, settings.certificates, generic_subject).as_bytes(policy=email.policy.SMTP)
 
 
 def one_line(text: str) -> str:

@@ -3,15 +3,27 @@
 The file name and the client's Content-Type are attacker-controlled, so the
 type is decided from content: PDF by its magic, DOCX and ODT by their ZIP
 structure. Macro-enabled, encrypted, oversized-when-inflated or unknown
-content is refused before anything is relayed to a coordinator's inbox.
+content is refused before anything is relayed to a coordinator's inbox, and
+so are polyglots: bytes that are a PDF to one program and a ZIP to another,
+so that what a mail filter checked is not what a coordinator's tool opens.
+
+PDFs are not scanned for JavaScript or launch actions: names hide inside
+compressed object streams (what Word and LibreOffice export) and behind
+#xx escapes, so a byte scan would be trivially bypassed, while a full PDF
+parser in the accept path is more attack surface and CPU than it saves; the
+readers coordinators use either run no PDF scripts (browsers) or sandbox
+them and ask before launching anything (Acrobat).
 """
 
 from __future__ import annotations
 
 import io
+import lzma
 import re
+import struct
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import filetype
@@ -28,6 +40,18 @@ MAX_FILENAME_CHARS = 100
 DOCX_MAIN = b"wordprocessingml.document.main+xml"
 MACRO_MARKERS = (b"macroenabled", b"vbaproject", b"vnd.ms-office.activex")
 ODT_MIMETYPE = ODT.mime.encode()
+# A ZIP record with plausible fields: a local or central file header needing
+# version 1.0 to 6.3, or an end record of a one-disk archive. Honest PDFs
+# compress their streams, where such 6-to-8-byte runs occur by chance about
+# once in 2**42 positions; a PDF+ZIP polyglot cannot avoid them.
+ZIP_RECORD = re.compile(rb"PK(?:\x03\x04[\x0a-\x3f]\x00|\x01\x02..[\x0a-\x3f]\x00|\x05\x06\x00{4})", re.DOTALL)
+# An office package ends with its end record (22 bytes) and no archive comment:
+# office suites write none, and a comment or trailing bytes can carry a second file.
+END_RECORD_SIZE = 22
+# What zipfile raises on corrupt or hostile data besides BadZipFile (fuzzing found
+# zlib.error for bad deflate streams and ValueError such as "negative seek value").
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
+              NotImplementedError, RuntimeError, OSError, ValueError)
 
 
 class UploadRefused(ValueError):
@@ -59,6 +83,8 @@ def detect(data: bytes) -> FileType:
     """The document type of `data`, checked deeply enough to refuse hostile files."""
     guessed = filetype.guess_mime(data)
     if guessed == PDF.mime:
+        if ZIP_RECORD.search(data):
+            raise UploadRefused("file_type")  # a PDF that is also a ZIP
         return PDF
     if data.startswith(b"PK\x03\x04"):
         return _office_package(data)
@@ -66,7 +92,14 @@ def detect(data: bytes) -> FileType:
 
 
 def _office_package(data: bytes) -> FileType:
-    """Classify a ZIP as DOCX or ODT after checking it is safe to open."""
+    """Classify a ZIP as DOCX or ODT after checking it is safe to open.
+
+    Bytes after the end record (a PDF appended to make a polyglot) make it
+    damaged, checked first so that nothing of such a file is inflated.
+    """
+    end = data[-END_RECORD_SIZE:]
+    if not (end.startswith(b"PK\x05\x06") and end.endswith(b"\0\0")):
+        raise UploadRefused("file_damaged")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
@@ -77,7 +110,9 @@ def _office_package(data: bytes) -> FileType:
             return _docx(archive, names)
         if entries[0].filename == "mimetype":
             return _odt(archive, entries, names)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, OSError):
+    except UploadRefused:
+        raise  # a ValueError too, but already the right answer
+    except ZIP_ERRORS:
         raise UploadRefused("file_damaged") from None
     raise UploadRefused("file_type")
 
@@ -138,11 +173,29 @@ def _odt(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], names: set[st
 def safe_filename(filename: str | None, kind: FileType) -> str:
     """A name safe in any header and file system, ending with the detected type's extension.
 
-    Keeps letters of every script (people name files in their language) but
-    drops paths, control characters and anything that could break quoting.
+    Keeps letters, digits and combining marks of every script (people name
+    files in their language; Devanagari or Thai words are not words without
+    their vowel signs) but drops paths, control and format characters (bidi
+    overrides), quotes and anything else that could break quoting.
     """
     base = re.split(r"[\\/]", unicodedata.normalize("NFC", filename or ""))[-1]
     stem = base.rsplit(".", 1)[0] if "." in base else base
-    stem = "".join(char if char.isalnum() or char in "-_ " else "_" for char in stem)
-    stem = re.sub(r"[\s_]+", "_", stem).strip("_.")[:MAX_FILENAME_CHARS] or "resume"
+    stem = re.sub(r"[\s_]+", "_", _word_characters(stem)).strip("_.")[:MAX_FILENAME_CHARS] or "resume"
     return f"{stem}.{kind.extension}"
+
+
+def _word_characters(text: str) -> str:
+    """`text` with every character that is not a letter, digit, mark, '-' or space replaced by '_'.
+
+    A mark is kept only after a kept character, so a variation selector left
+    behind by a dropped emoji does not survive alone.
+    """
+    kept: list[str] = []
+    for char in text:
+        if char.isalnum() or char in "-_ ":
+            kept.append(char)
+        elif unicodedata.category(char).startswith("M") and kept and kept[-1] not in "-_ ":
+            kept.append(char)
+        else:
+            kept.append("_")
+    return "".join(kept)

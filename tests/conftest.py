@@ -11,6 +11,15 @@ import trustme
 from forms_service import create_app
 from tests.smtp_sink import SmtpSink
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -111,3 +120,18 @@ def app(make_app):
 def client(app):
     """Flask test client of `app`."""
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download exists here).
+
+    Defined once for the whole session: Playwright's sync API cannot run two
+    instances side by side, so each test folder must not start its own.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -13,7 +13,6 @@ from werkzeug.serving import make_server
 from forms_service.delivery import start_delivery
 from forms_service.static_site import build_site
 from tests.nginx import LocalNginx, free_port
-from tests.site.conftest import browser  # noqa: F401  (the one Chromium fixture, reused here)
 
 
 @dataclass

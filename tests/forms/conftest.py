@@ -16,7 +16,7 @@ import pytest
 from forms_service.devserver import combined
 from forms_service.static_site import build_site, static_site
 from tests.nginx import SNIPPET
-from tests.site.conftest import browser, serve  # noqa: F401  (browser: shared session fixture)
+from tests.site.conftest import serve
 
 CSP = re.search(r'set \$csp "([^"]+)";', SNIPPET.read_text()).group(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import struct
 
 import pytest
@@ -39,6 +40,8 @@ def test_accepted_documents_are_named_by_their_real_type(data, name, kind):
     (samples.many_entries_docx(), "file_damaged"),
     (samples.docx_bytes()[:-30], "file_damaged"),
     (b"PK\x03\x04" + b"\0" * 100, "file_damaged"),
+    (samples.pdf_bytes() + samples.docx_bytes(), "file_type"),  # polyglots: see below
+    (samples.docx_bytes() + samples.pdf_bytes(), "file_damaged"),
 ])
 def test_hostile_or_unknown_content_is_refused(data, code):
     with pytest.raises(UploadRefused) as refused:
@@ -73,6 +76,59 @@ def test_zip_with_lying_sizes_is_caught_while_inflating():
     ("\x00\x1f.pdf", "resume.pdf"),
     ("a" * 300 + ".pdf", "a" * 100 + ".pdf"),
     ("", "resume.pdf"),
+    ("अनन्या शर्मा.pdf", "अनन्या_शर्मा.pdf"),  # vowel signs and virama are marks (Mn/Mc)
+    ("สมชาย ใจดี.pdf", "สมชาย_ใจดี.pdf"),
+    ("Sam 🕊\ufe0f.pdf", "Sam.pdf"),  # a variation selector left alone by a dropped emoji goes too
+    ("\u0301abc.pdf", "abc.pdf"),  # a mark with nothing to combine with
+    ("cv\u202egnp.exe", "cv_gnp.pdf"),  # bidi override
+    ("cv\u200d\ufeff'`.pdf", "cv.pdf"),  # format characters and quotes
 ])
 def test_file_names_are_sanitised(name, expected):
     assert safe_filename(name, PDF) == expected
+
+
+def _mutated(data: bytes, rng: random.Random) -> bytes:
+    """`data` with a few random bytes changed, as a damaged or hostile upload."""
+    mutated = bytearray(data)
+    for _ in range(rng.randint(1, 6)):
+        mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+    return bytes(mutated)
+
+
+def test_damaged_packages_are_refused_never_an_exception():
+    """zipfile raises zlib.error, ValueError ("negative seek value"), UnicodeDecodeError... on
+    corrupt data; each must end as a refusal, not a 500."""
+    rng = random.Random(7)
+    seeds = [samples.docx_bytes(), samples.odt_bytes(), samples.docm_bytes()]
+    for _ in range(2000):
+        try:
+            inspect("cv.docx", _mutated(rng.choice(seeds), rng))
+        except UploadRefused:
+            pass
+
+
+def test_a_pdf_holding_zip_records_anywhere_is_refused():
+    """A ZIP before the PDF's end or after it: an unzip tool (or Office) would open it."""
+    pdf, package = samples.pdf_bytes(), samples.docx_bytes()
+    for polyglot in (pdf + package, pdf[:-6] + package + pdf[-6:]):
+        with pytest.raises(UploadRefused) as refused:
+            inspect("cv.pdf", polyglot)
+        assert refused.value.code == "file_type"
+
+
+def test_a_pdf_with_megabytes_of_compressed_looking_data_is_accepted():
+    """No false positive from random-looking stream bytes (a plausible ZIP record is ~1 in 2**42)."""
+    noise = random.Random(3).randbytes(5 * 1024 * 1024)
+    pdf = samples.pdf_bytes()
+    data = pdf[:-6] + b"%" + noise.replace(b"\n", b" ") + b"\n" + pdf[-6:]
+    assert inspect("cv.pdf", data).kind == PDF
+
+
+def test_a_package_with_a_comment_or_trailing_bytes_is_damaged():
+    """Office suites write no archive comment; there, or after the end record, a second file can hide."""
+    package = samples.docx_bytes()
+    commented = package[:-2] + struct.pack("<H", 5) + b"%PDF-"
+    for data in (commented, package + b"\0"):
+        with pytest.raises(UploadRefused) as refused:
+            inspect("cv.docx", data)
+        assert refused.value.code == "file_damaged"

@@ -11,14 +11,6 @@ from werkzeug.serving import make_server
 from forms_service.static_site import build_site, static_site
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 class ServedSite:
@@ -50,17 +42,6 @@ def site(tmp_path_factory) -> ServedSite:
     assert build.returncode == 0, build.stderr
     yield ServedSite(site_dir, build, url)
     server.shutdown()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium driven by Playwright (no browser download exists here)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

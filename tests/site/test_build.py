@@ -11,11 +11,23 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
+from forms_service import i18n
 from tests.site.conftest import ROOT
 
+
+def _site_languages() -> list[dict]:
+    """The i18n plugin's languages from mkdocs.yml, so a new language is tested too."""
+    loader = type("Loader", (yaml.SafeLoader,), {})
+    loader.add_constructor("!ENV", lambda loader, node: None)
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=loader)
+    plugin = next(p["i18n"] for p in config["plugins"] if isinstance(p, dict) and "i18n" in p)
+    return plugin["languages"]
+
+
 DOCS = ROOT / "docs"
-LANGUAGES = ["fr", "en"]
-DEFAULT = "fr"
+LANGUAGES = [lang["locale"] for lang in _site_languages()]
+DEFAULT = next(lang["locale"] for lang in _site_languages() if lang.get("default"))
+OG_LOCALES = {lang["locale"]: lang["extra"]["og_locale"] for lang in _site_languages()}
 PAGES = sorted(p.name for p in (DOCS / DEFAULT).glob("*.md"))
 
 
@@ -59,11 +71,11 @@ def test_html_lang_is_right_on_every_page_and_404(site, lang):
         assert soup(site, prefix(lang) + page).html["lang"] == lang, page
 
 
-@pytest.mark.parametrize("lang, heading", [("fr", "Page introuvable"), ("en", "Page not found")])
-def test_404_page_speaks_its_language_and_links_home(site, lang, heading):
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_404_page_speaks_its_language_and_links_home(site, lang):
     page = soup(site, prefix(lang) + "404.html")
     article = page.select_one("article")
-    assert article.find("h1").get_text(strip=True) == heading
+    assert article.find("h1").get_text(strip=True) == i18n.catalogue(lang).gettext("Page not found")
     assert article.find("a")["href"] == f"/{prefix(lang)}index.html"
     links = {link["hreflang"]: link["href"] for link in page.select('link[rel="alternate"][hreflang]')}
     homes = {other: site.url + prefix(other) for other in LANGUAGES}
@@ -101,7 +113,8 @@ def test_each_page_has_its_own_description_and_open_graph(site, lang, page):
     og = {tag["property"]: tag["content"] for tag in html.select("meta[property^='og:']")}
     assert og["og:title"] == meta["title"]
     assert og["og:description"] == meta["description"]
-    assert og["og:locale"] == {"fr": "fr_CH", "en": "en_GB"}[lang]
+    assert og["og:locale"] == OG_LOCALES[lang]
+    assert {tag["content"] for tag in html.select("meta[property='og:locale:alternate']")} == set(OG_LOCALES.values()) - {OG_LOCALES[lang]}
     assert og["og:url"] == public_url(site, lang, page)
 
 
