@@ -35,24 +35,27 @@ def ensure_lighthouse() -> None:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True)
 
 
-def audit(url: str) -> dict:
-    """Run Lighthouse once on `url` and return its JSON report."""
+def audit(url: str, attempts: int = 3) -> dict:
+    """Run Lighthouse on `url` and return its JSON report.
+
+    Chromium under Lighthouse now and then fails to start or to connect on
+    a busy machine: such a run is repeated, and only a page that fails every
+    time stops the benchmark, with Lighthouse's own error.
+    """
     env = dict(os.environ, CHROME_PATH="/usr/bin/chromium")
-    out = subprocess.run(
-        [
-            str(LIGHTHOUSE),
-            url,
-            "--quiet",
-            "--output=json",
-            f"--only-categories={','.join(CATEGORIES)}",
-            f"--chrome-flags={CHROME_FLAGS}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
+    command = [
+        str(LIGHTHOUSE),
+        url,
+        "--quiet",
+        "--output=json",
+        f"--only-categories={','.join(CATEGORIES)}",
+        f"--chrome-flags={CHROME_FLAGS}",
+    ]
+    for _ in range(attempts):
+        out = subprocess.run(command, env=env, capture_output=True, text=True)
+        if out.returncode == 0:
+            return json.loads(out.stdout)
+    raise RuntimeError(f"Lighthouse failed {attempts} times on {url}: {out.stderr.strip()[-2000:]}")
 
 
 def first_load_bytes(report: dict) -> tuple[int, int]:
