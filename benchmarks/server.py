@@ -28,13 +28,7 @@ DOCUMENTED_OPTIONS = ("--workers", "2")
 # path in $HOME, which several servers started side by side would fight over.
 LOOPBACK_OPTIONS = ("--no-control-socket",)
 START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+LISTEN_BACKLOG = 2048  # gunicorn's default
 
 
 def forms_environment(settings: dict) -> dict[str, str]:
@@ -43,25 +37,31 @@ def forms_environment(settings: dict) -> dict[str, str]:
 
 
 class Gunicorn:
-    """gunicorn serving a WSGI app on a free loopback port; a context manager.
+    """gunicorn serving a WSGI app on a free loopback port; a context manager, entered once.
 
-    `health_path` is polled until it answers, so a run never starts while
-    workers are still importing the app.
+    The listening socket is opened here and handed to gunicorn (`--bind
+    fd://N`): with a port number only, another server that took the same port
+    meanwhile would answer the health check in gunicorn's place. `health_path`
+    is polled until it answers, so a run never starts while workers are still
+    importing the app.
     """
 
     def __init__(self, app: str = FORMS_APP, settings: dict | None = None, *,
                  options: tuple[str, ...] = DOCUMENTED_OPTIONS, health_path: str = "/forms/healthz"):
-        self.port = free_port()
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=LISTEN_BACKLOG)
+        self.port = self.listener.getsockname()[1]
         self.health_path = health_path
-        self.command = [str(GUNICORN), app, "--bind", f"127.0.0.1:{self.port}", *options, *LOOPBACK_OPTIONS]
+        self.command = [str(GUNICORN), app, "--bind", f"fd://{self.listener.fileno()}", *options, *LOOPBACK_OPTIONS]
         self.env = {**os.environ, **forms_environment(settings or {})}
         self.process: subprocess.Popen | None = None
         # A file, not a pipe: a full pipe would block gunicorn's logging mid-benchmark.
         self.log = tempfile.TemporaryFile()
 
     def __enter__(self) -> Gunicorn:
-        self.process = subprocess.Popen(self.command, cwd=PROJECT, env=self.env,
+        self.process = subprocess.Popen(self.command, cwd=PROJECT, env=self.env, pass_fds=(self.listener.fileno(),),
                                         stdout=subprocess.DEVNULL, stderr=self.log)
+        # gunicorn has its copy; once it is gone, connections must be refused, not queued here.
+        self.listener.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
