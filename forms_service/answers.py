@@ -6,12 +6,9 @@ so both the JavaScript form and a person without JavaScript can fix them.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Response, current_app, jsonify, redirect, render_template, request
 
 from . import i18n
-from .config import origin_of
 from .fields import LONG_TEXT_MAX, MEGABYTE, N_, RESUME_MAX_BYTES, Form
 from .guard import style_nonce
 from .validation import Submission
@@ -36,34 +33,14 @@ BACK_TO_SITE = N_("Back to the website")
 
 
 def language() -> str:
-    """The form's `lang` if the body was already parsed, else the language of the
-    site page that posted, else Accept-Language, else French.
+    """The form's `lang` if the body was already parsed, else Accept-Language, else French.
 
     The body is never parsed just for this: after a 413 or before the origin
-    check it must stay unread. The page comes from the Referer, which a browser
-    sends with a plain form post, so a refusal that comes before parsing (413,
-    429) is still in the language of the page the person was reading.
+    check it must stay unread.
     """
     form = request.__dict__.get("form")
-    requested = form.get("lang") if form is not None else _page_language()
+    requested = form.get("lang") if form is not None else None
     return i18n.negotiate(requested, request.headers.get("Accept-Language"))
-
-
-def _page_language() -> str | None:
-    """The language of the site page named by the Referer; None if it names none.
-
-    Only a page under FORMS_SITE_URL counts. A Referer cut to the origin (a
-    forms service on another host gets no path) says nothing: no form is on
-    the home page.
-    """
-    referrer = request.referrer
-    site_url = current_app.config["SITE_URL"]
-    if not referrer or origin_of(referrer) != origin_of(site_url):
-        return None
-    root, path = urlsplit(site_url).path.rstrip("/") + "/", urlsplit(referrer).path
-    if not path.startswith(root) or path == root:
-        return None
-    return i18n.language_of_path(path[len(root):])
 
 
 def wants_json() -> bool:

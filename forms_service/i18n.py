@@ -78,13 +78,6 @@ def language_prefix(language: str) -> str:
     return "" if language == DEFAULT_LANGUAGE else f"/{language}"
 
 
-def language_of_path(path: str) -> str:
-    """The language of a site page from its path below the site root: its first
-    folder if that names a language ('en/support.html'), else the default."""
-    folder = path.lstrip("/").split("/", 1)[0]
-    return folder if folder in supported_languages() else DEFAULT_LANGUAGE
-
-
 @jinja2.pass_context
 def _template_gettext(context: jinja2.runtime.Context, msgid: str) -> str:
     """gettext for templates: uses the `catalogue` variable of the render call."""
