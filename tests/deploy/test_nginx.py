@@ -125,8 +125,22 @@ def test_forms_are_proxied_and_relayed(deployed, forms_upstream, smtp_server):
                              headers={"Origin": deployed.origin}, allow_redirects=False, timeout=30)
     assert response.status_code == 303, response.text
     assert response.headers["Location"] == deployed.url + "en/support-thanks.html"
+    assert response.headers["Cache-Control"] == "no-store"
     received = smtp_server.handler.wait_for(2, timeout=30)
     assert {rcpt for message in received for rcpt in message.rcpt_tos} >= {"support@cch.example.org"}
+
+
+def test_a_refusal_through_nginx_carries_the_services_headers_only(deployed, forms_upstream):
+    """Two Content-Security-Policy headers would both be enforced: the site's would block the
+    error page's nonce'd style; and nginx's `expires` would replace the service's no-store."""
+    response = requests.post(deployed.url + "forms/support", files=multipart(support_form(email="not an address")),
+                             headers={"Origin": deployed.origin}, timeout=30)
+    assert response.status_code == 400
+    policies = response.raw.headers.getlist("Content-Security-Policy")
+    assert len(policies) == 1 and "style-src 'nonce-" in policies[0]
+    assert response.raw.headers.getlist("Referrer-Policy") == ["no-referrer"]
+    assert response.headers["Cache-Control"] == "no-store" and "Expires" not in response.headers
+    assert response.headers["Strict-Transport-Security"] == SECURITY_HEADERS["Strict-Transport-Security"]
 
 
 def test_health_check_is_reachable_through_nginx(deployed, forms_upstream):
