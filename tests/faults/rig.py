@@ -150,9 +150,11 @@ class Rig:
         with closing(sqlite3.connect(self.data_dir / SPOOL_FILE_NAME)) as db:
             return db.execute("SELECT total(attempts) FROM outgoing").fetchone()[0]
 
-    def settled(self, timeout: float = 20.0) -> bool:
-        """Wait until the spool holds nothing but dead messages (polling with a deadline)."""
-        return wait_until(lambda: all(state == "dead" for _, state in self.spool_states()), timeout)
+    def settled(self, timeout: float = 20.0) -> None:
+        """Wait until the spool holds nothing but dead messages; a timeout fails the scenario
+        rather than showing up later as a misleading "lost" count."""
+        if not wait_until(lambda: all(state == "dead" for _, state in self.spool_states()), timeout):
+            raise AssertionError(f"the spool still holds live messages after {timeout:.0f} s: {self.spool_states()}")
 
     def figures(self, scenario: str) -> Figures:
         """Count outcomes per accepted submission from the SMTP server and the spool."""

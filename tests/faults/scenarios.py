@@ -54,7 +54,8 @@ def smtp_slow(rig: Rig) -> Figures:
     rig.sink.handler.delay = 1.5
 
     def recover() -> None:
-        wait_until(lambda: rig.failed_attempts() >= 2, 10)  # both workers timed out at least once
+        # Both workers timed out at least once: the test checks it happened.
+        rig.observed["timed_out"] = wait_until(lambda: rig.failed_attempts() >= 2, 10)
         rig.sink.handler.delay = 0
 
     return _with_sink(rig, "smtp-slow", recover)
@@ -95,8 +96,8 @@ def sigkill_under_load(rig: Rig) -> Figures:
             if not wait_until(lambda: len(rig.submissions.accepted) >= SUBMISSIONS and relays["in_progress"], 15):
                 raise RuntimeError("no relay in flight to kill")
             rig.observed["relays_at_kill"] = relays["in_progress"]  # read first: the kill ends them
+            stop.set()  # before the kill: a post refused by the dead server is not a cut request
             kill_server(server)
-            stop.set()
             for client in clients:
                 client.join(30)
             rig.sink.handler.delay = 0

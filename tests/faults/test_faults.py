@@ -57,6 +57,7 @@ def test_smtp_down_all_accepted_then_delivered_and_nothing_readable_at_rest(rig)
 
 def test_smtp_slow_timeouts_are_retried(rig):
     figures = report(scenarios.smtp_slow(rig))
+    assert rig.observed["timed_out"]
     assert figures.delivered == figures.accepted
 
 

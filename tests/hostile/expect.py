@@ -13,7 +13,7 @@ import json
 from forms_service import i18n
 from forms_service.answers import FAILURES
 from forms_service.fields import FORMS, LONG_TEXT_MAX, RESUME_MAX_BYTES, MEGABYTE
-from forms_service.delivery import DELIVERER_EXTENSION
+from tests.service.helpers import deliver
 
 SUCCESS = frozenset({200, 202, 303})
 LANGUAGES = ("fr", "en")
@@ -72,12 +72,6 @@ def check_response(response, language: str | None = None) -> None:
 
 
 def delivered(app, smtp_server) -> list:
-    """Messages the SMTP sink received for `app`, after flushing the spool if the app has one.
-
-    Until the durable spool is wired in, the relay is synchronous and mail
-    is already there; with it, tests apps do not run the delivery thread.
-    """
-    deliverer = app.extensions.get(DELIVERER_EXTENSION)
-    if deliverer is not None:
-        deliverer.deliver_all()
+    """Messages the SMTP sink holds once `app`'s spool has been relayed."""
+    deliver(app)
     return list(smtp_server.messages)

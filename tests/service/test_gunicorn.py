@@ -8,6 +8,7 @@ opens for writing; the SMTP server is a real aiosmtpd with STARTTLS and AUTH.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterable
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_uploads_are_never_written_to_disk_whatever_the_framing(server, sink):
     cut, _, answer = exchange(server.port, request_head(content_type, length=len(body)), [body[:-CHUNK]],
                               close_after=True)  # the client announces more than it sends, then stops
     assert cut == 400 and json.loads(answer)["ok"] is False
-    assert sink.handler.wait_for(4, timeout=20)  # relayed, resumé and all, from memory
+    assert len(sink.handler.wait_for(4, timeout=20)) >= 4  # relayed, resumé and all, from memory
     spool_file = str(server.data_dir / "spool.sqlite3")
     writes = audited_writes(server)
     assert spool_file in writes  # the hook works: it saw each worker create the spool
@@ -149,22 +150,27 @@ def test_oversize_upload_gets_a_clear_413_never_a_reset(server, size, framing):
 @pytest.mark.parametrize(("path", "status"), [("/nowhere", 404), ("/forms/volunteer", 405)])
 def test_errors_without_a_body_answer_at_once(server, path, status):
     """Draining an unread body must not wait on requests that have none."""
-    assert server.get(path, timeout=2)[0] == status
+    assert server.get(path, timeout=10)[0] == status  # a hang would last until gunicorn's 30 s timeout
 
 
 def test_logs_of_a_whole_cycle_hold_ids_and_outcomes_never_content(server, sink):
     """Accepted, refused, retried after a 451, dead after a 550, delivered: the log says so,
     with ids and codes, and never what anybody typed."""
     sink.handler.script.extend(["451 4.3.0 Try again later", "550 5.7.1 Refused"])
+    start = len(server.output())  # the log is shared by the module: read only this test's part
+
+    def log() -> str:
+        return server.output()[start:]
+
     url = f"http://127.0.0.1:{server.port}/forms"
     accepted = requests.post(f"{url}/support", data=support_form(urgent="on"), headers={**SITE, **JSON}, timeout=30)
     refused = requests.post(f"{url}/support", data=support_form(email="aidworker@"), headers={**SITE, **JSON},
                             timeout=30)
     assert (accepted.status_code, refused.status_code) == (202, 400)
-    assert wait_until(lambda: "DEAD spool entry" in server.output() and "will retry" in server.output(), 20)
     submission_id = accepted.json()["id"]
-    assert wait_until(lambda: "delivered spool entry" in server.output(), 20)
-    log = server.output()
-    assert f"submission id={submission_id} form=support outcome=accepted" in log
-    assert "outcome=refused" in log
-    assert [secret for secret in PERSONAL if secret in log.lower()] == []
+    assert wait_until(lambda: "DEAD spool entry" in log() and "will retry" in log(), 20)
+    delivered = re.compile(rf"delivered spool entry \d+ \(submission {re.escape(submission_id)}\)")
+    assert wait_until(lambda: delivered.search(log()), 20)
+    assert f"submission id={submission_id} form=support outcome=accepted" in log()
+    assert "outcome=refused" in log()
+    assert [secret for secret in PERSONAL if secret in log().lower()] == []

@@ -23,7 +23,7 @@ from tests import samples
 def test_accepted_documents_are_named_by_their_real_type(data, name, kind):
     document = inspect(name, data)
     assert document.kind == kind
-    assert document.filename == f"cv.{kind.extension}" if name else f"resume.{kind.extension}"
+    assert document.filename == (f"cv.{kind.extension}" if name else f"resume.{kind.extension}")
     assert document.data == data
 
 
