@@ -115,8 +115,12 @@ class MailSettings:
 
     @functools.cached_property
     def from_header(self) -> str:
-        """The From value, a non-ASCII display name RFC 2047-encoded; worked out once."""
-        return mime.header_value("From", email.utils.formataddr(email.utils.parseaddr(self.sender), charset="utf-8"))
+        """The From value, worked out once: a non-ASCII display name as RFC 2047 encoded
+        words of at most 75 characters each (formataddr would write one word of any length)."""
+        name, address = email.utils.parseaddr(self.sender)
+        if name.isascii():
+            return mime.header_value("From", email.utils.formataddr((name, address)))
+        return f"{mime.header_value('From', name)} <{address}>"
 
 
 def compose(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> list[OutgoingMail]:
@@ -197,7 +201,7 @@ def _kind(submission: Submission) -> str:
 def _subject(staff: i18n.Catalogue, submission: Submission, submission_id: str, kind: str) -> str:
     """Volunteer: the applicant's name helps sorting. Support: no personal data at all."""
     if kind == "volunteer":
-        return staff.gettext(SUBJECTS["volunteer"], name=one_line(submission.values["name"]))
+        return staff.gettext(SUBJECTS["volunteer"], name=submission.values["name"])
     return staff.gettext(SUBJECTS[kind], reference=submission_id[:REFERENCE_CHARS])
 
 
@@ -258,7 +262,3 @@ def _encrypted(data: bytes, settings: MailSettings, generic_subject: str) -> byt
     inner = message_from_bytes(data, policy=email.policy.SMTP)
     return encrypt_mime(inner, settings.certificates, generic_subject).as_bytes(policy=email.policy.SMTP)
 
-
-def one_line(text: str) -> str:
-    """Collapse all whitespace, CR and LF included, so a value can never start a header."""
-    return " ".join(str(text).split())

@@ -7,6 +7,7 @@ one line naming it instead of failing on the first submission.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import os
 from urllib.parse import urlsplit
@@ -157,7 +158,9 @@ def _check_addresses(name: str, value: object, *, required: bool) -> None:
 
 
 def _check_sender(sender: object) -> None:
-    address = sender.rsplit("<", 1)[-1].rstrip(">").strip() if isinstance(sender, str) else None
+    # Read exactly as compose.py reads it for From and MAIL FROM: an unquoted comma in the
+    # name ("Forms, Geneva <f@x>") makes parseaddr see another address, and every email bounce.
+    address = email.utils.parseaddr(sender)[1] if isinstance(sender, str) else None
     if not _is_address(address):
         raise ConfigError("MAIL_DEFAULT_SENDER", "is missing or not an address: set e.g. "
                                                  "'\"CoCreate Humanity <forms@example.org>\"'")

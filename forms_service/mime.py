@@ -57,7 +57,9 @@ def header_value(name: str, text: str) -> str:
 
 def text(content: str, subtype: str) -> Entity:
     """A UTF-8 text part, quoted-printable: readable when it is mostly ASCII, and 7-bit clean."""
-    data = content.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+    # b2a_qp takes its line ending from the first one it meets: end with CRLF so that
+    # even a one-line text gets CRLF soft breaks, never a bare LF.
+    data = (content.replace("\r\n", "\n").rstrip("\n") + "\n").replace("\n", "\r\n").encode()
     headers = (("Content-Type", f'text/{subtype}; charset="utf-8"'), ("Content-Transfer-Encoding", "quoted-printable"))
     return Entity(headers, (binascii.b2a_qp(data, istext=True),))
 

@@ -266,24 +266,26 @@ class Spool:
         """Replace a row by one row per part (the same email to fewer recipients).
 
         The new rows keep the submission id, ages and attempt count, so the
-        retry budget and dead-letter handling go on as before; they are
-        queued and unleased, for the caller to schedule or mark dead. Returns
-        their ids, or [] when the row is gone (delivered by an overlapping lease).
+        retry budget and dead-letter handling go on as before; they keep the
+        row's lease, so no other worker sends them before the caller schedules
+        them or marks them dead. Returns their ids, or [] when the row is gone
+        (delivered by an overlapping lease).
         """
         sealed = [self.sealer.seal(mail.dumps()) for mail in parts]
         with self._write() as db:
             rows = db.execute(
-                "DELETE FROM outgoing WHERE id = ? RETURNING submission_id, attempts, created_at, queued_at",
+                "DELETE FROM outgoing WHERE id = ?"
+                " RETURNING submission_id, attempts, created_at, queued_at, lease_owner, lease_until",
                 (entry_id,),
             ).fetchall()
             if not rows:
                 return []
-            (submission_id, attempts, created_at, queued_at), ids = rows[0], []
+            (submission_id, attempts, created_at, queued_at, owner, until), ids = rows[0], []
             for blob in sealed:
                 cursor = db.execute(
-                    "INSERT INTO outgoing (submission_id, sealed, attempts, created_at, queued_at, next_attempt_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (submission_id, blob, attempts, created_at, queued_at, queued_at),
+                    "INSERT INTO outgoing (submission_id, sealed, attempts, created_at, queued_at, next_attempt_at,"
+                    " lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (submission_id, blob, attempts, created_at, queued_at, queued_at, owner, until),
                 )
                 ids.append(cursor.lastrowid)
             return ids

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
 
 import pytest
 
@@ -261,3 +263,17 @@ def test_unexpected_error_is_a_clear_500_in_language_and_logs_no_content(client,
     assert response.get_json()["error"].startswith("Désolés, une erreur")
     assert "secret" not in caplog.text and "UnicodeEncodeError" in caplog.text
     assert smtp_server.messages == []
+
+
+def test_a_long_non_ascii_sender_name_stays_one_valid_from(make_app, smtp_server):
+    """RFC 2047 words of at most 75 characters, folded, read back as the same name and address."""
+    name = "Écoute entre pairs humanitaires de CoCreate Humanity à Genève et ailleurs"
+    client = make_app(MAIL_DEFAULT_SENDER=f"{name} <forms@cch.example.org>").test_client()
+    assert post(client, "support", support_form(), JSON).status_code == 202
+    for received in smtp_server.messages:
+        head = received.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+        assert all(len(word) <= 75 for word in re.findall(r"=\?[^?]+\?[qQbB]\?[^?]*\?=", head))
+        # RFC 2047's decoder: the email package's modern parser keeps the fold between words as a space.
+        raw_from = BytesHeaderParser().parsebytes(received.data)["From"]
+        assert str(make_header(decode_header(raw_from))) == f"{name} <forms@cch.example.org>"
+        assert received.mail_from == "forms@cch.example.org"

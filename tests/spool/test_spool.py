@@ -142,6 +142,16 @@ def test_a_lease_keeps_others_off_until_it_expires(spool):
     assert again.id == first.id
 
 
+def test_rows_split_off_a_claimed_message_stay_with_its_owner(spool):
+    """Between the split and their scheduling, no other worker may send the parts (to
+    recipients who just refused, or twice)."""
+    spool.accept("sub", [outgoing("whole")])
+    [claimed] = spool.claim("a", lease_seconds=60, limit=10)
+    parts = [outgoing("part", number) for number in (1, 2)]
+    assert len(spool.split(claimed.id, parts)) == 2
+    assert spool.claim("b", lease_seconds=60, limit=10) == []
+
+
 def test_release_makes_rows_claimable_without_counting_an_attempt(spool):
     spool.accept("sub", [outgoing("release")])
     (entry,) = spool.claim("worker-a", 60, 10)
