@@ -10,7 +10,7 @@ export NO_MKDOCS_2_WARNING := 1
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON3) --version))"; exit 1; }
-	$(PYTHON3) -m venv $(VENV)
+	$(PYTHON3) -m venv --clear $(VENV)  # a package dropped from requirements.txt goes too
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
