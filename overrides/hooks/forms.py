@@ -31,7 +31,8 @@ def on_page_content(html, page, config, files):
     """Replace each form placeholder of a page by the rendered form."""
     if not PLACEHOLDER.search(html):
         return html
-    language = config.plugins["i18n"].current_language or i18n.DEFAULT_LANGUAGE
+    plugin = config.plugins["i18n"]
+    language = plugin.current_language or plugin.default_language  # as hooks/catalogues.py reads it
     environment = config.theme.get_env()
     # The theme's environment does not escape; our texts go into attributes too.
     environment.autoescape = True

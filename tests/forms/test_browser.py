@@ -117,8 +117,8 @@ def test_without_javascript_a_refusal_is_the_services_page_in_the_same_language(
     page.wait_for_url("**/forms/volunteer")
     catalogue, email = i18n.catalogue(lang), FORMS["volunteer"]["email"]
     assert page.locator("html").get_attribute("lang") == lang
-    expect(page.locator("main li")).to_have_text(
-        f"{catalogue.gettext(email.label)}: {catalogue.gettext(email.error('email'))}")
+    expect(page.locator("main li")).to_have_text(catalogue.gettext(
+        "{label}: {message}", label=catalogue.gettext(email.label), message=catalogue.gettext(email.error("email"))))
     page.locator("main a").click()
     page.wait_for_url(origin.url + site_path(lang, FORMS["volunteer"].page))
 
