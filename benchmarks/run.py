@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import logging
-import secrets
 import tempfile
 import threading
 import time
@@ -28,7 +27,7 @@ from benchmarks import lighthouse, load
 from benchmarks.server import FORMS_APP, Gunicorn
 from benchmarks.sink import CountingSink
 from tests import samples
-from tests.service.helpers import SITE, support_form, volunteer_form
+from tests.service.helpers import SITE, support_form, volunteer_form, service_settings as test_settings
 
 MEGABYTE = 1024 * 1024
 CLIENTS = (1, 16, 64)
@@ -61,12 +60,7 @@ class Scale:
 
 def service_settings(sink: CountingSink, data_dir: str) -> dict:
     """The service's settings for a run: mail to the sink, a fresh spool, no rate limit (one client IP)."""
-    inbox = ["staff@bench.example.org"]
-    return {
-        **sink.settings(), "SECRET_KEY": secrets.token_urlsafe(48), "SITE_URL": "https://site.test",
-        "VOLUNTEER_RECIPIENTS": inbox, "SUPPORT_RECIPIENTS": inbox, "MAIL_DEFAULT_SENDER": "forms@bench.example.org",
-        "DATA_DIR": data_dir, "RATELIMIT_ENABLED": False,
-    }
+    return test_settings(sink.mail_config(), sink.ca_file, data_dir)
 
 
 def requests(resume_bytes: int) -> bytes:

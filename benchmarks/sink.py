@@ -52,10 +52,6 @@ class CountingSink(SmtpSink):
         super().stop()
         self._ca_dir.cleanup()
 
-    def settings(self) -> dict:
-        """MAIL_* settings (without FORMS_) that reach this sink, CA included."""
-        return {**self.mail_config(), "MAIL_CA_FILE": self.ca_file}
-
     def reset(self) -> None:
         """Forget messages, arrivals and connections between runs."""
         self.handler.reset()

@@ -9,6 +9,7 @@ import pytest
 import trustme
 
 from forms_service import create_app
+from tests.service.helpers import service_settings
 from tests.smtp_sink import SmtpSink
 
 CHROMIUM = "/usr/bin/chromium"
@@ -20,7 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -83,21 +83,8 @@ def untrusted_smtp_server(smtp_sink_factory, untrusted_ca) -> SmtpSink:
 @pytest.fixture
 def app_config(smtp_server, smtp_ca_file, tmp_path) -> dict:
     """Complete test settings (keys without the FORMS_ prefix) aimed at smtp_server."""
-    return {
-        "TESTING": True,
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "SITE_URL": "https://site.test",
-        "ALLOWED_ORIGINS": ["https://site.test"],
-        "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"],
-        "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
-        "URGENT_RECIPIENTS": ["urgent@cch.example.org"],
-        "MAIL_DEFAULT_SENDER": "CoCreate Humanity <forms@cch.example.org>",
-        "MAIL_CA_FILE": smtp_ca_file,
-        "MAIL_TIMEOUT": 5,
-        "DATA_DIR": str(tmp_path / "data"),
-        "RATELIMIT_ENABLED": False,
-        **smtp_server.mail_config(),
-    }
+    return service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data", TESTING=True,
+                            ALLOWED_ORIGINS=["https://site.test"])
 
 
 @pytest.fixture

@@ -13,15 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.smtp_sink import free_port
+
 PROJECT = Path(__file__).resolve().parent.parent
 SNIPPET = PROJECT / "deploy" / "nginx" / "cocreatehumanity-site.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalNginx:

@@ -21,8 +21,9 @@ from forms_service import i18n
 from forms_service.answers import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
 from tests import samples
-from tests.nginx import NGINX, PROJECT, SNIPPET, free_port
+from tests.nginx import NGINX, PROJECT, SNIPPET
 from tests.service.helpers import support_form, volunteer_form
+from tests.smtp_sink import free_port
 
 SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
 HASHED = re.compile(r"\.[0-9a-f]{8}\.min\.(css|js)$")  # Material's content-hashed bundles

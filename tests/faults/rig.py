@@ -28,8 +28,7 @@ import trustme
 from benchmarks.server import Gunicorn
 from forms_service.spool import SPOOL_FILE_NAME
 from tests import samples
-from tests.conftest import TEST_SECRET_KEY
-from tests.service.helpers import JSON, SITE, support_form, volunteer_form, wait_until
+from tests.service.helpers import JSON, SITE, service_settings, support_form, volunteer_form, wait_until
 from tests.smtp_sink import SmtpSink
 
 MAILS_PER_SUBMISSION = 2  # the association's email and the acknowledgement
@@ -90,20 +89,7 @@ class Rig:
         ca_file = workdir / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         self.sink = SmtpSink(ca, mode="starttls", auth=True)
-        self.settings = {
-            "SECRET_KEY": TEST_SECRET_KEY,
-            "SITE_URL": "https://site.test",
-            "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"],
-            "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
-            "MAIL_DEFAULT_SENDER": "CoCreate Humanity <forms@cch.example.org>",
-            "MAIL_CA_FILE": str(ca_file),
-            "MAIL_TIMEOUT": 5,
-            "DATA_DIR": str(self.data_dir),
-            "RATELIMIT_ENABLED": False,
-            **FAST_RETRIES,
-            **self.sink.mail_config(),
-            **settings,
-        }
+        self.settings = service_settings(self.sink.mail_config(), ca_file, self.data_dir, **{**FAST_RETRIES, **settings})
         self.submissions = Submissions()
         self.observed: dict[str, object] = {}  # what a scenario saw on the way, for its test
         self.started = time.monotonic()

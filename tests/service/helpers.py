@@ -10,6 +10,26 @@ from tests import samples
 
 JSON = {"Accept": "application/json"}
 SITE = {"Origin": "https://site.test"}
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
+    """Complete service settings (keys without FORMS_) relaying to a test SMTP server: the one
+    shape the app fixtures, the gunicorn tests, the fault rig and the benchmarks start from."""
+    return {
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SITE_URL": SITE["Origin"],
+        "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"],
+        "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
+        "URGENT_RECIPIENTS": ["urgent@cch.example.org"],
+        "MAIL_DEFAULT_SENDER": "CoCreate Humanity <forms@cch.example.org>",
+        "MAIL_CA_FILE": str(ca_file),
+        "MAIL_TIMEOUT": 5,
+        "DATA_DIR": str(data_dir),
+        "RATELIMIT_ENABLED": False,
+        **mail_config,
+        **overrides,
+    }
 
 
 def volunteer_form(**overrides) -> dict:

@@ -20,8 +20,7 @@ from urllib3 import encode_multipart_formdata
 
 from benchmarks.server import DOCUMENTED_OPTIONS, Gunicorn
 from tests import samples
-from tests.conftest import TEST_SECRET_KEY
-from tests.service.helpers import JSON, SITE, support_form, volunteer_form, wait_until
+from tests.service.helpers import JSON, SITE, service_settings, support_form, volunteer_form, wait_until
 from tests.smtp_sink import SmtpSink
 
 AUDIT_CONFIG = str(Path(__file__).with_name("gunicorn_audit.py"))
@@ -44,15 +43,8 @@ def sink(smtp_ca):
 def server(sink, smtp_ca_file, tmp_path_factory):
     """Two gunicorn workers with the audit hook, relaying to `sink`, retrying within a second."""
     data_dir = tmp_path_factory.mktemp("gunicorn") / "data"
-    settings = {
-        "SECRET_KEY": TEST_SECRET_KEY, "SITE_URL": "https://site.test",
-        "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"], "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
-        "URGENT_RECIPIENTS": ["urgent@cch.example.org"],
-        "MAIL_DEFAULT_SENDER": "CoCreate Humanity <forms@cch.example.org>", "MAIL_CA_FILE": smtp_ca_file,
-        "MAIL_TIMEOUT": 5, "DATA_DIR": str(data_dir), "SPOOL_KEY": Fernet.generate_key().decode(),
-        "RATELIMIT_ENABLED": False, "RETRY_BASE_SECONDS": 0.2, "RETRY_MAX_SECONDS": 1,
-        **sink.mail_config(),
-    }
+    settings = service_settings(sink.mail_config(), smtp_ca_file, data_dir, SPOOL_KEY=Fernet.generate_key().decode(),
+                                RETRY_BASE_SECONDS=0.2, RETRY_MAX_SECONDS=1)
     with Gunicorn(settings=settings, options=(*DOCUMENTED_OPTIONS, "--config", AUDIT_CONFIG)) as running:
         running.data_dir = data_dir
         yield running
