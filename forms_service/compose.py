@@ -11,11 +11,9 @@ so nothing typed can ever add a header.
 
 from __future__ import annotations
 
-import email.policy
 import email.utils
 import functools
 from dataclasses import dataclass
-from email import message_from_bytes
 from urllib.parse import urlsplit
 
 import jinja2
@@ -162,9 +160,10 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
     headers = [*_headers(settings, recipients, subject, submission_id, 1),
                ("Reply-To", mime.header_value("Reply-To", submission.values["email"])),
                ("Content-Language", staff.language)]
-    data = mime.message(headers, body)
     if settings.certificates:
-        data = _encrypted(data, settings, staff.gettext(SEALED_SUBJECTS[kind]))
+        data = encrypt_mime(headers, body, settings.certificates, staff.gettext(SEALED_SUBJECTS[kind]))
+    else:
+        data = mime.message(headers, body)
     return OutgoingMail(_message_id(submission_id, 1, settings), settings.envelope_sender, recipients, data)
 
 
@@ -254,11 +253,4 @@ def _bodies(template: str, context: dict) -> mime.Entity:
         mime.text(_templates.get_template(f"emails/{template}.html").render(context), "html"),
     ])
 
-
-def _encrypted(data: bytes, settings: MailSettings, generic_subject: str) -> bytes:
-    """The whole message wrapped in OpenPGP/MIME. openpgp.encrypt_mime takes an
-    EmailMessage, so the bytes are read back once: on this path public-key
-    encryption costs far more than the parse."""
-    inner = message_from_bytes(data, policy=email.policy.SMTP)
-    return encrypt_mime(inner, settings.certificates, generic_subject).as_bytes(policy=email.policy.SMTP)
 

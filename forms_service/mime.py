@@ -74,15 +74,30 @@ def attachment(data: bytes, content_type: str, filename: str) -> Entity:
     return Entity(headers, (_base64_lines(data),))
 
 
-def multipart(subtype: str, parts: Sequence[Entity]) -> Entity:
-    """A multipart entity holding `parts`, with a fresh random boundary."""
+def multipart(subtype: str, parts: Sequence[Entity], parameters: str = "") -> Entity:
+    """A multipart entity holding `parts`, with a fresh random boundary and any other
+    Content-Type `parameters` (e.g. 'protocol="application/pgp-encrypted"')."""
     boundary = f"=_{secrets.token_hex(12)}"
     chunks: list[bytes] = []
     delimiter = f"--{boundary}\r\n".encode()
     for part in parts:
         chunks += [delimiter, _header_lines(part.headers), CRLF, *part.chunks, CRLF]
     chunks.append(f"--{boundary}--\r\n".encode())
-    return Entity((("Content-Type", f'multipart/{subtype}; boundary="{boundary}"'),), tuple(chunks))
+    content_type = f'multipart/{subtype}; boundary="{boundary}"' + (f"; {parameters}" if parameters else "")
+    return Entity((("Content-Type", content_type),), tuple(chunks))
+
+
+def with_parameter(entity: Entity, parameter: str) -> Entity:
+    """`entity` with one more parameter on its Content-Type (its first header)."""
+    (name, value), *others = entity.headers
+    return Entity(((name, f"{value}; {parameter}"), *others), entity.chunks)
+
+
+def seven_bit(content_type: str, description: str, text: str) -> Entity:
+    """A short ASCII part sent as is (CRLF line ends): the pieces of an OpenPGP/MIME envelope."""
+    headers = (("Content-Type", content_type), ("Content-Description", description),
+               ("Content-Transfer-Encoding", "7bit"))
+    return Entity(headers, (text.replace("\r\n", "\n").replace("\n", "\r\n").encode("ascii"),))
 
 
 def message(headers: Sequence[tuple[str, str]], body: Entity) -> bytes:

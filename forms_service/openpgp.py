@@ -14,13 +14,12 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Mapping, Sequence
-from email import policy
-from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 
 import pysequoia
 from pysequoia.packet import PacketPile, Tag
 
+from . import mime
 from .config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -108,36 +107,20 @@ def recipients_from_config(config: Mapping) -> list[pysequoia.Cert] | None:
         raise ConfigError("PGP_KEYS", str(refused)) from refused
 
 
-def _part(content_type: str, description: str, payload: str) -> MIMEPart:
-    """A 7-bit leaf part of the multipart/encrypted envelope."""
-    part = MIMEPart(policy=policy.SMTP)
-    part["Content-Type"] = content_type
-    part["Content-Description"] = description
-    part["Content-Transfer-Encoding"] = "7bit"
-    part.set_payload(payload)
-    return part
-
-
-def encrypt_mime(inner: EmailMessage, recipients: Sequence[pysequoia.Cert], generic_subject: str) -> EmailMessage:
-    """Wrap the whole `inner` message (headers, text, attachments) in RFC 3156 OpenPGP/MIME.
+def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert],
+                 generic_subject: str) -> bytes:
+    """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
 
     The inner entity is marked protected-headers="v1", so mail clients show
-    its real Subject; the outer message only carries the routing headers and
-    `generic_subject`. `inner` gets that marker added in place.
+    its real Subject; the outer message only carries the routing headers
+    (OUTER_HEADERS) and `generic_subject`. Written with mime.py from the
+    composed parts, so nothing is parsed back.
     """
-    inner.set_param("protected-headers", "v1")
-    armored = pysequoia.encrypt(inner.as_bytes(policy=policy.SMTP), list(recipients)).decode("ascii")
-    outer = EmailMessage(policy=policy.SMTP)
-    for name in OUTER_HEADERS:
-        for value in inner.get_all(name, []):
-            outer[name] = value
-    outer["Subject"] = generic_subject
-    outer["MIME-Version"] = "1.0"
-    outer["Content-Type"] = 'multipart/encrypted; protocol="application/pgp-encrypted"'
-    outer.set_payload(
-        [
-            _part("application/pgp-encrypted", "PGP/MIME version identification", "Version: 1\r\n"),
-            _part('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message", armored),
-        ]
-    )
-    return outer
+    inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
+    armored = pysequoia.encrypt(inner, list(recipients)).decode("ascii")
+    outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
+    envelope = mime.multipart("encrypted", [
+        mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", "Version: 1\n"),
+        mime.seven_bit('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message", armored),
+    ], parameters='protocol="application/pgp-encrypted"')
+    return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)
