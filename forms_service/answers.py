@@ -9,27 +9,10 @@ from __future__ import annotations
 from flask import Response, current_app, jsonify, redirect, render_template, request
 
 from . import i18n
-from .fields import LONG_TEXT_MAX, MEGABYTE, N_, RESUME_MAX_BYTES, Form
+from .fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES, Form
 from .guard import style_nonce
+from .messages import BACK_TO_FORM, BACK_TO_SITE, CORRECT_BELOW, FAILED_TITLE, FAILURES, REFUSED_TITLE
 from .validation import Submission
-
-FAILURES = {
-    400: N_("The form could not be read. Please send it again from the website."),
-    403: N_("This form can only be sent from the association's website."),
-    404: N_("This page does not exist."),
-    405: N_("This address only receives forms sent from the website."),
-    413: N_("What you sent is too large: the resumé may be at most {max_megabytes} MB "
-          "and each text at most {max_length} characters."),
-    415: N_("Please send the form from the website, as a normal web form."),
-    429: N_("Too many attempts from your connection. Please wait a few minutes and try again."),
-    500: N_("Sorry, something went wrong on our side. Nothing was sent. Please try again later."),
-    503: N_("Sorry, we could not pass on your message just now. Nothing was sent. "
-            "Please try again in a few minutes."),
-}
-REFUSED_TITLE = N_("Your form could not be sent")
-FAILED_TITLE = N_("Something went wrong")
-BACK_TO_FORM = N_("Back to the form")
-BACK_TO_SITE = N_("Back to the website")
 
 
 def language() -> str:
@@ -96,6 +79,6 @@ def _page(status: int, catalogue: i18n.Catalogue, title: str, form: Form | None,
     html = render_template(
         "error.html", catalogue=catalogue, nonce=style_nonce(), title=catalogue.gettext(title),
         back_url=back_url, back_label=catalogue.gettext(BACK_TO_FORM if form else BACK_TO_SITE),
-        problems=content.get("problems"), message=content.get("message"),
+        problems=content.get("problems"), message=content.get("message"), correct_below=CORRECT_BELOW,
     )
     return Response(html, status, mimetype="text/html")

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mkdocs.exceptions import PluginError  # noqa: E402
 
-from forms_service import i18n  # noqa: E402
+from forms_service import i18n, messages  # noqa: E402
 from forms_service.fields import FORMS, NO_CHOICE, Form  # noqa: E402
 
 PLACEHOLDER = re.compile(r"<!--\s*form:\s*([\w-]+)\s*-->")
@@ -55,6 +55,7 @@ def _context(form: Form, language: str, page, config, files) -> dict:
         "_": i18n.catalogue(language).gettext,
         "language": language,
         "no_choice": NO_CHOICE,
+        "messages": messages,
         "action": config.extra["forms_endpoint"].rstrip("/") + "/" + form.name,
         "thanks_url": _page_url(files, page, language, form.thanks_page),
         # privacy.md has one section per form, anchored #<form>-form.

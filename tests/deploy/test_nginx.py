@@ -18,7 +18,7 @@ import requests
 import trustme
 
 from forms_service import i18n
-from forms_service.answers import FAILURES
+from forms_service.messages import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
 from tests import samples
 from tests.nginx import NGINX, PROJECT, SNIPPET

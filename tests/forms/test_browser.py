@@ -12,7 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from forms_service import i18n
-from forms_service.answers import FAILURES
+from forms_service.messages import FAILURES, NETWORK_FAILURE
 from forms_service.fields import CHECKBOX, FILE, FORMS, MEGABYTE, SELECT
 from tests import samples
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
@@ -20,8 +20,6 @@ from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, sit
 pytestmark = pytest.mark.browser
 
 AXE = Axe()
-NETWORK_FAILURE = ("We could not reach our service. Please check your connection, then send again: "
-                   "what you typed is still here.")
 
 
 def document(data: bytes, name: str = "CV Amina.pdf", mime: str = "application/pdf") -> dict:

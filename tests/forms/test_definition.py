@@ -147,5 +147,5 @@ def test_every_text_of_the_form_template_is_translated(lang):
     found = extract_from_dir(str(ROOT / "overrides"), method_map=[("partials/**.html", "jinja2")],
                              keywords={"_": None})
     msgids = {message for _file, _line, message, _comments, _context in found}
-    assert len(msgids) >= 8  # extraction really read the template
+    assert len(msgids) >= 5  # extraction really read the template (its other texts come from messages.py)
     assert sorted(msgids - set(i18n.catalogue(lang).messages)) == []

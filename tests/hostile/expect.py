@@ -11,7 +11,7 @@ import functools
 import json
 
 from forms_service import i18n
-from forms_service.answers import FAILURES
+from forms_service.messages import FAILURES
 from forms_service.fields import FORMS, LONG_TEXT_MAX, RESUME_MAX_BYTES, MEGABYTE
 from tests.service.helpers import deliver
 

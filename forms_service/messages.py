@@ -1,0 +1,28 @@
+"""What is said around the fields when a form is refused or fails: one msgid each,
+shared by the service's answers (answers.py, templates/error.html) and the site's
+forms (overrides/hooks/forms.py), so the two never drift apart."""
+
+from __future__ import annotations
+
+from .fields import N_
+
+FAILURES = {
+    400: N_("The form could not be read. Please send it again from the website."),
+    403: N_("This form can only be sent from the association's website."),
+    404: N_("This page does not exist."),
+    405: N_("This address only receives forms sent from the website."),
+    413: N_("What you sent is too large: the resumé may be at most {max_megabytes} MB "
+          "and each text at most {max_length} characters."),
+    415: N_("Please send the form from the website, as a normal web form."),
+    429: N_("Too many attempts from your connection. Please wait a few minutes and try again."),
+    500: N_("Sorry, something went wrong on our side. Nothing was sent. Please try again later."),
+    503: N_("Sorry, we could not pass on your message just now. Nothing was sent. "
+            "Please try again in a few minutes."),
+}
+REFUSED_TITLE = N_("Your form could not be sent")
+FAILED_TITLE = N_("Something went wrong")
+BACK_TO_FORM = N_("Back to the form")
+BACK_TO_SITE = N_("Back to the website")
+CORRECT_BELOW = N_("Please correct the following, then send the form again:")
+NETWORK_FAILURE = N_("We could not reach our service. Please check your connection, then send again: "
+                     "what you typed is still here.")
