@@ -31,9 +31,11 @@ START_TIMEOUT = 20.0
 LISTEN_BACKLOG = 2048  # gunicorn's default
 
 
-def forms_environment(settings: dict) -> dict[str, str]:
-    """The FORMS_* variables for `settings` (keys without the prefix), JSON-encoded as config.py parses them."""
-    return {f"FORMS_{key}": json.dumps(value) for key, value in settings.items() if key != "TESTING"}
+def service_environment(settings: dict | None = None) -> dict[str, str]:
+    """This process's environment with every FORMS_* variable replaced by `settings` (keys without
+    the prefix, JSON-encoded as config.py parses them): a start-up sees exactly those settings."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("FORMS_")}
+    return {**clean, **{f"FORMS_{key}": json.dumps(value) for key, value in (settings or {}).items() if key != "TESTING"}}
 
 
 class Gunicorn:
@@ -52,7 +54,7 @@ class Gunicorn:
         self.port = self.listener.getsockname()[1]
         self.health_path = health_path
         self.command = [str(GUNICORN), app, "--bind", f"fd://{self.listener.fileno()}", *options, *LOOPBACK_OPTIONS]
-        self.env = {**os.environ, **forms_environment(settings or {})}
+        self.env = service_environment(settings)
         self.process: subprocess.Popen | None = None
         # A file, not a pipe: a full pipe would block gunicorn's logging mid-benchmark.
         self.log = tempfile.TemporaryFile()

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 
 from forms_service import create_app
+from benchmarks.server import service_environment
 from forms_service.config import ConfigError, load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -94,13 +95,8 @@ def test_allowed_origins_default_to_the_site(app_config):
     assert app.config["ALLOWED_ORIGINS"] == ["https://www.example.org"]
 
 
-def environment_without_settings() -> dict[str, str]:
-    """This process's environment minus any FORMS_* variable, for a clean start-up."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("FORMS_")}
-
-
 def test_gunicorn_halts_on_a_bad_setting():
-    clean = environment_without_settings()
+    clean = service_environment()
     result = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "forms_service.wsgi:app"],
                             cwd=ROOT, env=clean, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
@@ -110,7 +106,7 @@ def test_gunicorn_halts_on_a_bad_setting():
 
 
 def run_wsgi(env: dict) -> subprocess.CompletedProcess:
-    clean = environment_without_settings()
+    clean = service_environment()
     return subprocess.run([sys.executable, "-c", "import forms_service.wsgi"], cwd=ROOT, env={**clean, **env},
                           capture_output=True, text=True, timeout=60)
 
@@ -186,7 +182,7 @@ def environment_refusals(tmp_path_factory) -> dict[str, list]:
     folder = tmp_path_factory.mktemp("refusals")
     blocker = folder / "a-file"
     blocker.write_text("")  # a DATA_DIR below a file cannot be created, even by root
-    clean = environment_without_settings()
+    clean = service_environment()
     cases = {}
     for case, (changes, _) in ENVIRONMENT_REFUSALS.items():
         env = {**clean, **valid_environment(folder / case)}
@@ -225,7 +221,7 @@ print(json.dumps({
 
 def test_environment_values_are_parsed_as_json(tmp_path):
     """Numbers, booleans and lists reach Flask-Mail, the spool and Flask-Limiter with their JSON types."""
-    clean = environment_without_settings()
+    clean = service_environment()
     env = {**clean, **valid_environment(tmp_path / "data"), "FORMS_MAIL_SERVER": "127.0.0.1",
            "FORMS_MAIL_PORT": "2525", "FORMS_MAIL_USE_TLS": "false", "FORMS_MAIL_TIMEOUT": "7",
            "FORMS_URGENT_RECIPIENTS": '["duty@example.org", "lead@example.org"]',

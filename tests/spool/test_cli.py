@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 from cryptography.fernet import Fernet
 
-from benchmarks.server import forms_environment
+from benchmarks.server import service_environment
 from forms_service.delivery import SPOOL_EXTENSION
 from forms_service.sealing import KEY_FILE_NAME, Sealer, read_key_file
 from forms_service.spool import Spool
@@ -106,9 +105,8 @@ def test_new_key(run):
 def flask_spool(app_config, *args: str) -> str:
     """Run `flask --app forms_service spool ...` as an operator would: a new process,
     settings from real FORMS_* environment variables."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("FORMS_")}
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "forms_service", "spool", *args],
-                            env={**clean, **forms_environment(app_config)}, capture_output=True, text=True,
+                            env=service_environment(app_config), capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "@example.org" not in result.stdout and "Sentinel" not in result.stdout

@@ -4,14 +4,13 @@ decrypted by GnuPG; unusable keys stop start-up with one line."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 import requests
 
-from benchmarks.server import PROJECT, Gunicorn, forms_environment
+from benchmarks.server import PROJECT, Gunicorn, service_environment
 from tests import samples
 from tests.service.helpers import JSON, SITE, volunteer_form
 from tests.spool.test_openpgp import decrypt_with_gpg
@@ -59,9 +58,8 @@ def test_posted_application_arrives_encrypted_and_decrypts_to_the_original(pgp_s
 @pytest.mark.parametrize(("name", "reason"), [("expired", "expired on 2020-01-02"), ("revoked", "is revoked")])
 def test_unusable_key_stops_start_up_with_one_line(pgp_settings, pgp_keys, name, reason):
     settings = {**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["good"]), str(pgp_keys.files[name])]}
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("FORMS_")}
     result = subprocess.run([sys.executable, "-c", "import forms_service.wsgi"], cwd=PROJECT,
-                            env={**clean, **forms_environment(settings)}, capture_output=True, text=True, timeout=60)
+                            env=service_environment(settings), capture_output=True, text=True, timeout=60)
     assert result.returncode == 4
     assert result.stderr == (f"forms_service: FORMS_PGP_KEYS key {pgp_keys.fingerprint(name)} {reason}: "
                              "remove it or configure a valid key\n")
