@@ -48,6 +48,8 @@ ZIP_RECORD = re.compile(rb"PK(?:\x03\x04[\x0a-\x3f]\x00|\x01\x02..[\x0a-\x3f]\x0
 # An office package ends with its end record (22 bytes) and no archive comment:
 # office suites write none, and a comment or trailing bytes can carry a second file.
 END_RECORD_SIZE = 22
+PDF_MAGIC = b"%PDF-"
+PDF_HEADER_WINDOW = 1024  # PDF readers accept the header anywhere in the first kilobyte
 # What zipfile raises on corrupt or hostile data besides BadZipFile (fuzzing found
 # zlib.error for bad deflate streams and ValueError such as "negative seek value").
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
@@ -95,11 +97,15 @@ def _office_package(data: bytes) -> FileType:
     """Classify a ZIP as DOCX or ODT after checking it is safe to open.
 
     Bytes after the end record (a PDF appended to make a polyglot) make it
-    damaged, checked first so that nothing of such a file is inflated.
+    damaged, checked first so that nothing of such a file is inflated. A PDF
+    header in the first kilobyte, where PDF readers look for it (a stored PDF
+    as the first entry), makes it a polyglot too.
     """
     end = data[-END_RECORD_SIZE:]
     if not (end.startswith(b"PK\x05\x06") and end.endswith(b"\0\0")):
         raise UploadRefused("file_damaged")
+    if PDF_MAGIC in data[:PDF_HEADER_WINDOW]:
+        raise UploadRefused("file_type")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()

@@ -56,6 +56,8 @@ FILES = (
     Nasty("polyglot-pdf+zip-inside", PDF_DATA[:-6] + samples.docx_bytes() + PDF_DATA[-6:], "cv.pdf",
           refused="file_type"),
     Nasty("polyglot-zip+pdf", samples.docx_bytes() + PDF_DATA, "cv.docx", refused="file_damaged"),
+    Nasty("polyglot-stored-pdf-first", samples._zip([("cv.pdf", PDF_DATA), *samples.docx_entries()], stored_first=True),
+          "cv.docx", refused="file_type"),
     Nasty("polyglot-docm+pdf", samples.docm_bytes() + PDF_DATA, "cv.pdf", refused="file_damaged"),
     Nasty("junk-before-pdf-header", b"\x00" * 200 + PDF_DATA, "cv.pdf", refused="file_type"),
     Nasty("docx-macro-content-type", samples.docm_bytes(), "cv.docx", refused="file_macros"),
