@@ -136,11 +136,12 @@ class Rig:
         with closing(sqlite3.connect(self.data_dir / SPOOL_FILE_NAME)) as db:
             return db.execute("SELECT total(attempts) FROM outgoing").fetchone()[0]
 
-    def settled(self, timeout: float = 20.0) -> None:
+    def settled(self, server: Gunicorn | None = None, timeout: float = 20.0) -> None:
         """Wait until the spool holds nothing but dead messages; a timeout fails the scenario
-        rather than showing up later as a misleading "lost" count."""
+        (with the end of `server`'s log) rather than showing up later as a misleading "lost" count."""
         if not wait_until(lambda: all(state == "dead" for _, state in self.spool_states()), timeout):
-            raise AssertionError(f"the spool still holds live messages after {timeout:.0f} s: {self.spool_states()}")
+            log = f"\ngunicorn's log ends with:\n{server.output()[-4000:]}" if server else ""
+            raise AssertionError(f"the spool still holds live messages after {timeout:.0f} s: {self.spool_states()}{log}")
 
     def figures(self, scenario: str) -> Figures:
         """Count outcomes per accepted submission from the SMTP server and the spool."""

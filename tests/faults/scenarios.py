@@ -40,7 +40,7 @@ def smtp_down(rig: Rig, inspect: Callable[[Rig], None] | None = None) -> Figures
             inspect(rig)
         rig.sink.start()
         try:
-            rig.settled()
+            rig.settled(server)
         finally:
             rig.sink.stop()
     return rig.figures("smtp-down")
@@ -103,7 +103,7 @@ def sigkill_under_load(rig: Rig) -> Figures:
             rig.sink.handler.delay = 0
             with rig.serve() as restarted:
                 rig.submit(restarted.port, 2)
-                rig.settled()
+                rig.settled(restarted)
             wait_until(lambda: relays["in_progress"] == 0, 5)  # late copies of the killed relays
     finally:
         stop.set()
@@ -165,7 +165,7 @@ def _with_sink(rig: Rig, name: str, meanwhile: Callable[[], object] = lambda: No
         with rig.serve() as server:
             rig.submit(server.port, SUBMISSIONS)
             meanwhile()
-            rig.settled()
+            rig.settled(server)
     finally:
         rig.sink.stop()
     return rig.figures(name)
