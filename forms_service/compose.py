@@ -107,7 +107,7 @@ class MailSettings:
             certificates=tuple(certificates or ()),
         )
 
-    @property
+    @functools.cached_property
     def envelope_sender(self) -> str:
         return email.utils.parseaddr(self.sender)[1]
 

@@ -27,6 +27,7 @@ from flask import Flask
 from .outgoing import OutgoingMail
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
 from .spool import Claimed, Spool, after_fork_in_child, seconds_setting
+from .traffic import Traffic
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ class Deliverer:
         lease_seconds: float = 300.0,
         batch_size: int = 20,
         poll_seconds: float = 5.0,
+        traffic: Traffic | None = None,
     ):
         self.spool = spool
+        self.traffic = traffic or Traffic()
         self.open_session = open_session
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
@@ -84,6 +87,7 @@ class Deliverer:
         Returns how many were claimed (0: nothing is due). A message is only
         sent while at least half of its lease remains, so a slow server can
         never make two workers send the same message; the rest is released.
+        Each send waits for a gap between this process's requests (traffic.py).
         """
         batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
         if not batch:
@@ -93,6 +97,7 @@ class Deliverer:
         try:
             with self.open_session() as session:
                 while pending and time.monotonic() < deadline and not self._stopping.is_set():
+                    self.traffic.wait_for_gap()
                     self._attempt(session, pending[0])
                     pending.pop(0)
         except Exception as error:  # outside a send (session or spool): retry what is not recorded yet
@@ -216,9 +221,10 @@ def start_delivery(app: Flask) -> Deliverer:
 
     At interpreter exit the thread is asked to finish the message in hand,
     so a graceful worker restart does not cut a send short and cause a
-    duplicate.
+    duplicate. The app's requests are counted, so delivery gives way to them.
     """
     deliverer = app.extensions[DELIVERER_EXTENSION]
+    app.wsgi_app = deliverer.traffic.middleware(app.wsgi_app)
     deliverer.start()
     atexit.register(deliverer.stop)
     return deliverer
