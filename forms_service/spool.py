@@ -54,15 +54,22 @@ CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at);
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
 """
 
+# Oldest due first, at most `limit` rows, and rows only while the ones before them
+# hold less than `max_bytes`: twenty 5 MB resumés must not sit opened in one worker.
 CLAIM = """
 UPDATE outgoing SET lease_owner = ?, lease_until = ?
 WHERE id IN (
-    SELECT id FROM outgoing
-    WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-    ORDER BY next_attempt_at, id LIMIT ?
+    SELECT id FROM (
+        SELECT id, sum(length(sealed)) OVER (ORDER BY next_attempt_at, id) - length(sealed) AS bytes_before
+        FROM outgoing
+        WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+        ORDER BY next_attempt_at, id LIMIT ?
+    )
+    WHERE bytes_before < ?
 )
 RETURNING id, submission_id, sealed, attempts, created_at
 """
+CLAIM_BYTES = 8 * 1024 * 1024
 
 
 class SpoolUnavailable(Exception):
@@ -237,8 +244,9 @@ class Spool:
 
     # -- delivering ----------------------------------------------------------
 
-    def claim(self, owner: str, lease_seconds: float, limit: int) -> list[Claimed]:
-        """Lease up to `limit` due messages to `owner` and return them opened.
+    def claim(self, owner: str, lease_seconds: float, limit: int, max_bytes: int = CLAIM_BYTES) -> list[Claimed]:
+        """Lease up to `limit` due messages to `owner` and return them opened; past the
+        first, no more than `max_bytes` of sealed rows, so memory stays bounded.
 
         A row stays leased until `lease_seconds` have passed, after which a
         crashed owner's messages become due for someone else. Rows that no
@@ -246,7 +254,7 @@ class Spool:
         """
         now = time.time()
         with self._write() as db:
-            rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit)).fetchall()
+            rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit, max_bytes)).fetchall()
         claimed = []
         for entry_id, submission_id, sealed, attempts, created_at in sorted(rows):
             try:

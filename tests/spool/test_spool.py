@@ -84,6 +84,18 @@ def test_accept_wakes_delivery(spool):
     assert spool.accepted.is_set()
 
 
+def test_a_claim_holds_a_bounded_number_of_bytes(spool):
+    """Big messages come one batch of a few megabytes at a time, oldest first; one
+    message above the bound still goes, alone."""
+    megabyte = 1024 * 1024
+    for number in range(3):
+        spool.accept(f"sub-{number}", [outgoing("big", number, b"x" * megabyte)])
+    first = spool.claim("worker", 60, 10, max_bytes=int(1.5 * megabyte))
+    assert [entry.mail.message_id for entry in first] == ["<big.0@forms.test>", "<big.1@forms.test>"]
+    (alone,) = spool.claim("worker", 60, 10, max_bytes=1)
+    assert alone.mail.message_id == "<big.2@forms.test>" and len(alone.mail.data) > megabyte
+
+
 def claim_all(spool: Spool, owner: str, found: list) -> None:
     """Claim small batches until nothing is due, recording (and delivering) each id."""
     while batch := spool.claim(owner, 60, 3):
