@@ -157,14 +157,15 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
     document = submission.document
     if document:
         body = mime.multipart("mixed", [body, mime.attachment(document.data, document.kind.mime, document.filename)])
-    headers = [*_headers(settings, recipients, subject, submission_id, 1),
+    message_id = _message_id(submission_id, 1, settings)
+    headers = [*_headers(settings, recipients, subject, message_id),
                ("Reply-To", mime.header_value("Reply-To", submission.values["email"])),
                ("Content-Language", staff.language)]
     if settings.certificates:
         data = encrypt_mime(headers, body, settings.certificates, staff.gettext(SEALED_SUBJECTS[kind]))
     else:
         data = mime.message(headers, body)
-    return OutgoingMail(_message_id(submission_id, 1, settings), settings.envelope_sender, recipients, data)
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, data)
 
 
 def _acknowledgement(submission: Submission, submission_id: str, language: str,
@@ -173,9 +174,9 @@ def _acknowledgement(submission: Submission, submission_id: str, language: str,
     language = i18n.catalogue(language).language  # what the text is really in
     subject, body = _acknowledgement_text(submission.form.name, language)
     recipients = (submission.values["email"],)
-    headers = [*_headers(settings, recipients, subject, submission_id, 2), ("Content-Language", language)]
-    return OutgoingMail(_message_id(submission_id, 2, settings), settings.envelope_sender, recipients,
-                        mime.message(headers, body))
+    message_id = _message_id(submission_id, 2, settings)
+    headers = [*_headers(settings, recipients, subject, message_id), ("Content-Language", language)]
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, mime.message(headers, body))
 
 
 @functools.cache
@@ -227,15 +228,15 @@ def _language_name(code: str) -> str:
     return names.get(code, code)
 
 
-def _headers(settings: MailSettings, recipients: tuple[str, ...], subject: str, submission_id: str,
-             number: int) -> list[tuple[str, str]]:
+def _headers(settings: MailSettings, recipients: tuple[str, ...], subject: str,
+             message_id: str) -> list[tuple[str, str]]:
     """Headers common to every email, each value encoded and on one logical line."""
     return [
         ("From", settings.from_header),
         ("To", mime.header_value("To", ", ".join(recipients))),
         ("Subject", mime.header_value("Subject", subject)),
         ("Date", email.utils.formatdate(localtime=False)),
-        ("Message-ID", _message_id(submission_id, number, settings)),
+        ("Message-ID", message_id),
         ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to this
     ]
 

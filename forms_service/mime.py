@@ -59,7 +59,7 @@ def text(content: str, subtype: str) -> Entity:
     """A UTF-8 text part, quoted-printable: readable when it is mostly ASCII, and 7-bit clean."""
     # b2a_qp takes its line ending from the first one it meets: end with CRLF so that
     # even a one-line text gets CRLF soft breaks, never a bare LF.
-    data = (content.replace("\r\n", "\n").rstrip("\n") + "\n").replace("\n", "\r\n").encode()
+    data = _crlf(content.rstrip("\r\n") + "\n").encode()
     headers = (("Content-Type", f'text/{subtype}; charset="utf-8"'), ("Content-Transfer-Encoding", "quoted-printable"))
     return Entity(headers, (binascii.b2a_qp(data, istext=True),))
 
@@ -74,17 +74,15 @@ def attachment(data: bytes, content_type: str, filename: str) -> Entity:
     return Entity(headers, (_base64_lines(data),))
 
 
-def multipart(subtype: str, parts: Sequence[Entity], parameters: str = "") -> Entity:
-    """A multipart entity holding `parts`, with a fresh random boundary and any other
-    Content-Type `parameters` (e.g. 'protocol="application/pgp-encrypted"')."""
+def multipart(subtype: str, parts: Sequence[Entity]) -> Entity:
+    """A multipart entity holding `parts`, with a fresh random boundary (more parameters: with_parameter)."""
     boundary = f"=_{secrets.token_hex(12)}"
     chunks: list[bytes] = []
     delimiter = f"--{boundary}\r\n".encode()
     for part in parts:
         chunks += [delimiter, _header_lines(part.headers), CRLF, *part.chunks, CRLF]
     chunks.append(f"--{boundary}--\r\n".encode())
-    content_type = f'multipart/{subtype}; boundary="{boundary}"' + (f"; {parameters}" if parameters else "")
-    return Entity((("Content-Type", content_type),), tuple(chunks))
+    return Entity((("Content-Type", f'multipart/{subtype}; boundary="{boundary}"'),), tuple(chunks))
 
 
 def with_parameter(entity: Entity, parameter: str) -> Entity:
@@ -97,13 +95,18 @@ def seven_bit(content_type: str, description: str, text: str) -> Entity:
     """A short ASCII part sent as is (CRLF line ends): the pieces of an OpenPGP/MIME envelope."""
     headers = (("Content-Type", content_type), ("Content-Description", description),
                ("Content-Transfer-Encoding", "7bit"))
-    return Entity(headers, (text.replace("\r\n", "\n").replace("\n", "\r\n").encode("ascii"),))
+    return Entity(headers, (_crlf(text).encode("ascii"),))
 
 
 def message(headers: Sequence[tuple[str, str]], body: Entity) -> bytes:
     """The whole message: `headers` (values from header_value or otherwise ASCII), MIME-Version, the body."""
     head = _header_lines([*headers, ("MIME-Version", "1.0"), *body.headers])
     return b"".join([head, CRLF, *body.chunks])
+
+
+def _crlf(text: str) -> str:
+    """Every line ending as CRLF, as SMTP requires (a bare LF is refused by strict servers)."""
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 def _header_lines(headers: Sequence[tuple[str, str]]) -> bytes:

@@ -119,8 +119,8 @@ def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipien
     inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
     armored = pysequoia.encrypt(inner, list(recipients)).decode("ascii")
     outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
-    envelope = mime.multipart("encrypted", [
+    envelope = mime.with_parameter(mime.multipart("encrypted", [
         mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", "Version: 1\n"),
         mime.seven_bit('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message", armored),
-    ], parameters='protocol="application/pgp-encrypted"')
+    ]), 'protocol="application/pgp-encrypted"')
     return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)

@@ -56,7 +56,7 @@ ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAErr
               NotImplementedError, RuntimeError, OSError, ValueError)
 
 
-class UploadRefused(ValueError):
+class UploadRefused(Exception):
     """The upload is not an acceptable document; `code` is a key of fields.ERRORS."""
 
     def __init__(self, code: str):
@@ -116,8 +116,6 @@ def _office_package(data: bytes) -> FileType:
             return _docx(archive, names)
         if entries[0].filename == "mimetype":
             return _odt(archive, entries, names)
-    except UploadRefused:
-        raise  # a ValueError too, but already the right answer
     except ZIP_ERRORS:
         raise UploadRefused("file_damaged") from None
     raise UploadRefused("file_type")

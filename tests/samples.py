@@ -165,6 +165,11 @@ def many_entries_docx(count: int = 5000) -> bytes:
     return _zip([*docx_entries(), *((f"word/x/{i}.xml", b"<x/>") for i in range(count))])
 
 
+def pdf_first_docx() -> bytes:
+    """A DOCX whose first entry is a stored PDF, so its header sits where PDF readers look (a polyglot)."""
+    return _zip([("cv.pdf", pdf_bytes()), *docx_entries()], stored_first=True)
+
+
 def plain_zip() -> bytes:
     """A ZIP that is neither DOCX nor ODT."""
     return _zip([("notes.txt", b"hello")])

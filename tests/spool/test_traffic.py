@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from forms_service.delivery import DELIVERER_EXTENSION, init_delivery, start_delivery
+from forms_service.delivery import DELIVERER_EXTENSION, start_delivery
 from forms_service.traffic import Traffic
 from tests.service.helpers import wait_until
 from tests.spool.test_delivery import accept, make_deliverer
@@ -93,7 +93,6 @@ def test_the_service_holds_its_deliveries_while_it_answers(make_app, spool, smtp
     """Wired by start_delivery: a request in progress in the app keeps an accepted message
     in the spool; once requests stop, it goes without anyone asking."""
     app = make_app()
-    init_delivery(app, spool)
     deliverer = app.extensions[DELIVERER_EXTENSION] = make_deliverer(
         app, spool, traffic=Traffic(quiet_seconds=0.05, patience_seconds=60))
     go = threading.Event()
