@@ -1,8 +1,8 @@
 """Lighthouse (mobile, default throttling) on every page, served by the deploy nginx config.
 
 Prints one row per page: the four category scores and the bytes transferred
-on first load, compressed, with and without the search index Material
-fetches for the search box.
+on first load, compressed (everything Lighthouse saw: Material's scripts and
+the search index wait for a first interaction, so they are not among them).
 
     .venv/bin/python -m benchmarks.lighthouse [--pages en/index.html ...]
 
@@ -27,7 +27,6 @@ HERE = Path(__file__).resolve().parent
 LIGHTHOUSE = HERE / "node_modules" / ".bin" / "lighthouse"
 CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
 CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync"
-SEARCH_FILES = ("search_index.json", "/workers/search.", "/lunr/")
 
 
 def ensure_lighthouse() -> None:
@@ -58,12 +57,9 @@ def audit(url: str, attempts: int = 3) -> dict:
     raise RuntimeError(f"Lighthouse failed {attempts} times on {url}: {out.stderr.strip()[-2000:]}")
 
 
-def first_load_bytes(report: dict) -> tuple[int, int]:
-    """Bytes transferred: everything, and everything but the search index and worker."""
-    requests = report["audits"]["network-requests"]["details"]["items"]
-    total = sum(r.get("transferSize", 0) for r in requests)
-    search = sum(r.get("transferSize", 0) for r in requests if any(s in r["url"] for s in SEARCH_FILES))
-    return total, total - search
+def first_load_bytes(report: dict) -> int:
+    """Bytes transferred while Lighthouse loaded the page."""
+    return sum(r.get("transferSize", 0) for r in report["audits"]["network-requests"]["details"]["items"])
 
 
 def measure(pages: list[str] | None = None) -> tuple[float, list[dict]]:
@@ -92,25 +88,24 @@ def measure(pages: list[str] | None = None) -> tuple[float, list[dict]]:
             for page in pages:
                 report = audit(server.url + page)
                 scores = {c: round(report["categories"][c]["score"] * 100) for c in CATEGORIES}
-                total, without_search = first_load_bytes(report)
                 failed = [
                     a["id"]
                     for c in CATEGORIES
                     for ref in report["categories"][c]["auditRefs"]
                     if ref["weight"] and (a := report["audits"][ref["id"]])["score"] not in (None, 1)
                 ]
-                rows.append({"page": page, **scores, "bytes": total, "bytes_without_search": without_search, "failed": failed})
+                rows.append({"page": page, **scores, "bytes": first_load_bytes(report), "failed": failed})
             return build_seconds, rows
         finally:
             server.stop()
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'page':40} {'perf':>4} {'a11y':>4} {'b.p.':>4} {'seo':>4} {'KB first load':>13} {'KB w/o search':>13}")
+    print(f"{'page':40} {'perf':>4} {'a11y':>4} {'b.p.':>4} {'seo':>4} {'KB first load':>13}")
     for r in rows:
         print(
             f"{r['page']:40} {r['performance']:>4} {r['accessibility']:>4} {r['best-practices']:>4} {r['seo']:>4}"
-            f" {r['bytes'] / 1024:>13.1f} {r['bytes_without_search'] / 1024:>13.1f}"
+            f" {r['bytes'] / 1024:>13.1f}"
             + (f"   below 100: {', '.join(r['failed'])}" if r["failed"] else "")
         )
 

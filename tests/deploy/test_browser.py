@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.site.helpers import wake_theme_scripts
+
 pytestmark = pytest.mark.browser
 
 # Violations are reported to the page as events; keep them where the test can read them.
@@ -30,7 +32,8 @@ def test_every_page_passes_the_csp_without_console_errors(deployed, page):
     page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
     for path in deployed.pages():
         page.goto(deployed.url + path, wait_until="networkidle")
-        # Search loads the worker and the language's index: scripts the policy must allow too.
+        # Material's scripts, the search worker and the language's index: the policy must allow them too.
+        wake_theme_scripts(page)
         page.keyboard.press("/")
         page.wait_for_load_state("networkidle")
         problems += [f"{path}: {violation}" for violation in page.evaluate("window.__violations")]

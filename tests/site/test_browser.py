@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from tests.site.helpers import wake_theme_scripts
+
 pytestmark = pytest.mark.browser
 
 AXE = Axe()
@@ -27,7 +29,8 @@ def test_no_request_leaves_the_sites_origin(site, page):
     page.on("request", lambda request: urlsplit(request.url).netloc != origin and foreign.append(request.url))
 
     def open_search(path):
-        # Opening search loads the worker and the index: those must stay home too.
+        # Material's scripts, the search worker and the index must stay home too.
+        wake_theme_scripts(page)
         page.keyboard.press("/")
         page.wait_for_load_state("networkidle")
 
@@ -39,7 +42,7 @@ def test_no_console_error_on_any_page(site, page):
     errors: list[str] = []
     page.on("console", lambda message: message.type == "error" and errors.append(f"{page.url}: {message.text}"))
     page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-    visit_every_page(site, page, lambda path: None)
+    visit_every_page(site, page, lambda path: wake_theme_scripts(page))
     assert errors == []
 
 
@@ -47,9 +50,15 @@ def test_zero_axe_violations_on_every_page(site, page):
     violations: dict[str, list[str]] = {}
 
     def audit(path):
-        found = AXE.run(page).response["violations"]
-        if found:
-            violations[path] = [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in found]
+        # As every reader first sees the page, then once Material's scripts have run.
+        for state in ("before", "after"):
+            if state == "after":
+                wake_theme_scripts(page)
+            found = AXE.run(page).response["violations"]
+            if found:
+                violations[f"{path} ({state} the first interaction)"] = [
+                    f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in found
+                ]
 
     visit_every_page(site, page, audit)
     assert violations == {}
@@ -58,6 +67,7 @@ def test_zero_axe_violations_on_every_page(site, page):
 @pytest.mark.parametrize("folder, query", [("en/", "volunteer"), ("", "bénévole")])
 def test_search_stays_within_the_readers_language(site, page, folder, query):
     page.goto(site.url + folder + "index.html", wait_until="networkidle")
+    wake_theme_scripts(page)
     page.keyboard.press("/")
     page.keyboard.type(query, delay=30)
     results = page.locator(".md-search-result__list a.md-search-result__link")
@@ -66,6 +76,49 @@ def test_search_stays_within_the_readers_language(site, page, folder, query):
     assert paths
     for path in paths:
         assert path.startswith("/en/") == (folder == "en/"), path
+
+
+INTERACTIONS = {
+    "mouse move": lambda page: page.mouse.move(40, 40),
+    "tab key": lambda page: page.keyboard.press("Tab"),
+    "wheel": lambda page: page.mouse.wheel(0, 300),
+    "tap": lambda page: page.locator("article h1").tap(),
+}
+
+
+@pytest.mark.parametrize("interaction", INTERACTIONS)
+def test_theme_scripts_wait_for_the_first_interaction(site, browser, interaction):
+    context = browser.new_context(has_touch=True)
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(urlsplit(request.url).path))
+    page.goto(site.url + "en/peer-support.html", wait_until="networkidle")
+    page.wait_for_timeout(500)
+    # Read without touching: the page without JavaScript, and none of Material's work.
+    assert page.locator("html").get_attribute("class") == "no-js"
+    assert not [path for path in requested if "/bundle." in path or path.endswith("search_index.json")]
+    assert page.locator("article h1").is_visible()
+
+    INTERACTIONS[interaction](page)
+    page.locator("html.js").wait_for(state="attached")
+    page.wait_for_load_state("networkidle")
+    # Mounted, not only loaded: Material starts the search worker, and places the
+    # sidebars under the header only once its DOMContentLoaded has come.
+    assert "/en/search/search_index.json" in requested
+    assert [path for path in requested if "/workers/search." in path]
+    sidebars = page.locator("[data-md-component=sidebar]")
+    sidebars.first.wait_for()
+    assert all("top:" in (style or "") for style in sidebars.evaluate_all("els => els.map(e => e.getAttribute('style'))"))
+    assert page.locator("label.md-search__icon, .md-search__input").first.is_visible()
+    context.close()
+
+
+def test_a_search_result_opens_with_its_words_highlighted(site, page):
+    # Following a result is an interaction already: Material's scripts run at once.
+    page.goto(site.url + "en/peer-support.html?h=experiential", wait_until="networkidle")
+    marks = page.locator("article mark[data-md-highlight]")
+    marks.first.wait_for()
+    assert marks.first.inner_text().lower() == "experiential"
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

@@ -1,0 +1,14 @@
+"""What a reader does in the browser tests of the site."""
+
+from __future__ import annotations
+
+
+def wake_theme_scripts(page) -> None:
+    """Move the mouse, as a reader would, and wait until Material's scripts have run.
+
+    They wait for a first interaction (overrides/assets/javascripts/theme-loader.js);
+    running, they swap the page's "no-js" class for "js" and fetch the search index.
+    """
+    page.mouse.move(40, 40)
+    page.locator("html.js").wait_for(state="attached")
+    page.wait_for_load_state("networkidle")
