@@ -1,8 +1,9 @@
 """Lighthouse (mobile, default throttling) on every page, served by the deploy nginx config.
 
-Prints one row per page: the four category scores and the bytes transferred
-on first load, compressed (everything Lighthouse saw: Material's scripts and
-the search index wait for a first interaction, so they are not among them).
+Prints one row per page: the four category scores, the bytes transferred on
+first load, compressed (Material's scripts and the search index wait for a
+first interaction, so they are not among them), and the simulated paint and
+blocking times behind the performance score.
 
     .venv/bin/python -m benchmarks.lighthouse [--pages en/index.html ...]
 
@@ -26,6 +27,8 @@ from tests.nginx import LocalNginx
 HERE = Path(__file__).resolve().parent
 LIGHTHOUSE = HERE / "node_modules" / ".bin" / "lighthouse"
 CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
+# The metrics behind the performance score, printed to show how far each page is from losing a point.
+METRICS = {"FCP ms": "first-contentful-paint", "LCP ms": "largest-contentful-paint", "TBT ms": "total-blocking-time"}
 CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync"
 
 
@@ -94,18 +97,20 @@ def measure(pages: list[str] | None = None) -> tuple[float, list[dict]]:
                     for ref in report["categories"][c]["auditRefs"]
                     if ref["weight"] and (a := report["audits"][ref["id"]])["score"] not in (None, 1)
                 ]
-                rows.append({"page": page, **scores, "bytes": first_load_bytes(report), "failed": failed})
+                metrics = {name: report["audits"][audit_id]["numericValue"] for name, audit_id in METRICS.items()}
+                rows.append({"page": page, **scores, **metrics, "bytes": first_load_bytes(report), "failed": failed})
             return build_seconds, rows
         finally:
             server.stop()
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'page':40} {'perf':>4} {'a11y':>4} {'b.p.':>4} {'seo':>4} {'KB first load':>13}")
+    print(f"{'page':40} {'perf':>4} {'a11y':>4} {'b.p.':>4} {'seo':>4} {'KB first load':>13}"
+          + "".join(f" {name:>6}" for name in METRICS))
     for r in rows:
         print(
             f"{r['page']:40} {r['performance']:>4} {r['accessibility']:>4} {r['best-practices']:>4} {r['seo']:>4}"
-            f" {r['bytes'] / 1024:>13.1f}"
+            f" {r['bytes'] / 1024:>13.1f}" + "".join(f" {r[name]:>6.0f}" for name in METRICS)
             + (f"   below 100: {', '.join(r['failed'])}" if r["failed"] else "")
         )
 
