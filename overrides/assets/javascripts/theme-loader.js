@@ -1,8 +1,8 @@
 /*
  * Runs Material's bundle at the reader's first interaction instead of at load.
  *
- * The bundle gives search, the table of contents that follows the scroll,
- * the header title and copy buttons. On a mid-range phone it holds the main
+ * The bundle gives search, the table of contents that follows the scroll
+ * and the header's page title. On a mid-range phone it holds the main
  * thread for over half a second just after the text first appears, and a
  * reader who only reads needs none of it: until then the page is exactly the
  * page without JavaScript (class "no-js"), which stays fully usable. The first
