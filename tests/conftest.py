@@ -22,7 +22,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-
 @pytest.fixture(scope="session")
 def smtp_ca() -> trustme.CA:
     """The test CA the service is told to trust (FORMS_MAIL_CA_FILE)."""

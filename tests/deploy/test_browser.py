@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.site.helpers import wake_theme_scripts
+from tests.site.helpers import open_search
 
 pytestmark = pytest.mark.browser
 
@@ -33,8 +33,6 @@ def test_every_page_passes_the_csp_without_console_errors(deployed, page):
     for path in deployed.pages():
         page.goto(deployed.url + path, wait_until="networkidle")
         # Material's scripts, the search worker and the language's index: the policy must allow them too.
-        wake_theme_scripts(page)
-        page.keyboard.press("/")
-        page.wait_for_load_state("networkidle")
+        open_search(page)
         problems += [f"{path}: {violation}" for violation in page.evaluate("window.__violations")]
     assert problems == []

@@ -270,6 +270,7 @@ def test_a_long_non_ascii_sender_name_stays_one_valid_from(make_app, smtp_server
     name = "Écoute entre pairs humanitaires de CoCreate Humanity à Genève et ailleurs"
     client = make_app(MAIL_DEFAULT_SENDER=f"{name} <forms@cch.example.org>").test_client()
     assert post(client, "support", support_form(), JSON).status_code == 202
+    assert len(smtp_server.messages) == 2  # the association's email and the acknowledgement
     for received in smtp_server.messages:
         head = received.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
         assert all(len(word) <= 75 for word in re.findall(r"=\?[^?]+\?[qQbB]\?[^?]*\?=", head))

@@ -12,3 +12,9 @@ def wake_theme_scripts(page) -> None:
     page.mouse.move(40, 40)
     page.locator("html.js").wait_for(state="attached")
     page.wait_for_load_state("networkidle")
+
+
+def open_search(page) -> None:
+    """Open search as a reader would: a first interaction (the worker and index load), then `/`."""
+    wake_theme_scripts(page)
+    page.keyboard.press("/")

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.site.helpers import wake_theme_scripts
+from tests.site.helpers import open_search, wake_theme_scripts
 
 pytestmark = pytest.mark.browser
 
@@ -28,13 +28,8 @@ def test_no_request_leaves_the_sites_origin(site, page):
     foreign: list[str] = []
     page.on("request", lambda request: urlsplit(request.url).netloc != origin and foreign.append(request.url))
 
-    def open_search(path):
-        # Material's scripts, the search worker and the index must stay home too.
-        wake_theme_scripts(page)
-        page.keyboard.press("/")
-        page.wait_for_load_state("networkidle")
-
-    visit_every_page(site, page, open_search)
+    # Material's scripts, the search worker and the index must stay home too.
+    visit_every_page(site, page, lambda path: open_search(page))
     assert foreign == []
 
 
@@ -49,26 +44,25 @@ def test_no_console_error_on_any_page(site, page):
 def test_zero_axe_violations_on_every_page(site, page):
     violations: dict[str, list[str]] = {}
 
-    def audit(path):
-        # As every reader first sees the page, then once Material's scripts have run.
-        for state in ("before", "after"):
-            if state == "after":
-                wake_theme_scripts(page)
-            found = AXE.run(page).response["violations"]
-            if found:
-                violations[f"{path} ({state} the first interaction)"] = [
-                    f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in found
-                ]
+    def audit(label):
+        found = AXE.run(page).response["violations"]
+        if found:
+            violations[label] = [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in found]
 
-    visit_every_page(site, page, audit)
+    def audit_both_states(path):
+        # As every reader first sees the page, then once Material's scripts have run.
+        audit(f"{path} (before the first interaction)")
+        wake_theme_scripts(page)
+        audit(f"{path} (after the first interaction)")
+
+    visit_every_page(site, page, audit_both_states)
     assert violations == {}
 
 
 @pytest.mark.parametrize("folder, query", [("en/", "volunteer"), ("", "bénévole")])
 def test_search_stays_within_the_readers_language(site, page, folder, query):
     page.goto(site.url + folder + "index.html", wait_until="networkidle")
-    wake_theme_scripts(page)
-    page.keyboard.press("/")
+    open_search(page)
     page.keyboard.type(query, delay=30)
     results = page.locator(".md-search-result__list a.md-search-result__link")
     results.first.wait_for()
@@ -93,7 +87,6 @@ def test_theme_scripts_wait_for_the_first_interaction(site, browser, interaction
     requested: list[str] = []
     page.on("request", lambda request: requested.append(urlsplit(request.url).path))
     page.goto(site.url + "en/peer-support.html", wait_until="networkidle")
-    page.wait_for_timeout(500)
     # Read without touching: the page without JavaScript, and none of Material's work.
     assert page.locator("html").get_attribute("class") == "no-js"
     assert not [path for path in requested if "/bundle." in path or path.endswith("search_index.json")]
