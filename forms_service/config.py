@@ -42,10 +42,13 @@ DEFAULTS = {
     "STAFF_LANGUAGE": "fr",
     "PROXY_COUNT": 0,
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": None,  # ratelimit.py: the counters file in DATA_DIR
     "RATELIMIT_DEFAULT": "10 per minute;60 per hour;200 per day",
+    "RATELIMIT_REFUSALS": "30 per minute;300 per day",
+    "ACK_LIMIT": 3,
+    "URGENT_LIMIT": 3,
     "RATELIMIT_HEADERS_ENABLED": True,
-    # A Redis outage must never stop a person from reaching us: fall back to memory.
+    # A storage outage (Redis, a locked counters file) must never stop a person from reaching us.
     "RATELIMIT_SWALLOW_ERRORS": True,
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     # Whole request: the resumé plus generous room for the text fields and multipart framing.

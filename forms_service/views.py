@@ -10,8 +10,8 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from werkzeug.wsgi import LimitedStream
 
-from . import answers, guard
-from .compose import compose
+from . import answers, guard, ratelimit
+from .compose import MailSettings, compose, is_urgent
 from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
 from .outgoing import OutgoingMail
@@ -43,14 +43,24 @@ def submit(form_name: str):
     if not submission.ok:
         _log(submission_id, submission, "refused")
         return answers.refused(submission, language)
-    mails = compose(submission, submission_id, language, current_app.extensions[MAIL_SETTINGS])
+    settings = current_app.extensions[MAIL_SETTINGS]
+    mails = compose(submission, submission_id, language, settings, **_within_quotas(submission, settings))
     try:
         hand_over(submission_id, mails)
     except SpoolUnavailable as error:
         _log(submission_id, submission, f"spool-unavailable ({error})")
         return answers.failure(503, language, form)
+    ratelimit.submission_accepted()
     _log(submission_id, submission, "accepted")
     return answers.accepted(form, submission_id, language)
+
+
+def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, bool]:
+    """Which emails beyond the association's this submission may send today (ratelimit.py)."""
+    quotas = ratelimit.limits()
+    pages = is_urgent(submission) and bool(settings.urgent_recipients)
+    return {"acknowledge": quotas.acknowledgement_allowed(submission.values["email"]),
+            "page_on_call": not pages or quotas.urgent_page_allowed()}
 
 
 def _parsed_body():
