@@ -62,6 +62,7 @@ MIN_SECRET_LENGTH = 32
 # (Python spelling) would be the true-ish string "False": switches must be real JSON booleans.
 SWITCHES = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_ALLOW_PLAINTEXT", "MAIL_SUPPRESS_SEND", "RATELIMIT_ENABLED")
 SIZE_LIMITS = ("MAX_CONTENT_LENGTH", "MAX_FORM_MEMORY_SIZE", "MAX_FORM_PARTS")
+DAILY_QUOTAS = ("ACK_LIMIT", "URGENT_LIMIT")
 
 
 class ConfigError(SystemExit):
@@ -122,6 +123,9 @@ def check(config: dict) -> None:
     _check_number("PROXY_COUNT", config["PROXY_COUNT"], minimum=0)
     for name in SIZE_LIMITS:
         _check_number(name, config[name], minimum=1)
+    for name in DAILY_QUOTAS:
+        if isinstance(config[name], bool) or not isinstance(config[name], int) or config[name] < 0:
+            raise ConfigError(name, "must be a whole number, 0 or more")
     if config["STAFF_LANGUAGE"] not in supported_languages():
         raise ConfigError("STAFF_LANGUAGE", f"must be one of {', '.join(supported_languages())} "
                                             "(languages with a catalogue)")

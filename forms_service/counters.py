@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from limits.errors import ConfigurationError
 from limits.storage import Storage
 
 from .spool import after_fork_in_child
@@ -66,14 +67,18 @@ class SQLiteStorage(Storage):
         return sqlite3.Error
 
     def _create(self) -> None:
-        """Folder 0700 and file 0600, as for the spool; the schema once."""
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        db = self._open()
+        """Folder 0700 and file 0600, as for the spool; the schema once. A file that cannot
+        be used is a configuration error, which stops start-up."""
         try:
-            db.executescript(SCHEMA)
-        finally:
-            db.close()  # a pre-forking master must not hand a connection to its workers
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            db = self._open()
+            try:
+                db.executescript(SCHEMA)
+            finally:
+                db.close()  # a pre-forking master must not hand a connection to its workers
+        except (OSError, sqlite3.Error) as error:
+            raise ConfigurationError(f"{self.path}: {type(error).__name__}") from error
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

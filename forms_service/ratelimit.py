@@ -41,7 +41,6 @@ SUBMIT_ENDPOINT = "forms.submit"
 LIMITS_EXTENSION = "forms_limits"
 SUBMISSIONS_SCOPE = "submissions"
 IPV6_CLIENT_PREFIX = 64
-DAY = 1
 
 
 class Limits:
@@ -51,8 +50,8 @@ class Limits:
         # A key of its own, derived from the Flask secret: hashes here prove nothing about other uses of it.
         self._key = hmac.new(secret.encode(), b"forms_service rate-limit keys", hashlib.sha256).digest()
         self._quota = FixedWindowRateLimiter(storage_from_string(storage_uri))
-        self._ack = RateLimitItemPerDay(ack_limit, DAY)
-        self._urgent = RateLimitItemPerDay(urgent_limit, DAY)
+        self._ack = RateLimitItemPerDay(ack_limit)
+        self._urgent = RateLimitItemPerDay(urgent_limit)
 
     def hashed(self, value: str) -> str:
         """What the storage holds instead of an address: HMAC-SHA256, truncated (128 bits)."""
@@ -154,12 +153,6 @@ def _check_limits(name: str, value: object) -> None:
         raise ConfigError(name, "is not a list of limits such as '10 per minute;60 per hour;200 per day'") from None
 
 
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(name, "must be a whole number, 0 or more")
-    return value
-
-
 def install(app: Flask) -> Limiter:
     """One limiter and one set of quotas per app, so several apps in one process never share counters."""
     config = app.config
@@ -168,16 +161,15 @@ def install(app: Flask) -> Limiter:
     if not config["RATELIMIT_STORAGE_URI"]:
         config["RATELIMIT_STORAGE_URI"] = counters.storage_uri(config["DATA_DIR"])
     try:
-        app.extensions[LIMITS_EXTENSION] = Limits(
-            config["SECRET_KEY"], config["RATELIMIT_STORAGE_URI"],
-            _check_count("ACK_LIMIT", config["ACK_LIMIT"]), _check_count("URGENT_LIMIT", config["URGENT_LIMIT"]))
+        app.extensions[LIMITS_EXTENSION] = Limits(config["SECRET_KEY"], config["RATELIMIT_STORAGE_URI"],
+                                                  config["ACK_LIMIT"], config["URGENT_LIMIT"])
         limiter = Limiter(client_key, app=app, default_limits=[
             Limit(limit_provider=config["RATELIMIT_DEFAULT"], scope=SUBMISSIONS_SCOPE,
                   exempt_when=_not_a_site_submission),
             Limit(limit_provider=config["RATELIMIT_REFUSALS"], scope=_refusal_scope, exempt_when=_not_a_submission,
                   deduct_when=_refused),
         ])
-    except (ConfigurationError, OSError):
+    except ConfigurationError:
         # The URI is not quoted back: it may hold the Redis password.
         raise ConfigError("RATELIMIT_STORAGE_URI", "is not usable: leave it unset (a file in FORMS_DATA_DIR), "
                                                    "or give redis://host:port/db or memory://") from None

@@ -30,14 +30,6 @@ FOREIGN = {"Origin": "https://evil.example"}
 
 
 @pytest.fixture(scope="module")
-def sink(smtp_ca):
-    """This module's own SMTP server: gunicorn delivers in the background, maybe after a test ended."""
-    server = SmtpSink(smtp_ca, mode="starttls", auth=True).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def server(sink, smtp_ca_file, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("abuse") / "data"
     settings = service_settings(sink.mail_config(), smtp_ca_file, data_dir, RATELIMIT_ENABLED=True,

@@ -59,6 +59,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"MAX_CONTENT_LENGTH": "5 MB"}, "FORMS_MAX_CONTENT_LENGTH"),
     ({"MAX_FORM_PARTS": 0}, "FORMS_MAX_FORM_PARTS"),
     ({"RATELIMIT_DEFAULT": "10 per fortnight"}, "FORMS_RATELIMIT_DEFAULT"),
+    ({"RATELIMIT_REFUSALS": "many"}, "FORMS_RATELIMIT_REFUSALS"),
+    ({"ACK_LIMIT": -1}, "FORMS_ACK_LIMIT"),
+    ({"URGENT_LIMIT": "3"}, "FORMS_URGENT_LIMIT"),
+    ({"RATELIMIT_STORAGE_URI": "sqlite:///proc/forms/counters.sqlite3"}, "FORMS_RATELIMIT_STORAGE_URI"),
     ({"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "nosuch://127.0.0.1"}, "FORMS_RATELIMIT_STORAGE_URI"),
 ])
 def test_bad_setting_stops_start_up_naming_it(app_config, overrides, setting):
