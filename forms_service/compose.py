@@ -135,8 +135,11 @@ def compose(submission: Submission, submission_id: str, language: str, settings:
     an urgent request goes to the support recipients only, and the
     association's email says so: it is the one email never left out.
     """
-    notes = [note for note, left_out in ((ACK_SKIPPED, not acknowledge),
-                                         (PAGE_SKIPPED, is_urgent(submission) and not page_on_call)) if left_out]
+    notes = []
+    if not acknowledge:
+        notes.append(ACK_SKIPPED)
+    if is_urgent(submission) and not page_on_call:
+        notes.append(PAGE_SKIPPED)
     mails = [_association_mail(submission, submission_id, language, settings, notes)]
     if acknowledge:
         mails.append(_acknowledgement(submission, submission_id, language, settings))

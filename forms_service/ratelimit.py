@@ -96,6 +96,7 @@ def client() -> str:
 
 
 def limits() -> Limits:
+    """This app's keyed hash and daily quotas."""
     return current_app.extensions[LIMITS_EXTENSION]
 
 
@@ -124,6 +125,7 @@ def _not_a_site_submission() -> bool:
 
 
 def _refusal_scope(endpoint: str) -> str:
+    """Refusals from the site and from foreign origins are counted apart (the endpoint is always the same)."""
     return "refused" if guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"]) else "refused-foreign"
 
 

@@ -5,6 +5,7 @@ three workers and the default SQLite counters: test_abuse.py."""
 
 from __future__ import annotations
 
+import html
 import shutil
 import socket
 import subprocess
@@ -12,7 +13,8 @@ import time
 
 import pytest
 
-from forms_service import counters, ratelimit
+from forms_service import counters, i18n, ratelimit
+from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
 from forms_service.counters import SQLiteStorage, storage_uri
 from tests.service.helpers import JSON, SITE, post, support_form
 from tests.smtp_sink import free_port
@@ -98,7 +100,8 @@ def test_refused_posts_spend_nothing_of_the_submission_budget(make_app, smtp_ser
     refused = [
         post(client, "support", support_form(), {**JSON, "Origin": "https://evil.example"}).status_code,
         post(client, "support", support_form(website="http://spam.example"), JSON).status_code,
-        client.post("/forms/support", data=b"{}", content_type="application/json", headers={**SITE, **JSON}).status_code,
+        client.post("/forms/support", data=b"{}", content_type="application/json",
+                    headers={**SITE, **JSON}).status_code,
         post(client, "support", support_form(email="not an address"), JSON).status_code,
     ]
     assert refused == [403, 202, 415, 400]  # the honeypot hit is answered as a success, and sends nothing
@@ -119,14 +122,31 @@ def test_refusals_have_a_budget_of_their_own(make_app, smtp_server):
 
 def test_counters_restart_when_their_window_ends(tmp_path, monkeypatch):
     """The SQLite storage's fixed windows: a count lasts until its window's end, then starts again."""
-    storage = SQLiteStorage(storage_uri(tmp_path))
+    storage = SQLiteStorage(storage_uri(tmp_path / "data"))
+    assert storage.path.stat().st_mode & 0o777 == 0o600 and storage.path.parent.stat().st_mode & 0o777 == 0o700
     now = [1_000_000.0]
     monkeypatch.setattr(counters.time, "time", lambda: now[0])
     assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
     assert storage.incr("k", 60, amount=-1) == 2 and storage.get("k") == 2
     assert storage.get_expiry("k") == 1_000_060.0
+    assert storage.path.with_name(storage.path.name + "-wal").stat().st_mode & 0o777 == 0o600
     now[0] += 60
     assert storage.get("k") == 0
     assert storage.incr("k", 60) == 1
     storage.clear("k")
     assert storage.get("k") == 0 and storage.check()
+
+
+@pytest.mark.parametrize("staff_language", ["fr", "en"])
+def test_left_out_emails_are_noted_in_the_staff_language(make_app, smtp_server, staff_language):
+    """With no acknowledgement nor page left for the day, only the association's email goes out,
+    to the support recipients, and both its parts say what was left out (limits off: quotas still hold)."""
+    client = make_app(ACK_LIMIT=0, URGENT_LIMIT=0, STAFF_LANGUAGE=staff_language).test_client()
+    assert post(client, "support", support_form(urgent="on"), JSON).status_code == 202
+    [mail] = smtp_server.messages
+    assert mail.rcpt_tos == ("support@cch.example.org",)
+    message = mail.parsed()
+    staff = i18n.catalogue(staff_language)
+    for part in ("plain", "html"):
+        text = message.get_body((part,)).get_content()
+        assert staff.gettext(ACK_SKIPPED) in html.unescape(text) and staff.gettext(PAGE_SKIPPED) in html.unescape(text)
