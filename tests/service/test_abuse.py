@@ -2,8 +2,8 @@
 `gunicorn forms_service.wsgi:app --workers 3`, default counter storage, behind one proxy
 (FORMS_PROXY_COUNT=1, so each test speaks for its own clients with X-Forwarded-For).
 
-The service allows 5 submissions a minute per client, 2 urgent pages a day per client and the
-default 3 acknowledgements a day per address; a real SMTP server receives what it sends.
+The service allows 5 submissions a minute per client, 2 urgent pages a day per client and 3
+acknowledgements a day per address (the default); a real SMTP server receives what it sends.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.smtp_sink import Received, SmtpSink
 
 PER_MINUTE = 5
 URGENT_LIMIT = 2
-ACK_LIMIT = 3  # the default
+ACK_LIMIT = 3  # FORMS_ACK_LIMIT's default
 STAFF = i18n.catalogue("fr")  # FORMS_STAFF_LANGUAGE's default
 FOREIGN = {"Origin": "https://evil.example"}
 
@@ -33,8 +33,8 @@ FOREIGN = {"Origin": "https://evil.example"}
 def server(sink, smtp_ca_file, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("abuse") / "data"
     settings = service_settings(sink.mail_config(), smtp_ca_file, data_dir, RATELIMIT_ENABLED=True,
-                                RATELIMIT_DEFAULT=f"{PER_MINUTE} per minute", URGENT_LIMIT=URGENT_LIMIT,
-                                PROXY_COUNT=1)
+                                RATELIMIT_DEFAULT=f"{PER_MINUTE} per minute", ACK_LIMIT=ACK_LIMIT,
+                                URGENT_LIMIT=URGENT_LIMIT, PROXY_COUNT=1)
     with Gunicorn(settings=settings, options=DOCUMENTED_OPTIONS) as running:
         running.data_dir = data_dir
         yield running
