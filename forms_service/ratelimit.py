@@ -24,12 +24,13 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import time
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limit, Limiter
 from limits import RateLimitItemPerDay, parse_many
 from limits.errors import ConfigurationError
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from . import counters, guard
@@ -41,6 +42,7 @@ SUBMIT_ENDPOINT = "forms.submit"
 LIMITS_EXTENSION = "forms_limits"
 SUBMISSIONS_SCOPE = "submissions"
 IPV6_CLIENT_PREFIX = 64
+QUOTA_FALLBACK_SECONDS = 60
 
 
 class Limits:
@@ -50,6 +52,8 @@ class Limits:
         # A key of its own, derived from the Flask secret: hashes here prove nothing about other uses of it.
         self._key = hmac.new(secret.encode(), b"forms_service rate-limit keys", hashlib.sha256).digest()
         self._quota = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        self._fallback = FixedWindowRateLimiter(MemoryStorage())
+        self._fallback_until = 0.0
         self._ack = RateLimitItemPerDay(ack_limit)
         self._urgent = RateLimitItemPerDay(urgent_limit)
 
@@ -70,12 +74,19 @@ class Limits:
         return self._spend(self._urgent, "urgent", client())
 
     def _spend(self, item, kind: str, value: str) -> bool:
-        """A counter that cannot be reached never withholds an email: it is sent, and logged."""
-        try:
-            allowed = self._quota.hit(item, kind, self.hashed(value))
-        except Exception as error:  # any storage (SQLite, Redis) has its own errors
-            log.warning("daily %s quota not counted: %s", kind, type(error).__name__)
-            return True
+        """Counted in the shared storage; while it fails, in this process's memory, as Flask-Limiter
+        does, so that an unreachable Redis is not waited for on every submission."""
+        key = self.hashed(value)
+        allowed = None
+        if time.monotonic() >= self._fallback_until:
+            try:
+                allowed = self._quota.hit(item, kind, key)
+            except Exception as error:  # any storage (SQLite, Redis) has its own errors
+                log.warning("daily quotas counted in memory for %d s: %s", QUOTA_FALLBACK_SECONDS,
+                            type(error).__name__)
+                self._fallback_until = time.monotonic() + QUOTA_FALLBACK_SECONDS
+        if allowed is None:
+            allowed = self._fallback.hit(item, kind, key)
         if not allowed:
             log.warning("daily %s quota reached: that email is left out", kind)
         return allowed

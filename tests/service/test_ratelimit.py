@@ -62,6 +62,15 @@ def test_unreachable_redis_falls_back_to_memory_limits(make_app, smtp_server):
     assert codes == [202, 202, 429]
 
 
+def test_unreachable_redis_leaves_the_daily_quotas_counted_in_memory(make_app, smtp_server):
+    client = make_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0", ACK_LIMIT=1).test_client()
+    for _ in range(2):
+        assert post(client, "support", support_form(), JSON).status_code == 202
+    assert [mail.rcpt_tos for mail in smtp_server.messages] == [("support@cch.example.org",),
+                                                                ("aidworker@example.org",),
+                                                                ("support@cch.example.org",)]
+
+
 def test_behind_a_proxy_each_forwarded_client_has_its_own_budget(make_app, smtp_server):
     """FORMS_PROXY_COUNT=1 (nginx): the client is the address nginx forwards, not nginx itself."""
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute", PROXY_COUNT=1).test_client()
