@@ -21,9 +21,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 FORMS_APP = "forms_service.wsgi:app"
-# README.md, "Start": `gunicorn forms_service.wsgi:app --bind 127.0.0.1:8001 --workers 3 --no-control-socket`
+# README.md, "Start": `gunicorn --config python:forms_service.startup forms_service.wsgi:app --bind
+# 127.0.0.1:8001 --workers 3 --no-control-socket`
 # (gunicorn's default sync worker class); keep in step with it.
-DOCUMENTED_OPTIONS = ("--workers", "3")
+DOCUMENTED_OPTIONS = ("--config", "python:forms_service.startup", "--workers", "3")
 # Not a performance setting: gunicorn 27 otherwise puts a control socket at one fixed
 # path in $HOME, which several servers started side by side would fight over.
 LOOPBACK_OPTIONS = ("--no-control-socket",)
