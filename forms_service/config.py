@@ -28,6 +28,7 @@ DEFAULTS = {
     "MAIL_USERNAME": None,
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": None,
+    "MAIL_ENVELOPE_FROM": None,
     "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise drop mail silently when TESTING; must stay false
     "MAIL_CA_FILE": None,
     "MAIL_TIMEOUT": 30,
@@ -109,6 +110,9 @@ def check(config: dict) -> None:
     for name in ("VOLUNTEER_RECIPIENTS", "SUPPORT_RECIPIENTS", "URGENT_RECIPIENTS"):
         _check_addresses(name, config[name], required=name != "URGENT_RECIPIENTS")
     _check_sender(config["MAIL_DEFAULT_SENDER"])
+    if config["MAIL_ENVELOPE_FROM"] is not None and not _is_address(config["MAIL_ENVELOPE_FROM"]):
+        raise ConfigError("MAIL_ENVELOPE_FROM", "must be one address (the mailbox that receives bounces), "
+                                                "e.g. '\"bounces@example.org\"'")
     for name in SWITCHES:
         if not isinstance(config[name], bool):
             raise ConfigError(name, f"must be true or false (JSON), not {config[name]!r}")

@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"SUPPORT_RECIPIENTS": ["not an address"]}, "FORMS_SUPPORT_RECIPIENTS"),
     ({"URGENT_RECIPIENTS": ["x"]}, "FORMS_URGENT_RECIPIENTS"),
     ({"MAIL_DEFAULT_SENDER": None}, "FORMS_MAIL_DEFAULT_SENDER"),
+    ({"MAIL_ENVELOPE_FROM": "Bounces <bounces@example.org>"}, "FORMS_MAIL_ENVELOPE_FROM"),
     ({"MAIL_DEFAULT_SENDER": "CoCreate Humanity, Geneva <forms@example.org>"}, "FORMS_MAIL_DEFAULT_SENDER"),
     ({"MAIL_USE_SSL": True}, "FORMS_MAIL_USE_SSL"),
     ({"MAIL_USE_TLS": False, "MAIL_SERVER": "smtp.example.org", "MAIL_ALLOW_PLAINTEXT": False}, "FORMS_MAIL_SERVER"),

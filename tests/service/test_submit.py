@@ -278,3 +278,13 @@ def test_a_long_non_ascii_sender_name_stays_one_valid_from(make_app, smtp_server
         raw_from = BytesHeaderParser().parsebytes(received.data)["From"]
         assert str(make_header(decode_header(raw_from))) == f"{name} <forms@cch.example.org>"
         assert received.mail_from == "forms@cch.example.org"
+
+
+def test_bounces_go_to_the_envelope_sender_while_from_stays(make_app, smtp_server):
+    """FORMS_MAIL_ENVELOPE_FROM: MAIL FROM (where bounces go) of every email, the From readers see unchanged."""
+    client = make_app(MAIL_ENVELOPE_FROM="bounces@cch.example.org").test_client()
+    assert post(client, "support", support_form(), JSON).status_code == 202
+    assert len(smtp_server.messages) == 2
+    for received in smtp_server.messages:
+        assert received.mail_from == "bounces@cch.example.org"
+        assert received.parsed()["From"] == "CoCreate Humanity <forms@cch.example.org>"
