@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import secrets
 import time
-import traceback
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, UnsupportedMediaType
 from werkzeug.wsgi import LimitedStream
 
 from . import answers, guard
@@ -107,11 +106,10 @@ def http_error(error: HTTPException):
     return response
 
 
-@bp.app_errorhandler(Exception)
-def unexpected_error(error: Exception):
-    """Last resort: never a bare 500; log where it happened, not what was sent."""
-    frame = traceback.extract_tb(error.__traceback__)[-1]
-    current_app.logger.error("unexpected %s at %s:%s", type(error).__name__, frame.filename, frame.lineno)
+@bp.app_errorhandler(InternalServerError)
+def unexpected_error(error: InternalServerError):
+    """Last resort: never a bare 500. Flask calls this only when it does not propagate the
+    error (debug and testing do); the stack was logged by FormsApp.log_exception."""
     return answers.failure(500, answers.language(), _form_of_path())
 
 

@@ -187,7 +187,7 @@ def test_security_headers_on_every_response(client, smtp_server, status, method,
 
 
 def test_security_headers_on_429_500_and_503(make_app, smtp_server, monkeypatch):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute")
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute", PROPAGATE_EXCEPTIONS=False)
     client = app.test_client()
     assert client.post("/forms/support", data=support_form()).status_code == 303
     limited = client.post("/forms/support", data=support_form())

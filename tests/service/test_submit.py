@@ -253,16 +253,33 @@ def test_logs_of_a_whole_cycle_carry_ids_and_sizes_never_content(client, smtp_se
     assert [secret for secret in typed if secret.lower() in logged.lower()] == []
 
 
-def test_unexpected_error_is_a_clear_500_in_language_and_logs_no_content(client, smtp_server, monkeypatch, caplog):
-    def broken(*args, **kwargs):
-        raise UnicodeEncodeError("utf-8", "Amina secret", 0, 1, "boom")
+def broken_compose(*args, **kwargs):
+    raise UnicodeEncodeError("utf-8", "Amina secret", 0, 1, "boom")
 
-    monkeypatch.setattr("forms_service.views.compose", broken)
-    response = post(client, "support", support_form(lang="fr"), JSON)
+
+@pytest.mark.parametrize(("lang", "start"), [("fr", "Désolés, une erreur"), ("en", "Sorry, something")])
+def test_unexpected_error_is_a_clear_500_in_language_and_logs_every_frame_without_content(
+        make_app, smtp_server, monkeypatch, caplog, lang, start):
+    """As production runs it (errors not propagated): the page in the submitter's language, and a
+    log record naming each frame of the stack (file, line, function), never the message's values."""
+    client = make_app(PROPAGATE_EXCEPTIONS=False).test_client()
+    monkeypatch.setattr("forms_service.views.compose", broken_compose)
+    response = post(client, "support", support_form(lang=lang), JSON)
     assert response.status_code == 500
-    assert response.get_json()["error"].startswith("Désolés, une erreur")
-    assert "secret" not in caplog.text and "UnicodeEncodeError" in caplog.text
+    assert response.get_json()["error"].startswith(start)
+    (record,) = [record for record in caplog.records if "unexpected" in record.getMessage()]
+    logged = record.getMessage()
+    assert logged.startswith("unexpected UnicodeEncodeError on POST /forms/support, stack")
+    for frame in ("flask/app.py:", "forms_service/views.py:", " in submit", "test_submit.py:", " in broken_compose"):
+        assert frame in logged
+    assert record.exc_info is None and "secret" not in caplog.text and "boom" not in caplog.text
     assert smtp_server.messages == []
+
+
+def test_unexpected_errors_propagate_in_testing_mode(client, monkeypatch):
+    monkeypatch.setattr("forms_service.views.compose", broken_compose)
+    with pytest.raises(UnicodeEncodeError):
+        post(client, "support", support_form(), JSON)
 
 
 def test_a_long_non_ascii_sender_name_stays_one_valid_from(make_app, smtp_server):
