@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import time
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 
 from forms_service.delivery import DELIVERER_EXTENSION
 from tests import samples
@@ -105,3 +107,20 @@ def wait_until(condition, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+def as_shown(data: bytes) -> dict[str, str]:
+    """Subject, From and Reply-To of a raw message as a mail client shows them.
+
+    Decoded twice, by the modern parser and by decode_header/make_header (the
+    older API many clients resemble), which must agree: a header one reader
+    would show otherwise than the other fails here.
+    """
+    modern = message_from_bytes(data, policy=policy.default)
+    raw = message_from_bytes(data, policy=policy.compat32)
+    shown = {}
+    for name in ("Subject", "From", "Reply-To"):
+        if raw[name] is not None:
+            shown[name] = str(make_header(decode_header(raw[name])))
+            assert str(modern[name]) == shown[name], name
+    return shown
