@@ -13,6 +13,8 @@ from tests import samples
 JSON = {"Accept": "application/json"}
 SITE = {"Origin": "https://site.test"}
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+TEST_HEALTH_TOKEN = "test-health-token-for-the-operators-monitoring"
+OPERATOR = {"Authorization": f"Bearer {TEST_HEALTH_TOKEN}"}  # how monitoring asks healthz for the figures
 
 
 def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
@@ -20,6 +22,7 @@ def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
     shape the app fixtures, the gunicorn tests, the fault rig and the benchmarks start from."""
     return {
         "SECRET_KEY": TEST_SECRET_KEY,
+        "HEALTH_TOKEN": TEST_HEALTH_TOKEN,
         "SITE_URL": SITE["Origin"],
         "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"],
         "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
