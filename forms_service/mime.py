@@ -9,12 +9,12 @@ words, RFC 2231 parameters, addresses, dates), and the tests read each
 result back with it.
 
 Header values go through `header_value`, which collapses every line break
-first: nothing a person typed can start a header. It also makes sure a mail
-client shows what was typed: no bidi controls to reorder it, and text that
-looks like an RFC 2047 encoded word is itself encoded, so a reader decodes
-it back to the literal characters instead of to something else. Bodies are quoted-printable
-(text) or base64 (attachments), so messages are 7-bit clean and no body line
-can be mistaken for a boundary, whose "=_" prefix neither encoding produces.
+first: nothing a person typed can start a header. It also makes a mail client
+show what was typed: no bidi control is left to reorder it, and text shaped
+like an RFC 2047 encoded word is itself encoded, so a reader decodes it back
+to the literal characters. Bodies are quoted-printable (text) or base64
+(attachments), so messages are 7-bit clean and no body line can be mistaken
+for a boundary, whose "=_" prefix neither encoding produces.
 """
 
 from __future__ import annotations
