@@ -85,11 +85,11 @@ class Gunicorn:
         except OSError:
             return False
 
-    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    def get(self, path: str, timeout: float = 10.0, headers: dict | None = None) -> tuple[int, bytes]:
         """Status and body of a GET on the server."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             return response.status, response.read()
         finally:

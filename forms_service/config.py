@@ -41,6 +41,7 @@ DEFAULTS = {
     "SECRET_KEY": None,
     "DATA_DIR": None,
     "STAFF_LANGUAGE": "fr",
+    "HEALTH_TOKEN": None,  # none: the spool's figures are never shown over HTTP
     "PROXY_COUNT": 0,
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -123,6 +124,7 @@ def check(config: dict) -> None:
     _check_number("PROXY_COUNT", config["PROXY_COUNT"], minimum=0)
     for name in SIZE_LIMITS:
         _check_number(name, config[name], minimum=1)
+    _check_health_token(config["HEALTH_TOKEN"])
     if config["STAFF_LANGUAGE"] not in supported_languages():
         raise ConfigError("STAFF_LANGUAGE", f"must be one of {', '.join(supported_languages())} "
                                             "(languages with a catalogue)")
@@ -133,6 +135,15 @@ def _check_secret(secret: object) -> None:
         raise ConfigError("SECRET_KEY", f"is missing, not text or shorter than {MIN_SECRET_LENGTH} characters: "
                                         "set a long random value, e.g. from `python -c 'import secrets; "
                                         "print(secrets.token_urlsafe(48))'`")
+
+
+def _check_health_token(token: object) -> None:
+    # Sent in an HTTP header: visible ASCII, long enough that guessing is hopeless.
+    if token is not None and not (isinstance(token, str) and len(token) >= MIN_SECRET_LENGTH
+                                  and token.isascii() and token.isprintable() and " " not in token):
+        raise ConfigError("HEALTH_TOKEN", f"must be at least {MIN_SECRET_LENGTH} visible ASCII characters "
+                                          "(no spaces), e.g. from `python -c 'import secrets; "
+                                          "print(secrets.token_urlsafe(32))'`; or leave it unset")
 
 
 def _check_site_url(url: object) -> None:

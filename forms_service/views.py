@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, UnsupportedMediaType
 from werkzeug.wsgi import LimitedStream
 
-from . import answers, guard
+from . import answers, guard, health
 from .compose import compose
 from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
@@ -77,16 +77,11 @@ def hand_over(submission_id: str, mails: list[OutgoingMail]) -> None:
 
 @bp.get("/healthz")
 def healthz():
-    """Liveness plus spool figures (counts and age, nothing about submissions).
-
-    503 when a durable write fails now: submissions would be refused too.
-    """
-    spool = current_app.extensions[SPOOL_EXTENSION]
-    try:
-        spool.check_writable()
-    except SpoolUnavailable:
-        return jsonify(ok=False, spool="not writable"), 503
-    return jsonify(ok=True, spool=spool.stats().as_dict())
+    """Whether submissions can be accepted now (503 if not); the spool's figures only
+    for the operator's token (health.py)."""
+    operator = health.is_operator(request.headers.get("Authorization"), current_app.config["HEALTH_TOKEN"])
+    body, status = health.answer(current_app.extensions[SPOOL_EXTENSION], operator)
+    return jsonify(body), status
 
 
 @bp.before_request

@@ -10,7 +10,7 @@ from email.parser import BytesHeaderParser
 import pytest
 
 from tests import samples
-from tests.service.helpers import JSON, deliver, post, support_form, volunteer_form
+from tests.service.helpers import JSON, OPERATOR, deliver, post, support_form, volunteer_form
 from tests.smtp_sink import SmtpSink
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,}$")
@@ -200,8 +200,8 @@ def test_honeypot_answers_as_success_and_relays_nothing(client, smtp_server, for
     assert smtp_server.messages == []
 
 
-def test_healthz_reports_spool_figures_without_personal_data(client):
-    response = client.get("/forms/healthz")
+def test_healthz_reports_spool_figures_without_personal_data_to_the_operator(client):
+    response = client.get("/forms/healthz", headers=OPERATOR)
     assert response.status_code == 200
     assert response.get_json() == {"ok": True, "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None}}
 
@@ -214,7 +214,7 @@ def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smt
     response = post(client, "support", support_form(lang="en"), JSON)
     html = post(client, "volunteer", volunteer_form(lang="fr"))
     assert (response.status_code, html.status_code) == (202, 303)
-    spool = client.get("/forms/healthz").get_json()["spool"]
+    spool = client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"]
     assert (spool["depth"], spool["dead"]) == (4, 0) and spool["oldest_age_seconds"] >= 0
     sink.start()
     try:
@@ -226,7 +226,7 @@ def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smt
     assert {message.parsed()["Message-ID"] for message in sink.messages} >= {
         f"<{submission_id}.1@site.test>", f"<{submission_id}.2@site.test>"}
     assert len(sink.messages) == 4
-    assert client.get("/forms/healthz").get_json()["spool"]["depth"] == 0
+    assert client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"]["depth"] == 0
 
 
 def test_logs_of_a_whole_cycle_carry_ids_and_sizes_never_content(client, smtp_server, caplog):
