@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import traceback
 
-from flask import Flask, Request
+from flask import Flask, Request, request
 from flask_mail import Mail
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -28,6 +29,22 @@ class MemoryRequest(Request):
         return io.BytesIO()
 
 
+class FormsApp(Flask):
+    """Flask, logging an unexpected error's whole stack without a value in it.
+
+    Flask's own log line carries the exception's message and the traceback
+    would quote source lines; a message may quote what someone typed (a
+    UnicodeError holds the text). Each frame's file, line and function say
+    where it broke, which is what an operator needs.
+    """
+
+    def log_exception(self, exc_info) -> None:
+        _, error, trace = exc_info
+        frames = "".join(f"\n  {frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(trace))
+        self.logger.error("unexpected %s on %s %s, stack (most recent call last):%s",
+                          type(error).__name__, request.method, request.path, frames)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from FORMS_* environment variables, or from `config` (tests) instead:
     keys without the FORMS_ prefix, and the environment is then not read.
@@ -36,7 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     started: wsgi.py and the dev server start it, so that `flask spool ...`
     commands never send mail behind the operator's back.
     """
-    app = Flask(__name__, static_folder=None)
+    app = FormsApp(__name__, static_folder=None)
     app.request_class = MemoryRequest
     load_settings(app, config)
     # Flask leaves its logger at WARNING outside debug mode; the one line per

@@ -98,6 +98,7 @@ class MailSettings:
     message_id_host: str
     staff_language: str
     certificates: tuple = ()
+    bounce_address: str | None = None
 
     @classmethod
     def from_config(cls, config, certificates=None) -> MailSettings:
@@ -111,11 +112,13 @@ class MailSettings:
             message_id_host=urlsplit(config["SITE_URL"]).hostname,
             staff_language=config["STAFF_LANGUAGE"],
             certificates=tuple(certificates or ()),
+            bounce_address=config["MAIL_ENVELOPE_FROM"],
         )
 
     @functools.cached_property
     def envelope_sender(self) -> str:
-        return email.utils.parseaddr(self.sender)[1]
+        """MAIL FROM, where bounces go: FORMS_MAIL_ENVELOPE_FROM (a monitored mailbox), else From's address."""
+        return self.bounce_address or email.utils.parseaddr(self.sender)[1]
 
     @functools.cached_property
     def from_header(self) -> str:

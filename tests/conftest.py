@@ -1,6 +1,6 @@
 """Shared fixtures: real SMTP servers on loopback and a configured app.
 
-See /work/notes/fixtures.md for what each fixture yields.
+Each fixture says what it yields in its docstring.
 """
 
 from __future__ import annotations

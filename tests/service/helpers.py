@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import time
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 
 from forms_service.delivery import DELIVERER_EXTENSION
 from tests import samples
@@ -11,6 +13,8 @@ from tests import samples
 JSON = {"Accept": "application/json"}
 SITE = {"Origin": "https://site.test"}
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+TEST_HEALTH_TOKEN = "test-health-token-for-the-operators-monitoring"
+OPERATOR = {"Authorization": f"Bearer {TEST_HEALTH_TOKEN}"}  # how monitoring asks healthz for the figures
 
 
 def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
@@ -18,6 +22,7 @@ def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
     shape the app fixtures, the gunicorn tests, the fault rig and the benchmarks start from."""
     return {
         "SECRET_KEY": TEST_SECRET_KEY,
+        "HEALTH_TOKEN": TEST_HEALTH_TOKEN,
         "SITE_URL": SITE["Origin"],
         "VOLUNTEER_RECIPIENTS": ["volunteers@cch.example.org"],
         "SUPPORT_RECIPIENTS": ["support@cch.example.org"],
@@ -109,3 +114,20 @@ def wait_until(condition, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+def as_shown(data: bytes) -> dict[str, str]:
+    """Subject, From and Reply-To of a raw message as a mail client shows them.
+
+    Decoded twice, by the modern parser and by decode_header/make_header (the
+    older API many clients resemble), which must agree: a header one reader
+    would show otherwise than the other fails here.
+    """
+    modern = message_from_bytes(data, policy=policy.default)
+    raw = message_from_bytes(data, policy=policy.compat32)
+    shown = {}
+    for name in ("Subject", "From", "Reply-To"):
+        if raw[name] is not None:
+            shown[name] = str(make_header(decode_header(raw[name])))
+            assert str(modern[name]) == shown[name], name
+    return shown

@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"SUPPORT_RECIPIENTS": ["not an address"]}, "FORMS_SUPPORT_RECIPIENTS"),
     ({"URGENT_RECIPIENTS": ["x"]}, "FORMS_URGENT_RECIPIENTS"),
     ({"MAIL_DEFAULT_SENDER": None}, "FORMS_MAIL_DEFAULT_SENDER"),
+    ({"MAIL_ENVELOPE_FROM": "Bounces <bounces@example.org>"}, "FORMS_MAIL_ENVELOPE_FROM"),
     ({"MAIL_DEFAULT_SENDER": "CoCreate Humanity, Geneva <forms@example.org>"}, "FORMS_MAIL_DEFAULT_SENDER"),
     ({"MAIL_USE_SSL": True}, "FORMS_MAIL_USE_SSL"),
     ({"MAIL_USE_TLS": False, "MAIL_SERVER": "smtp.example.org", "MAIL_ALLOW_PLAINTEXT": False}, "FORMS_MAIL_SERVER"),
@@ -38,6 +39,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"ALLOWED_ORIGINS": ["https://site.test/path"]}, "FORMS_ALLOWED_ORIGINS"),
     ({"ALLOWED_ORIGINS": "https://site.test"}, "FORMS_ALLOWED_ORIGINS"),
     ({"STAFF_LANGUAGE": "xx"}, "FORMS_STAFF_LANGUAGE"),
+    ({"HEALTH_TOKEN": "too-short-a-token"}, "FORMS_HEALTH_TOKEN"),
+    ({"HEALTH_TOKEN": ""}, "FORMS_HEALTH_TOKEN"),
+    ({"HEALTH_TOKEN": 10 ** 40}, "FORMS_HEALTH_TOKEN"),
+    ({"HEALTH_TOKEN": "a token with spaces that is long enough"}, "FORMS_HEALTH_TOKEN"),
+    ({"HEALTH_TOKEN": "é" * 40}, "FORMS_HEALTH_TOKEN"),
     ({"PROXY_COUNT": -1}, "FORMS_PROXY_COUNT"),
     ({"DATA_DIR": "/dev/null/data"}, "FORMS_DATA_DIR"),
     ({"SPOOL_KEY": "not a key"}, "FORMS_SPOOL_KEY"),
@@ -97,16 +103,6 @@ def test_data_dir_defaults_to_the_instance_folder(app_config):
 def test_allowed_origins_default_to_the_site(app_config):
     app = create_app({**app_config, "ALLOWED_ORIGINS": None, "SITE_URL": "https://www.example.org/"})
     assert app.config["ALLOWED_ORIGINS"] == ["https://www.example.org"]
-
-
-def test_gunicorn_halts_on_a_bad_setting():
-    clean = service_environment()
-    result = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "forms_service.wsgi:app"],
-                            cwd=ROOT, env=clean, capture_output=True, text=True, timeout=30)
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if "FORMS_" in line]
-    assert lines and lines[0].startswith("forms_service: FORMS_SECRET_KEY ")
-    assert "Traceback" not in result.stderr
 
 
 def run_wsgi(env: dict) -> subprocess.CompletedProcess:
