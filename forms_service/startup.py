@@ -19,7 +19,7 @@ APP_LOAD_ERROR = 4
 
 def load_app():
     """The app from FORMS_* settings, or exit 4 with the one line naming the bad setting."""
-    from forms_service import create_app
+    from forms_service.app import create_app
     from forms_service.config import ConfigError
 
     try:

@@ -10,7 +10,7 @@ import sys
 import pytest
 from flask import Flask
 
-from forms_service import create_app
+from forms_service.app import create_app
 from benchmarks.server import service_environment
 from forms_service.config import ConfigError, load
 
@@ -206,7 +206,7 @@ def test_unsafe_environment_stops_start_up_with_one_line_naming_it(environment_r
 
 PARSED = """
 import json
-from forms_service import create_app
+from forms_service.app import create_app
 app = create_app()
 mail, spool = app.extensions["mail"], app.extensions["forms_spool"]
 limiter = next(iter(app.extensions["limiter"]))
