@@ -16,12 +16,10 @@ An object stream this scanner cannot inflate (another filter, damaged
 data, over budget) is refused rather than trusted: what it hides cannot be
 checked, and honest producers compress object streams with Flate only.
 
-Where a reader could see objects that the scanner skipped, the scanner
-looks there with a cruder eye: a skipped string or comment that holds an
-object or stream keyword, and every stream's raw bytes (a cross-reference
-may point into them), are searched for the same names followed by what
-follows a name in a dictionary; their text or random compressed bytes
-rarely look like that.
+A reader goes where the cross-reference table sends it, even into what this
+scanner skipped as a string, comment or stream's data. So wherever a skipped
+span holds an object header ("12 0 obj"), the scanner reads on from there
+too; honest files have none, and random compressed bytes almost never do.
 """
 
 from __future__ import annotations
@@ -31,7 +29,8 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 
-MAX_OBJECT_STREAM_BYTES = 16 * 1024 * 1024  # all object streams of one PDF, inflated
+MAX_EXTRA_BYTES = 16 * 1024 * 1024  # read beyond the file itself: object streams inflated, skipped spans again
+MAX_DEPTH = 4  # object streams and skipped spans inside each other; honest files need 1
 
 ACTIVE_NAMES = frozenset({
     b"JS", b"JavaScript", b"Launch", b"AA", b"GoToR", b"GoToE", b"SubmitForm", b"ImportData",
@@ -42,15 +41,18 @@ OBJECT_STREAM_KEYS = frozenset({b"Type", b"ObjStm", b"N", b"First", b"Length", b
 
 _WS = rb"[\x00\t\n\x0c\r ]"
 _REGULAR = rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]"
-TOKEN = re.compile(rb"%|\(|<<|>>|<|/|(?<![A-Za-z])obj(?![A-Za-z])|(?<![A-Za-z])stream(?=[\r\n])")
-NAME = re.compile(_REGULAR + rb"*")
+# One match per token that matters; "<" that opens no hex string and other bytes are passed over.
+TOKEN = re.compile(
+    rb"(?P<name>/" + _REGULAR + rb"*)"
+    rb"|(?P<dict><<|>>)"
+    rb"|(?P<skipped>%[^\r\n]*|\((?:[^()\\]|\\.)*\)|<[0-9A-Fa-f\x00\t\n\x0c\r ]*>)"  # comment, flat string, hex
+    rb"|(?P<nested>\()"  # a string with parentheses inside: counted by _string_end
+    rb"|(?P<obj>(?<![A-Za-z])obj(?![A-Za-z]))"
+    rb"|(?P<stream>(?<![A-Za-z])stream(?=[\r\n]))",
+    re.DOTALL,
+)
 ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
-HEX_STRING = re.compile(rb"<[0-9A-Fa-f\x00\t\n\x0c\r ]*>")
 STRING_EVENT = re.compile(rb"\\.|[()]", re.DOTALL)
-END_OF_LINE = re.compile(rb"[\r\n]")
-BOUNDARY = re.compile(rb"obj|stream")  # a skipped span holding these may hide an object from this scanner
-# A name as a dictionary key or value: followed by a value or by the dictionary's end.
-KEY_LIKE_NAME = re.compile(rb"/(" + _REGULAR + rb"+)(?=" + _WS + rb"*[(<\[/>0-9])")
 OBJECT = re.compile(rb"(?<![0-9])(\d+)" + _WS + rb"+\d+" + _WS + rb"+obj(?![A-Za-z])")
 # What an /OpenAction (or the object it refers to) starts with.
 VALUE = re.compile(_WS + rb"*(?:(?P<array>\[)|(?P<dict><<)|(?P<ref>\d+)" + _WS + rb"+\d+" + _WS + rb"+R)")
@@ -60,8 +62,8 @@ FIRST = re.compile(rb"/First" + _WS + rb"*(\d+)")
 def refusal(data: bytes) -> str | None:
     """The refusal code (a key of fields.ERRORS) for a PDF that acts on its own or cannot be checked."""
     scan = _Scan()
-    scan.read(data, top_level=True)
-    if scan.names & ACTIVE_NAMES or scan.roughly_seen & (ACTIVE_NAMES | {b"OpenAction"}):
+    scan.read(data)
+    if scan.names & ACTIVE_NAMES:
         return "file_active"
     if scan.unreadable:  # before /OpenAction, whose target may be in what could not be read
         return "file_encrypted" if b"Encrypt" in scan.names else "file_damaged"
@@ -75,16 +77,18 @@ class _Scan:
 
     def __init__(self) -> None:
         self.names: set[bytes] = set()
-        self.roughly_seen: set[bytes] = set()
         self.open_actions: list[tuple[bytes, int]] = []
         self.objects: defaultdict[int, list[tuple[bytes, int]]] = defaultdict(list)
-        self.budget = MAX_OBJECT_STREAM_BYTES
+        self.budget = MAX_EXTRA_BYTES
         self.unreadable = False
 
-    def read(self, buffer: bytes, top_level: bool) -> None:
-        """Collect from object syntax; at top level also inflate and read object streams."""
+    def read(self, buffer: bytes, depth: int = 0, object_stream: bool = False) -> None:
+        """Collect names and /OpenAction values from object syntax, and from what it skips that may hide objects.
+
+        Depth 0 is the file; deeper reads are object streams and skipped spans.
+        """
         object_start, object_names = 0, set()
-        for kind, value, end in _tokens(buffer, 0, streams=top_level):
+        for kind, value, end in _tokens(buffer, 0, streams=not object_stream):
             if kind == "name":
                 self.names.add(value)
                 object_names.add(value)
@@ -92,18 +96,27 @@ class _Scan:
                     self.open_actions.append((buffer, end))
             elif kind == "obj":
                 object_start, object_names = end, set()
-            elif kind == "hidden":
-                self.roughly_seen |= _key_like_names(buffer[value[0]:value[1]])
+            elif kind == "skipped":
+                self._skipped(buffer, *value, depth)
             elif kind == "stream":
+                self._skipped(buffer, *value, depth)
                 raw = buffer[value[0]:value[1]]
-                self.roughly_seen |= _key_like_names(raw)
                 if b"ObjStm" in object_names or {b"N", b"First"} <= object_names:
-                    self._object_stream(buffer[object_start:value[0]], object_names, raw)
-        for match in OBJECT.finditer(buffer) if top_level else ():
+                    self._object_stream(buffer[object_start:value[0]], object_names, raw, depth)
+        for match in OBJECT.finditer(buffer) if depth == 0 else ():
             self.objects[int(match[1])].append((buffer, match.end()))
 
-    def _object_stream(self, head: bytes, names: set[bytes], raw: bytes) -> None:
+    def _skipped(self, buffer: bytes, start: int, end: int, depth: int) -> None:
+        """Read a skipped span from its first object header, as a reader sent there by the
+        cross-reference table would; a reader needs that header, so spans without one are data."""
+        header = OBJECT.search(buffer, start, end)
+        if header and self._spend(end - header.start(), depth):
+            self.read(buffer[header.start():end], depth + 1)
+
+    def _object_stream(self, head: bytes, names: set[bytes], raw: bytes, depth: int) -> None:
         """Read the objects packed in an object stream, or mark the PDF unreadable."""
+        if self.unreadable:
+            return  # the budget may be spent: nothing more is inflated
         first = FIRST.search(ESCAPE.sub(_unescape, head))
         if not names <= OBJECT_STREAM_KEYS or first is None:
             self.unreadable = True
@@ -115,15 +128,20 @@ class _Scan:
             except zlib.error:
                 self.unreadable = True
                 return
-        self.budget -= len(content)
-        if self.budget < 0:
-            self.unreadable = True
+        if not self._spend(len(content), depth):
             return
-        self.read(content, top_level=False)
+        self.read(content, depth + 1, object_stream=True)
         start = int(first[1])
         numbers = [int(number) for number in re.findall(rb"\d+", content[:start])]
         for number, offset in zip(numbers[::2], numbers[1::2]):
             self.objects[number].append((content, start + offset))
+
+    def _spend(self, size: int, depth: int) -> bool:
+        """Take `size` bytes from the budget for one more read; past it or too deep, the PDF is unreadable."""
+        self.budget -= size
+        if self.budget < 0 or depth >= MAX_DEPTH:
+            self.unreadable = True
+        return not self.unreadable
 
     def runs_action(self, buffer: bytes, position: int, references: int = 1) -> bool:
         """True unless the value at `position` is a destination or a plain GoTo action.
@@ -146,7 +164,7 @@ def _is_plain_goto(buffer: bytes, position: int) -> bool:
     """The dictionary opened just before `position` is /S /GoTo with no /Next action chained."""
     depth, previous, action = 1, None, None
     for kind, value, _end in _tokens(buffer, position, streams=False):
-        if kind == "hidden" or (kind == "name" and value == b"Next"):
+        if kind == "name" and value == b"Next":
             return False
         if kind == "name":
             if depth == 1 and previous == b"S":
@@ -164,31 +182,29 @@ def _tokens(buffer: bytes, position: int, streams: bool) -> Iterator[tuple[str, 
 
     Kinds: "name" (escapes decoded), "<<", ">>", "obj", "stream" (value: the
     data's span, ending at the first "endstream" as readers find it) and
-    "hidden" (value: the span of a skipped string or comment that might hold objects).
+    "skipped" (value: the span of a string or comment).
     """
     while match := TOKEN.search(buffer, position):
-        token, position = match[0], match.end()
-        if token == b"/":
-            name = NAME.match(buffer, position)
-            position = name.end()
-            yield "name", ESCAPE.sub(_unescape, name[0]), position
-        elif token in (b"<<", b">>", b"obj"):
-            yield token.decode(), None, position
-        elif token == b"<":
-            hex_string = HEX_STRING.match(buffer, match.start())
-            position = hex_string.end() if hex_string else position
-        elif token == b"stream":
+        kind, position = match.lastgroup, match.end()
+        if kind == "name":
+            name = match[0][1:]
+            yield kind, ESCAPE.sub(_unescape, name) if b"#" in name else name, position
+        elif kind == "dict":
+            yield match[0].decode(), None, position
+        elif kind == "obj":
+            yield kind, None, position
+        elif kind == "stream":
             if not streams:
                 continue  # object streams hold no streams: the word is meaningless there
             start = position + (2 if buffer.startswith(b"\r\n", position) else 1)
             stop = buffer.find(b"endstream", start)
             stop = len(buffer) if stop < 0 else stop
-            yield "stream", (start, stop), stop
+            yield kind, (start, stop), stop
             position = stop
         else:
-            end = _comment_end(buffer, position) if token == b"%" else _string_end(buffer, position)
-            if BOUNDARY.search(buffer, position, end):
-                yield "hidden", (position, end), end
+            end = _string_end(buffer, position) if kind == "nested" else position
+            if buffer.find(b"obj", match.start(), end) >= 0:  # only then can a reader find an object inside
+                yield "skipped", (match.start(), end), end
             position = end
 
 
@@ -201,16 +217,6 @@ def _string_end(buffer: bytes, position: int) -> int:
             if depth == 0:
                 return event.end()
     return len(buffer)
-
-
-def _comment_end(buffer: bytes, position: int) -> int:
-    end_of_line = END_OF_LINE.search(buffer, position)
-    return end_of_line.start() if end_of_line else len(buffer)
-
-
-def _key_like_names(span: bytes) -> set[bytes]:
-    """Names in bytes this scanner did not read as syntax, where they look like dictionary entries."""
-    return {ESCAPE.sub(_unescape, match[1]) for match in KEY_LIKE_NAME.finditer(span)}
 
 
 def _unescape(match: re.Match) -> bytes:
