@@ -56,6 +56,7 @@ STRING_EVENT = re.compile(rb"\\.|[()]", re.DOTALL)
 OBJECT = re.compile(rb"(?<![0-9])(\d+)" + _WS + rb"+\d+" + _WS + rb"+obj(?![A-Za-z])")
 # What an /OpenAction (or the object it refers to) starts with.
 VALUE = re.compile(_WS + rb"*(?:(?P<array>\[)|(?P<dict><<)|(?P<ref>\d+)" + _WS + rb"+\d+" + _WS + rb"+R)")
+ENCRYPTED = re.compile(rb"/Encrypt(?!" + _REGULAR + rb")")  # only chooses which refusal to explain
 FIRST = re.compile(rb"/First" + _WS + rb"*(\d+)")
 
 
@@ -66,7 +67,7 @@ def refusal(data: bytes) -> str | None:
     if scan.names & ACTIVE_NAMES:
         return "file_active"
     if scan.unreadable:  # before /OpenAction, whose target may be in what could not be read
-        return "file_encrypted" if b"Encrypt" in scan.names else "file_damaged"
+        return "file_encrypted" if ENCRYPTED.search(data) else "file_damaged"
     if any(scan.runs_action(buffer, position) for buffer, position in scan.open_actions):
         return "file_active"
     return None
@@ -89,6 +90,8 @@ class _Scan:
         """
         object_start, object_names = 0, set()
         for kind, value, end in _tokens(buffer, 0, streams=not object_stream):
+            if self.unreadable:
+                return  # the answer is known: no more work for a hostile file
             if kind == "name":
                 self.names.add(value)
                 object_names.add(value)
@@ -107,11 +110,11 @@ class _Scan:
             self.objects[int(match[1])].append((buffer, match.end()))
 
     def _skipped(self, buffer: bytes, start: int, end: int, depth: int) -> None:
-        """Read a skipped span from its first object header, as a reader sent there by the
-        cross-reference table would; a reader needs that header, so spans without one are data."""
+        """Read on from the first object header in a skipped span, to the end, as a reader sent
+        there by the cross-reference table would; a reader needs that header, so spans without one are data."""
         header = OBJECT.search(buffer, start, end)
-        if header and self._spend(end - header.start(), depth):
-            self.read(buffer[header.start():end], depth + 1)
+        if header and self._spend(len(buffer) - header.start(), depth):
+            self.read(buffer[header.start():], depth + 1)
 
     def _object_stream(self, head: bytes, names: set[bytes], raw: bytes, depth: int) -> None:
         """Read the objects packed in an object stream, or mark the PDF unreadable."""
@@ -164,9 +167,9 @@ def _is_plain_goto(buffer: bytes, position: int) -> bool:
     """The dictionary opened just before `position` is /S /GoTo with no /Next action chained."""
     depth, previous, action = 1, None, None
     for kind, value, _end in _tokens(buffer, position, streams=False):
-        if kind == "name" and value == b"Next":
-            return False
         if kind == "name":
+            if value == b"Next":
+                return False
             if depth == 1 and previous == b"S":
                 action = value
             previous = value
