@@ -128,19 +128,24 @@ def _start_tags(archive: zipfile.ZipFile, name: str) -> Iterator[tuple[str, dict
     """Start tags of one XML part ("namespace-uri local-name", attributes), read in bounded chunks.
 
     The caller has already inflated every part under the package caps, so
-    reading a part again is bounded too. Raises expat.ExpatError on bad XML or a DTD.
+    reading a part again is bounded too. An empty part has no tags (LibreOffice
+    writes an empty Configurations2/accelerator/current.xml). Raises
+    expat.ExpatError on bad XML or a DTD.
     """
     found: list[tuple[str, dict[str, str]]] = []
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartDoctypeDeclHandler = _refuse_dtd
     parser.StartElementHandler = lambda tag, attributes: found.append((tag, attributes))
+    empty = True
     with archive.open(name) as part:
         while chunk := part.read(READ_CHUNK):
+            empty = False
             parser.Parse(chunk, False)
             yield from found
             found.clear()
-    parser.Parse(b"", True)
-    yield from found
+    if not empty:
+        parser.Parse(b"", True)
+        yield from found
 
 
 def _refuse_dtd(*_declaration) -> None:

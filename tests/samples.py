@@ -318,12 +318,14 @@ def odt_onload_macro() -> bytes:
 
 
 def odt_with_links_and_picture() -> bytes:
-    """An ODT with an embedded picture, web and mail hyperlinks and a bookmark link: all stay."""
+    """An ODT with an embedded picture, web and mail hyperlinks and a bookmark link: all stay. Like
+    LibreOffice's, it holds an empty Configurations2/accelerator/current.xml (no XML at all)."""
     links = ('<text:p><text:a xlink:type="simple" xlink:href="https://www.linkedin.com/in/amina">profile</text:a>'
              ' <text:a xlink:href="mailto:amina@example.org">mail</text:a>'
              ' <text:a xlink:href="#Experience">experience</text:a></text:p>')
     return odt_with(odt_image("Pictures/photo.png") + links,
-                    parts=(("Pictures/photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),))
+                    parts=(("Pictures/photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
+                           ("Configurations2/accelerator/current.xml", b"")))
 
 
 def odt_bytes(text: str = "Curriculum vitae") -> bytes:
