@@ -7,7 +7,7 @@ tells the sender when the file was opened. Embedded OLE objects, packages
 and ActiveX controls are programs in their own right; ODF event listeners
 and scripts run macros. All of these are refused.
 
-Hyperlinks to web pages and email addresses stay: they do nothing until
+Hyperlinks to web pages, email addresses and phone numbers stay: they do nothing until
 clicked, and Word and LibreOffice turn every typed address into one, so
 refusing them would refuse most resumés.
 
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from xml.parsers import expat
 
 READ_CHUNK = 64 * 1024
-CLICKABLE_SCHEMES = frozenset({"http", "https", "mailto"})
+CLICKABLE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 
 # Office Open XML: relationship types end with a name; strict and transitional URIs differ before it.
 ACTIVE_RELATIONSHIPS = frozenset({
@@ -98,7 +98,7 @@ def _odf_element_acts(tag: str, attributes: dict[str, str]) -> bool:
 
 
 def _clickable(target: str) -> bool:
-    """A web page or an email address: what a hyperlink in a resumé honestly points to."""
+    """A web page, an email address or a phone number: what a hyperlink in a resumé honestly points to."""
     return "\\" not in target and urlsplit(target.strip()).scheme.lower() in CLICKABLE_SCHEMES
 
 
