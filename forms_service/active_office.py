@@ -18,6 +18,7 @@ entities to expand (billion laughs) or to fetch.
 
 from __future__ import annotations
 
+import posixpath
 import zipfile
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -35,6 +36,10 @@ ACTIVE_RELATIONSHIPS = frozenset({
 ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
 RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships Relationship"
+# Attributes naming a relationship (r:id, r:link, r:embed...), transitional and strict namespaces.
+RELATIONSHIP_REFERENCE = ("http://schemas.openxmlformats.org/officeDocument/2006/relationships ",
+                          "http://purl.oclc.org/ooxml/officeDocument/relationships ")
+HYPERLINK_ELEMENTS = frozenset({"hyperlink", "hlinkClick", "hlinkHover", "hlinkMouseOver"})
 
 # OpenDocument, by namespace URI (prefixes are the author's choice).
 OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0 "
@@ -57,11 +62,19 @@ def docx_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:
     for _tag, attributes in _start_tags(archive, "[Content_Types].xml"):
         if any(marker in attributes.get("ContentType", "").lower() for marker in ACTIVE_CONTENT_TYPES):
             return True
-    return any(
-        _relationship_acts(attributes)
-        for name in sorted(names) if name.lower().endswith(".rels")
-        for tag, attributes in _start_tags(archive, name) if tag == RELATIONSHIP
-    )
+    for rels in sorted(name for name in names if name.lower().endswith(".rels")):
+        links: set[str] = set()
+        for tag, attributes in _start_tags(archive, rels):
+            if tag != RELATIONSHIP:
+                continue
+            if _relationship_acts(attributes):
+                return True
+            if _external(attributes):
+                links.add(attributes.get("Id", ""))
+        source = _source_part(rels)
+        if links and source in names and _used_beyond_hyperlinks(archive, source, links):
+            return True
+    return False
 
 
 def _relationship_acts(attributes: dict[str, str]) -> bool:
@@ -69,9 +82,32 @@ def _relationship_acts(attributes: dict[str, str]) -> bool:
     kind = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower()
     if kind in ACTIVE_RELATIONSHIPS:
         return True
-    if attributes.get("TargetMode", "").strip().lower() != "external":
-        return False
-    return not (kind == "hyperlink" and _clickable(attributes.get("Target", "")))
+    return _external(attributes) and not (kind == "hyperlink" and _clickable(attributes.get("Target", "")))
+
+
+def _external(attributes: dict[str, str]) -> bool:
+    return attributes.get("TargetMode", "").strip().lower() == "external"
+
+
+def _source_part(rels: str) -> str:
+    """The part a relationships part belongs to: word/_rels/document.xml.rels -> word/document.xml."""
+    folder, _, file_name = rels.rpartition("/")
+    return posixpath.join(posixpath.dirname(folder), file_name.removesuffix(".rels"))
+
+
+def _used_beyond_hyperlinks(archive: zipfile.ZipFile, source: str, links: set[str]) -> bool:
+    """True if the part refers to an outside web link from anything but a hyperlink.
+
+    Nothing promises that Word checks a relationship's type when it resolves
+    an r:id, so a "hyperlink" to a web address named by w:attachedTemplate or
+    an image's r:link is treated as what would be fetched on opening.
+    """
+    return any(
+        tag.rpartition(" ")[2] not in HYPERLINK_ELEMENTS
+        for tag, attributes in _start_tags(archive, source)
+        for attribute, value in attributes.items()
+        if attribute.startswith(RELATIONSHIP_REFERENCE) and value in links
+    )
 
 
 def odt_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:

@@ -149,21 +149,27 @@ _RELS = (
 )
 
 
-def _document_xml(text: str) -> bytes:
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+_EXTERNAL = ' TargetMode="External"'
+
+
+def _document_xml(text: str, body: str = "") -> bytes:
+    """The main part: a paragraph of `text`, then `body` (which may use the r: prefix for relationships)."""
+    relationships_prefix = f' xmlns:r="{_REL[:-1]}"' if body else ""
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-        f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
+        f'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"{relationships_prefix}>'
+        f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p>{body}</w:body></w:document>"
     ).encode()
 
 
 def docx_entries(text: str = "Curriculum vitae", main_type: str = DOCX_CONTENT_TYPE,
-                 content_types: str = "") -> list[tuple[str, bytes]]:
+                 content_types: str = "", body: str = "") -> list[tuple[str, bytes]]:
     """The parts of a minimal Word document, for variants that add or change parts."""
     return [
         ("[Content_Types].xml", _content_types(main_type, content_types)),
         ("_rels/.rels", _RELS),
-        ("word/document.xml", _document_xml(text)),
+        ("word/document.xml", _document_xml(text, body)),
     ]
 
 
@@ -184,10 +190,6 @@ def docx_with_hidden_vba() -> bytes:
     return _zip([*docx_entries(), ("word/vbaProject.bin", b"\xd0\xcf\x11\xe0" + b"\0" * 64)])
 
 
-_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
-_EXTERNAL = ' TargetMode="External"'
-
-
 def relationships(*items: tuple[str, str, bool]) -> bytes:
     """A relationships part from (type name, target, external) triples."""
     rows = "".join(
@@ -199,9 +201,9 @@ def relationships(*items: tuple[str, str, bool]) -> bytes:
             "</Relationships>").encode()
 
 
-def docx_with(*parts: tuple[str, bytes], content_types: str = "") -> bytes:
-    """A minimal Word document with more parts (relationships, settings, embeddings)."""
-    return _zip([*docx_entries(content_types=content_types), *parts])
+def docx_with(*parts: tuple[str, bytes], content_types: str = "", body: str = "") -> bytes:
+    """A minimal Word document with more parts (relationships, settings, embeddings) and content."""
+    return _zip([*docx_entries(content_types=content_types, body=body), *parts])
 
 
 _SETTINGS = (
@@ -221,6 +223,15 @@ def docx_remote_template(target: str = "https://templates.example.net/cv.dotm") 
     )
 
 
+def docx_template_disguised_as_hyperlink() -> bytes:
+    """A remote template whose relationship claims to be a hyperlink (in case Word does not check the type)."""
+    return docx_with(
+        ("word/_rels/document.xml.rels", relationships(("settings", "settings.xml", False))),
+        ("word/settings.xml", _SETTINGS),
+        ("word/_rels/settings.xml.rels", relationships(("hyperlink", "https://templates.example.net/cv.dotm", True))),
+    )
+
+
 def docx_linked_image(target: str = "file:///\\\\files.example.net\\share\\photo.png") -> bytes:
     """A DOCX showing an image linked, not embedded: Word fetches it on opening (a UNC path leaks
     the reader's Windows credentials hash)."""
@@ -229,6 +240,10 @@ def docx_linked_image(target: str = "file:///\\\\files.example.net\\share\\photo
 
 def docx_with_hyperlinks() -> bytes:
     """A DOCX with web and mail hyperlinks, as Word makes of every typed address, and an embedded image."""
+    links = ('<w:p><w:hyperlink r:id="rId1"><w:r><w:t>amina@example.org</w:t></w:r></w:hyperlink>'
+             '<w:hyperlink r:id="rId2"><w:r><w:t>LinkedIn</w:t></w:r></w:hyperlink></w:p>'
+             '<w:p><w:r><w:drawing><a:blip xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+             ' r:embed="rId3"/></w:drawing></w:r></w:p>')
     return docx_with(
         ("word/_rels/document.xml.rels", relationships(
             ("hyperlink", "mailto:amina@example.org", True),
@@ -236,7 +251,7 @@ def docx_with_hyperlinks() -> bytes:
             ("image", "media/image1.png", False),
         )),
         ("word/media/image1.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
-        content_types='<Default Extension="png" ContentType="image/png"/>',
+        content_types='<Default Extension="png" ContentType="image/png"/>', body=links,
     )
 
 

@@ -71,6 +71,8 @@ FILES = (
     Nasty("docx-web-mail-links-and-image", samples.docx_with_hyperlinks(), "cv.docx", accepted=DOCX,
           relayed_name="cv.docx"),
     Nasty("docx-remote-template", samples.docx_remote_template(), "cv.docx", refused="file_active"),
+    Nasty("docx-template-as-hyperlink", samples.docx_template_disguised_as_hyperlink(), "cv.docx",
+          refused="file_active"),
     Nasty("docx-linked-unc-image", samples.docx_linked_image(), "cv.docx", refused="file_active"),
     Nasty("docx-ole-object", samples.docx_with_ole_object(), "cv.docx", refused="file_active"),
     Nasty("docx-activex", samples.docx_with_activex(), "cv.docx", refused="file_active"),
