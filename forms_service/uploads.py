@@ -175,6 +175,8 @@ def _odt(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], names: set[st
     manifest = archive.read("META-INF/manifest.xml")
     if any(name.startswith(("Basic/", "Scripts/")) for name in names) or b'full-path="basic/' in manifest.lower():
         raise UploadRefused("file_macros")
+    if b"encryption-data" in manifest:
+        raise UploadRefused("file_encrypted")  # ODF encrypts parts itself: nothing in them can be checked
     if active_office.odt_acts(archive, names):
         raise UploadRefused("file_active")
     return ODT

@@ -355,6 +355,17 @@ def odt_with_macros() -> bytes:
     return _zip(entries, stored_first=True)
 
 
+def encrypted_odt() -> bytes:
+    """A password-protected ODT: LibreOffice encrypts content.xml itself and says so in the manifest."""
+    extra = ('<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+             '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
+             '<manifest:algorithm manifest:algorithm-name="Blowfish CFB" manifest:initialisation-vector="AAAA"/>'
+             "</manifest:encryption-data></manifest:file-entry>")
+    entries = odt_entries(manifest_extra=extra)
+    entries[2] = ("content.xml", bytes(range(256)) * 4)
+    return _zip(entries, stored_first=True)
+
+
 def encrypted_docx() -> bytes:
     """A DOCX whose entries carry the 'encrypted' flag (bit 0 of the general purpose flags)."""
     data = bytearray(docx_bytes())

@@ -36,6 +36,7 @@ def test_accepted_documents_are_named_by_their_real_type(data, name, kind):
     (samples.docx_with_hidden_vba(), "file_macros"),
     (samples.odt_with_macros(), "file_macros"),
     (samples.encrypted_docx(), "file_encrypted"),
+    (samples.encrypted_odt(), "file_encrypted"),
     (samples.zip_bomb_docx(), "file_damaged"),
     (samples.many_entries_docx(), "file_damaged"),
     (samples.docx_bytes()[:-30], "file_damaged"),
