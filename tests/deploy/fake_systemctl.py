@@ -87,15 +87,28 @@ def start(unit: str) -> int:
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     pid_file(unit).write_text(str(process.pid))
     for command in settings.get("ExecStartPost", []):
-        if subprocess.run(shlex.split(command), env=env, stdout=log, stderr=log).returncode != 0:
+        if not started_post(subprocess.Popen(shlex.split(command), env=env, stdout=log, stderr=log), process):
             stop(unit)
             return 1
     return 0
 
 
+def started_post(probe: subprocess.Popen, main: subprocess.Popen) -> bool:
+    """Whether an ExecStartPost command succeeded; as with systemd, the main process exiting
+    meanwhile fails the start at once (the probe is killed rather than left to retry)."""
+    while probe.poll() is None:
+        if main.poll() is not None:
+            probe.kill()
+            probe.wait()
+            return False
+        time.sleep(0.05)
+    return probe.returncode == 0
+
+
 def stop(unit: str) -> int:
     pid = main_pid(unit)
     if pid is None:
+        pid_file(unit).unlink(missing_ok=True)  # it exited on its own
         return 0
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + float(service_section(unit).get("TimeoutStopSec", ["90"])[0])

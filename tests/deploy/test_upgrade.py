@@ -20,10 +20,12 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
 import requests
 from cryptography.fernet import Fernet
 
@@ -59,10 +61,9 @@ def make_release(root: Path, name: str) -> Path:
 
 @dataclass
 class Load:
-    """Clients posting the support form through nginx until stopped; every answer is kept."""
+    """Clients sending `post` (a support request through nginx) until stopped; every answer is kept."""
 
-    url: str
-    origin: str
+    post: Callable[[], requests.Response]
     accepted: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -73,8 +74,7 @@ class Load:
     def client(self) -> None:
         while not self.stopping.is_set():
             try:
-                response = requests.post(self.url, data=support_form(), headers={**JSON, "Origin": self.origin},
-                                         timeout=30)
+                response = self.post()
                 if response.status_code == 202:
                     self.accepted.append(response.json()["id"])
                 else:
@@ -116,6 +116,7 @@ class Host:
         upstream.write_text((PROJECT / "deploy" / "nginx" / "cocreatehumanity-upstream.conf").read_text()
                             .replace("127.0.0.1:8001", f"127.0.0.1:{self.ports[0]}"))
         self.nginx = LocalNginx(upstream.parent, self.root / "site", upstream=upstream)
+        self.origin = self.nginx.url.rstrip("/")
         workdir = self.nginx.workdir
         nginx = f"{NGINX} -c {self.nginx.conf} -p {workdir}"
         self.env = {
@@ -142,13 +143,13 @@ class Host:
     def release(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(RELEASE), *args], env=self.env, capture_output=True, text=True, timeout=300)
 
-    def release_during_slow_upload(self, origin: str, *args: str) -> tuple[subprocess.CompletedProcess, str]:
+    def release_during_slow_upload(self, *args: str) -> tuple[subprocess.CompletedProcess, str]:
         """Run deploy/release while a visitor's upload is half sent to one of nginx's workers; send the
         rest only once the script has reloaded nginx and says it waits for the old workers (or has
         ended). That worker still proxies to the old instance: its answer, JSON, comes second."""
         body = urlencode(support_form()).encode()
         upload = socket.create_connection(("127.0.0.1", self.nginx.port), timeout=30)
-        upload.sendall(f"POST /forms/support HTTP/1.1\r\nHost: 127.0.0.1:{self.nginx.port}\r\nOrigin: {origin}\r\n"
+        upload.sendall(f"POST /forms/support HTTP/1.1\r\nHost: 127.0.0.1:{self.nginx.port}\r\nOrigin: {self.origin}\r\n"
                        "Accept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body[:20])
         script = subprocess.Popen([str(RELEASE), *args], env=self.env, stdout=subprocess.PIPE,
@@ -165,6 +166,11 @@ class Host:
         stdout = script.communicate(timeout=300)[0]
         reader.join(timeout=10)
         return subprocess.CompletedProcess(script.args, script.returncode, stdout, "".join(said)), answer
+
+    def post(self) -> requests.Response:
+        """One support request through nginx, as the site's script sends it."""
+        return requests.post(self.nginx.url + "forms/support", data=support_form(),
+                             headers={**JSON, "Origin": self.origin}, timeout=30)
 
     def main_pid(self, port: int) -> int | None:
         """The gunicorn master of the instance on `port`, if it runs."""
@@ -187,54 +193,84 @@ class Host:
         self.nginx.stop()
 
 
-def test_upgrade_and_rollback_under_load_lose_nothing(smtp_server, smtp_ca_file, tmp_path):
-    host = None
+@pytest.fixture
+def host(smtp_server, smtp_ca_file, tmp_path):
+    """A server with releases "one" and "two" and nginx running, "one" installed by a first switch."""
+    host = Host(tmp_path)
     try:
-        host = Host(tmp_path)
-        origin = host.nginx.url.rstrip("/")
-        host.configure(service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data", SITE_URL=origin,
-                                        ALLOWED_ORIGINS=[origin], PROXY_COUNT=1,
+        host.configure(service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data",
+                                        SITE_URL=host.origin, ALLOWED_ORIGINS=[host.origin], PROXY_COUNT=1,
                                         SPOOL_KEY=Fernet.generate_key().decode()))
         make_release(host.root, "one")
         make_release(host.root, "two")
         host.nginx.start()
-        first, second = host.ports
-
         installed = host.release("switch", "one")
         assert installed.returncode == 0, installed.stderr + host.logs()
+        yield host
+    finally:
+        host.stop()
+
+
+def test_first_install_serves_the_release_on_the_other_port(host):
+    first, second = host.ports
+    assert host.serving(second) == "one" and host.main_pid(first) is None
+    assert host.enabled() == [f"{UNIT}@{second}.service"]
+    assert "release one" in requests.get(host.nginx.url, timeout=10).text
+    assert host.post().status_code == 202
+
+
+def test_upgrade_and_rollback_under_load_lose_nothing(host, smtp_server):
+    first, second = host.ports
+    with Load(host.post) as load:
+        assert load.more_accepted(5), load.failures
+        upgraded, upload = host.release_during_slow_upload("switch", "two")
+        assert upgraded.returncode == 0, upgraded.stderr + host.logs()
+        assert load.more_accepted(5), load.failures
+        assert host.serving(first) == "two" and host.main_pid(second) is None
+        assert host.enabled() == [f"{UNIT}@{first}.service"]
+        assert "release two" in requests.get(host.nginx.url, timeout=10).text
+
+        rolled_back, upload_back = host.release_during_slow_upload("rollback")
+        assert rolled_back.returncode == 0, rolled_back.stderr + host.logs()
+        assert load.more_accepted(5), load.failures
         assert host.serving(second) == "one" and host.main_pid(first) is None
+        assert host.enabled() == [f"{UNIT}@{second}.service"]
         assert "release one" in requests.get(host.nginx.url, timeout=10).text
 
-        with Load(host.nginx.url + "forms/support", origin) as load:
-            assert load.more_accepted(5), load.failures
-            upgraded, upload = host.release_during_slow_upload(origin, "switch", "two")
-            assert upgraded.returncode == 0, upgraded.stderr + host.logs()
-            assert load.more_accepted(5), load.failures
-            assert host.serving(first) == "two" and host.main_pid(second) is None
-            assert host.enabled() == [f"{UNIT}@{first}.service"]
-            assert "release two" in requests.get(host.nginx.url, timeout=10).text
+    assert load.failures == []
+    for answer in (upload, upload_back):
+        assert answer.startswith("202 "), answer
+        load.accepted.append(json.loads(answer[4:])["id"])
+    listing = [line.split()[:2] for line in host.release("list").stdout.splitlines()]
+    assert ["live", "one"] in listing and ["previous", "two"] in listing
 
-            rolled_back, upload_back = host.release_during_slow_upload(origin, "rollback")
-            assert rolled_back.returncode == 0, rolled_back.stderr + host.logs()
-            assert load.more_accepted(5), load.failures
-            assert host.serving(second) == "one" and host.main_pid(first) is None
-            assert host.enabled() == [f"{UNIT}@{second}.service"]
-            assert "release one" in requests.get(host.nginx.url, timeout=10).text
+    def every_email_arrived() -> bool:
+        received = Counter(message.parsed()["Message-ID"].split("@")[0].lstrip("<") for message in smtp_server.messages)
+        return all(received[f"{submission}.{number}"] for submission in load.accepted for number in (1, 2))
 
-        assert load.failures == []
-        for answer in (upload, upload_back):
-            assert answer.startswith("202 "), answer
-            load.accepted.append(json.loads(answer[4:])["id"])
-        listing = host.release("list").stdout.split("\n")
-        assert any(line.split()[:2] == ["live", "one"] for line in listing if line)
-        assert any(line.split()[:2] == ["previous", "two"] for line in listing if line)
+    assert wait_until(every_email_arrived, timeout=DELIVERY_TIMEOUT), host.logs()
 
-        def every_email_arrived() -> bool:
-            received = Counter(message.parsed()["Message-ID"].split("@")[0].lstrip("<")
-                               for message in smtp_server.messages)
-            return all(received[f"{submission}.{number}"] for submission in load.accepted for number in (1, 2))
 
-        assert wait_until(every_email_arrived, timeout=DELIVERY_TIMEOUT), host.logs()
-    finally:
-        if host:
-            host.stop()
+def code_that_cannot_start(release: Path) -> None:
+    """What a half-installed release does: the app cannot import a package."""
+    (release / "forms_service" / "__init__.py").write_text("import flask_that_is_not_installed\n")
+
+
+def nginx_configuration_it_refuses(release: Path) -> None:
+    snippet = release / "deploy" / "nginx" / "cocreatehumanity-site.conf"
+    snippet.write_text(snippet.read_text() + "not_an_nginx_directive on;\n")
+
+
+@pytest.mark.parametrize("breakage", [code_that_cannot_start, nginx_configuration_it_refuses])
+def test_a_release_that_fails_changes_nothing(host, breakage):
+    first, second = host.ports
+    snippet, upstream = (Path(host.env[name]).read_text() for name in ("RELEASE_NGINX_SNIPPET", "RELEASE_NGINX_UPSTREAM"))
+    breakage(host.root / "releases" / "two")
+    failed = host.release("switch", "two")
+    assert failed.returncode != 0 and "nothing changed" in failed.stderr, failed.stderr
+    assert host.serving(second) == "one" and host.main_pid(first) is None
+    assert Path(host.env["RELEASE_NGINX_SNIPPET"]).read_text() == snippet
+    assert Path(host.env["RELEASE_NGINX_UPSTREAM"]).read_text() == upstream
+    assert os.readlink(host.root / "current") == "releases/one"
+    assert "release one" in requests.get(host.nginx.url, timeout=10).text
+    assert host.post().status_code == 202
