@@ -155,7 +155,12 @@ class Host:
         script = subprocess.Popen([str(RELEASE), *args], env=self.env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         said: list[str] = []
-        reader = threading.Thread(target=lambda: said.extend(script.stderr), daemon=True)
+
+        def listen() -> None:
+            for line in script.stderr:
+                said.append(line)
+
+        reader = threading.Thread(target=listen, daemon=True)
         reader.start()
         assert wait_until(lambda: script.poll() is not None or any(DRAINING in line for line in said), timeout=120)
         upload.sendall(body[20:])
@@ -163,7 +168,8 @@ class Host:
         response.begin()
         answer = f"{response.status} {response.read().decode(errors='replace')}"
         upload.close()
-        stdout = script.communicate(timeout=300)[0]
+        stdout = script.stdout.read()
+        script.wait(timeout=300)
         reader.join(timeout=10)
         return subprocess.CompletedProcess(script.args, script.returncode, stdout, "".join(said)), answer
 
@@ -274,3 +280,22 @@ def test_a_release_that_fails_changes_nothing(host, breakage):
     assert os.readlink(host.root / "current") == "releases/one"
     assert "release one" in requests.get(host.nginx.url, timeout=10).text
     assert host.post().status_code == 202
+
+
+def test_restart_starts_the_live_release_again_on_the_other_port(host):
+    """How new settings in forms.env take effect without downtime."""
+    first, second = host.ports
+    restarted = host.release("restart")
+    assert restarted.returncode == 0, restarted.stderr + host.logs()
+    assert host.serving(first) == "one" and host.main_pid(second) is None
+    assert not (host.root / "previous").exists()
+    assert host.post().status_code == 202
+
+
+def test_prune_deletes_every_release_but_the_live_and_the_previous_one(host):
+    assert host.release("switch", "two").returncode == 0
+    make_release(host.root, "three")
+    pruned = host.release("prune")
+    assert pruned.returncode == 0 and pruned.stdout == "deleted: three\n", pruned.stderr
+    assert sorted(path.name for path in (host.root / "releases").iterdir()) == ["one", "two"]
+    assert "release two" in requests.get(host.nginx.url, timeout=10).text
