@@ -28,10 +28,12 @@ SCRIPT_FLAG = "form_script"
 
 def on_page_content(html, page, config, files):
     """Replace each placeholder of a page by the rendered form or table."""
-    if not PLACEHOLDER.search(html):
-        return html
     plugin = config.plugins["i18n"]
     language = plugin.current_language or plugin.default_language  # as hooks/catalogues.py reads it
+    if page.file.dest_uri == _destination(language, PRIVACY_PAGE):
+        _check_privacy_lists_every_form(html, page)
+    if not PLACEHOLDER.search(html):
+        return html
     environment = config.theme.get_env()
     # The theme's environment does not escape; our texts go into attributes too.
     environment.autoescape = True
@@ -49,6 +51,19 @@ def on_page_content(html, page, config, files):
         return environment.get_template(TEMPLATES[what]).render(**context)
 
     return PLACEHOLDER.sub(render, html)
+
+
+def _check_privacy_lists_every_form(html: str, page) -> None:
+    """Every form the service accepts has its section on the privacy page, where its consent links to,
+    with the table of what it collects: a form cannot be added and left out of the policy."""
+    listed = {name for what, name in PLACEHOLDER.findall(html) if what == "collected"}
+    for name in FORMS:
+        if name not in listed:
+            raise PluginError(f"{page.file.src_uri}: the service accepts the form {name!r}, but this page does not "
+                              f"list what it collects: add a line <!-- collected: {name} -->")
+        if f'id="{name}-form"' not in html:
+            raise PluginError(f"{page.file.src_uri}: no section anchored {{ #{name}-form }}, where the consent of "
+                              f"the form {name!r} links to")
 
 
 def _form_context(form: Form, language: str, page, config, files) -> dict:
@@ -73,8 +88,13 @@ def _collected_context(form: Form, language: str) -> dict:
 
 def _page_url(files, page, language: str, site_path: str) -> str:
     """URL of a site page of `language`, relative to `page`; a missing page fails the build."""
-    destination = (i18n.language_prefix(language) + site_path).lstrip("/")
+    destination = _destination(language, site_path)
     for file in files.documentation_pages():
         if file.dest_uri == destination:
             return file.url_relative_to(page.file)
     raise PluginError(f"{page.file.src_uri}: the form links to {destination}, which is not built")
+
+
+def _destination(language: str, site_path: str) -> str:
+    """Where MkDocs writes a site page of `language` (File.dest_uri)."""
+    return (i18n.language_prefix(language) + site_path).lstrip("/")

@@ -117,15 +117,20 @@ def add_definition(project: Path) -> None:
     fields.write_text(head + DEFINITION + "\nFORMS = " + registry.replace(*REGISTERED), encoding="utf-8")
 
 
-def add_pages(project: Path) -> None:
-    """The form's page and thank-you page in each language, its privacy section, and the navigation."""
-    for lang, pages in PAGES.items():
-        for name, text in pages.items():
-            (project / "docs" / lang / name).write_text(text, encoding="utf-8")
+def add_privacy_sections(project: Path) -> None:
+    """The form's section of each privacy page: the anchor its consent links to, and its table."""
+    for lang, section in PRIVACY_SECTIONS.items():
         privacy = project / "docs" / lang / "privacy.md"
         lines = privacy.read_text(encoding="utf-8").splitlines(keepends=True)
         at = next(number for number, line in enumerate(lines) if PRIVACY_BEFORE in line)
-        privacy.write_text("".join([*lines[:at], PRIVACY_SECTIONS[lang], *lines[at:]]), encoding="utf-8")
+        privacy.write_text("".join([*lines[:at], section, *lines[at:]]), encoding="utf-8")
+
+
+def add_pages(project: Path) -> None:
+    """The form's page and thank-you page in each language, and the navigation."""
+    for lang, pages in PAGES.items():
+        for name, text in pages.items():
+            (project / "docs" / lang / name).write_text(text, encoding="utf-8")
     settings = read_mkdocs(project)
     settings["nav"].append({"Écrivez-nous": "contact.md"})
     settings["not_in_nav"] += "contact-thanks.md\n"
@@ -158,10 +163,22 @@ def project(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("project"))
     add_definition(project)
     add_pages(project)
+    add_privacy_sections(project)
     add_catalogue_entries(project)
     build = build_site(project / "site", SITE_URL, project / "mkdocs.yml")
     assert build.returncode == 0, build.stderr
     return project
+
+
+def test_a_form_left_out_of_the_privacy_pages_fails_the_build(tmp_path):
+    """The service would accept it, so the policy must say what it collects: the build stops, naming it."""
+    project = copy_project(tmp_path / "project")
+    add_definition(project)
+    add_pages(project)
+    add_catalogue_entries(project)
+    build = build_site(project / "site", SITE_URL, project / "mkdocs.yml")
+    assert build.returncode != 0
+    assert "privacy.md: the service accepts the form 'contact'" in build.stderr
 
 
 def built(project: Path, lang: str, page: str) -> BeautifulSoup:
