@@ -8,11 +8,13 @@ catalogues, not this checkout's.
 from __future__ import annotations
 
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from forms_service.static_site import PROJECT
+from forms_service.static_site import PROJECT, build_site
 
 COPIED = ("docs", "overrides", "forms_service", "mkdocs.yml")
 
@@ -42,6 +44,16 @@ def copy_project(project: Path) -> Path:
         else:
             shutil.copy(source, target)
     return project
+
+
+def build_extended_copy(project: Path, site_url: str,
+                        *additions: Callable[[Path], None]) -> subprocess.CompletedProcess:
+    """Copy the project into `project`, apply each addition to the copy, and build it strictly into
+    project/site (the build runs in the copy, so its hooks read the copy's forms_service)."""
+    copy_project(project)
+    for addition in additions:
+        addition(project)
+    return build_site(project / "site", site_url, project / "mkdocs.yml")
 
 
 def read_mkdocs(project: Path) -> dict:

@@ -24,8 +24,7 @@ from bs4 import BeautifulSoup
 
 from benchmarks.server import Gunicorn
 from forms_service import i18n
-from forms_service.static_site import build_site
-from tests.deploy.copies import copy_project, i18n_plugin, read_mkdocs, write_mkdocs
+from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
 from tests.forms.helpers import site_path, what_a_browser_sends
 from tests.service.helpers import SITE, service_settings
 from tests.smtp_sink import SmtpSink
@@ -160,23 +159,16 @@ def in_copy(project: Path, code: str) -> str:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """The copy with the contact form added, built strictly into project/site."""
-    project = copy_project(tmp_path_factory.mktemp("project"))
-    add_definition(project)
-    add_pages(project)
-    add_privacy_sections(project)
-    add_catalogue_entries(project)
-    build = build_site(project / "site", SITE_URL, project / "mkdocs.yml")
+    project = tmp_path_factory.mktemp("project")
+    build = build_extended_copy(project, SITE_URL, add_definition, add_pages, add_privacy_sections,
+                                add_catalogue_entries)
     assert build.returncode == 0, build.stderr
     return project
 
 
 def test_a_form_left_out_of_the_privacy_pages_fails_the_build(tmp_path):
     """The service would accept it, so the policy must say what it collects: the build stops, naming it."""
-    project = copy_project(tmp_path / "project")
-    add_definition(project)
-    add_pages(project)
-    add_catalogue_entries(project)
-    build = build_site(project / "site", SITE_URL, project / "mkdocs.yml")
+    build = build_extended_copy(tmp_path, SITE_URL, add_definition, add_pages, add_catalogue_entries)
     assert build.returncode != 0
     assert "privacy.md: the service accepts the form 'contact'" in build.stderr
 
@@ -185,14 +177,19 @@ def built(project: Path, lang: str, page: str) -> BeautifulSoup:
     return BeautifulSoup((project / "site" / site_path(lang, page)).read_text(encoding="utf-8"), "html.parser")
 
 
-def test_the_copy_knows_the_form_from_its_definition_alone(project):
-    """Its recipients setting, and every text of it in every catalogue, as test_catalogues checks them."""
+@pytest.fixture(scope="module")
+def copy_forms(project) -> dict:
+    """What the copy's definitions say, as the copy's own service reads them: each form's recipients
+    setting, and each of its texts missing from a catalogue (test_catalogues.py's check)."""
     code = ("import json; from forms_service import i18n; from forms_service.fields import FORMS; "
-            "form = FORMS['contact']; "
-            "print(json.dumps({'setting': form.recipients_setting, 'missing': {lang: sorted(form.msgids - "
-            "set(i18n.catalogue(lang).messages)) for lang in i18n.supported_languages()}}))")
-    answer = json.loads(in_copy(project, code))
-    assert answer == {"setting": "CONTACT_RECIPIENTS", "missing": {"en": [], "fr": []}}
+            "print(json.dumps({name: {'setting': form.recipients_setting, 'missing': {lang: sorted(form.msgids - "
+            "set(i18n.catalogue(lang).messages)) for lang in i18n.supported_languages()}} "
+            "for name, form in FORMS.items()}))")
+    return json.loads(in_copy(project, code))
+
+
+def test_the_copy_knows_the_form_from_its_definition_alone(copy_forms):
+    assert copy_forms[NAME] == {"setting": "CONTACT_RECIPIENTS", "missing": {"en": [], "fr": []}}
 
 
 def shown(lang: str, msgid: str) -> str:
@@ -229,13 +226,13 @@ def sink(smtp_ca):
     server.stop()
 
 
-def test_what_the_built_form_sends_reaches_the_association_and_is_acknowledged(project, sink, smtp_ca_file,
-                                                                                  tmp_path):
+def test_what_the_built_form_sends_reaches_the_association_and_is_acknowledged(project, copy_forms, sink,
+                                                                                  smtp_ca_file, tmp_path):
     form = built(project, "en", "/contact.html").select_one(f"form#{NAME}-form")
     sent = what_a_browser_sends(form)
-    # Every form of this checkout has its inbox already; the copy's new one is named by its definition.
-    settings = service_settings(sink.mail_config(), smtp_ca_file, tmp_path / "data",
-                                CONTACT_RECIPIENTS=[f"{NAME}@cch.example.org"])
+    # As tests/service/helpers.py gives every form of this checkout its inbox: from the copy's definitions.
+    inboxes = {answer["setting"]: [f"{name}@cch.example.org"] for name, answer in copy_forms.items()}
+    settings = service_settings(sink.mail_config(), smtp_ca_file, tmp_path / "data", **inboxes)
     with Gunicorn(settings=settings, project=project) as server:
         response = requests.post(f"http://127.0.0.1:{server.port}{form['action']}", headers=SITE,
                                  files={name: (None, value) for name, value in sent.items()},

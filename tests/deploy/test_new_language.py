@@ -18,8 +18,8 @@ from babel.messages.pofile import read_po, write_po
 from bs4 import BeautifulSoup
 
 from forms_service.fields import SUPPORT, VOLUNTEER
-from forms_service.static_site import PROJECT, build_site
-from tests.deploy.copies import copy_project, i18n_plugin, read_mkdocs, write_mkdocs
+from forms_service.static_site import PROJECT
+from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
 from tests.nginx import LocalNginx
 
 SITE_URL = "https://site.test/"
@@ -60,11 +60,8 @@ def add_language_entry(project: Path) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The copy with Arabic added, built strictly; its output folder."""
-    project = copy_project(tmp_path_factory.mktemp("project"))
-    add_pages(project)
-    add_catalogue(project)
-    add_language_entry(project)
-    build = build_site(project / "site", SITE_URL, project / "mkdocs.yml")
+    project = tmp_path_factory.mktemp("project")
+    build = build_extended_copy(project, SITE_URL, add_pages, add_catalogue, add_language_entry)
     assert build.returncode == 0, build.stderr
     return project / "site"
 
