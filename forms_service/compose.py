@@ -20,8 +20,8 @@ import jinja2
 
 from . import i18n, mime
 from .fields import FILE, N_, PEER_LANGUAGES, Form
-from .openpgp import encrypt_mime
-from .outgoing import OutgoingMail
+from .openpgp import Keyring, encrypt_mime
+from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
 from .validation import Submission
 
 REFERENCE_CHARS = 8
@@ -82,8 +82,8 @@ i18n.install(_templates)
 class MailSettings:
     """What composition needs from the configuration.
 
-    `certificates`: the vetted FORMS_PGP_KEYS; when there are any, the
-    association's email is encrypted to them before it reaches the spool.
+    `keyring`: the vetted FORMS_PGP_KEYS; when set, the association's email
+    is encrypted to its keys still valid before it reaches the spool.
     """
 
     sender: str
@@ -91,11 +91,11 @@ class MailSettings:
     urgent_recipients: tuple[str, ...]
     message_id_host: str
     staff_language: str
-    certificates: tuple = ()
+    keyring: Keyring | None = None
     bounce_address: str | None = None
 
     @classmethod
-    def from_config(cls, config, certificates=None) -> MailSettings:
+    def from_config(cls, config, keyring=None) -> MailSettings:
         return cls(
             sender=config["MAIL_DEFAULT_SENDER"],
             recipients={
@@ -105,7 +105,7 @@ class MailSettings:
             urgent_recipients=tuple(config["URGENT_RECIPIENTS"]),
             message_id_host=urlsplit(config["SITE_URL"]).hostname,
             staff_language=config["STAFF_LANGUAGE"],
-            certificates=tuple(certificates or ()),
+            keyring=keyring,
             bounce_address=config["MAIL_ENVELOPE_FROM"],
         )
 
@@ -125,7 +125,10 @@ class MailSettings:
 
 
 def compose(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> list[OutgoingMail]:
-    """The association's email first, then the submitter's acknowledgement."""
+    """The association's email first, then the submitter's acknowledgement.
+
+    Raises openpgp.NoUsableKey when OpenPGP is configured and every key has expired.
+    """
     return [
         _association_mail(submission, submission_id, language, settings),
         _acknowledgement(submission, submission_id, language, settings),
@@ -164,11 +167,11 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
     headers = [*_headers(settings, recipients, subject, message_id),
                ("Reply-To", mime.header_value("Reply-To", submission.values["email"])),
                ("Content-Language", staff.language)]
-    if settings.certificates:
-        data = encrypt_mime(headers, body, settings.certificates, staff.gettext(SEALED_SUBJECTS[kind]))
+    if settings.keyring:
+        data = encrypt_mime(headers, body, settings.keyring.usable(), staff.gettext(SEALED_SUBJECTS[kind]))
     else:
         data = mime.message(headers, body)
-    return OutgoingMail(message_id, settings.envelope_sender, recipients, data)
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, data, ASSOCIATION)
 
 
 def _acknowledgement(submission: Submission, submission_id: str, language: str,
@@ -179,7 +182,7 @@ def _acknowledgement(submission: Submission, submission_id: str, language: str,
     recipients = (submission.values["email"],)
     message_id = _message_id(submission_id, 2, settings)
     headers = [*_headers(settings, recipients, subject, message_id), ("Content-Language", language)]
-    return OutgoingMail(message_id, settings.envelope_sender, recipients, mime.message(headers, body))
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, mime.message(headers, body), ACKNOWLEDGEMENT)
 
 
 @functools.cache

@@ -54,8 +54,9 @@ def test_dead_and_requeue(cli_spool, run):
     cli_spool.dead(first.id, "PermanentRelayError: message refused: 550")
     cli_spool.dead(second.id, "PermanentRelayError: message refused: 554")
     header, *rows = run("dead").output.splitlines()
-    assert header == "id\tsubmission\tcreated\tattempts\tlast error"
-    assert [row.split("\t")[:2] for row in rows] == [[str(first.id), "sub-a"], [str(second.id), "sub-b"]]
+    assert header == "id\tsubmission\tkind\tcreated\tattempts\tlast error"
+    assert [row.split("\t")[:3] for row in rows] == [[str(first.id), "sub-a", "association"],
+                                                     [str(second.id), "sub-b", "association"]]
     assert rows[0].endswith("Z\t1\tPermanentRelayError: message refused: 550")
     assert run("requeue").exit_code == 2
     assert run("requeue", str(first.id)).output == "requeued: 1\n"

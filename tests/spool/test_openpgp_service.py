@@ -70,10 +70,13 @@ def test_the_protected_subject_inside_shows_the_name_as_typed(pgp_settings, pgp_
                                                     "amina@example.org")
 
 
-@pytest.mark.parametrize(("name", "reason"), [("expired", "expired on 2020-01-02"), ("revoked", "is revoked")])
-def test_unusable_key_stops_start_up_with_one_line(pgp_settings, pgp_keys, name, reason):
+@pytest.mark.parametrize(("name", "reason", "loads"), [
+    ("revoked", "is revoked", ["-c", "import forms_service.wsgi"]),  # any start, a worker's too
+    ("expired", "expired on 2020-01-02", ["-m", "forms_service.startup"]),  # the master's check, before forking
+])
+def test_unusable_key_stops_start_up_with_one_line(pgp_settings, pgp_keys, name, reason, loads):
     settings = {**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["good"]), str(pgp_keys.files[name])]}
-    result = subprocess.run([sys.executable, "-c", "import forms_service.wsgi"], cwd=PROJECT,
+    result = subprocess.run([sys.executable, *loads], cwd=PROJECT,
                             env=service_environment(settings), capture_output=True, text=True, timeout=60)
     assert result.returncode == 4
     assert result.stderr == (f"forms_service: FORMS_PGP_KEYS key {pgp_keys.fingerprint(name)} {reason}: "

@@ -69,11 +69,12 @@ def test_a_submission_is_stored_whole_or_not_at_all(spool):
     assert not spool.accepted.is_set()
 
 
-def test_check_writable_fails_on_a_read_only_spool(spool):
-    spool.check_writable()
+def test_the_probe_fails_on_a_read_only_spool_and_leaves_nothing(spool):
+    spool.probe(outgoing("probe"))
+    assert raw_rows(spool) == [] and spool.stats().queued == 0
     spool._connection().execute("PRAGMA query_only = ON")
     with pytest.raises(SpoolUnavailable):
-        spool.check_writable()
+        spool.probe(outgoing("probe"))
     with pytest.raises(SpoolUnavailable):
         spool.accept("sub", [outgoing("readonly")])
 
