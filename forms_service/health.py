@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sqlite3
 from dataclasses import dataclass
 
 from flask import Flask
@@ -143,7 +144,10 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
     warning += expiring
     if storage_reachable(app) is False:
         critical.append(STORAGE_DOWN)
-    stats, dead_copies = spool.stats(), spool.dead_copies()
+    try:
+        stats, dead_copies = spool.stats(), spool.dead_copies()
+    except sqlite3.Error as error:  # a page the probe does not touch may be the broken one
+        return CRITICAL, "; ".join([*critical, f"spool unreadable ({type(error).__name__})", *warning]), ""
     if dead_copies:
         critical.append(f"{dead_copies} association copies dead: `flask --app forms_service spool dead`")
     age = stats.oldest_age_seconds or 0.0
