@@ -6,12 +6,13 @@ export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: run test test-core build install clean
 
-# The virtual environment is (re)built whenever requirements.txt changes.
-$(VENV)/.installed: requirements.txt
+# The virtual environment is (re)built whenever requirements.txt or pyproject.toml changes.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON3) --version))"; exit 1; }
 	$(PYTHON3) -m venv --clear $(VENV)  # a package dropped from requirements.txt goes too
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	touch $@
 
 install: $(VENV)/.installed

@@ -44,10 +44,13 @@ DEFAULTS = {
     "HEALTH_TOKEN": None,  # none: the spool's figures are never shown over HTTP
     "PROXY_COUNT": 0,
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": None,  # ratelimit.py: the counters file in DATA_DIR
     "RATELIMIT_DEFAULT": "10 per minute;60 per hour;200 per day",
+    "RATELIMIT_REFUSALS": "30 per minute;300 per day",
+    "ACK_LIMIT": 3,
+    "URGENT_LIMIT": 3,
     "RATELIMIT_HEADERS_ENABLED": True,
-    # A Redis outage must never stop a person from reaching us: fall back to memory.
+    # A storage outage (Redis, a locked counters file) must never stop a person from reaching us.
     "RATELIMIT_SWALLOW_ERRORS": True,
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     # Whole request: the resumé plus generous room for the text fields and multipart framing.
@@ -61,6 +64,7 @@ MIN_SECRET_LENGTH = 32
 # (Python spelling) would be the true-ish string "False": switches must be real JSON booleans.
 SWITCHES = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_ALLOW_PLAINTEXT", "MAIL_SUPPRESS_SEND", "RATELIMIT_ENABLED")
 SIZE_LIMITS = ("MAX_CONTENT_LENGTH", "MAX_FORM_MEMORY_SIZE", "MAX_FORM_PARTS")
+DAILY_QUOTAS = ("ACK_LIMIT", "URGENT_LIMIT")
 
 
 class ConfigError(SystemExit):
@@ -124,6 +128,9 @@ def check(config: dict) -> None:
     _check_number("PROXY_COUNT", config["PROXY_COUNT"], minimum=0)
     for name in SIZE_LIMITS:
         _check_number(name, config[name], minimum=1)
+    for name in DAILY_QUOTAS:
+        if isinstance(config[name], bool) or not isinstance(config[name], int) or config[name] < 0:
+            raise ConfigError(name, "must be a whole number, 0 or more")
     _check_health_token(config["HEALTH_TOKEN"])
     if config["STAFF_LANGUAGE"] not in supported_languages():
         raise ConfigError("STAFF_LANGUAGE", f"must be one of {', '.join(supported_languages())} "

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from werkzeug.serving import make_server
 
-from forms_service import create_app
+from forms_service.app import create_app
 from forms_service.delivery import start_delivery
 from forms_service.static_site import PROJECT, build_site, static_site
 

@@ -26,7 +26,7 @@ def load_app(*, starting: bool = False):
     running service) nor in the operator commands: there an expired key is
     left out at each use (openpgp.Keyring) and reported by the health check.
     """
-    from forms_service import create_app
+    from forms_service.app import create_app
     from forms_service.config import ConfigError
     from forms_service.openpgp import KeyRefused
     from forms_service.views import MAIL_SETTINGS

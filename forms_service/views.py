@@ -9,8 +9,8 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, UnsupportedMediaType
 from werkzeug.wsgi import LimitedStream
 
-from . import answers, guard, health
-from .compose import compose
+from . import answers, guard, health, ratelimit
+from .compose import MailSettings, compose, is_urgent
 from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
 from .openpgp import NoUsableKey
@@ -43,16 +43,27 @@ def submit(form_name: str):
     if not submission.ok:
         _log(submission_id, submission, "refused")
         return answers.refused(submission, language)
+    settings = current_app.extensions[MAIL_SETTINGS]
+    quotas = _within_quotas(submission, settings)
     try:
-        hand_over(submission_id, compose(submission, submission_id, language, current_app.extensions[MAIL_SETTINGS]))
+        hand_over(submission_id, compose(submission, submission_id, language, settings, **quotas))
     except NoUsableKey:  # never sent in clear: refused, and said so (the health check is red too)
         _log(submission_id, submission, "no-usable-openpgp-key")
         return answers.failure(503, language, form)
     except SpoolUnavailable as error:
         _log(submission_id, submission, f"spool-unavailable ({error})")
         return answers.failure(503, language, form)
+    ratelimit.submission_accepted()
     _log(submission_id, submission, "accepted")
     return answers.accepted(form, submission_id, language)
+
+
+def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, bool]:
+    """Which emails beyond the association's this submission may send today (ratelimit.py)."""
+    quotas = ratelimit.limits()
+    pages = is_urgent(submission) and bool(settings.urgent_recipients)
+    return {"acknowledge": quotas.acknowledgement_allowed(submission.values["email"]),
+            "page_on_call": not pages or quotas.urgent_page_allowed()}
 
 
 def _parsed_body():

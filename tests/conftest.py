@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from forms_service import create_app
+from forms_service.app import create_app
 from tests.service.helpers import service_settings
 from tests.smtp_sink import SmtpSink
 

@@ -32,6 +32,10 @@ def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
         "MAIL_TIMEOUT": 5,
         "DATA_DIR": str(data_dir),
         "RATELIMIT_ENABLED": False,
+        # Tests, the fault rig and benchmarks post many submissions naming one address: the daily
+        # quotas apply only where a test is about them.
+        "ACK_LIMIT": 1_000_000,
+        "URGENT_LIMIT": 1_000_000,
         **mail_config,
         **overrides,
     }

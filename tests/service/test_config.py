@@ -10,7 +10,7 @@ import sys
 import pytest
 from flask import Flask
 
-from forms_service import create_app
+from forms_service.app import create_app
 from benchmarks.server import service_environment
 from forms_service.config import ConfigError, load
 
@@ -65,6 +65,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"MAX_CONTENT_LENGTH": "5 MB"}, "FORMS_MAX_CONTENT_LENGTH"),
     ({"MAX_FORM_PARTS": 0}, "FORMS_MAX_FORM_PARTS"),
     ({"RATELIMIT_DEFAULT": "10 per fortnight"}, "FORMS_RATELIMIT_DEFAULT"),
+    ({"RATELIMIT_REFUSALS": "many"}, "FORMS_RATELIMIT_REFUSALS"),
+    ({"ACK_LIMIT": -1}, "FORMS_ACK_LIMIT"),
+    ({"URGENT_LIMIT": "3"}, "FORMS_URGENT_LIMIT"),
+    ({"RATELIMIT_STORAGE_URI": "sqlite:///proc/forms/counters.sqlite3"}, "FORMS_RATELIMIT_STORAGE_URI"),
     ({"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "nosuch://127.0.0.1"}, "FORMS_RATELIMIT_STORAGE_URI"),
 ])
 def test_bad_setting_stops_start_up_naming_it(app_config, overrides, setting):
@@ -202,7 +206,7 @@ def test_unsafe_environment_stops_start_up_with_one_line_naming_it(environment_r
 
 PARSED = """
 import json
-from forms_service import create_app
+from forms_service.app import create_app
 app = create_app()
 mail, spool = app.extensions["mail"], app.extensions["forms_spool"]
 limiter = next(iter(app.extensions["limiter"]))

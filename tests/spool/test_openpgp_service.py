@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from benchmarks.server import PROJECT, Gunicorn, service_environment
-from forms_service import create_app
+from forms_service.app import create_app
 from tests import samples
 from tests.service.helpers import JSON, OPERATOR, SITE, as_shown, post, volunteer_form
 from tests.spool.conftest import gpg
