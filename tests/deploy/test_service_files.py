@@ -16,7 +16,7 @@ from forms_service.app import create_app
 
 PROJECT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = PROJECT / "deploy" / ".env.example"
-UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms.service"
+UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms@.service"
 CHECK_UNIT = UNIT.with_name("cocreatehumanity-forms-check.service")
 CHECK_TIMER = UNIT.with_name("cocreatehumanity-forms-check.timer")
 ALERT_TEMPLATE = UNIT.with_name("cocreatehumanity-forms-alert@.service")
@@ -70,17 +70,21 @@ def test_the_secret_key_is_left_for_the_operator_to_generate():
     assert ("FORMS_SECRET_KEY=\n") in ENV_EXAMPLE.read_text()
 
 
-def installed_unit(tmp_path: Path, source: Path = UNIT) -> Path:
-    """The unit with the app's virtualenv moved to this checkout's, as `verify` checks ExecStart exists."""
-    unit = tmp_path / source.name
-    unit.write_text(source.read_text().replace("/srv/cocreatehumanity/app/.venv/bin/", f"{Path(sys.executable).parent}/"))
+def installed_unit(tmp_path: Path) -> Path:
+    """The template unit as instance 8001, with the release's virtualenv moved to this checkout's, as
+    `verify` checks ExecStart exists."""
+    unit = tmp_path / UNIT.name.replace("@", "@8001")
+    unit.write_text(UNIT.read_text().replace("/srv/cocreatehumanity/slots/%i/.venv/bin/",
+                                             f"{Path(sys.executable).parent}/"))
     return unit
 
 
 def installed_check_units(tmp_path: Path) -> list[Path]:
-    """The monitoring check, its timer, and the alert template's instance the check's OnFailure= starts."""
+    """The monitoring check (with the live release's virtualenv moved to this checkout's), its timer,
+    and the alert template as the instance the check's OnFailure= starts."""
+    venv = f"{Path(sys.executable).parent}/"
     for source in (CHECK_UNIT, CHECK_TIMER, ALERT_TEMPLATE):
-        installed_unit(tmp_path, source)
+        (tmp_path / source.name).write_text(source.read_text().replace("/srv/cocreatehumanity/current/.venv/bin/", venv))
     return [tmp_path / CHECK_UNIT.name, tmp_path / CHECK_TIMER.name,
             tmp_path / ALERT_TEMPLATE.name.replace("@", f"@{CHECK_UNIT.name}")]
 
@@ -128,11 +132,13 @@ def test_monitoring_check_is_confined_like_the_service(tmp_path):
 
 
 def test_monitoring_check_runs_spool_check_as_the_service_does():
-    """Same user, settings and data folder as the service, every 5 minutes; a failure starts the alert."""
+    """Same user, settings and data folder as the service, the live release's code (as the operator
+    commands run it), every 5 minutes; a failure starts the alert."""
     service, check = UNIT.read_text(), CHECK_UNIT.read_text()
-    for setting in ("User=", "Group=", "WorkingDirectory=", "EnvironmentFile=", "ReadWritePaths="):
+    for setting in ("User=", "Group=", "EnvironmentFile=", "ReadWritePaths="):
         line = next(line for line in service.splitlines() if line.startswith(setting))
         assert f"{line}\n" in check
-    assert "ExecStart=/srv/cocreatehumanity/app/.venv/bin/flask --app forms_service spool check\n" in check
+    assert "WorkingDirectory=/srv/cocreatehumanity/current\n" in check
+    assert "ExecStart=/srv/cocreatehumanity/current/.venv/bin/flask --app forms_service spool check\n" in check
     assert f"OnFailure={ALERT_TEMPLATE.name.replace('@', '@%n')}\n" in check
     assert "OnUnitActiveSec=5min\n" in CHECK_TIMER.read_text()
