@@ -27,7 +27,7 @@ from flask import Flask
 from .delivery import SPOOL_EXTENSION
 from .openpgp import Keyring, NoUsableKey
 from .outgoing import OutgoingMail
-from .spool import SpoolUnavailable
+from .spool import Spool, SpoolUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def answer(app: Flask, keyring: Keyring | None, operator: bool) -> tuple[dict, i
     return body, 200 if problem is None else 503
 
 
-def probe(spool, keyring: Keyring | None) -> str | None:
+def probe(spool: Spool, keyring: Keyring | None) -> str | None:
     """What would make a submission fail now, or None: the probe takes a submission's path."""
     try:
         data = keyring.probe() if keyring else b"probe"

@@ -244,6 +244,8 @@ class Spool:
         self.accepted.set()
 
     def _sealed_rows(self, submission_id: str, mails: Sequence[OutgoingMail]) -> list[tuple]:
+        """The INSERT values of `mails`, sealed: shared by accept and probe, so the probe proves
+        the very path a submission takes."""
         now = time.time()
         return [(submission_id, self.sealer.seal(mail.dumps()), now, now, now, mail.kind) for mail in mails]
 
@@ -252,7 +254,8 @@ class Spool:
 
         Sealed with the live key, inserted into the same table and index, and
         committed with the same fsync, so a lost key file, a corrupt page or a
-        full disk fail here as they would for a submission; inside one
+        full disk fail here as they would for a submission (the commit still
+        writes the touched pages to the WAL and fsyncs them); inside one
         transaction no other connection ever sees the row, so it is never
         delivered nor counted. Raises SpoolUnavailable.
         """
@@ -392,7 +395,8 @@ class Spool:
     def dead_copies(self) -> int:
         """Dead rows holding the association's copy (or of unknown kind): mail nobody has read yet."""
         with self._connected() as db:
-            return db.execute(f"SELECT count(*) FROM outgoing WHERE state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()[0]
+            (count,) = db.execute(f"SELECT count(*) FROM outgoing WHERE state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()
+        return count
 
     def discard(self, entry_id: int) -> bool:
         """Delete one dead message for good (the operator decided); False if no dead row has that id."""
