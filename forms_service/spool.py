@@ -395,7 +395,8 @@ class Spool:
     def dead_copies(self) -> int:
         """Dead rows holding the association's copy (or of unknown kind): mail nobody has read yet."""
         with self._connected() as db:
-            (count,) = db.execute(f"SELECT count(*) FROM outgoing WHERE state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()
+            (count,) = db.execute(
+                f"SELECT count(*) FROM outgoing WHERE state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()
         return count
 
     def discard(self, entry_id: int) -> bool:
