@@ -84,7 +84,8 @@ def installed_check_units(tmp_path: Path) -> list[Path]:
     and the alert template as the instance the check's OnFailure= starts."""
     venv = f"{Path(sys.executable).parent}/"
     for source in (CHECK_UNIT, CHECK_TIMER, ALERT_TEMPLATE):
-        (tmp_path / source.name).write_text(source.read_text().replace("/srv/cocreatehumanity/current/.venv/bin/", venv))
+        unit = source.read_text().replace("/srv/cocreatehumanity/current/.venv/bin/", venv)
+        (tmp_path / source.name).write_text(unit)
     return [tmp_path / CHECK_UNIT.name, tmp_path / CHECK_TIMER.name,
             tmp_path / ALERT_TEMPLATE.name.replace("@", f"@{CHECK_UNIT.name}")]
 

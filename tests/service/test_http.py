@@ -214,7 +214,8 @@ def test_healthz_answers_503_when_the_spool_cannot_be_written(app):
     public = app.test_client().get("/forms/healthz")
     assert (public.status_code, public.get_json()) == (503, {"ok": False})
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR)
-    assert (operator.status_code, operator.get_json()) == (503, {"ok": False, "spool": "not writable (OperationalError)"})
+    assert (operator.status_code, operator.get_json()) == (503, {"ok": False,
+                                                               "spool": "not writable (OperationalError)"})
 
 
 def test_public_healthz_says_only_ok_while_the_operator_sees_a_request_waiting(client):

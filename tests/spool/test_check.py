@@ -48,7 +48,8 @@ def age(spool, seconds: float) -> None:
 
 def test_ok_in_a_subprocess(app_config):
     output = assert_verdict(flask_check(app_config), OK)
-    assert output == "SPOOL OK - 0 queued, 0 dead | queued=0;10;100 dead=0;;0 dead_acknowledgements=0 oldest=0s;900;3600\n"
+    assert output == ("SPOOL OK - 0 queued, 0 dead | queued=0;10;100 dead=0;;0 dead_acknowledgements=0 "
+                      "oldest=0s;900;3600\n")
 
 
 def test_an_old_message_is_a_warning_then_critical(app):

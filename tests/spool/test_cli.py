@@ -134,7 +134,8 @@ def test_commands_in_a_subprocess_with_environment_settings(app, app_config, smt
 
 
 def test_dead_shows_the_kind_of_each_row(cli_spool, run):
-    cli_spool.accept("sub", [outgoing("Sentinel", 1), dataclasses.replace(outgoing("Sentinel", 2), kind=ACKNOWLEDGEMENT)])
+    receipt = dataclasses.replace(outgoing("Sentinel", 2), kind=ACKNOWLEDGEMENT)
+    cli_spool.accept("sub", [outgoing("Sentinel", 1), receipt])
     for entry in cli_spool.claim("worker", 60, 10):
         cli_spool.dead(entry.id, "expired after TemporaryRelayError: 451")
     rows = [row.split("\t") for row in run("dead").output.splitlines()[1:]]

@@ -318,7 +318,8 @@ def test_each_row_keeps_its_kind_through_claims_splits_and_death(spool):
     (part,) = spool.split(association.id, [outgoing("kind", 1)])
     spool.dead(part, "PermanentRelayError: recipients refused: 550")
     spool.dead(receipt.id, "expired after TemporaryRelayError: 451")
-    assert {(entry.id, entry.kind) for entry in spool.list_dead()} == {(part, ASSOCIATION), (receipt.id, ACKNOWLEDGEMENT)}
+    assert {(entry.id, entry.kind) for entry in spool.list_dead()} == {(part, ASSOCIATION),
+                                                                     (receipt.id, ACKNOWLEDGEMENT)}
     assert spool.dead_copies() == 1
 
 
