@@ -11,8 +11,9 @@ from flask_mail import Mail
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import guard, i18n, ratelimit, views
-from .cli import spool_cli
+from .cli import looking_up_a_command, spool_cli, unconfigured_app
 from .compose import MailSettings
+from .config import ConfigError
 from .config import load as load_settings
 from .delivery import init_delivery
 from .openpgp import recipients_from_config
@@ -51,15 +52,27 @@ def create_app(config: dict | None = None) -> Flask:
 
     The spool and its deliverer are registered but no delivery thread is
     started: wsgi.py and the dev server start it, so that `flask spool ...`
-    commands never send mail behind the operator's back.
+    commands never send mail behind the operator's back. When a setting
+    prevents start-up while `flask` looks for a command, it gets an app with
+    the spool commands only, so that `spool check` reports CRITICAL (cli.py).
     """
+    try:
+        return _build(config)
+    except (ConfigError, Exception) as error:  # a ConfigError is a SystemExit, not an Exception
+        if config is None and looking_up_a_command():
+            return unconfigured_app(error)
+        raise
+
+
+def _build(config: dict | None) -> Flask:
+    """The app, its extensions and commands; raises ConfigError naming a bad setting."""
     app = FormsApp("forms_service", static_folder=None)  # the package: templates/ and instance/ beside it
     app.request_class = MemoryRequest
     load_settings(app, config)
     # Flask leaves its logger at WARNING outside debug mode; the one line per
     # submission (id, form, outcome, sizes) and per delivery is the operators' record.
     app.logger.setLevel(logging.INFO)
-    # Keys are vetted once here: an expired or revoked key stops start-up, not a submission.
+    # Keys are vetted here (a revoked key stops start-up); expiry is checked at each use (openpgp.Keyring).
     app.extensions[views.MAIL_SETTINGS] = MailSettings.from_config(app.config, recipients_from_config(app.config))
     init_delivery(app, spool_from_config(app.config))
     app.cli.add_command(spool_cli)

@@ -1,21 +1,25 @@
-"""Operator commands: `flask --app forms_service spool status|retry|dead|requeue|rotate-key|new-key`.
+"""Operator commands: `flask --app forms_service spool status|retry|dead|requeue|discard|rotate-key|new-key|check`.
 
 They show bookkeeping only (ids, times, counts, error codes), never what
-people submitted.
+people submitted. `spool check` is for monitoring (the monitoring-plugins
+convention); it answers even when a setting prevents start-up (unconfigured_app).
 """
 
 from __future__ import annotations
 
 import datetime
+from typing import NoReturn
 
 import click
 from cryptography.fernet import Fernet
-from flask import current_app
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
 
+from . import health
 from .delivery import DELIVERER_EXTENSION, SPOOL_EXTENSION, Deliverer
 from .sealing import KeyFileSealer, add_new_key, retire_old_keys
 from .spool import Spool
+from .views import MAIL_SETTINGS
 
 spool_cli = AppGroup("spool", help="Inspect and operate the durable mail spool.")
 
@@ -56,10 +60,16 @@ def retry() -> None:
 
 @spool_cli.command("dead")
 def dead() -> None:
-    """List dead messages: id, acceptance time, attempts, last error code."""
-    click.echo("id\tsubmission\tcreated\tattempts\tlast error")
+    """List dead messages: id, submission, kind, acceptance time, attempts, last error code.
+
+    Kind: `association` (the association's copy: requeue it once the cause is
+    fixed), `acknowledgement` (the submitter's receipt) or `unknown` (spooled
+    before kinds were recorded: handle it as an association copy).
+    """
+    click.echo("id\tsubmission\tkind\tcreated\tattempts\tlast error")
     for entry in _spool().list_dead():
-        click.echo(f"{entry.id}\t{entry.submission_id}\t{_when(entry.created_at)}\t{entry.attempts}\t{entry.last_error}")
+        click.echo(f"{entry.id}\t{entry.submission_id}\t{entry.kind or 'unknown'}\t{_when(entry.created_at)}"
+                   f"\t{entry.attempts}\t{entry.last_error}")
 
 
 @spool_cli.command("requeue")
@@ -71,6 +81,24 @@ def requeue(ids: tuple[int, ...], everything: bool) -> None:
         raise click.UsageError("give dead message ids, or --all")
     count = _spool().requeue(None if everything else ids)
     click.echo(f"requeued: {count}")
+
+
+@spool_cli.command("discard")
+@click.argument("entry_id", metavar="ID", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def discard(entry_id: int, yes: bool) -> None:
+    """Delete one dead message for good: it will never be delivered (e.g. a copy the
+    association already received another way). Only dead messages can be discarded."""
+    spool = _spool()
+    entry = next((entry for entry in spool.list_dead() if entry.id == entry_id), None)
+    if entry is None:
+        raise click.ClickException(f"no dead message has id {entry_id} (see `spool dead`)")
+    if not yes:
+        click.confirm(f"Discard dead message {entry_id} ({entry.kind or 'unknown'}, submission "
+                      f"{entry.submission_id})? It can never be delivered afterwards", abort=True)
+    if not spool.discard(entry_id):
+        raise click.ClickException(f"message {entry_id} is no longer dead (requeued meanwhile?): kept")
+    click.echo(f"discarded: {entry_id}")
 
 
 @spool_cli.command("rotate-key")
@@ -87,7 +115,11 @@ def rotate_key(retire_old: bool) -> None:
     sealer = spool.sealer
     if isinstance(sealer, KeyFileSealer) and not retire_old:
         add_new_key(sealer.path)
-    click.echo(f"re-sealed: {spool.reseal()}")
+    done, unreadable = spool.reseal()
+    click.echo(f"re-sealed: {done}")
+    if unreadable:
+        click.echo(f"skipped, no key opens them (now dead, see `flask --app forms_service spool dead`): "
+                   f"{' '.join(map(str, unreadable))}")
     if isinstance(sealer, KeyFileSealer) and retire_old:
         retire_old_keys(sealer.path)
         click.echo("old keys deleted from the key file")
@@ -99,3 +131,100 @@ def rotate_key(retire_old: bool) -> None:
 def new_key() -> None:
     """Print a fresh key for FORMS_SPOOL_KEY."""
     click.echo(Fernet.generate_key().decode())
+
+
+# -- monitoring -------------------------------------------------------------
+
+STATUS_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")  # exit statuses 0 to 3, monitoring-plugins convention
+
+
+def _report(status: int, summary: str, perfdata: str = "") -> NoReturn:
+    """The one line monitoring reads, then the exit status it acts on."""
+    click.echo(f"SPOOL {STATUS_NAMES[status]} - {summary}" + (f" | {perfdata}" if perfdata else ""))
+    raise click.exceptions.Exit(status)
+
+
+class MonitoringCommand(click.Command):
+    """A command whose every outcome is one line and a status of 0 to 3: a usage error is
+    UNKNOWN (click would exit 2, which monitoring reads as CRITICAL)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            _report(health.UNKNOWN, f"usage: {error.format_message()}")
+
+
+THRESHOLD_OPTIONS = (
+    click.option("--warning-queued", type=click.IntRange(0), default=health.Thresholds.warning_queued,
+                 show_default=True, help="WARNING above this many queued messages."),
+    click.option("--critical-queued", type=click.IntRange(0), default=health.Thresholds.critical_queued,
+                 show_default=True, help="CRITICAL above this many queued messages."),
+    click.option("--warning-age", type=click.IntRange(0), default=health.Thresholds.warning_age,
+                 show_default=True, help="WARNING when the oldest queued message is older (seconds)."),
+    click.option("--critical-age", type=click.IntRange(0), default=health.Thresholds.critical_age,
+                 show_default=True, help="CRITICAL when the oldest queued message is older (seconds)."),
+)
+
+
+def _threshold_options(command):
+    for option in reversed(THRESHOLD_OPTIONS):
+        command = option(command)
+    return command
+
+
+@spool_cli.command("check", cls=MonitoringCommand)
+@_threshold_options
+def check(**thresholds: int) -> None:
+    """For monitoring: one line with performance data; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+    CRITICAL: a submission would fail now (the health check's probe), an
+    association copy is dead, an OpenPGP key has expired, the rate-limit
+    storage does not answer, too many or too old queued messages, or a
+    setting prevents start-up. WARNING: a key expires within 30 days, the
+    queue is longer or older than the warning thresholds.
+    """
+    try:
+        verdict = health.assess(current_app, current_app.extensions[MAIL_SETTINGS].keyring,
+                                health.Thresholds(**thresholds))
+    except Exception as error:  # whatever happens, monitoring gets a line and a status it knows
+        _report(health.UNKNOWN, f"the check itself failed: {type(error).__name__}")
+    _report(*verdict)
+
+
+def looking_up_a_command() -> bool:
+    """True while `flask` loads the app to find one of its commands (not for `flask run` etc.)."""
+    context = click.get_current_context(silent=True)
+    return context is not None and isinstance(context.command, FlaskGroup)
+
+
+class UnconfiguredSpool(click.Group):
+    """The `spool` commands when a setting prevents start-up: `check` reports it as
+    CRITICAL; every other command stops with the setting's line, as the service does."""
+
+    def __init__(self, error: BaseException):
+        super().__init__("spool", help="The service cannot start: see `spool check`.")
+        self.error = error
+        self.add_command(click.Command("check", callback=self._check, help=check.help,
+                                       context_settings={"ignore_unknown_options": True, "allow_extra_args": True}))
+
+    def _check(self) -> NoReturn:
+        reason = self.error.code if isinstance(self.error, SystemExit) else f"cannot start: {type(self.error).__name__}"
+        _report(health.CRITICAL, str(reason))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None:
+            raise self.error
+        return command
+
+
+def unconfigured_app(error: BaseException) -> Flask:
+    """What `flask --app forms_service` gets when building the app failed: only the spool commands.
+
+    `flask` would otherwise end with the setting's line and status 1, which
+    monitoring reads as WARNING; a service that cannot start is CRITICAL.
+    """
+    app = Flask(__name__)
+    app.cli.add_command(UnconfiguredSpool(error))
+    return app

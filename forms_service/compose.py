@@ -23,8 +23,8 @@ import jinja2
 
 from . import i18n, mime
 from .fields import FILE, FORMS, N_, PEER_LANGUAGES, Acknowledgement, Form
-from .openpgp import encrypt_mime
-from .outgoing import OutgoingMail
+from .openpgp import Keyring, encrypt_mime
+from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
 from .validation import Submission
 
 REFERENCE_CHARS = 8
@@ -55,8 +55,8 @@ i18n.install(_templates)
 class MailSettings:
     """What composition needs from the configuration.
 
-    `certificates`: the vetted FORMS_PGP_KEYS; when there are any, the
-    association's email is encrypted to them before it reaches the spool.
+    `keyring`: the vetted FORMS_PGP_KEYS; when set, the association's email
+    is encrypted to its keys still valid before it reaches the spool.
     """
 
     sender: str
@@ -64,18 +64,18 @@ class MailSettings:
     urgent_recipients: tuple[str, ...]
     message_id_host: str
     staff_language: str
-    certificates: tuple = ()
+    keyring: Keyring | None = None
     bounce_address: str | None = None
 
     @classmethod
-    def from_config(cls, config, certificates=None) -> MailSettings:
+    def from_config(cls, config, keyring=None) -> MailSettings:
         return cls(
             sender=config["MAIL_DEFAULT_SENDER"],
             recipients={name: tuple(config[form.recipients_setting]) for name, form in FORMS.items()},
             urgent_recipients=tuple(config["URGENT_RECIPIENTS"]),
             message_id_host=urlsplit(config["SITE_URL"]).hostname,
             staff_language=config["STAFF_LANGUAGE"],
-            certificates=tuple(certificates or ()),
+            keyring=keyring,
             bounce_address=config["MAIL_ENVELOPE_FROM"],
         )
 
@@ -101,7 +101,8 @@ def compose(submission: Submission, submission_id: str, language: str, settings:
 
     Past their daily quotas (ratelimit.py) the acknowledgement is left out, or
     an urgent request goes to the form's recipients only, and the
-    association's email says so: it is the one email never left out.
+    association's email says so: it is the one email never left out. Raises
+    openpgp.NoUsableKey when OpenPGP is configured and every key has expired.
     """
     address = submission.reply_address
     notes = []
@@ -153,12 +154,12 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
     if submission.reply_address:
         headers.append(("Reply-To", mime.header_value("Reply-To", submission.reply_address)))
     headers.append(("Content-Language", staff.language))
-    if settings.certificates:
+    if settings.keyring:
         sealed_subject = _subject(staff, sealed_msgid, submission, submission_id)
-        data = encrypt_mime(headers, body, settings.certificates, sealed_subject)
+        data = encrypt_mime(headers, body, settings.keyring.usable(), sealed_subject)
     else:
         data = mime.message(headers, body)
-    return OutgoingMail(message_id, settings.envelope_sender, recipients, data)
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, data, ASSOCIATION)
 
 
 def _acknowledgement(submission: Submission, submission_id: str, language: str,
@@ -169,7 +170,7 @@ def _acknowledgement(submission: Submission, submission_id: str, language: str,
     recipients = (submission.reply_address,)
     message_id = _message_id(submission_id, 2, settings)
     headers = [*_headers(settings, recipients, subject, message_id), ("Content-Language", language)]
-    return OutgoingMail(message_id, settings.envelope_sender, recipients, mime.message(headers, body))
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, mime.message(headers, body), ACKNOWLEDGEMENT)
 
 
 @functools.cache

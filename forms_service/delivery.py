@@ -24,7 +24,7 @@ from typing import Protocol
 
 from flask import Flask
 
-from .outgoing import OutgoingMail
+from .outgoing import ACKNOWLEDGEMENT, OutgoingMail
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
 from .spool import Claimed, Spool, after_fork_in_child, seconds_setting
 from .traffic import Traffic
@@ -131,7 +131,8 @@ class Deliverer:
         """Keep the message only for the refused recipients: the others have it already.
 
         The 4xx ones get a row that is retried, the 5xx ones a row that is
-        dead at once; both keep the Message-ID, so nobody is sent a second copy.
+        dead at once (or dropped, for an acknowledgement); both keep the
+        Message-ID, so nobody is sent a second copy.
         """
         groups = [group for group in (refusal.temporary, refusal.permanent) if group]
         parts = [dataclasses.replace(entry.mail, recipients=group) for group in groups]
@@ -142,16 +143,24 @@ class Deliverer:
                         entry.id, entry.submission_id, len(refusal.temporary), new_ids[refusal.temporary], code)
             self.spool.retry_later(new_ids[refusal.temporary], code)
         if refusal.permanent in new_ids:
-            self.spool.dead(new_ids[refusal.permanent], code)
+            self._refused(new_ids[refusal.permanent], entry.kind, code)
 
     def _failed(self, entry: Claimed, error: BaseException) -> None:
-        """Permanent refusals go dead at once; anything else is retried later."""
+        """Permanent refusals are final at once; anything else is retried later."""
         code = error_code(error)
         if isinstance(error, PermanentRelayError):
-            self.spool.dead(entry.id, code)
+            self._refused(entry.id, entry.kind, code)
             return
         log.warning("spool entry %d (submission %s) not delivered, will retry: %s", entry.id, entry.submission_id, code)
         self.spool.retry_later(entry.id, code)
+
+    def _refused(self, entry_id: int, kind: str, code: str) -> None:
+        """A permanent refusal: the association's copy stays dead until an operator handles it;
+        an acknowledgement (a mistyped address, typically) is logged and dropped."""
+        if kind == ACKNOWLEDGEMENT:
+            self.spool.drop(entry_id, code)
+        else:
+            self.spool.dead(entry_id, code)
 
     # -- the thread ----------------------------------------------------------
 

@@ -1,19 +1,43 @@
-"""The health check: can submissions be accepted now? The spool's figures only for the operator.
+"""The health check: would a submission be accepted now? The figures only for the operator.
 
 The public answer is one bit, {"ok": true} or {"ok": false} (503): queue depth
 and the age of the oldest message would tell anyone who watches them when
 someone has just asked for help. The operator's monitoring gets the figures
 by sending FORMS_HEALTH_TOKEN as `Authorization: Bearer <token>`; a missing or
 wrong token gets the public answer, the same as when no token is configured.
+
+"Accepted now" is proved, not assumed: a probe is encrypted to the live
+OpenPGP keys, sealed with the live spool key and written through the same
+table, index and fsync as a submission (spool.Spool.probe), so a lost key
+file, a corrupt page, a full disk or keys that have all expired turn it red.
+What degrades the service without refusing anyone (a key expired among
+others, one expiring soon, the rate-limit storage unreachable) is a warning
+for the operator; `flask --app forms_service spool check` reports the same.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import sqlite3
+from dataclasses import dataclass
 
+from flask import Flask
+
+from .delivery import SPOOL_EXTENSION
+from .openpgp import Keyring, NoUsableKey
+from .outgoing import OutgoingMail
 from .spool import Spool, SpoolUnavailable
 
+log = logging.getLogger(__name__)
+
 BEARER = "bearer"  # RFC 6750; schemes are case-insensitive (RFC 9110)
+LIMITER_EXTENSION = "limiter"  # where Flask-Limiter registers itself (a set of limiters)
+STORAGE_WATCH = "forms_storage_watch"
+NOT_WRITABLE = "not writable"
+NO_USABLE_KEY = "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
+STORAGE_DOWN = "rate-limit storage unreachable: limits are counted per process until it is back"
+OK, WARNING, CRITICAL, UNKNOWN = range(4)  # monitoring-plugins exit statuses (`spool check`)
 
 
 def is_operator(authorization: str | None, token: str | None) -> bool:
@@ -28,19 +52,116 @@ def is_operator(authorization: str | None, token: str | None) -> bool:
     return scheme.lower() == BEARER and hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
-def answer(spool: Spool, operator: bool) -> tuple[dict, int]:
+def answer(app: Flask, keyring: Keyring | None, operator: bool) -> tuple[dict, int]:
     """The health answer and its status: 200 when a submission would be accepted now, else 503."""
-    problem = _problem(spool)
+    spool = app.extensions[SPOOL_EXTENSION]
+    problem = probe(spool, keyring)
     body: dict = {"ok": problem is None}
     if operator:
         body["spool"] = problem or spool.stats().as_dict()
+        expired, expiring = key_lines(keyring)
+        warnings = expired + expiring
+        if storage_reachable(app) is False:
+            warnings.append(STORAGE_DOWN)
+        if warnings:
+            body["warnings"] = warnings
     return body, 200 if problem is None else 503
 
 
-def _problem(spool: Spool) -> str | None:
-    """What would make a submission fail now, or None: each probe of the service goes here."""
+def probe(spool: Spool, keyring: Keyring | None) -> str | None:
+    """What would make a submission fail now, or None: the probe takes a submission's path."""
     try:
-        spool.check_writable()
-    except SpoolUnavailable:
-        return "not writable"
+        data = keyring.probe() if keyring else b"probe"
+    except NoUsableKey:
+        return NO_USABLE_KEY
+    try:
+        spool.probe(OutgoingMail("<health-probe>", "", (), data))
+    except SpoolUnavailable as error:
+        return f"{NOT_WRITABLE} ({error})"
     return None
+
+
+def key_lines(keyring: Keyring | None) -> tuple[list[str], list[str]]:
+    """(expired, expiring within 30 days) OpenPGP keys, one line each naming the key."""
+    return keyring.notices() if keyring else ([], [])
+
+
+def storage_reachable(app: Flask) -> bool | None:
+    """Whether the rate-limit storage answers (Flask-Limiter's `storage.check()`); None when
+    rate limiting is off. A change is logged once: at ERROR when it stops answering.
+
+    Submissions are still accepted while it is down (fail open: Flask-Limiter
+    counts in each process's memory meanwhile), so this never turns healthz
+    red: a shared Redis down must not take every instance out of rotation.
+    """
+    limiters = [limiter for limiter in app.extensions.get(LIMITER_EXTENSION, ()) if limiter.enabled]
+    if not limiters:
+        return None
+    try:
+        reachable = all(limiter.storage.check() for limiter in limiters)
+    except Exception:  # a storage without check(), or one that raises instead of answering False
+        reachable = False
+    was_down = app.extensions.get(STORAGE_WATCH, False)
+    if was_down == reachable:
+        app.extensions[STORAGE_WATCH] = not reachable
+        if reachable:
+            log.warning("rate-limit storage reachable again")
+        else:
+            log.error(STORAGE_DOWN + " (submissions are still accepted)")
+    return reachable
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When `spool check` warns or alerts about the queue: above these counts and ages (seconds).
+
+    15 minutes: several retries have failed; an hour: the mail server has
+    been refusing or unreachable for long enough that someone must look.
+    """
+
+    warning_queued: int = 10
+    critical_queued: int = 100
+    warning_age: int = 900
+    critical_age: int = 3600
+
+
+def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int, str, str]:
+    """The monitoring verdict: (status, one-line summary, performance data).
+
+    CRITICAL when a submission would fail now, an association copy is dead
+    (nobody has read it), a key has expired, the rate-limit storage does not
+    answer, or the queue passes the critical thresholds; WARNING for a key
+    expiring soon or the warning thresholds. Dead acknowledgements (expired
+    after FORMS_MAX_AGE_SECONDS of temporary failures) are only counted.
+    """
+    spool = app.extensions[SPOOL_EXTENSION]
+    critical, warning = [], []
+    problem = probe(spool, keyring)
+    if problem:
+        critical.append(problem if problem == NO_USABLE_KEY else f"spool {problem}")
+    expired, expiring = key_lines(keyring)
+    critical += expired
+    warning += expiring
+    if storage_reachable(app) is False:
+        critical.append(STORAGE_DOWN)
+    try:
+        stats, dead_copies = spool.stats(), spool.dead_copies()
+    except sqlite3.Error as error:  # a page the probe does not touch may be the broken one
+        return CRITICAL, "; ".join([*critical, f"spool unreadable ({type(error).__name__})", *warning]), ""
+    if dead_copies:
+        critical.append(f"{dead_copies} association copies dead: `flask --app forms_service spool dead`")
+    age = stats.oldest_age_seconds or 0.0
+    for value, warn, crit, what in ((stats.queued, limits.warning_queued, limits.critical_queued, "queued messages"),
+                                    (age, limits.warning_age, limits.critical_age, "seconds the oldest has waited")):
+        if value > crit:
+            critical.append(f"{value:.0f} {what} (critical above {crit})")
+        elif value > warn:
+            warning.append(f"{value:.0f} {what} (warning above {warn})")
+    status = CRITICAL if critical else WARNING if warning else OK
+    figures = f"{stats.queued} queued, {dead_copies} dead"
+    if stats.dead > dead_copies:
+        figures += f" (and {stats.dead - dead_copies} acknowledgements)"
+    perfdata = (f"queued={stats.queued};{limits.warning_queued};{limits.critical_queued} dead={dead_copies};;0 "
+                f"dead_acknowledgements={stats.dead - dead_copies} "
+                f"oldest={age:.0f}s;{limits.warning_age};{limits.critical_age}")
+    return status, "; ".join([*critical, *warning, figures]), perfdata

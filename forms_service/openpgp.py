@@ -58,17 +58,22 @@ def _parse(item: str, position: int) -> list[pysequoia.Cert]:
     return certs
 
 
-def refusal(cert: pysequoia.Cert, now: datetime.datetime) -> str | None:
-    """Why `cert` must not be used to encrypt at `now`, or None when it is fine.
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
-    pysequoia itself would encrypt to an expired or revoked certificate, so
-    both are checked here before the probe for an encryption-capable subkey.
+
+def _expired(cert: pysequoia.Cert, now: datetime.datetime) -> bool:
+    return cert.expiration is not None and cert.expiration <= now
+
+
+def refusal(cert: pysequoia.Cert) -> str | None:
+    """Why `cert` can never be used to encrypt, or None when it can (expiry is the Keyring's business).
+
+    pysequoia itself would encrypt to a revoked certificate, so that is
+    checked here before the probe for an encryption-capable subkey.
     """
-    expiration = cert.expiration
     if cert.is_revoked:
         return "is revoked"
-    if expiration is not None and expiration <= now:
-        return f"expired on {expiration:%Y-%m-%d}"
     try:
         pysequoia.encrypt(b"probe", [cert])
     except Exception:  # pysequoia reports "no suitable encryption subkey" as RuntimeError
@@ -76,28 +81,106 @@ def refusal(cert: pysequoia.Cert, now: datetime.datetime) -> str | None:
     return None
 
 
-def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
-    """Parse and vet FORMS_PGP_KEYS; raises KeyRefused naming the first bad key.
+class NoUsableKey(Exception):
+    """Every configured OpenPGP key has expired: the association's mail cannot be encrypted, so no
+    submission may be accepted (sending it in clear would break the promise); the view answers 503."""
 
-    Keys are vetted once, here: encrypting later never fails because of a
-    key, and a key expiring soon is logged so the operator can renew it.
+
+def _fingerprint(cert: pysequoia.Cert) -> str:
+    return cert.fingerprint.upper()
+
+
+def expired_line(cert: pysequoia.Cert) -> str:
+    """What an expired key means for the operator, in one line naming it."""
+    return (f"OpenPGP key {_fingerprint(cert)} expired on {cert.expiration:%Y-%m-%d}: nothing is encrypted to it "
+            "any more; put its renewed public key in FORMS_PGP_KEYS (or remove it) and restart")
+
+
+def expiring_line(cert: pysequoia.Cert) -> str:
+    return f"OpenPGP key {_fingerprint(cert)} expires on {cert.expiration:%Y-%m-%d}: renew it"
+
+
+class Keyring:
+    """The association's vetted certificates; which of them may be encrypted to is decided at each use.
+
+    A key that expires while the service runs is left out at once (pysequoia
+    would still encrypt to it): mail goes to the remaining readers, and when
+    none remains, submissions are refused rather than sent in clear. Each
+    expiry is logged at ERROR once per process, naming the key.
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+
+    def __init__(self, certs: Sequence[pysequoia.Cert]):
+        self.certs = tuple(certs)
+        self._reported: set[str] = set()
+
+    def _log_once(self, level: int, line: str) -> None:
+        """Log a key's state once per process: health checks ask every minute."""
+        if line not in self._reported:
+            self._reported.add(line)
+            log.log(level, line)
+
+    def expired(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
+        now = now or _utcnow()
+        return [cert for cert in self.certs if _expired(cert, now)]
+
+    def expiring(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
+        """Keys still valid that expire within EXPIRY_WARNING: the operator must renew them."""
+        now = now or _utcnow()
+        return [cert for cert in self.certs
+                if cert.expiration is not None and now < cert.expiration < now + EXPIRY_WARNING]
+
+    def usable(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
+        """The keys to encrypt to now; raises NoUsableKey when every one has expired."""
+        now = now or _utcnow()
+        for cert in self.expired(now):
+            self._log_once(logging.ERROR, expired_line(cert))
+        usable = [cert for cert in self.certs if not _expired(cert, now)]
+        if not usable:
+            raise NoUsableKey("every OpenPGP key in FORMS_PGP_KEYS has expired")
+        return usable
+
+    def refuse_expired(self, now: datetime.datetime | None = None) -> None:
+        """For the service's start-up only (see startup.py): an expired key stops it, naming the key."""
+        for cert in self.expired(now):
+            raise KeyRefused(f"key {_fingerprint(cert)} expired on {cert.expiration:%Y-%m-%d}: "
+                             "remove it or configure a valid key")
+
+    def notices(self, now: datetime.datetime | None = None) -> tuple[list[str], list[str]]:
+        """(expired, expiring soon) as lines for the operator: the health check's and `spool check`'s."""
+        now = now or _utcnow()
+        expiring = [expiring_line(cert) for cert in self.expiring(now)]
+        for line in expiring:
+            self._log_once(logging.WARNING, line)
+        return [expired_line(cert) for cert in self.expired(now)], expiring
+
+    def probe(self) -> bytes:
+        """A few bytes encrypted to the usable keys, as every submission is (for the health check)."""
+        return pysequoia.encrypt(b"probe", self.usable())
+
+
+def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None = None) -> Keyring:
+    """Parse and vet FORMS_PGP_KEYS; raises KeyRefused naming the first key that can never be used.
+
+    An expired key is kept, for the Keyring to leave out at each use: so the
+    operator commands still run with it (`spool check` reports it), while the
+    service's own start-up refuses it (startup.py). A key expiring soon is
+    logged so the operator can renew it; the health check says so each time.
+    """
     items = [setting] if isinstance(setting, str) else setting  # one armored block or path is fine too
     certs = [cert for position, item in enumerate(items, 1) for cert in _parse(item, position)]
     if not certs:
         raise KeyRefused("is an empty list: leave it unset to rely on the symmetric spool key alone")
     for cert in certs:
-        reason = refusal(cert, now)
+        reason = refusal(cert)
         if reason:
-            raise KeyRefused(f"key {cert.fingerprint.upper()} {reason}: remove it or configure a valid key")
-        if cert.expiration is not None and cert.expiration - now < EXPIRY_WARNING:
-            log.warning("OpenPGP key %s expires on %s: renew it", cert.fingerprint.upper(), f"{cert.expiration:%Y-%m-%d}")
-    return certs
+            raise KeyRefused(f"key {_fingerprint(cert)} {reason}: remove it or configure a valid key")
+    keyring = Keyring(certs)
+    keyring.notices(now)  # logs keys expiring soon
+    return keyring
 
 
-def recipients_from_config(config: Mapping) -> list[pysequoia.Cert] | None:
-    """The vetted FORMS_PGP_KEYS certificates, or None when OpenPGP is not configured."""
+def recipients_from_config(config: Mapping) -> Keyring | None:
+    """The vetted FORMS_PGP_KEYS as a Keyring, or None when OpenPGP is not configured."""
     setting = config.get("PGP_KEYS")
     if not setting:
         return None

@@ -5,19 +5,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+# What a spooled email is, for its handling when refused (delivery.py) and for the operator:
+# the association's copy (urgent recipients included) must never be lost; an acknowledgement
+# holds nothing the association needs.
+ASSOCIATION = "association"
+ACKNOWLEDGEMENT = "acknowledgement"
+
 
 @dataclass(frozen=True)
 class OutgoingMail:
     """An email exactly as it will be handed to the SMTP server.
 
     Composition happens once, at acceptance, so that with OpenPGP keys the
-    spool only ever holds ciphertext the server itself cannot read.
+    spool only ever holds ciphertext the server itself cannot read. `kind`
+    is bookkeeping the spool keeps beside the sealed blob, not inside it.
     """
 
     message_id: str
     sender: str
     recipients: tuple[str, ...]
     data: bytes
+    kind: str = ASSOCIATION
 
     def dumps(self) -> bytes:
         """Serialise for the spool: a JSON envelope line, then the raw message."""
@@ -25,7 +33,7 @@ class OutgoingMail:
         return json.dumps(head, separators=(",", ":")).encode() + b"\n" + self.data
 
     @classmethod
-    def loads(cls, raw: bytes) -> OutgoingMail:
+    def loads(cls, raw: bytes, kind: str = ASSOCIATION) -> OutgoingMail:
         head, _, data = raw.partition(b"\n")
         fields = json.loads(head)
-        return cls(fields["message_id"], fields["sender"], tuple(fields["recipients"]), data)
+        return cls(fields["message_id"], fields["sender"], tuple(fields["recipients"]), data, kind)

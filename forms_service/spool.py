@@ -24,7 +24,7 @@ from pathlib import Path
 from cryptography.fernet import InvalidToken
 
 from .config import ConfigError
-from .outgoing import OutgoingMail
+from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
 from .sealing import Sealer, SealingError, sealer_from_config
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,14 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 QUEUED = "queued"
 DEAD = "dead"
 
+# Bookkeeping, not personal data: which email of a submission a row holds (outgoing.py).
+# NULL in rows spooled before the column existed: treated as the association's copy.
+KIND_COLUMN = f"kind TEXT CHECK (kind IN ('{ASSOCIATION}', '{ACKNOWLEDGEMENT}'))"
+NOT_ACKNOWLEDGEMENT = f"kind IS NOT '{ACKNOWLEDGEMENT}'"
+
 # AUTOINCREMENT: ids are never reused, so a late `delivered(id)` from a worker
 # whose lease ran out can never delete a newer row.
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS outgoing (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     submission_id TEXT NOT NULL,
@@ -48,11 +53,14 @@ CREATE TABLE IF NOT EXISTS outgoing (
     next_attempt_at REAL NOT NULL,
     lease_owner TEXT,
     lease_until REAL,
-    last_error TEXT
+    last_error TEXT,
+    {KIND_COLUMN}
 );
 CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at);
-CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
 """
+INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
+          " VALUES (?, ?, ?, ?, ?, ?)")
+PROBE_SUBMISSION = "health-probe"
 
 # Oldest due first, at most `limit` rows, and rows only while the ones before them
 # hold less than `max_bytes`: twenty 5 MB resumés must not sit opened in one worker.
@@ -67,7 +75,7 @@ WHERE id IN (
     )
     WHERE bytes_before < ?
 )
-RETURNING id, submission_id, sealed, attempts, created_at
+RETURNING id, submission_id, sealed, attempts, created_at, kind
 """
 CLAIM_BYTES = 8 * 1024 * 1024
 
@@ -105,6 +113,10 @@ class Claimed:
     created_at: float
     mail: OutgoingMail
 
+    @property
+    def kind(self) -> str:
+        return self.mail.kind
+
 
 @dataclass(frozen=True)
 class DeadEntry:
@@ -115,6 +127,7 @@ class DeadEntry:
     created_at: float
     attempts: int
     last_error: str | None
+    kind: str | None  # None: spooled before kinds were recorded (handled as the association's copy)
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,7 @@ class Spool:
             db = self._open()
             try:
                 db.executescript(SCHEMA)
+                _add_kind_column(db)
             finally:
                 db.close()  # a pre-forking master must not hand a connection to its workers
         except (OSError, sqlite3.Error) as exc:
@@ -220,26 +234,37 @@ class Spool:
         Returns only after the commit reached the disk (synchronous=FULL), so
         the caller may then answer success. Raises SpoolUnavailable otherwise.
         """
-        now = time.time()
         try:
-            rows = [(submission_id, self.sealer.seal(mail.dumps()), now, now, now) for mail in mails]
+            rows = self._sealed_rows(submission_id, mails)
             with self._write() as db:
-                db.executemany(
-                    "INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
+                db.executemany(INSERT, rows)
         except (sqlite3.Error, OSError, SealingError) as exc:  # full disk, lost key file...
             log.error("spool write failed for submission %s: %s", submission_id, type(exc).__name__)
             raise SpoolUnavailable(type(exc).__name__) from exc
         self.accepted.set()
 
-    def check_writable(self) -> None:
-        """Prove a durable write works now (for healthz); raises SpoolUnavailable."""
+    def _sealed_rows(self, submission_id: str, mails: Sequence[OutgoingMail]) -> list[tuple]:
+        """The INSERT values of `mails`, sealed: shared by accept and probe, so the probe proves
+        the very path a submission takes."""
+        now = time.time()
+        return [(submission_id, self.sealer.seal(mail.dumps()), now, now, now, mail.kind) for mail in mails]
+
+    def probe(self, mail: OutgoingMail) -> None:
+        """Store `mail` as `accept` would and remove it in the same transaction (for the health check).
+
+        Sealed with the live key, inserted into the same table and index, and
+        committed with the same fsync, so a lost key file, a corrupt page or a
+        full disk fail here as they would for a submission (the commit still
+        writes the touched pages to the WAL and fsyncs them); inside one
+        transaction no other connection ever sees the row, so it is never
+        delivered nor counted. Raises SpoolUnavailable.
+        """
         try:
+            (row,) = self._sealed_rows(PROBE_SUBMISSION, [mail])
             with self._write() as db:
-                db.execute("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (time.time(),))
-        except sqlite3.Error as exc:
+                entry_id = db.execute(INSERT, row).lastrowid
+                db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
+        except (sqlite3.Error, OSError, SealingError) as exc:
             raise SpoolUnavailable(type(exc).__name__) from exc
 
     # -- delivering ----------------------------------------------------------
@@ -256,9 +281,9 @@ class Spool:
         with self._write() as db:
             rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit, max_bytes)).fetchall()
         claimed = []
-        for entry_id, submission_id, sealed, attempts, created_at in sorted(rows):
+        for entry_id, submission_id, sealed, attempts, created_at, kind in sorted(rows):
             try:
-                mail = OutgoingMail.loads(self.sealer.unseal(sealed))
+                mail = OutgoingMail.loads(self.sealer.unseal(sealed), kind or ASSOCIATION)
             except InvalidToken:
                 self.dead(entry_id, "InvalidToken")
                 continue
@@ -283,17 +308,17 @@ class Spool:
         with self._write() as db:
             rows = db.execute(
                 "DELETE FROM outgoing WHERE id = ?"
-                " RETURNING submission_id, attempts, created_at, queued_at, lease_owner, lease_until",
+                " RETURNING submission_id, attempts, created_at, queued_at, lease_owner, lease_until, kind",
                 (entry_id,),
             ).fetchall()
             if not rows:
                 return []
-            (submission_id, attempts, created_at, queued_at, owner, until), ids = rows[0], []
+            (submission_id, attempts, created_at, queued_at, owner, until, kind), ids = rows[0], []
             for blob in sealed:
                 cursor = db.execute(
                     "INSERT INTO outgoing (submission_id, sealed, attempts, created_at, queued_at, next_attempt_at,"
-                    " lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (submission_id, blob, attempts, created_at, queued_at, queued_at, owner, until),
+                    " lease_owner, lease_until, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (submission_id, blob, attempts, created_at, queued_at, queued_at, owner, until, kind),
                 )
                 ids.append(cursor.lastrowid)
             return ids
@@ -322,19 +347,31 @@ class Spool:
     def dead(self, entry_id: int, reason: str) -> None:
         """Give up on a message (permanent refusal, too old, unreadable) but keep it.
 
-        Logged at ERROR so monitoring sees it; `spool requeue` revives it.
+        Logged at ERROR so monitoring sees it; `spool requeue` revives it,
+        `spool discard` gives it up for good.
         """
         with self._write() as db:
             row = db.execute(
                 "UPDATE outgoing SET state = 'dead', attempts = attempts + 1, last_error = ?,"
-                " lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING submission_id, attempts",
+                " lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING submission_id, attempts, kind",
                 (reason, entry_id),
             ).fetchone()
         if row:
             log.error(
-                "DEAD spool entry %d (submission %s) after %d attempts: %s; kept for `flask spool requeue`",
-                entry_id, row[0], row[1], reason,
+                "DEAD spool entry %d (%s, submission %s) after %d attempts: %s; kept: once the cause is fixed,"
+                " `flask --app forms_service spool requeue %d`, or to give it up, `flask --app forms_service"
+                " spool discard %d`",
+                entry_id, row[2] or "unknown kind", row[0], row[1], reason, entry_id, entry_id,
             )
+
+    def drop(self, entry_id: int, reason: str) -> None:
+        """Forget an acknowledgement that can never be delivered (a permanent refusal: a mistyped
+        address); it holds nothing the association needs, and kept dead it would alarm forever."""
+        with self._write() as db:
+            row = db.execute("DELETE FROM outgoing WHERE id = ? RETURNING submission_id", (entry_id,)).fetchone()
+        if row:
+            log.warning("dropped acknowledgement spool entry %d (submission %s): %s; the association's copy is"
+                        " not affected", entry_id, row[0], reason)
 
     # -- operating -----------------------------------------------------------
 
@@ -350,10 +387,27 @@ class Spool:
         """Dead messages, oldest first."""
         with self._connected() as db:
             rows = db.execute(
-                "SELECT id, submission_id, created_at, attempts, last_error FROM outgoing"
+                "SELECT id, submission_id, created_at, attempts, last_error, kind FROM outgoing"
                 " WHERE state = 'dead' ORDER BY created_at, id"
             ).fetchall()
         return [DeadEntry(*row) for row in rows]
+
+    def dead_copies(self) -> int:
+        """Dead rows holding the association's copy (or of unknown kind): mail nobody has read yet."""
+        with self._connected() as db:
+            (count,) = db.execute(
+                f"SELECT count(*) FROM outgoing WHERE state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()
+        return count
+
+    def discard(self, entry_id: int) -> bool:
+        """Delete one dead message for good (the operator decided); False if no dead row has that id."""
+        with self._write() as db:
+            row = db.execute("DELETE FROM outgoing WHERE id = ? AND state = 'dead' RETURNING submission_id, kind",
+                             (entry_id,)).fetchone()
+        if row:
+            log.warning("discarded dead spool entry %d (%s, submission %s) at the operator's request",
+                        entry_id, row[1] or "unknown kind", row[0])
+        return row is not None
 
     def requeue(self, ids: Iterable[int] | None = None) -> int:
         """Give dead messages (the given ids, or all) a fresh start; returns how many."""
@@ -393,20 +447,49 @@ class Spool:
                 (now, now),
             ).rowcount
 
-    def reseal(self) -> int:
+    def reseal(self) -> tuple[int, list[int]]:
         """Re-encrypt every row with the current key, one row per transaction so
         that neither memory nor the wait of concurrent accepts grows with the
-        spool; returns how many rows were re-sealed."""
+        spool; returns how many rows were re-sealed, and the ids of rows no
+        known key opens, which are skipped (and marked dead, as delivery would)."""
         with self._connected() as db:
             ids = [entry_id for (entry_id,) in db.execute("SELECT id FROM outgoing ORDER BY id")]
-        done = 0
+        done, unreadable = 0, []
         for entry_id in ids:
             with self._write() as db:
                 row = db.execute("SELECT sealed FROM outgoing WHERE id = ?", (entry_id,)).fetchone()
-                if row:
-                    db.execute("UPDATE outgoing SET sealed = ? WHERE id = ?", (self.sealer.reseal(row[0]), entry_id))
+                resealed = row and self._resealed(row[0])
+                if resealed:
+                    db.execute("UPDATE outgoing SET sealed = ? WHERE id = ?", (resealed, entry_id))
                     done += 1
-        return done
+            if row and not resealed:
+                unreadable.append(entry_id)
+                self.dead(entry_id, "InvalidToken")
+        return done, unreadable
+
+    def _resealed(self, sealed: bytes) -> bytes | None:
+        """The blob sealed with the current key, or None when no known key opens it."""
+        try:
+            return self.sealer.reseal(sealed)
+        except InvalidToken:
+            return None
+
+
+def _add_kind_column(db: sqlite3.Connection) -> None:
+    """Give a spool file made before kinds were recorded its `kind` column (old rows: NULL).
+
+    Under the write lock, so that workers opening the same old file at once add it once.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(outgoing)")}
+        if "kind" not in columns:
+            db.execute(f"ALTER TABLE outgoing ADD COLUMN {KIND_COLUMN}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def after_fork_in_child(method: Callable[[], None]) -> None:

@@ -17,13 +17,29 @@ import sys
 APP_LOAD_ERROR = 4
 
 
-def load_app():
-    """The app from FORMS_* settings, or exit 4 with the one line naming the bad setting."""
+def load_app(*, starting: bool = False):
+    """The app from FORMS_* settings, or exit 4 with the one line naming the bad setting.
+
+    `starting`: the service is being started (the master's check, below), when
+    an operator is watching: an expired OpenPGP key then stops it too, naming
+    the key. Not in a worker that gunicorn respawns later (that would halt a
+    running service) nor in the operator commands: there an expired key is
+    left out at each use (openpgp.Keyring) and reported by the health check.
+    """
     from forms_service.app import create_app
     from forms_service.config import ConfigError
+    from forms_service.openpgp import KeyRefused
+    from forms_service.views import MAIL_SETTINGS
 
     try:
-        return create_app()
+        app = create_app()
+        keyring = app.extensions[MAIL_SETTINGS].keyring
+        if starting and keyring:
+            try:
+                keyring.refuse_expired()
+            except KeyRefused as refused:
+                raise ConfigError("PGP_KEYS", str(refused)) from refused
+        return app
     except ConfigError as error:
         print(error.code, file=sys.stderr)
         sys.exit(APP_LOAD_ERROR)
@@ -38,4 +54,4 @@ def on_starting(server) -> None:
 
 
 if __name__ == "__main__":
-    load_app()
+    load_app(starting=True)

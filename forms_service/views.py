@@ -13,6 +13,7 @@ from . import answers, guard, health, ratelimit
 from .compose import MailSettings, compose, is_urgent
 from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
+from .openpgp import NoUsableKey
 from .outgoing import OutgoingMail
 from .spool import SpoolUnavailable
 from .validation import Submission, validate
@@ -44,9 +45,12 @@ def submit(form_name: str):
         _log(submission_id, submission, "refused")
         return answers.refused(submission, language)
     settings = current_app.extensions[MAIL_SETTINGS]
-    mails = compose(submission, submission_id, language, settings, **_within_quotas(submission, settings))
+    quotas = _within_quotas(submission, settings)
     try:
-        hand_over(submission_id, mails)
+        hand_over(submission_id, compose(submission, submission_id, language, settings, **quotas))
+    except NoUsableKey:  # never sent in clear: refused, and said so (the health check is red too)
+        _log(submission_id, submission, "no-usable-openpgp-key")
+        return answers.failure(503, language, form)
     except SpoolUnavailable as error:
         _log(submission_id, submission, f"spool-unavailable ({error})")
         return answers.failure(503, language, form)
@@ -92,7 +96,7 @@ def healthz():
     """Whether submissions can be accepted now (503 if not); the spool's figures only
     for the operator's token (health.py)."""
     operator = health.is_operator(request.headers.get("Authorization"), current_app.config["HEALTH_TOKEN"])
-    body, status = health.answer(current_app.extensions[SPOOL_EXTENSION], operator)
+    body, status = health.answer(current_app, current_app.extensions[MAIL_SETTINGS].keyring, operator)
     return jsonify(body), status
 
 

@@ -17,6 +17,9 @@ from forms_service.app import create_app
 PROJECT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = PROJECT / "deploy" / ".env.example"
 UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms@.service"
+CHECK_UNIT = UNIT.with_name("cocreatehumanity-forms-check.service")
+CHECK_TIMER = UNIT.with_name("cocreatehumanity-forms-check.timer")
+ALERT_TEMPLATE = UNIT.with_name("cocreatehumanity-forms-alert@.service")
 SETTING = re.compile(r"^(#\s*)?FORMS_([A-Z][A-Z0-9_]*)=(.*)$", re.MULTILINE)
 MENTIONED = re.compile(r"\bFORMS_([A-Z][A-Z0-9_]*[A-Z0-9])\b")
 
@@ -76,6 +79,17 @@ def installed_unit(tmp_path: Path) -> Path:
     return unit
 
 
+def installed_check_units(tmp_path: Path) -> list[Path]:
+    """The monitoring check (with the live release's virtualenv moved to this checkout's), its timer,
+    and the alert template as the instance the check's OnFailure= starts."""
+    venv = f"{Path(sys.executable).parent}/"
+    for source in (CHECK_UNIT, CHECK_TIMER, ALERT_TEMPLATE):
+        unit = source.read_text().replace("/srv/cocreatehumanity/current/.venv/bin/", venv)
+        (tmp_path / source.name).write_text(unit)
+    return [tmp_path / CHECK_UNIT.name, tmp_path / CHECK_TIMER.name,
+            tmp_path / ALERT_TEMPLATE.name.replace("@", f"@{CHECK_UNIT.name}")]
+
+
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_unit_passes_verify_without_a_warning(tmp_path):
     check = subprocess.run(["systemd-analyze", "verify", str(installed_unit(tmp_path))],
@@ -100,3 +114,32 @@ def test_unit_writes_only_the_data_folder_of_env_example():
     assert f"StateDirectory={Path(data_dir).name}\n" in unit
     for hardening in ("ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes", "EnvironmentFile="):
         assert hardening in unit
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_monitoring_check_units_pass_verify_without_a_warning(tmp_path):
+    check = subprocess.run(["systemd-analyze", "verify", *map(str, installed_check_units(tmp_path))],
+                           capture_output=True, text=True)
+    assert check.returncode == 0 and check.stderr == "", check.stderr
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_monitoring_check_is_confined_like_the_service(tmp_path):
+    check_unit = installed_check_units(tmp_path)[0]
+    check = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(check_unit)],
+                           capture_output=True, text=True)
+    level = re.search(r"Overall exposure level for \S+: ([\d.]+)", check.stdout)
+    assert level and float(level.group(1)) < 2.0, check.stdout + check.stderr
+
+
+def test_monitoring_check_runs_spool_check_as_the_service_does():
+    """Same user, settings and data folder as the service, the live release's code (as the operator
+    commands run it), every 5 minutes; a failure starts the alert."""
+    service, check = UNIT.read_text(), CHECK_UNIT.read_text()
+    for setting in ("User=", "Group=", "EnvironmentFile=", "ReadWritePaths="):
+        line = next(line for line in service.splitlines() if line.startswith(setting))
+        assert f"{line}\n" in check
+    assert "WorkingDirectory=/srv/cocreatehumanity/current\n" in check
+    assert "ExecStart=/srv/cocreatehumanity/current/.venv/bin/flask --app forms_service spool check\n" in check
+    assert f"OnFailure={ALERT_TEMPLATE.name.replace('@', '@%n')}\n" in check
+    assert "OnUnitActiveSec=5min\n" in CHECK_TIMER.read_text()

@@ -11,6 +11,7 @@ service answered 202 to, and from the dead entries kept in the spool.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -32,6 +33,7 @@ from tests.service.helpers import JSON, SITE, service_settings, support_form, vo
 from tests.smtp_sink import SmtpSink
 
 MAILS_PER_SUBMISSION = 2  # the association's email and the acknowledgement
+DROPPED = re.compile(r"dropped acknowledgement spool entry \d+ \(submission ([\w-]+)\)")
 FAST_RETRIES = {"RETRY_BASE_SECONDS": 0.2, "RETRY_MAX_SECONDS": 1}
 
 
@@ -43,16 +45,18 @@ class Figures:
     scenario: str
     accepted: int  # answered 202
     refused: int  # answered 503: the sender knows it was not taken
-    delivered: int  # every email of the submission arrived
+    delivered: int  # every email of the submission arrived (but an acknowledgement dropped as below)
     dead: int  # an email refused for good (5xx), kept in the spool as dead
-    lost: int  # accepted, yet neither delivered nor kept: must be 0
+    lost: int  # accepted, yet neither delivered nor kept nor dropped as below: must be 0
     duplicated: int
     seconds: float
+    dropped: int = 0  # acknowledgements refused for good (5xx): logged and dropped, by design
 
     def line(self) -> str:
         """The one-line summary pytest -s shows and a benchmark can print."""
         return (f"fault {self.scenario}: accepted {self.accepted}, refused {self.refused}, delivered {self.delivered},"
-                f" dead {self.dead}, lost {self.lost}, duplicated {self.duplicated} in {self.seconds:.1f} s")
+                f" dead {self.dead}, lost {self.lost}, duplicated {self.duplicated}, dropped acknowledgements"
+                f" {self.dropped} in {self.seconds:.1f} s")
 
 
 @dataclass
@@ -128,8 +132,12 @@ class Rig:
 
     def spool_states(self) -> list[tuple[str, str]]:
         """(submission id, state) of every message the spool holds: bookkeeping, readable without a key."""
+        return [(submission_id, state) for submission_id, state, _ in self.spool_rows()]
+
+    def spool_rows(self) -> list[tuple[str, str, str]]:
+        """(submission id, state, kind) of every message the spool holds."""
         with closing(sqlite3.connect(self.data_dir / SPOOL_FILE_NAME)) as db:
-            return db.execute("SELECT submission_id, state FROM outgoing").fetchall()
+            return db.execute("SELECT submission_id, state, kind FROM outgoing").fetchall()
 
     def failed_attempts(self) -> int:
         """Failed delivery attempts recorded for the messages still in the spool."""
@@ -143,20 +151,22 @@ class Rig:
             log = f"\ngunicorn's log ends with:\n{server.output()[-4000:]}" if server else ""
             raise AssertionError(f"the spool still holds live messages after {timeout:.0f} s: {self.spool_states()}{log}")
 
-    def figures(self, scenario: str) -> Figures:
-        """Count outcomes per accepted submission from the SMTP server and the spool."""
+    def figures(self, scenario: str, log: str = "") -> Figures:
+        """Count outcomes per accepted submission from the SMTP server, the spool, and the
+        acknowledgements the service's `log` says it dropped after a permanent refusal."""
         received = self.received()
         dead = Counter(submission_id for submission_id, state in self.spool_states() if state == "dead")
+        dropped = set(DROPPED.findall(log))
         delivered = dead_count = lost = 0
         for submission_id in self.submissions.accepted:
             arrived = sum(f"<{submission_id}.{number}@site.test>" in received
-                          for number in range(1, MAILS_PER_SUBMISSION + 1))
+                          for number in range(1, MAILS_PER_SUBMISSION + 1)) + (submission_id in dropped)
             delivered += arrived == MAILS_PER_SUBMISSION
             dead_count += dead[submission_id] > 0
             lost += arrived + dead[submission_id] < MAILS_PER_SUBMISSION
         duplicated = sum(copies - 1 for copies in received.values())
         return Figures(scenario, len(self.submissions.accepted), self.submissions.refused, delivered, dead_count,
-                       lost, duplicated, time.monotonic() - self.started)
+                       lost, duplicated, time.monotonic() - self.started, len(dropped))
 
 
 def unique_resume() -> bytes:

@@ -68,7 +68,8 @@ def smtp_refusing_temporarily(rig: Rig) -> Figures:
 
 
 def smtp_refusing_permanently(rig: Rig) -> Figures:
-    """550/554 replies: those messages go dead (kept, for `flask spool requeue`), the rest arrive."""
+    """550/554 replies: the association's copies refused go dead (kept, for `flask spool requeue`), the
+    acknowledgements refused are logged and dropped, the rest arrive."""
     rig.sink.handler.script.extend(PERMANENT_REPLIES)
     return _with_sink(rig, "smtp-5xx")
 
@@ -166,9 +167,10 @@ def _with_sink(rig: Rig, name: str, meanwhile: Callable[[], object] = lambda: No
             rig.submit(server.port, SUBMISSIONS)
             meanwhile()
             rig.settled(server)
+            log = server.output()
     finally:
         rig.sink.stop()
-    return rig.figures(name)
+    return rig.figures(name, log)
 
 
 def _post_until(rig: Rig, port: int, stop: threading.Event, with_resume: bool) -> None:

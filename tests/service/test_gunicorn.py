@@ -138,9 +138,9 @@ def test_errors_without_a_body_answer_at_once(server, path, status):
 
 
 def test_logs_of_a_whole_cycle_hold_ids_and_outcomes_never_content(server, sink):
-    """Accepted, refused, retried after a 451, dead after a 550, delivered: the log says so,
-    with ids and codes, and never what anybody typed."""
-    sink.handler.script.extend(["451 4.3.0 Try again later", "550 5.7.1 Refused"])
+    """Accepted, refused, the association's copy dead after a 550, the acknowledgement retried
+    after a 451 and delivered: the log says so, with ids and codes, and never what anybody typed."""
+    sink.handler.script.extend(["550 5.7.1 Refused", "451 4.3.0 Try again later"])
     start = len(server.output())  # the log is shared by the module: read only this test's part
 
     def log() -> str:

@@ -13,8 +13,11 @@ from werkzeug.serving import make_server
 
 from forms_service import health
 from forms_service.fields import RESUME_MAX_BYTES
+from forms_service.sealing import KEY_FILE_NAME
 from tests import samples
-from tests.service.helpers import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, post, support_form, volunteer_form
+from tests.service.helpers import (JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, deliver, post, support_form,
+                                   volunteer_form)
+from tests.spool.conftest import corrupt_outgoing_table
 
 
 @pytest.fixture
@@ -211,7 +214,8 @@ def test_healthz_answers_503_when_the_spool_cannot_be_written(app):
     public = app.test_client().get("/forms/healthz")
     assert (public.status_code, public.get_json()) == (503, {"ok": False})
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR)
-    assert (operator.status_code, operator.get_json()) == (503, {"ok": False, "spool": "not writable"})
+    assert (operator.status_code, operator.get_json()) == (503, {"ok": False,
+                                                               "spool": "not writable (OperationalError)"})
 
 
 def test_public_healthz_says_only_ok_while_the_operator_sees_a_request_waiting(client):
@@ -319,3 +323,44 @@ def test_wrong_method_for_a_json_client_is_a_json_405_with_allow(client):
     assert response.status_code == 405
     assert response.headers["Allow"] == "OPTIONS, POST"
     assert response.get_json() == {"ok": False, "error": "This address only receives forms sent from the website."}
+
+
+def submission_and_health(app) -> tuple[int, int]:
+    """The status a support request gets now, and the public health status at the same moment."""
+    client = app.test_client()
+    return (client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).status_code,
+            client.get("/forms/healthz").status_code)
+
+
+def break_key_file(key_file) -> None:
+    """Replace the key file by one the service refuses (readable by others), as a careless copy would."""
+    replacement = key_file.with_name("copied.key")
+    replacement.write_bytes(key_file.read_bytes())
+    replacement.chmod(0o644)
+    replacement.replace(key_file)
+
+
+@pytest.mark.parametrize("damage", [break_key_file, lambda key_file: key_file.unlink()])
+def test_healthz_is_red_whenever_the_spool_key_file_cannot_seal(app, damage):
+    """The heartbeat of old wrote no sealed row: it stayed green while every submission got 503."""
+    assert submission_and_health(app) == (202, 200)
+    damage(app.extensions["forms_spool"].path.parent / KEY_FILE_NAME)
+    assert submission_and_health(app) == (503, 503)
+    operator = app.test_client().get("/forms/healthz", headers=OPERATOR).get_json()
+    assert operator["spool"].startswith("not writable (")
+
+
+def test_healthz_is_red_with_a_corrupt_page_in_the_spool(app):
+    corrupt_outgoing_table(app.extensions["forms_spool"].path)
+    assert submission_and_health(app) == (503, 503)
+    operator = app.test_client().get("/forms/healthz", headers=OPERATOR).get_json()
+    assert operator == {"ok": False, "spool": "not writable (DatabaseError)"}
+
+
+def test_the_probe_is_never_delivered_nor_counted(app, smtp_server):
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/forms/healthz").status_code == 200
+    assert deliver(app) == 0 and smtp_server.messages == []
+    assert client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"] == {
+        "depth": 0, "dead": 0, "oldest_age_seconds": None}

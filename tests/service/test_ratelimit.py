@@ -1,28 +1,33 @@
 """Rate limits per client through Flask-Limiter's storage: Redis shares one budget between
-workers; an unreachable Redis never stops a person (limits fall back to memory). Only accepted
-submissions spend the budget; a client is an IPv4 address or an IPv6 /64. With gunicorn's
-three workers and the default SQLite counters: test_abuse.py."""
+workers; an unreachable Redis never stops a person (limits fall back to memory), and the
+operator's health check and `spool check` say so. Only accepted submissions spend the budget; a
+client is an IPv4 address or an IPv6 /64. With gunicorn's three workers and the default SQLite
+counters: test_abuse.py."""
 
 from __future__ import annotations
 
+import contextlib
 import html
+import logging
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from forms_service import counters, i18n, ratelimit
 from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
 from forms_service.counters import SQLiteStorage, storage_uri
-from tests.service.helpers import JSON, SITE, post, support_form
+from tests.service.helpers import JSON, OPERATOR, SITE, post, support_form
 from tests.smtp_sink import free_port
 
 
-@pytest.fixture(scope="module")
-def redis_uri():
-    """A throw-away redis-server on loopback (Debian's redis-server package), without persistence."""
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """A throw-away redis-server on loopback (Debian's redis-server package), without persistence:
+    its URI, and the process (a test may stop it early)."""
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
@@ -38,9 +43,17 @@ def redis_uri():
                 server.kill()
                 raise
             time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(10)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", server
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def redis_uri():
+    with redis_server() as (uri, _):
+        yield uri
 
 
 def limited_client(make_app, uri: str):
@@ -159,3 +172,25 @@ def test_left_out_emails_are_noted_in_the_staff_language(make_app, smtp_server, 
     for part in ("plain", "html"):
         text = message.get_body((part,)).get_content()
         assert staff.gettext(ACK_SKIPPED) in html.unescape(text) and staff.gettext(PAGE_SKIPPED) in html.unescape(text)
+
+
+def test_redis_stopped_mid_run_is_reported_while_submissions_go_on(make_app, smtp_server, caplog):
+    """Fail open: nobody is refused, the public health stays green (a shared Redis down must not take
+    every instance out of rotation), the operator's answer and `spool check` say what is wrong."""
+    with redis_server() as (uri, server):
+        app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=uri)
+        client = app.test_client()
+        assert "warnings" not in client.get("/forms/healthz", headers=OPERATOR).get_json()
+        assert app.test_cli_runner().invoke(args=["spool", "check"]).exit_code == 0
+        server.terminate()
+        server.wait(10)
+        with caplog.at_level(logging.ERROR, logger="forms_service.health"):
+            answers = [client.get("/forms/healthz", headers=OPERATOR) for _ in range(2)]
+        assert [answer.status_code for answer in answers] == [200, 200]
+        assert answers[0].get_json()["warnings"] == [
+            "rate-limit storage unreachable: limits are counted per process until it is back"]
+        assert [record.levelname for record in caplog.records if record.name == "forms_service.health"] == ["ERROR"]
+        assert post(client, "support", support_form(), JSON).status_code == 202
+        check = app.test_cli_runner().invoke(args=["spool", "check"])
+        assert check.exit_code == 2
+        assert check.output.startswith("SPOOL CRITICAL - rate-limit storage unreachable: ")

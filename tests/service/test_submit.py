@@ -230,10 +230,10 @@ def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smt
 
 
 def test_logs_of_a_whole_cycle_carry_ids_and_sizes_never_content(client, smtp_server, caplog):
-    """Accepted, refused, honeypot, a 451 retried, a 550 dead, delivered: every log record of
-    every logger (the test SMTP server's own aside) is free of what was typed or uploaded."""
+    """Accepted, refused, honeypot, a 550 dead (the association's copy), a 451 retried, delivered:
+    every log record of every logger (the test SMTP server's own aside) is free of what was typed or uploaded."""
     caplog.set_level("DEBUG")
-    smtp_server.handler.script.extend(["451 4.3.0 Try again later", "550 5.7.1 Refused"])
+    smtp_server.handler.script.extend(["550 5.7.1 Refused", "451 4.3.0 Try again later"])
     volunteer = volunteer_form()
     accepted = post(client, "volunteer", volunteer, JSON)
     urgent = post(client, "support", support_form(urgent="on"), JSON)

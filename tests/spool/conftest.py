@@ -7,6 +7,7 @@ servers of tests/conftest.py.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,17 @@ def outgoing(marker: str, number: int = 0, body: bytes = b"") -> OutgoingMail:
     head = f"Subject: {marker}\r\nMessage-ID: <{marker}.{number}@forms.test>\r\n\r\n".encode()
     return OutgoingMail(f"<{marker}.{number}@forms.test>", "forms@association.test", (f"{marker}@example.org",),
                         head + (body or f"body {marker}\r\n".encode()))
+
+
+def corrupt_outgoing_table(path) -> None:
+    """Overwrite the root page of the spool's table, as a failing disk might (no connection open)."""
+    with sqlite3.connect(path) as db:
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outgoing'").fetchone()
+    db.close()
+    with open(path, "r+b") as spool_file:
+        spool_file.seek((root - 1) * page_size)
+        spool_file.write(b"\xa5" * page_size)
 
 
 @pytest.fixture
@@ -74,18 +86,19 @@ class PgpKeys:
 
 @pytest.fixture(scope="session")
 def pgp_keys(tmp_path_factory) -> PgpKeys:
-    """good, second (two readers), expired, revoked and signonly keys, made with gpg."""
+    """good, second (two readers), expired, expiring (in 20 days), revoked and signonly keys, made with gpg."""
     home = tmp_path_factory.mktemp("gnupg")
     home.chmod(0o700)
     for name in ("good", "second", "revoked"):
         gpg(home, "--quick-gen-key", f"{name} <{name}@keys.test>", "future-default", "default", "never")
     gpg(home, "--faked-system-time", "20200101T000000", "--quick-gen-key",
         "expired <expired@keys.test>", "future-default", "default", "1d")
+    gpg(home, "--quick-gen-key", "expiring <expiring@keys.test>", "future-default", "default", "20d")
     gpg(home, "--quick-gen-key", "signonly <signonly@keys.test>", "ed25519", "sign", "never")
     keys = PgpKeys(home, {})
     revocation = (home / "openpgp-revocs.d" / f"{keys.fingerprint('revoked')}.rev").read_bytes()
     gpg(home, "--import", stdin=revocation.replace(b":-----BEGIN", b"-----BEGIN"))
-    for name in ("good", "second", "expired", "revoked", "signonly"):
+    for name in ("good", "second", "expired", "expiring", "revoked", "signonly"):
         path = home / f"{name}.asc"
         path.write_bytes(gpg(home, "--armor", "--export", f"{name}@keys.test"))
         keys.files[name] = path

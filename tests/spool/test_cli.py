@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ from cryptography.fernet import Fernet
 
 from benchmarks.server import service_environment
 from forms_service.delivery import SPOOL_EXTENSION
+from forms_service.outgoing import ACKNOWLEDGEMENT
 from forms_service.sealing import KEY_FILE_NAME, Sealer, read_key_file
 from forms_service.spool import Spool
 from tests.spool.conftest import outgoing
@@ -29,8 +31,8 @@ def cli_spool(app) -> Spool:
 def run(app, cli_spool):
     runner = app.test_cli_runner()
 
-    def invoke(*args: str):
-        result = runner.invoke(args=["spool", *args])
+    def invoke(*args: str, input: str | None = None):
+        result = runner.invoke(args=["spool", *args], input=input)
         assert "@example.org" not in result.output and "Sentinel" not in result.output
         return result
 
@@ -54,8 +56,9 @@ def test_dead_and_requeue(cli_spool, run):
     cli_spool.dead(first.id, "PermanentRelayError: message refused: 550")
     cli_spool.dead(second.id, "PermanentRelayError: message refused: 554")
     header, *rows = run("dead").output.splitlines()
-    assert header == "id\tsubmission\tcreated\tattempts\tlast error"
-    assert [row.split("\t")[:2] for row in rows] == [[str(first.id), "sub-a"], [str(second.id), "sub-b"]]
+    assert header == "id\tsubmission\tkind\tcreated\tattempts\tlast error"
+    assert [row.split("\t")[:3] for row in rows] == [[str(first.id), "sub-a", "association"],
+                                                     [str(second.id), "sub-b", "association"]]
     assert rows[0].endswith("Z\t1\tPermanentRelayError: message refused: 550")
     assert run("requeue").exit_code == 2
     assert run("requeue", str(first.id)).output == "requeued: 1\n"
@@ -128,3 +131,43 @@ def test_commands_in_a_subprocess_with_environment_settings(app, app_config, smt
     assert len(read_key_file(spool.path.parent / KEY_FILE_NAME)) == 2
     assert flask_spool(app_config, "retry").startswith("due: 2, attempted: 2\nqueued: 0\ndead: 0\n")
     assert sorted(message.parsed()["Subject"] for message in smtp_server.messages) == ["Sentinel", "Sentinel"]
+
+
+def test_dead_shows_the_kind_of_each_row(cli_spool, run):
+    receipt = dataclasses.replace(outgoing("Sentinel", 2), kind=ACKNOWLEDGEMENT)
+    cli_spool.accept("sub", [outgoing("Sentinel", 1), receipt])
+    for entry in cli_spool.claim("worker", 60, 10):
+        cli_spool.dead(entry.id, "expired after TemporaryRelayError: 451")
+    rows = [row.split("\t") for row in run("dead").output.splitlines()[1:]]
+    assert [(row[0], row[2]) for row in rows] == [("1", "association"), ("2", "acknowledgement")]
+
+
+def test_discard_asks_first_unless_yes(cli_spool, run):
+    cli_spool.accept("sub", [outgoing("Sentinel", 1), outgoing("Sentinel", 2)])
+    first, second = cli_spool.claim("worker", 60, 10)
+    cli_spool.dead(first.id, "PermanentRelayError: message refused: 550")
+    cli_spool.dead(second.id, "PermanentRelayError: message refused: 550")
+    kept = run("discard", str(first.id), input="n\n")
+    assert kept.exit_code == 1 and "Discard dead message 1 (association, submission sub)?" in kept.output
+    assert cli_spool.stats().dead == 2
+    confirmed = run("discard", str(first.id), input="y\n")
+    assert confirmed.exit_code == 0 and confirmed.output.endswith("discarded: 1\n")
+    assert run("discard", str(second.id), "--yes").output == "discarded: 2\n"
+    assert cli_spool.stats().dead == 0
+    missing = run("discard", "2", "--yes")
+    assert missing.exit_code == 1 and "no dead message has id 2" in missing.output
+
+
+@pytest.mark.parametrize("retire", [[], ["--retire-old"]])
+def test_rotate_key_skips_rows_no_key_opens_and_finishes(cli_spool, run, retire):
+    cli_spool.accept("sub-a", [outgoing("Sentinel", 1)])
+    Spool(cli_spool.path, Sealer([Fernet.generate_key()])).accept("sub-lost", [outgoing("Sentinel", 2)])
+    cli_spool.accept("sub-b", [outgoing("Sentinel", 3)])
+    result = run("rotate-key", *retire)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:2] == ["re-sealed: 2", "skipped, no key opens them (now dead, see `flask --app forms_service "
+                                         "spool dead`): 2"]
+    assert [entry.submission_id for entry in cli_spool.list_dead()] == ["sub-lost"]
+    if retire:
+        assert lines[2] == "old keys deleted from the key file"

@@ -15,9 +15,10 @@ import pytest
 
 from forms_service.config import ConfigError
 from forms_service.delivery import Deliverer, init_delivery, start_delivery
+from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.relay import Relay
 from forms_service.spool import Spool
-from tests.service.helpers import refuse_recipients, wait_until
+from tests.service.helpers import JSON, post, refuse_recipients, support_form, wait_until
 from tests.smtp_sink import DROP, SmtpSink
 from tests.spool.conftest import outgoing
 
@@ -243,3 +244,39 @@ def test_partly_refused_message_is_retried_only_for_the_refused(app, spool, smtp
     assert [message.rcpt_tos for message in smtp_server.messages] == [(team[0],), (team[1],)]
     assert received_ids(smtp_server) == {mail.message_id: 2}
     assert (spool.stats().queued, spool.stats().dead) == (0, 1)
+
+
+def test_a_refused_acknowledgement_is_logged_and_dropped(app, spool, smtp_server, caplog):
+    """A 550 for the submitter's receipt (a mistyped address): nothing the association needs,
+    so no dead row that would keep monitoring red forever."""
+    smtp_server.handler.script.append("550 5.1.1 <mistyped@example.org> User unknown")
+    spool.accept("sub-ack", [dataclasses.replace(outgoing("receipt"), kind=ACKNOWLEDGEMENT)])
+    make_deliverer(app, spool).deliver_all()
+    assert (spool.stats().queued, spool.stats().dead, spool.list_dead()) == (0, 0, [])
+    assert "dropped acknowledgement spool entry 1 (submission sub-ack): PermanentRelayError: message refused: 550" \
+        in caplog.text
+    assert "mistyped" not in caplog.text and "DEAD" not in caplog.text
+
+
+def test_the_association_copy_refused_stays_dead_with_its_kind(app, spool, smtp_server, caplog):
+    smtp_server.handler.script.append("550 5.7.1 Message refused")
+    spool.accept("sub-copy", [outgoing("copy")])
+    make_deliverer(app, spool).deliver_all()
+    (dead,) = spool.list_dead()
+    assert (dead.submission_id, dead.kind) == ("sub-copy", ASSOCIATION)
+    assert ("kept: once the cause is fixed, `flask --app forms_service spool requeue 1`, or to give it up, "
+            "`flask --app forms_service spool discard 1`") in caplog.text
+
+
+def test_a_posted_request_refused_for_the_submitter_and_an_urgent_reader(app, smtp_server, monkeypatch):
+    """Through the real composition: the acknowledgement refused (5xx at RCPT) is dropped; the
+    urgent copy is part of the association's mail, so its refused reader stays dead."""
+    refuse_recipients(monkeypatch, smtp_server, {"aidworker@example.org": ["550 5.1.1 No such user"],
+                                                 "urgent@cch.example.org": ["550 5.2.1 Mailbox disabled"]})
+    client = app.test_client()
+    assert post(client, "support", support_form(urgent="yes"), JSON).status_code == 202
+    spool = app.extensions["forms_spool"]
+    (dead,) = spool.list_dead()
+    assert (dead.kind, dead.last_error) == (ASSOCIATION, "RecipientsRefused: recipients refused: 550")
+    assert [message.rcpt_tos for message in smtp_server.messages] == [("support@cch.example.org",)]
+    assert spool.stats().queued == 0

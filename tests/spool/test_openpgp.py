@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -11,7 +12,7 @@ import pytest
 
 from forms_service import mime
 from forms_service.config import ConfigError
-from forms_service.openpgp import KeyRefused, encrypt_mime, load_recipients, recipients_from_config
+from forms_service.openpgp import KeyRefused, NoUsableKey, encrypt_mime, load_recipients, recipients_from_config
 from tests.spool.conftest import gpg
 
 RESUME = b"%PDF-1.7\n" + os.urandom(4000) + b"\n%%EOF\n"
@@ -56,7 +57,7 @@ def decrypted_bytes(keys, wire: bytes) -> bytes:
 
 
 def test_round_trip_through_gnupg(pgp_keys):
-    certs = load_recipients([str(pgp_keys.files["good"])])
+    certs = load_recipients([str(pgp_keys.files["good"])]).usable()
     wire = encrypted(certs)
     outer = message_from_bytes(wire, policy=policy.default)
     assert outer.get_content_type() == "multipart/encrypted"
@@ -72,7 +73,7 @@ def test_round_trip_through_gnupg(pgp_keys):
 
 
 def test_outer_message_shows_no_personal_data(pgp_keys):
-    certs = load_recipients([str(pgp_keys.files["good"])])
+    certs = load_recipients([str(pgp_keys.files["good"])]).usable()
     wire = encrypted(certs)
     outer = message_from_bytes(wire, policy=policy.default)
     assert outer["Subject"] == "Nouvelle candidature"
@@ -87,7 +88,7 @@ def test_outer_message_shows_no_personal_data(pgp_keys):
 def test_every_configured_reader_can_decrypt(pgp_keys, tmp_path):
     both = tmp_path / "both.asc"
     both.write_bytes(pgp_keys.files["good"].read_bytes() + pgp_keys.files["second"].read_bytes())
-    certs = load_recipients([str(both)])
+    certs = load_recipients([str(both)]).usable()
     assert len(certs) == 2
     outer = message_from_bytes(encrypted(certs), policy=policy.default)
     payload = list(outer.iter_parts())[1].get_payload(decode=True)
@@ -99,12 +100,11 @@ def test_every_configured_reader_can_decrypt(pgp_keys, tmp_path):
 
 def test_armored_blocks_are_accepted_alone_or_in_the_list(pgp_keys):
     armored = pgp_keys.files["good"].read_text()
-    assert len(load_recipients([armored, str(pgp_keys.files["second"])])) == 2
-    assert len(load_recipients(armored)) == 1
+    assert len(load_recipients([armored, str(pgp_keys.files["second"])]).certs) == 2
+    assert len(load_recipients(armored).certs) == 1
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("expired", "expired on 2020-01-02"),
     ("revoked", "is revoked"),
     ("signonly", "has no valid encryption-capable subkey"),
 ])
@@ -119,12 +119,41 @@ def test_unusable_keys_stop_start_up_naming_the_fingerprint(pgp_keys, name, reas
     assert "\n" not in line
 
 
-def test_a_key_that_expires_later_is_checked_against_the_given_time(pgp_keys):
-    (cert,) = load_recipients([str(pgp_keys.files["good"])])
-    assert cert.expiration is None
-    with pytest.raises(KeyRefused, match="expired"):
-        load_recipients([str(pgp_keys.files["expired"])], now=datetime.datetime(2020, 1, 3, tzinfo=datetime.timezone.utc))
-    assert load_recipients([str(pgp_keys.files["expired"])], now=datetime.datetime(2020, 1, 1, 12, tzinfo=datetime.timezone.utc))
+def test_an_expired_key_is_left_out_at_each_use_naming_it_once(pgp_keys, caplog):
+    """Loading keeps it (operator commands must run); encrypting never uses it, and says what to do."""
+    keyring = load_recipients([str(pgp_keys.files["good"]), str(pgp_keys.files["expired"])])
+    before, after = (datetime.datetime(2020, 1, day, tzinfo=datetime.timezone.utc) for day in (1, 3))
+    assert len(keyring.usable(before)) == 2 and caplog.records == []
+    with caplog.at_level(logging.ERROR):
+        (usable,) = keyring.usable(after)
+        keyring.usable(after)
+    assert usable.fingerprint.upper() == pgp_keys.fingerprint("good")
+    (record,) = caplog.records
+    assert record.levelname == "ERROR"
+    assert record.getMessage() == (f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02: nothing is "
+                                   "encrypted to it any more; put its renewed public key in FORMS_PGP_KEYS (or "
+                                   "remove it) and restart")
+    with pytest.raises(KeyRefused, match=f"key {pgp_keys.fingerprint('expired')} expired on 2020-01-02"):
+        keyring.refuse_expired()
+
+
+def test_when_every_key_has_expired_nothing_can_be_encrypted(pgp_keys):
+    keyring = load_recipients([str(pgp_keys.files["expired"])])
+    with pytest.raises(NoUsableKey):
+        keyring.usable()
+    assert keyring.notices() == ([f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02: nothing is "
+                                  "encrypted to it any more; put its renewed public key in FORMS_PGP_KEYS (or "
+                                  "remove it) and restart"], [])
+
+
+def test_a_key_expiring_within_30_days_is_a_warning(pgp_keys, caplog):
+    keyring = load_recipients([str(pgp_keys.files["expired"])])
+    soon = datetime.datetime(2019, 12, 20, tzinfo=datetime.timezone.utc)
+    with caplog.at_level(logging.WARNING):
+        assert keyring.notices(soon) == ([], [f"OpenPGP key {pgp_keys.fingerprint('expired')} expires on "
+                                              "2020-01-02: renew it"])
+    assert "renew it" in caplog.text
+    assert keyring.notices(datetime.datetime(2019, 11, 1, tzinfo=datetime.timezone.utc)) == ([], [])
 
 
 @pytest.mark.parametrize("setting, message", [

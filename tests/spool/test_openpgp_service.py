@@ -13,7 +13,8 @@ import requests
 from benchmarks.server import PROJECT, Gunicorn, service_environment
 from forms_service.app import create_app
 from tests import samples
-from tests.service.helpers import JSON, SITE, as_shown, post, volunteer_form
+from tests.service.helpers import JSON, OPERATOR, SITE, as_shown, post, volunteer_form
+from tests.spool.conftest import gpg
 from tests.service.test_injection import ENCODED_NAMES, VOLUNTEER_SUBJECTS
 from tests.spool.test_openpgp import decrypt_with_gpg, decrypted_bytes
 
@@ -70,11 +71,54 @@ def test_the_protected_subject_inside_shows_the_name_as_typed(pgp_settings, pgp_
                                                     "amina@example.org")
 
 
-@pytest.mark.parametrize(("name", "reason"), [("expired", "expired on 2020-01-02"), ("revoked", "is revoked")])
-def test_unusable_key_stops_start_up_with_one_line(pgp_settings, pgp_keys, name, reason):
+@pytest.mark.parametrize(("name", "reason", "loads"), [
+    ("revoked", "is revoked", ["-c", "import forms_service.wsgi"]),  # any start, a worker's too
+    ("expired", "expired on 2020-01-02", ["-m", "forms_service.startup"]),  # the master's check, before forking
+])
+def test_unusable_key_stops_start_up_with_one_line(pgp_settings, pgp_keys, name, reason, loads):
     settings = {**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["good"]), str(pgp_keys.files[name])]}
-    result = subprocess.run([sys.executable, "-c", "import forms_service.wsgi"], cwd=PROJECT,
+    result = subprocess.run([sys.executable, *loads], cwd=PROJECT,
                             env=service_environment(settings), capture_output=True, text=True, timeout=60)
     assert result.returncode == 4
     assert result.stderr == (f"forms_service: FORMS_PGP_KEYS key {pgp_keys.fingerprint(name)} {reason}: "
                              "remove it or configure a valid key\n")
+
+
+def test_with_the_only_key_expired_nothing_is_accepted_and_health_is_red(pgp_settings, pgp_keys, smtp_server):
+    """Sending the association's copy in clear would break the promise: the person is told
+    to try again (503, nothing kept), health is red and says why."""
+    app = create_app({**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["expired"])]})
+    client = app.test_client()
+    response = post(client, "volunteer", volunteer_form(), JSON)
+    assert response.status_code == 503
+    assert response.get_json()["error"].startswith("Sorry, we could not pass on your message just now.")
+    assert app.extensions["forms_spool"].stats().queued == 0 and smtp_server.messages == []
+    assert client.get("/forms/healthz").status_code == 503
+    operator = client.get("/forms/healthz", headers=OPERATOR).get_json()
+    assert operator["spool"] == "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
+    assert operator["warnings"][0].startswith(f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02")
+
+
+def test_with_one_key_expired_mail_is_encrypted_to_the_others_only(pgp_settings, pgp_keys, smtp_server, caplog):
+    app = create_app({**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["good"]), str(pgp_keys.files["expired"])]})
+    client = app.test_client()
+    assert post(client, "volunteer", volunteer_form(), JSON).status_code == 202
+    association = next(message for message in smtp_server.messages
+                       if message.rcpt_tos == ("volunteers@cch.example.org",))
+    payload = list(association.parsed().iter_parts())[1].get_payload(decode=True)
+    listing = gpg(pgp_keys.home, "--list-packets", stdin=payload).decode(errors="replace")
+    assert listing.count(":pubkey enc packet:") == 1 and f"keyid {pgp_keys.encryption_key_id('good')}" in listing
+    assert f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02" in caplog.text
+    assert client.get("/forms/healthz").status_code == 200
+    (warning,) = client.get("/forms/healthz", headers=OPERATOR).get_json()["warnings"]
+    assert warning.endswith("put its renewed public key in FORMS_PGP_KEYS (or remove it) and restart")
+
+
+def test_a_key_expiring_soon_is_a_warning_on_every_health_check(pgp_settings, pgp_keys):
+    client = create_app({**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["expiring"])]}).test_client()
+    for _ in range(2):
+        answer = client.get("/forms/healthz", headers=OPERATOR)
+        assert answer.status_code == 200
+        (warning,) = answer.get_json()["warnings"]
+        assert warning.startswith(f"OpenPGP key {pgp_keys.fingerprint('expiring')} expires on ")
+        assert warning.endswith(": renew it")

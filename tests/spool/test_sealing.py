@@ -101,7 +101,7 @@ def test_rotating_the_setting_key_retires_the_old_one(spool_path):
     old, new = Fernet.generate_key(), Fernet.generate_key()
     fill(Spool(spool_path, Sealer([old])))
     rotated = Spool(spool_path, Sealer([new, old]))
-    assert rotated.reseal() == 5
+    assert rotated.reseal() == (5, [])
     assert len(opened_by(spool_path, Sealer([new]))) == 5
     assert opened_by(spool_path, Sealer([old])) == []  # unreadable with the old key: marked dead
 
@@ -114,7 +114,7 @@ def test_rotating_the_key_file_while_workers_run(tmp_path):
     key_file = data_dir / KEY_FILE_NAME
     (old,) = read_key_file(key_file)
     add_new_key(key_file)
-    assert spool.reseal() == 5
+    assert spool.reseal() == (5, [])
     worker.accept("sub-late", [outgoing("late")])  # the worker already seals with the new key
     retire_old_keys(key_file)
     (new,) = read_key_file(key_file)

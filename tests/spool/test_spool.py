@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from forms_service.config import ConfigError
+from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.sealing import Sealer
 from forms_service.spool import RetryPolicy, Spool, SpoolUnavailable, retry_policy_from_config, spool_from_config
 from tests.spool.conftest import FAST_RETRY, outgoing
@@ -69,11 +71,12 @@ def test_a_submission_is_stored_whole_or_not_at_all(spool):
     assert not spool.accepted.is_set()
 
 
-def test_check_writable_fails_on_a_read_only_spool(spool):
-    spool.check_writable()
+def test_the_probe_fails_on_a_read_only_spool_and_leaves_nothing(spool):
+    spool.probe(outgoing("probe"))
+    assert raw_rows(spool) == [] and spool.stats().queued == 0
     spool._connection().execute("PRAGMA query_only = ON")
     with pytest.raises(SpoolUnavailable):
-        spool.check_writable()
+        spool.probe(outgoing("probe"))
     with pytest.raises(SpoolUnavailable):
         spool.accept("sub", [outgoing("readonly")])
 
@@ -301,3 +304,70 @@ def test_unusable_data_dir_stops_start_up(tmp_path):
     blocker.write_text("")
     with pytest.raises(ConfigError, match="^forms_service: FORMS_DATA_DIR "):
         spool_from_config({"DATA_DIR": str(blocker / "data"), "SPOOL_KEY": Fernet.generate_key().decode()})
+
+
+def acknowledgement(marker: str, number: int = 2):
+    """An email of the acknowledgement kind (outgoing() makes association copies)."""
+    return dataclasses.replace(outgoing(marker, number), kind=ACKNOWLEDGEMENT)
+
+
+def test_each_row_keeps_its_kind_through_claims_splits_and_death(spool):
+    spool.accept("sub", [outgoing("kind", 1), acknowledgement("kind")])
+    association, receipt = spool.claim("worker", 60, 10)
+    assert (association.kind, receipt.kind) == (ASSOCIATION, ACKNOWLEDGEMENT)
+    (part,) = spool.split(association.id, [outgoing("kind", 1)])
+    spool.dead(part, "PermanentRelayError: recipients refused: 550")
+    spool.dead(receipt.id, "expired after TemporaryRelayError: 451")
+    assert {(entry.id, entry.kind) for entry in spool.list_dead()} == {(part, ASSOCIATION),
+                                                                     (receipt.id, ACKNOWLEDGEMENT)}
+    assert spool.dead_copies() == 1
+
+
+OLD_SCHEMA = """
+CREATE TABLE outgoing (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, submission_id TEXT NOT NULL, sealed BLOB NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead')), attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, queued_at REAL NOT NULL, next_attempt_at REAL NOT NULL,
+    lease_owner TEXT, lease_until REAL, last_error TEXT
+);
+CREATE INDEX outgoing_due ON outgoing (state, next_attempt_at);
+CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+"""
+
+
+def test_a_spool_file_from_before_kinds_is_migrated_at_open(spool_path, sealer):
+    """Old rows get no kind: handled as the association's copy (the safe side), shown as unknown."""
+    spool_path.parent.mkdir(mode=0o700)
+    with sqlite3.connect(spool_path) as db:
+        db.executescript(OLD_SCHEMA)
+        db.execute("INSERT INTO outgoing (submission_id, sealed, state, created_at, queued_at, next_attempt_at)"
+                   " VALUES ('old', ?, 'dead', 1, 1, 1)", (sealer.seal(outgoing("old").dumps()),))
+    first, second = Spool(spool_path, sealer), Spool(spool_path, sealer)  # two workers opening it
+    assert [(entry.submission_id, entry.kind) for entry in second.list_dead()] == [("old", None)]
+    assert first.dead_copies() == 1
+    first.requeue()
+    (old,) = first.claim("worker", 60, 10)
+    assert old.kind == ASSOCIATION and old.mail.message_id == "<old.0@forms.test>"
+    first.accept("new", [acknowledgement("new")])
+    assert [entry.kind for entry in first.claim("worker", 60, 10)] == [ACKNOWLEDGEMENT]
+
+
+def test_discard_removes_only_a_dead_row(spool):
+    spool.accept("sub", [outgoing("discard", 1), outgoing("discard", 2)])
+    first, second = spool.claim("worker", 60, 10)
+    spool.dead(first.id, "PermanentRelayError: message refused: 550")
+    assert spool.discard(second.id) is False  # queued: never discarded
+    assert spool.discard(first.id) is True
+    assert spool.discard(first.id) is False
+    assert (spool.stats().queued, spool.stats().dead) == (1, 0)
+
+
+def test_reseal_skips_rows_no_key_opens_and_reports_them(spool_path, sealer, caplog):
+    spool = Spool(spool_path, sealer)
+    spool.accept("sub-a", [outgoing("reseal", 1)])
+    Spool(spool_path, Sealer([Fernet.generate_key()])).accept("sub-foreign", [outgoing("foreign")])
+    spool.accept("sub-b", [outgoing("reseal", 2)])
+    done, unreadable = spool.reseal()
+    assert done == 2
+    assert [entry.id for entry in spool.list_dead()] == unreadable
+    assert [entry.submission_id for entry in spool.list_dead()] == ["sub-foreign"]
