@@ -104,7 +104,7 @@ def test_with_one_key_expired_mail_is_encrypted_to_the_others_only(pgp_settings,
     client = app.test_client()
     assert post(client, "volunteer", volunteer_form(), JSON).status_code == 202
     association = next(message for message in smtp_server.messages
-                       if message.rcpt_tos == ("volunteers@cch.example.org",))
+                       if message.rcpt_tos == ("volunteer@cch.example.org",))
     payload = list(association.parsed().iter_parts())[1].get_payload(decode=True)
     listing = gpg(pgp_keys.home, "--list-packets", stdin=payload).decode(errors="replace")
     assert listing.count(":pubkey enc packet:") == 1 and f"keyid {pgp_keys.encryption_key_id('good')}" in listing
