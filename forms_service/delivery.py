@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 SPOOL_EXTENSION = "forms_spool"
 DELIVERER_EXTENSION = "forms_deliverer"
+# Nothing of a delivered message may stay readable in the data folder for more than
+# 10 s: erase at the end of each pass, at least this often during a long one, and
+# retry this soon after the spool was too busy.
+ERASE_EVERY_SECONDS = 1.0
+ERASE_RETRY_SECONDS = 0.5
 
 
 class Session(Protocol):
@@ -75,6 +80,7 @@ class Deliverer:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.owner = _owner()
+        self._unerased: float | None = None  # monotonic time of the oldest delivery still in the files
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         after_fork_in_child(self._forked)
@@ -100,6 +106,7 @@ class Deliverer:
                     self.traffic.wait_for_gap()
                     self._attempt(session, pending[0])
                     pending.pop(0)
+                    self.erase_delivered(older_than=ERASE_EVERY_SECONDS)
         except Exception as error:  # outside a send (session or spool): retry what is not recorded yet
             for entry in pending:
                 self._failed(entry, error)
@@ -112,7 +119,14 @@ class Deliverer:
         total = 0
         while not self._stopping.is_set() and (claimed := self.deliver_due()):
             total += claimed
+        self.erase_delivered()
         return total
+
+    def erase_delivered(self, older_than: float = 0.0) -> None:
+        """Erase what this thread delivered from the spool files (Spool.erase), once the
+        oldest such delivery is `older_than` seconds old; a busy spool leaves it for the next call."""
+        if self._unerased is not None and time.monotonic() - self._unerased >= older_than and self.spool.erase():
+            self._unerased = None
 
     def _attempt(self, session: Session, entry: Claimed) -> None:
         """Send one message and record the outcome in the spool."""
@@ -125,6 +139,8 @@ class Deliverer:
             self._failed(entry, error)
             return
         self.spool.delivered(entry.id)
+        if self._unerased is None:
+            self._unerased = time.monotonic()
         log.info("delivered spool entry %d (submission %s)", entry.id, entry.submission_id)
 
     def _partly_failed(self, entry: Claimed, refusal: RecipientsRefused) -> None:
@@ -176,6 +192,7 @@ class Deliverer:
         name, so that neither process can release the other's leases."""
         running = self._thread is not None and not self._stopping.is_set()
         self.owner = _owner()
+        self._unerased = None  # the parent erases its own deliveries
         self._stopping = threading.Event()
         self._thread = None
         if running:
@@ -183,8 +200,9 @@ class Deliverer:
 
     def _run(self) -> None:
         """Deliver whatever is due, then sleep until this process accepts a
-        submission, a retry falls due, or the poll interval (which finds
-        what other processes accepted) ends."""
+        submission, a retry falls due, an erase is to be retried, or the poll
+        interval (which finds what other processes accepted) ends. A graceful
+        stop erases what was delivered last."""
         while not self._stopping.is_set():
             pause = self.poll_seconds
             try:
@@ -192,8 +210,11 @@ class Deliverer:
                 pause = min(pause, self.spool.seconds_until_due())
             except Exception as error:  # one bad pass (locked or full disk...) must not end delivery
                 log.error("delivery pass failed: %s", type(error).__name__)
+            if self._unerased is not None:
+                pause = min(pause, ERASE_RETRY_SECONDS)
             self.spool.accepted.wait(pause)
             self.spool.accepted.clear()
+        self.erase_delivered()
 
 
 def _owner() -> str:

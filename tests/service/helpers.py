@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import time
 
+from cryptography.fernet import Fernet
+
 from forms_service.delivery import DELIVERER_EXTENSION
 from tests import samples
 
@@ -15,7 +17,8 @@ TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
 def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
     """Complete service settings (keys without FORMS_) relaying to a test SMTP server: the one
-    shape the app fixtures, the gunicorn tests, the fault rig and the benchmarks start from."""
+    shape the app fixtures, the gunicorn tests, the fault rig and the benchmarks start from.
+    The spool key is a fresh one, given as production gives it (never a file in `data_dir`)."""
     return {
         "SECRET_KEY": TEST_SECRET_KEY,
         "SITE_URL": SITE["Origin"],
@@ -26,6 +29,7 @@ def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
         "MAIL_CA_FILE": str(ca_file),
         "MAIL_TIMEOUT": 5,
         "DATA_DIR": str(data_dir),
+        "SPOOL_KEY": Fernet.generate_key().decode(),
         "RATELIMIT_ENABLED": False,
         **mail_config,
         **overrides,

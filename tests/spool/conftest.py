@@ -29,8 +29,13 @@ def outgoing(marker: str, number: int = 0, body: bytes = b"") -> OutgoingMail:
 
 
 @pytest.fixture
-def sealer() -> Sealer:
-    return Sealer([Fernet.generate_key()])
+def spool_key() -> bytes:
+    return Fernet.generate_key()
+
+
+@pytest.fixture
+def sealer(spool_key) -> Sealer:
+    return Sealer([spool_key])
 
 
 @pytest.fixture
