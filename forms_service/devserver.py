@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from forms_service import create_app
 from forms_service.delivery import start_delivery
+from forms_service.sealing import ensure_key_file
 from forms_service.static_site import PROJECT, build_site, static_site
 
 WATCHED = ("docs", "overrides", "mkdocs.yml", "forms_service/fields.py", "forms_service/translations")
@@ -86,12 +87,16 @@ def report(build, done: str) -> bool:
 
 
 def local_forms(folder: Path, site_url: str, smtp_port: int):
-    """The forms service as the association would run it, mailing the local sink."""
+    """The forms service as the association would run it, mailing the local sink; its
+    spool key is a file made on first use beside (not in) the data folder."""
+    key_file = folder / "spool.key"
+    ensure_key_file(key_file)
     return create_app(
         {
             "SITE_URL": site_url.rstrip("/"),
             "ALLOWED_ORIGINS": [site_url.rstrip("/")],
             "DATA_DIR": str(folder / "data"),
+            "SPOOL_KEY_FILE": str(key_file),
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": smtp_port,
             "MAIL_USE_TLS": False,

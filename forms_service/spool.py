@@ -25,7 +25,7 @@ from cryptography.fernet import InvalidToken
 
 from .config import ConfigError
 from .outgoing import OutgoingMail
-from .sealing import Sealer, SealingError, sealer_from_config
+from .sealing import Sealer, SealingError, key_setting, sealer_from_config
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +420,19 @@ class Spool:
                 (now, now),
             ).rowcount
 
+    def unopened(self) -> tuple[int, int]:
+        """(rows no configured key opens, all rows), reading one row at a time on a
+        connection of its own (a pre-forking master must not keep one)."""
+        unopened = total = 0
+        with closing(self._open()) as db:
+            for (sealed,) in db.execute("SELECT sealed FROM outgoing"):
+                total += 1
+                try:
+                    self.sealer.unseal(sealed)
+                except InvalidToken:
+                    unopened += 1
+        return unopened, total
+
     def reseal(self) -> int:
         """Re-encrypt every row with the current key, one row per transaction so
         that neither memory nor the wait of concurrent accepts grows with the
@@ -470,9 +483,19 @@ def retry_policy_from_config(config: Mapping) -> RetryPolicy:
 
 
 def spool_from_config(config: Mapping) -> Spool:
-    """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3); a bad setting stops start-up."""
+    """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3); a bad setting stops start-up.
+
+    So does a spool holding messages that none of the configured keys opens (a
+    lost or mistyped key, an old key dropped before re-sealing): running on would
+    mark them all dead, and a new key would only add to what nobody can read.
+    """
     sealer, policy = sealer_from_config(config), retry_policy_from_config(config)
     try:
-        return Spool(Path(config["DATA_DIR"]) / SPOOL_FILE_NAME, sealer, policy)
-    except SpoolUnavailable as error:
+        spool = Spool(Path(config["DATA_DIR"]) / SPOOL_FILE_NAME, sealer, policy)
+        unopened, total = spool.unopened()
+    except (SpoolUnavailable, sqlite3.Error) as error:
         raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
+    if unopened:
+        raise ConfigError(key_setting(config), f"does not open {unopened} of the {total} messages in {spool.path}: "
+                                               "give the key that sealed them as well (deploy/README.md, The spool key)")
+    return spool
