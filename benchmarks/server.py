@@ -21,9 +21,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 FORMS_APP = "forms_service.wsgi:app"
-# README.md, "Start": `gunicorn forms_service.wsgi:app --bind 127.0.0.1:8001 --workers 3 --no-control-socket`
+# README.md, "Start": `gunicorn --config python:forms_service.startup forms_service.wsgi:app --bind
+# 127.0.0.1:8001 --workers 3 --no-control-socket`
 # (gunicorn's default sync worker class); keep in step with it.
-DOCUMENTED_OPTIONS = ("--workers", "3")
+DOCUMENTED_OPTIONS = ("--config", "python:forms_service.startup", "--workers", "3")
 # Not a performance setting: gunicorn 27 otherwise puts a control socket at one fixed
 # path in $HOME, which several servers started side by side would fight over.
 LOOPBACK_OPTIONS = ("--no-control-socket",)
@@ -84,11 +85,11 @@ class Gunicorn:
         except OSError:
             return False
 
-    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    def get(self, path: str, timeout: float = 10.0, headers: dict | None = None) -> tuple[int, bytes]:
         """Status and body of a GET on the server."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             return response.status, response.read()
         finally:

@@ -62,6 +62,12 @@ ACKNOWLEDGEMENTS = {
            "call your local emergency number."),
     ),
 }
+# Lines of the association's email when a daily quota left an email out.
+ACK_SKIPPED = N_("No acknowledgement was sent to this address: it already received the most allowed in 24 hours "
+                 "(a protection against using the form to flood someone's inbox).")
+PAGE_SKIPPED = N_("The on-call address was not alerted: this connection already sent the most urgent requests "
+                  "allowed in 24 hours. The request is still urgent.")
+
 ACKNOWLEDGEMENT_END = (
     N_("For your privacy, this message does not repeat what you wrote."),
     N_("If you did not send this form, you can ignore this message."),
@@ -92,6 +98,7 @@ class MailSettings:
     message_id_host: str
     staff_language: str
     certificates: tuple = ()
+    bounce_address: str | None = None
 
     @classmethod
     def from_config(cls, config, certificates=None) -> MailSettings:
@@ -105,11 +112,13 @@ class MailSettings:
             message_id_host=urlsplit(config["SITE_URL"]).hostname,
             staff_language=config["STAFF_LANGUAGE"],
             certificates=tuple(certificates or ()),
+            bounce_address=config["MAIL_ENVELOPE_FROM"],
         )
 
     @functools.cached_property
     def envelope_sender(self) -> str:
-        return email.utils.parseaddr(self.sender)[1]
+        """MAIL FROM, where bounces go: FORMS_MAIL_ENVELOPE_FROM (a monitored mailbox), else From's address."""
+        return self.bounce_address or email.utils.parseaddr(self.sender)[1]
 
     @functools.cached_property
     def from_header(self) -> str:
@@ -121,12 +130,23 @@ class MailSettings:
         return f"{mime.header_value('From', name)} <{address}>"
 
 
-def compose(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> list[OutgoingMail]:
-    """The association's email first, then the submitter's acknowledgement."""
-    return [
-        _association_mail(submission, submission_id, language, settings),
-        _acknowledgement(submission, submission_id, language, settings),
-    ]
+def compose(submission: Submission, submission_id: str, language: str, settings: MailSettings, *,
+            acknowledge: bool = True, page_on_call: bool = True) -> list[OutgoingMail]:
+    """The association's email first, then the submitter's acknowledgement.
+
+    Past their daily quotas (ratelimit.py) the acknowledgement is left out, or
+    an urgent request goes to the support recipients only, and the
+    association's email says so: it is the one email never left out.
+    """
+    notes = []
+    if not acknowledge:
+        notes.append(ACK_SKIPPED)
+    if is_urgent(submission) and not page_on_call:
+        notes.append(PAGE_SKIPPED)
+    mails = [_association_mail(submission, submission_id, language, settings, notes)]
+    if acknowledge:
+        mails.append(_acknowledgement(submission, submission_id, language, settings))
+    return mails
 
 
 def is_urgent(submission: Submission) -> bool:
@@ -134,13 +154,13 @@ def is_urgent(submission: Submission) -> bool:
 
 
 def _association_mail(submission: Submission, submission_id: str, language: str,
-                      settings: MailSettings) -> OutgoingMail:
+                      settings: MailSettings, notes: list[str]) -> OutgoingMail:
     """All fields laid out for a coordinator, in the staff language, resumé attached;
     OpenPGP-encrypted as a whole when keys are configured."""
     form = submission.form
     staff = i18n.catalogue(settings.staff_language)
     recipients = settings.recipients[form.name]
-    if is_urgent(submission):
+    if is_urgent(submission) and PAGE_SKIPPED not in notes:
         recipients = tuple(dict.fromkeys(recipients + settings.urgent_recipients))
     kind = _kind(submission)
     subject = _subject(staff, submission, submission_id, kind)
@@ -152,6 +172,7 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
         "rows": _rows(form, submission, staff),
         "language": staff.gettext(_language_name(language)),
         "urgent": is_urgent(submission),
+        "notes": [staff.gettext(note) for note in notes],
     }
     body = _bodies("association", context)
     document = submission.document

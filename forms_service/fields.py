@@ -35,6 +35,8 @@ ERRORS = MappingProxyType({
     "too_long": N_("Please shorten this to at most {max_length} characters."),
     "single_line": N_("Please write this on a single line, without special control characters."),
     "control_chars": N_("This text contains invisible control characters; please remove them."),
+    "bidi_controls": N_("This text contains invisible characters that change the direction of writing; "
+                        "please remove them."),
     "email": N_("Please enter a valid email address, for example name@example.org."),
     "choice": N_("Please choose one of the options offered."),
     "repeated": N_("This field was sent more than once; please send the form again from the page."),

@@ -9,16 +9,11 @@ the service accepts. Pages with a form also get our small script (main.html).
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
-# MkDocs loads hooks by file path; make the project importable however it runs.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from mkdocs.exceptions import PluginError
 
-from mkdocs.exceptions import PluginError  # noqa: E402
-
-from forms_service import i18n, messages  # noqa: E402
-from forms_service.fields import FORMS, NO_CHOICE, Form  # noqa: E402
+from forms_service import i18n, messages
+from forms_service.fields import FORMS, NO_CHOICE, Form
 
 PLACEHOLDER = re.compile(r"<!--\s*form:\s*([\w-]+)\s*-->")
 TEMPLATE = "partials/form.html"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from forms_service import config, create_app
+from forms_service import config
+from forms_service.app import create_app
 
 PROJECT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = PROJECT / "deploy" / ".env.example"

@@ -19,7 +19,7 @@ from benchmarks.server import Gunicorn
 from tests.faults.rig import MAILS_PER_SUBMISSION, Rig, kill_server
 from tests.faults.scenarios import post_until
 from tests.forensics import Recovered
-from tests.service.helpers import wait_until
+from tests.service.helpers import OPERATOR, wait_until
 
 ERASE_DEADLINE = 10.0  # seconds after delivery (README.md, "Spool and delivery")
 SUBMISSIONS = 20
@@ -34,7 +34,8 @@ def rig(tmp_path) -> Rig:
 
 
 def depth(server: Gunicorn) -> int:
-    return json.loads(server.get("/forms/healthz")[1])["spool"]["depth"]
+    """Messages waiting, as monitoring reads it (healthz with the operator's token)."""
+    return json.loads(server.get("/forms/healthz", headers=OPERATOR)[1])["spool"]["depth"]
 
 
 def delivered_and_idle(rig: Rig, server: Gunicorn) -> float:

@@ -149,3 +149,20 @@ def test_every_text_of_the_form_template_is_translated(lang):
     msgids = {message for _file, _line, message, _comments, _context in found}
     assert len(msgids) >= 5  # extraction really read the template (its other texts come from messages.py)
     assert sorted(msgids - set(i18n.catalogue(lang).messages)) == []
+
+
+HEAVY = ("flask", "cryptography", "pysequoia", "flask_mail", "flask_limiter")
+SITE_VIEW = "import forms_service.fields, forms_service.i18n, forms_service.messages"
+
+
+def test_the_definitions_and_the_sites_view_of_them_import_without_the_service():
+    """What the MkDocs hooks read loads neither Flask nor the crypto libraries (the app factory is
+    forms_service.app), and the hooks import the project as an installed package."""
+    import subprocess
+    import sys
+
+    probe = f"{SITE_VIEW}; import sys; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert [name for name in loaded if name.startswith(HEAVY)] == []
+    for hook in (ROOT / "overrides" / "hooks").glob("*.py"):
+        assert "sys.path" not in hook.read_text(), hook.name

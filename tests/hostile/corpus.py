@@ -98,5 +98,4 @@ NAMES = (
     Name("cjk", "王小明 山田太郎 김민준", "王小明_山田太郎_김민준.pdf"),
     Name("emoji", "Sam 🌍🕊️", "Sam.pdf"),
     Name("combining-marks-nfd", "Ame\u0301lie Nguye\u0302\u0303n", "Amélie_Nguyễn.pdf"),
-    Name("rtl-override", "Sam \u202egnp.exe", "Sam_gnp_exe.pdf"),
 )

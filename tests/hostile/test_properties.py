@@ -89,8 +89,10 @@ def test_a_405_for_a_json_client_is_a_json_405(client, method, path):
 @settings(hs.BOUNDED, max_examples=25)  # a new app per example: fewer, still varied
 @given(bodies=st.lists(hs.bodies, min_size=4, max_size=4), language=st.sampled_from(LANGUAGES))
 def test_the_rate_limit_answers_429_in_language_whatever_the_body(make_app, bodies, language):
-    """The one test with the limiter on: garbage spends the budget too, then a clear 429."""
-    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="3 per minute").test_client()
+    """The one test with the limiter on: garbage spends the refusal budget, then a clear 429."""
+    # Memory counters: every example's app starts afresh (the data folder is shared by the examples).
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_REFUSALS="3 per minute",
+                      RATELIMIT_STORAGE_URI="memory://").test_client()
     headers = {**SITE, **JSON, "Accept-Language": language}
     answers = [_post(client, "/forms/support", body, headers) for body in bodies]
     assert [answer.status_code == 429 for answer in answers] == [False, False, False, True]

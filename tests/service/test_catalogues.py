@@ -13,14 +13,23 @@ import forms_service
 from forms_service import i18n
 
 PACKAGE = Path(forms_service.__file__).parent
+OVERRIDES = PACKAGE.parent / "overrides"
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
+OVERRIDE_METHODS = [("**.html", "jinja2")]  # the site's own templates (404 page, forms)
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def used_msgids() -> set[str]:
-    """Strings marked with N_() in code or _() in templates, as a translator's tool extracts them."""
-    found = extract_from_dir(str(PACKAGE), method_map=METHODS, keywords={"_": None, "N_": None})
+    """Strings marked with N_() in code or _() in the service's and the site's templates, as a
+    translator's tool extracts them."""
+    keywords = {"_": None, "N_": None}
+    found = [*extract_from_dir(str(PACKAGE), method_map=METHODS, keywords=keywords),
+             *extract_from_dir(str(OVERRIDES), method_map=OVERRIDE_METHODS, keywords=keywords)]
     return {message for _file, _line, message, _comments, _context in found}
+
+
+def test_the_site_templates_strings_are_extracted(msgids):
+    assert {"Page not found", "Back to the home page", "Sending…"} <= msgids
 
 
 @pytest.fixture(scope="module")
