@@ -24,6 +24,7 @@ from typing import Protocol
 
 from flask import Flask
 
+from .erasure import Eraser
 from .outgoing import OutgoingMail
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
 from .spool import Claimed, Spool, after_fork_in_child, seconds_setting
@@ -33,11 +34,6 @@ log = logging.getLogger(__name__)
 
 SPOOL_EXTENSION = "forms_spool"
 DELIVERER_EXTENSION = "forms_deliverer"
-# Nothing of a delivered message may stay readable in the data folder for more than
-# 10 s: erase at the end of each pass, at least this often during a long one, and
-# retry this soon after the spool was too busy.
-ERASE_EVERY_SECONDS = 1.0
-ERASE_RETRY_SECONDS = 0.5
 
 
 class Session(Protocol):
@@ -80,7 +76,7 @@ class Deliverer:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.owner = _owner()
-        self._unerased: float | None = None  # monotonic time of the oldest delivery still in the files
+        self.eraser = Eraser(spool)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         after_fork_in_child(self._forked)
@@ -106,7 +102,6 @@ class Deliverer:
                     self.traffic.wait_for_gap()
                     self._attempt(session, pending[0])
                     pending.pop(0)
-                    self.erase_delivered(older_than=ERASE_EVERY_SECONDS)
         except Exception as error:  # outside a send (session or spool): retry what is not recorded yet
             for entry in pending:
                 self._failed(entry, error)
@@ -119,14 +114,8 @@ class Deliverer:
         total = 0
         while not self._stopping.is_set() and (claimed := self.deliver_due()):
             total += claimed
-        self.erase_delivered()
+        self.eraser.erase_due()  # the pass is over: nothing it delivered stays in the files
         return total
-
-    def erase_delivered(self, older_than: float = 0.0) -> None:
-        """Erase what this thread delivered from the spool files (Spool.erase), once the
-        oldest such delivery is `older_than` seconds old; a busy spool leaves it for the next call."""
-        if self._unerased is not None and time.monotonic() - self._unerased >= older_than and self.spool.erase():
-            self._unerased = None
 
     def _attempt(self, session: Session, entry: Claimed) -> None:
         """Send one message and record the outcome in the spool."""
@@ -139,8 +128,7 @@ class Deliverer:
             self._failed(entry, error)
             return
         self.spool.delivered(entry.id)
-        if self._unerased is None:
-            self._unerased = time.monotonic()
+        self.eraser.request()
         log.info("delivered spool entry %d (submission %s)", entry.id, entry.submission_id)
 
     def _partly_failed(self, entry: Claimed, refusal: RecipientsRefused) -> None:
@@ -172,7 +160,9 @@ class Deliverer:
     # -- the thread ----------------------------------------------------------
 
     def start(self) -> None:
-        """Run in a daemon thread; a daemon because the spool, not the thread, keeps mail safe."""
+        """Run in a daemon thread, with the eraser's beside it; daemons because the spool,
+        not the threads, keeps mail safe."""
+        self.eraser.start()
         if self._thread and self._thread.is_alive():
             return
         self._stopping.clear()
@@ -180,11 +170,12 @@ class Deliverer:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the message in hand, then end the thread."""
+        """Finish the message in hand, end the thread, then erase what it delivered last."""
         self._stopping.set()
         self.spool.accepted.set()
         if self._thread:
             self._thread.join(timeout)
+        self.eraser.stop()
 
     def _forked(self) -> None:
         """In a forked child (a gunicorn --preload worker): a thread of its own if
@@ -192,7 +183,6 @@ class Deliverer:
         name, so that neither process can release the other's leases."""
         running = self._thread is not None and not self._stopping.is_set()
         self.owner = _owner()
-        self._unerased = None  # the parent erases its own deliveries
         self._stopping = threading.Event()
         self._thread = None
         if running:
@@ -200,9 +190,8 @@ class Deliverer:
 
     def _run(self) -> None:
         """Deliver whatever is due, then sleep until this process accepts a
-        submission, a retry falls due, an erase is to be retried, or the poll
-        interval (which finds what other processes accepted) ends. A graceful
-        stop erases what was delivered last."""
+        submission, a retry falls due, or the poll interval (which finds
+        what other processes accepted) ends."""
         while not self._stopping.is_set():
             pause = self.poll_seconds
             try:
@@ -210,11 +199,8 @@ class Deliverer:
                 pause = min(pause, self.spool.seconds_until_due())
             except Exception as error:  # one bad pass (locked or full disk...) must not end delivery
                 log.error("delivery pass failed: %s", type(error).__name__)
-            if self._unerased is not None:
-                pause = min(pause, ERASE_RETRY_SECONDS)
             self.spool.accepted.wait(pause)
             self.spool.accepted.clear()
-        self.erase_delivered()
 
 
 def _owner() -> str:

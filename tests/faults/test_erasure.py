@@ -9,9 +9,12 @@ committed WAL generation, free pages, pieces of tokens).
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -23,6 +26,7 @@ from tests.service.helpers import OPERATOR, wait_until
 
 ERASE_DEADLINE = 10.0  # seconds after delivery (README.md, "Spool and delivery")
 SUBMISSIONS = 20
+STALL = 12.0  # longer than the deadline, shorter than the FORMS_MAIL_TIMEOUT the test sets
 # Seconds between a client's posts under load: light enough that SQLite's own WAL recycling
 # cannot pass for erasure, and heavy (with a spool the reader still reads in time).
 PACES = {"light": 2.0, "heavy": 0.05}
@@ -140,3 +144,40 @@ def test_delivered_messages_are_unreadable_under_steady_load(rig, pace):
         rig.sink.stop()
     assert left >= 0 and [id for id in marked if recovered.mentions(id.encode())] == []
     assert flowing
+
+
+@contextmanager
+def stalling_after(sink, answered: int, seconds: float):
+    """The SMTP server answers the first `answered` DATA commands at once, then waits `seconds` before each."""
+    handler, calls = sink.handler, itertools.count(1)
+    original = handler.handle_DATA
+
+    async def handle_DATA(server, session, envelope):
+        if next(calls) > answered:
+            await asyncio.sleep(seconds)
+        return await original(server, session, envelope)
+
+    handler.handle_DATA = handle_DATA
+    try:
+        yield
+    finally:
+        del handler.handle_DATA
+
+
+def test_a_send_that_hangs_does_not_hold_up_the_erasure(rig):
+    """The association's email is delivered, then the server takes 12 s over the acknowledgement
+    (within FORMS_MAIL_TIMEOUT): the delivered one is unreadable by its deadline all the same."""
+    rig.settings["MAIL_TIMEOUT"] = STALL + 8
+    rig.sink.start()
+    try:
+        with stalling_after(rig.sink, 1, STALL), rig.serve() as server:
+            submission = rig.post(server.port).json()["id"]
+            delivered, hanging = (f"<{submission}.{number}@site.test>".encode() for number in (1, 2))
+            assert wait_until(lambda: delivered.decode() in rig.received(), 15)
+            deadline = time.monotonic() + ERASE_DEADLINE
+            recovered, left = stolen_until(rig, deadline, lambda found: not found.mentions(delivered))
+            still_hanging = hanging.decode() not in rig.received()
+    finally:
+        rig.sink.stop()
+    assert still_hanging  # the check ran while the second send hung
+    assert left >= 0 and not recovered.mentions(delivered)
