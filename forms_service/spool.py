@@ -496,6 +496,6 @@ def spool_from_config(config: Mapping) -> Spool:
     except (SpoolUnavailable, sqlite3.Error) as error:
         raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
     if unopened:
-        raise ConfigError(key_setting(config), f"does not open {unopened} of the {total} messages in {spool.path}: "
-                                               "give the key that sealed them as well (deploy/README.md, The spool key)")
+        problem = f"does not open {unopened} of the {total} messages in {spool.path}"
+        raise ConfigError(key_setting(config), f"{problem}: give the key that sealed them as well (deploy/README.md)")
     return spool

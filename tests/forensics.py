@@ -49,6 +49,10 @@ class Recovered:
     def nothing(self) -> bool:
         return not self.messages and not self.pieces
 
+    def summary(self) -> str:
+        """How much was recovered, for a failing assertion (never the plaintexts themselves)."""
+        return f"{len(self.messages)} messages and {len(self.pieces)} pieces from {self.images} images"
+
 
 def examine(folder: Path, keys: Sequence[bytes]) -> Recovered:
     """Everything `keys` open in the spool files of `folder`."""

@@ -71,7 +71,7 @@ def test_a_running_service_leaves_nothing_readable(rig):
             recovered, left = stolen_until(rig, deadline, Recovered.nothing)
             print(f"\nerasure (running): verdict on a copy taken {ERASE_DEADLINE - left:.1f} s after depth 0")
             assert recovered.images >= 1
-            assert left >= 0 and recovered.nothing(), f"{len(recovered.messages)} messages, {len(recovered.pieces)} pieces"
+            assert left >= 0 and recovered.nothing(), recovered.summary()
             assert rig.stolen().nothing()  # and it stays so
     finally:
         rig.sink.stop()
@@ -90,7 +90,7 @@ def test_a_stopped_service_leaves_nothing_readable(rig):
     finally:
         rig.sink.stop()
     assert recovered.images >= 1
-    assert recovered.nothing(), f"{len(recovered.messages)} messages, {len(recovered.pieces)} pieces"
+    assert recovered.nothing(), recovered.summary()
 
 
 def test_a_killed_service_leaves_nothing_readable(rig):
@@ -105,9 +105,9 @@ def test_a_killed_service_leaves_nothing_readable(rig):
             after = rig.stolen()
     finally:
         rig.sink.stop()
-    assert left >= 0 and before.nothing(), f"{len(before.messages)} messages, {len(before.pieces)} pieces"
+    assert left >= 0 and before.nothing(), before.summary()
     assert after.images >= 1
-    assert after.nothing(), f"{len(after.messages)} messages, {len(after.pieces)} pieces"
+    assert after.nothing(), after.summary()
 
 
 @pytest.mark.parametrize("pace", PACES.values(), ids=PACES.keys())
