@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
-from .fields import RESUME_MAX_BYTES
+from .fields import FORMS, RESUME_MAX_BYTES
 from .i18n import supported_languages
 
 PREFIX = "FORMS"
@@ -33,8 +33,8 @@ DEFAULTS = {
     "MAIL_CA_FILE": None,
     "MAIL_TIMEOUT": 30,
     "MAIL_ALLOW_PLAINTEXT": False,
-    "VOLUNTEER_RECIPIENTS": None,
-    "SUPPORT_RECIPIENTS": None,
+    # FORMS_<FORM>_RECIPIENTS, one per form of fields.py: required, no default.
+    **{form.recipients_setting: None for form in FORMS.values()},
     "URGENT_RECIPIENTS": [],
     "SITE_URL": None,
     "ALLOWED_ORIGINS": None,
@@ -112,8 +112,9 @@ def check(config: dict) -> None:
     """Stop at the first unsafe or missing setting, naming it."""
     _check_secret(config["SECRET_KEY"])
     _check_site_url(config["SITE_URL"])
-    for name in ("VOLUNTEER_RECIPIENTS", "SUPPORT_RECIPIENTS", "URGENT_RECIPIENTS"):
-        _check_addresses(name, config[name], required=name != "URGENT_RECIPIENTS")
+    for form in FORMS.values():
+        _check_addresses(form.recipients_setting, config[form.recipients_setting], required=True)
+    _check_addresses("URGENT_RECIPIENTS", config["URGENT_RECIPIENTS"], required=False)
     _check_sender(config["MAIL_DEFAULT_SENDER"])
     if config["MAIL_ENVELOPE_FROM"] is not None and not _is_address(config["MAIL_ENVELOPE_FROM"]):
         raise ConfigError("MAIL_ENVELOPE_FROM", "must be one address (the mailbox that receives bounces), "

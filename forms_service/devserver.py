@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from forms_service.app import create_app
 from forms_service.delivery import start_delivery
+from forms_service.fields import FORMS
 from forms_service.sealing import ensure_key_file
 from forms_service.static_site import PROJECT, build_site, static_site
 
@@ -110,8 +111,7 @@ def local_forms(folder: Path, site_url: str, smtp_port: int):
             "MAIL_USE_SSL": False,
             # Reserved example addresses (validated like real ones): the sink keeps every message.
             "MAIL_DEFAULT_SENDER": "CoCreate Humanity (dev) <forms@example.org>",
-            "VOLUNTEER_RECIPIENTS": ["volunteers@example.org"],
-            "SUPPORT_RECIPIENTS": ["support@example.org"],
+            **{form.recipients_setting: [f"{form.name}@example.org"] for form in FORMS.values()},
             "URGENT_RECIPIENTS": ["urgent@example.org"],
             "SECRET_KEY": "development only: never used in production",
         }

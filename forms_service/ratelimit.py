@@ -14,7 +14,7 @@
 A client is its IPv4 address or its IPv6 /64 (one household or phone). All
 counters live in the storage of FORMS_RATELIMIT_STORAGE_URI (by default the
 SQLite file of counters.py) under a keyed hash: no address reaches it.
-Both forms share one route, so one budget per client covers both.
+Every form is posted to one route, so one budget per client covers them all.
 """
 
 from __future__ import annotations

@@ -72,6 +72,11 @@ class Submission:
         return not self.errors
 
     @property
+    def reply_address(self) -> str | None:
+        """The sender's validated address, if the form has one (Form.reply_to) and it was given."""
+        return self.values.get(self.form.reply_to) if self.form.reply_to else None
+
+    @property
     def text_bytes(self) -> int:
         """Size of what was typed, in UTF-8 bytes: loggable without revealing content."""
         return sum(len(str(value).encode()) for value in self.values.values())

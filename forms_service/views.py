@@ -1,4 +1,4 @@
-"""The HTTP interface: the two form endpoints, the health check, and every error answer."""
+"""The HTTP interface: one endpoint per form of fields.py, the health check, and every error answer."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ DRAIN_SECONDS = 5.0
 DRAIN_CHUNK = 64 * 1024
 
 
-@bp.post("/<any(volunteer, support):form_name>")
+# Only the forms of fields.py: any other path stays a 404 (405 for a GET of a form) before any budget is spent.
+@bp.post(f"/<any({', '.join(FORMS)}):form_name>")
 def submit(form_name: str):
     """Validate, compose, hand over; answer success only once the emails are on disk."""
     form = FORMS[form_name]
@@ -57,8 +58,9 @@ def submit(form_name: str):
 def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, bool]:
     """Which emails beyond the association's this submission may send today (ratelimit.py)."""
     quotas = ratelimit.limits()
+    address = submission.reply_address
     pages = is_urgent(submission) and bool(settings.urgent_recipients)
-    return {"acknowledge": quotas.acknowledgement_allowed(submission.values["email"]),
+    return {"acknowledge": bool(address) and quotas.acknowledgement_allowed(address),
             "page_on_call": not pages or quotas.urgent_page_allowed()}
 
 

@@ -21,9 +21,11 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 class LocalNginx:
-    """nginx serving `site_dir` with the deploy snippet, /forms to `forms_port`."""
+    """nginx serving `site_dir` with the deploy snippet, /forms to `forms_port`, or to the
+    upstream block of the file `upstream` (deploy/nginx/cocreatehumanity-upstream.conf's place)."""
 
-    def __init__(self, workdir: Path, site_dir: Path, forms_port: int | None = None, port: int | None = None):
+    def __init__(self, workdir: Path, site_dir: Path, forms_port: int | None = None, port: int | None = None,
+                 upstream: Path | None = None):
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -34,6 +36,8 @@ class LocalNginx:
             f"  {name}_temp_path {self.workdir / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
         user = "user root;\n" if os.geteuid() == 0 else ""
+        upstream_block = (f"include {upstream};" if upstream
+                          else f"upstream forms_service {{ server 127.0.0.1:{forms_port or free_port()}; }}")
         self.conf.write_text(
             f"""{user}daemon off;
 worker_processes 1;
@@ -45,7 +49,7 @@ http {{
   default_type application/octet-stream;
   access_log off;
 {temp}
-  upstream forms_service {{ server 127.0.0.1:{forms_port or free_port()}; }}
+  {upstream_block}
   server {{
     listen 127.0.0.1:{self.port};
     include {self.workdir / 'site.conf'};

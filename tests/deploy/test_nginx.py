@@ -26,6 +26,7 @@ from tests.service.helpers import support_form, volunteer_form
 from tests.smtp_sink import free_port
 
 SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
+UPSTREAM_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity-upstream.conf"
 HASHED = re.compile(r"\.[0-9a-f]{8}\.min\.(css|js)$")  # Material's content-hashed bundles
 YEAR = 365 * 24 * 3600
 SECURITY_HEADERS = {
@@ -66,6 +67,7 @@ def test_production_server_file_passes_nginx_t(tmp_path):
     for name in ("fullchain.pem", "privkey.pem"):
         server = server.replace(f"/etc/letsencrypt/live/www.cocreatehumanity.org/{name}", str(tmp_path / name))
     server = server.replace("/etc/nginx/snippets/cocreatehumanity-site.conf", str(SNIPPET))
+    server = server.replace("/etc/nginx/snippets/cocreatehumanity-upstream.conf", str(UPSTREAM_FILE))
     server = re.sub(r"listen (\[::\]:)?80;", f"listen 127.0.0.1:{free_port()};", server, count=1)
     server = re.sub(r"listen (\[::\]:)?443 ssl", f"listen 127.0.0.1:{free_port()} ssl", server, count=1)
     server = re.sub(r"\n\s*listen \[::\]:[^\n]*", "", server)

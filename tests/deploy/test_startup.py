@@ -18,7 +18,8 @@ from forms_service.startup import APP_LOAD_ERROR
 from tests.service.helpers import service_settings
 
 README = PROJECT / "README.md"
-UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms.service"
+UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms@.service"
+FIRST_PORT = "8001"  # the instance the documented command's --bind names
 HALT_SECONDS = 20  # "within seconds": a bad setting is found before any worker forks
 
 
@@ -28,9 +29,9 @@ def documented_command() -> list[str]:
     return shlex.split(line)
 
 
-def unit_setting(name: str) -> str:
-    """One setting of the unit, its continuation lines joined."""
-    text = UNIT.read_text().replace("\\\n", " ")
+def unit_setting(name: str, instance: str = FIRST_PORT) -> str:
+    """One setting of the template unit's `instance` (%i: the port), its continuation lines joined."""
+    text = UNIT.read_text().replace("\\\n", " ").replace("%i", instance)
     return re.search(rf"^{name}=(.*)$", text, re.MULTILINE).group(1)
 
 
@@ -67,7 +68,7 @@ def test_readiness_probe_waits_until_the_application_answers(smtp_server, smtp_c
     settings = service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data",
                                 SPOOL_KEY=Fernet.generate_key().decode())
     service = Gunicorn(settings=settings)
-    probe_command = shlex.split(unit_setting("ExecStartPost").replace("127.0.0.1:8001", f"127.0.0.1:{service.port}"))
+    probe_command = shlex.split(unit_setting("ExecStartPost", str(service.port)))
     probe = subprocess.Popen(probe_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1.5)  # the probe must be refused a few times first: nothing listens yet

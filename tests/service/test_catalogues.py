@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 
 import forms_service
 from forms_service import i18n
+from forms_service.fields import FORMS
 
 PACKAGE = Path(forms_service.__file__).parent
 OVERRIDES = PACKAGE.parent / "overrides"
@@ -59,3 +60,11 @@ def test_placeholders_survive_translation(msgids, language):
 def test_french_is_default_and_english_exists():
     assert i18n.DEFAULT_LANGUAGE == "fr"
     assert {"fr", "en"} <= set(i18n.supported_languages())
+
+
+@pytest.mark.parametrize("language", i18n.supported_languages())
+def test_every_text_of_every_form_definition_is_translated(language):
+    """Read from the definitions themselves (fields.FORMS), so a form added anywhere is checked."""
+    catalogue = i18n.catalogue(language)
+    for form in FORMS.values():
+        assert sorted(form.msgids - set(catalogue.messages)) == [], form.name

@@ -15,6 +15,7 @@ from benchmarks.server import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_
 from forms_service.app import create_app
 from forms_service.config import ConfigError, load
 from forms_service.counters import COUNTERS_FILE_NAME
+from forms_service.fields import FORMS
 from forms_service.outgoing import OutgoingMail
 from forms_service.sealing import Sealer
 from forms_service.spool import SPOOL_FILE_NAME, Spool
@@ -161,7 +162,7 @@ def valid_environment(data_dir) -> dict:
     return {
         "FORMS_DATA_DIR": str(data_dir),
         "FORMS_SECRET_KEY": "x" * 40, "FORMS_SITE_URL": "https://www.example.org",
-        "FORMS_VOLUNTEER_RECIPIENTS": '["v@example.org"]', "FORMS_SUPPORT_RECIPIENTS": '["s@example.org"]',
+        **{f"FORMS_{form.recipients_setting}": f'["{form.name}@example.org"]' for form in FORMS.values()},
         "FORMS_MAIL_DEFAULT_SENDER": "Forms <forms@example.org>", "FORMS_MAIL_SERVER": "smtp.example.org",
         "FORMS_MAIL_PORT": "587", "FORMS_MAIL_USE_TLS": "true",
         "FORMS_MAIL_USERNAME": "forms@example.org", "FORMS_MAIL_PASSWORD": "s3cret-password",

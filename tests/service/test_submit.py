@@ -31,7 +31,7 @@ def test_volunteer_application_is_relayed_with_resume_byte_identical(client, smt
     submission_id = response.get_json()["id"]
     assert ID_PATTERN.match(submission_id)
     received = mails_by_recipient(smtp_server)
-    association = received["volunteers@cch.example.org"]
+    association = received["volunteer@cch.example.org"]
     assert association.tls and association.authenticated
     message = association.parsed()
     assert message["Reply-To"] == "amina@example.org"
@@ -119,7 +119,7 @@ def test_association_email_reads_well_in_english(make_app, smtp_server):
 def test_association_email_follows_french_typography(client, smtp_server):
     response = post(client, "volunteer", volunteer_form(), JSON)
     assert response.status_code == 202
-    text = plain_text(mails_by_recipient(smtp_server)["volunteers@cch.example.org"].parsed())
+    text = plain_text(mails_by_recipient(smtp_server)["volunteer@cch.example.org"].parsed())
     for block in ("Nom complet :\n    Amina Haddad\n", "Motivation :\n", "CV (en pièce jointe) :\n    CV_Amina.pdf\n",
                   f"Référence : {response.get_json()['id']}\n", "Langue du formulaire : Anglais\n"):
         assert block in text

@@ -35,7 +35,7 @@ def test_posted_application_arrives_encrypted_and_decrypts_to_the_original(pgp_s
         assert response.status_code == 202, response.text
         received = smtp_server.handler.wait_for(2, timeout=20)
     submission_id = response.json()["id"]
-    association = next(message for message in received if message.rcpt_tos == ("volunteers@cch.example.org",))
+    association = next(message for message in received if message.rcpt_tos == ("volunteer@cch.example.org",))
     outer = association.parsed()
     assert outer.get_content_type() == "multipart/encrypted"
     assert outer["Subject"] == "Nouvelle candidature bénévole (chiffrée)"
@@ -64,7 +64,7 @@ def test_the_protected_subject_inside_shows_the_name_as_typed(pgp_settings, pgp_
     name = ENCODED_NAMES[0]
     assert post(client, "volunteer", volunteer_form(name=name), JSON).status_code == 202
     association = next(message for message in smtp_server.messages
-                       if message.rcpt_tos == ("volunteers@cch.example.org",))
+                       if message.rcpt_tos == ("volunteer@cch.example.org",))
     shown = as_shown(decrypted_bytes(pgp_keys, association.data))
     assert (shown["Subject"], shown["Reply-To"]) == (VOLUNTEER_SUBJECTS[staff_language].format(name),
                                                     "amina@example.org")
