@@ -19,6 +19,8 @@ from cryptography.fernet import Fernet, MultiFernet
 
 from .config import ConfigError
 
+OLD_KEY_FILE_NAME = "spool.key"  # where versions before issue 12 made a key, inside FORMS_DATA_DIR: never read
+
 class SealingError(Exception):
     """The sealing keys are missing, malformed or unsafely stored; start-up must stop.
 
@@ -156,9 +158,17 @@ def retire_old_keys(path: Path) -> None:
 
 
 def key_setting(config: Mapping) -> str:
-    """Which setting holds the keys: SPOOL_KEY or SPOOL_KEY_FILE (exactly one must be set)."""
+    """Which setting holds the keys: SPOOL_KEY or SPOOL_KEY_FILE (exactly one must be set).
+
+    Unset, and the data folder holds the key file older versions made there:
+    the line says so, since that key must move out rather than a new one come in.
+    """
     given = [name for name in ("SPOOL_KEY", "SPOOL_KEY_FILE") if config.get(name) not in (None, "")]  # X= is unset
     if not given:
+        old_key_file = Path(config["DATA_DIR"]) / OLD_KEY_FILE_NAME
+        if old_key_file.exists():
+            raise ConfigError("SPOOL_KEY", f"is unset and {old_key_file}, made by an older version, holds the key: "
+                                           "move it into FORMS_SPOOL_KEY and delete the file (deploy/README.md)")
         raise ConfigError("SPOOL_KEY", "is unset: set it to a key from `flask --app forms_service spool new-key` "
                                        "(or name a key file in FORMS_SPOOL_KEY_FILE), outside FORMS_DATA_DIR")
     if len(given) == 2:

@@ -115,6 +115,17 @@ def test_the_service_never_makes_a_key_nor_takes_one_from_the_data_folder(tmp_pa
     assert not data_dir.exists() or [path.name for path in data_dir.iterdir()] == []
 
 
+def test_the_key_file_an_older_version_made_is_named_not_used(tmp_path):
+    """An upgrade without FORMS_SPOOL_KEY: start-up stops, naming the old file in the data folder."""
+    data_dir = tmp_path / "data"
+    ensure_key_file(data_dir / "spool.key")
+    with pytest.raises(ConfigError) as refused:
+        spool_from_config({"DATA_DIR": str(data_dir)})
+    assert str(refused.value) == (f"forms_service: FORMS_SPOOL_KEY is unset and {data_dir}/spool.key, made by an"
+                                  " older version, holds the key: move it into FORMS_SPOOL_KEY and delete the file"
+                                  " (deploy/README.md)")
+
+
 def test_rows_no_key_opens_stop_start_up_and_stay(tmp_path):
     """A lost key: start-up with another one stops, naming the problem, instead of marking every
     message dead; with the right key back, everything is still there."""
