@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from forms_service import config
 from forms_service.app import create_app
@@ -59,6 +60,7 @@ def test_env_example_values_start_the_service(tmp_path, monkeypatch):
         if active:
             monkeypatch.setenv(f"FORMS_{name}", " ".join(shlex.split(value)))
     monkeypatch.setenv("FORMS_SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("FORMS_SPOOL_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("FORMS_MAIL_PASSWORD", "the SMTP password")
     monkeypatch.setenv("FORMS_DATA_DIR", str(tmp_path))
     app = create_app()
@@ -66,8 +68,9 @@ def test_env_example_values_start_the_service(tmp_path, monkeypatch):
     assert app.config["VOLUNTEER_RECIPIENTS"] == ["volunteers@cocreatehumanity.org"]
 
 
-def test_the_secret_key_is_left_for_the_operator_to_generate():
-    assert ("FORMS_SECRET_KEY=\n") in ENV_EXAMPLE.read_text()
+def test_the_secret_and_spool_keys_are_left_for_the_operator_to_generate():
+    assert "FORMS_SECRET_KEY=\n" in ENV_EXAMPLE.read_text()
+    assert "FORMS_SPOOL_KEY=\n" in ENV_EXAMPLE.read_text()
 
 
 def installed_unit(tmp_path: Path) -> Path:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import sqlite3
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -27,8 +29,9 @@ import requests
 import trustme
 
 from benchmarks.server import Gunicorn
+from forms_service.sealing import keys_from_setting
 from forms_service.spool import SPOOL_FILE_NAME
-from tests import samples
+from tests import forensics, samples
 from tests.service.helpers import JSON, SITE, service_settings, support_form, volunteer_form, wait_until
 from tests.smtp_sink import SmtpSink
 
@@ -138,6 +141,14 @@ class Rig:
         """(submission id, state, kind) of every message the spool holds."""
         with closing(sqlite3.connect(self.data_dir / SPOOL_FILE_NAME)) as db:
             return db.execute("SELECT submission_id, state, kind FROM outgoing").fetchall()
+
+    def stolen(self) -> forensics.Recovered:
+        """What a thief who copies the data folder now, file by file as `cp -r` does, and
+        also holds the spool key, recovers from it (tests/forensics.py)."""
+        with tempfile.TemporaryDirectory(dir=self.workdir) as folder:
+            copy = Path(folder) / "data"
+            shutil.copytree(self.data_dir, copy)
+            return forensics.examine(copy, keys_from_setting(self.settings["SPOOL_KEY"]))
 
     def failed_attempts(self) -> int:
         """Failed delivery attempts recorded for the messages still in the spool."""

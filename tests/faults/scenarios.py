@@ -90,7 +90,7 @@ def sigkill_under_load(rig: Rig) -> Figures:
     stop = threading.Event()
     try:
         with watching_data(rig.sink) as relays, rig.serve() as server:
-            clients = [threading.Thread(target=_post_until, args=(rig, server.port, stop, number % 2 == 0))
+            clients = [threading.Thread(target=post_until, args=(rig, server.port, stop, number % 2 == 0))
                        for number in range(4)]
             for client in clients:
                 client.start()
@@ -173,11 +173,13 @@ def _with_sink(rig: Rig, name: str, meanwhile: Callable[[], object] = lambda: No
     return rig.figures(name, log)
 
 
-def _post_until(rig: Rig, port: int, stop: threading.Event, with_resume: bool) -> None:
-    """One client posting forms back to back until told to stop (or the server dies)."""
+def post_until(rig: Rig, port: int, stop: threading.Event, with_resume: bool, pause: float = 0.0) -> None:
+    """One client posting forms back to back (or `pause` seconds apart) until told to stop
+    (or the server dies)."""
     resume = unique_resume() if with_resume else None
     while not stop.is_set():
         rig.post(port, resume)
+        stop.wait(pause)
 
 
 @contextmanager

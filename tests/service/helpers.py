@@ -7,6 +7,8 @@ import time
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 
+from cryptography.fernet import Fernet
+
 from forms_service.delivery import DELIVERER_EXTENSION
 from forms_service.fields import FORMS
 from tests import samples
@@ -20,7 +22,8 @@ OPERATOR = {"Authorization": f"Bearer {TEST_HEALTH_TOKEN}"}  # how monitoring as
 
 def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
     """Complete service settings (keys without FORMS_) relaying to a test SMTP server: the one
-    shape the app fixtures, the gunicorn tests, the fault rig and the benchmarks start from."""
+    shape the app fixtures, the gunicorn tests, the fault rig and the benchmarks start from.
+    The spool key is a fresh one, given as production gives it (never a file in `data_dir`)."""
     return {
         "SECRET_KEY": TEST_SECRET_KEY,
         "HEALTH_TOKEN": TEST_HEALTH_TOKEN,
@@ -32,6 +35,7 @@ def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
         "MAIL_CA_FILE": str(ca_file),
         "MAIL_TIMEOUT": 5,
         "DATA_DIR": str(data_dir),
+        "SPOOL_KEY": Fernet.generate_key().decode(),
         "RATELIMIT_ENABLED": False,
         # Tests, the fault rig and benchmarks post many submissions naming one address: the daily
         # quotas apply only where a test is about them.

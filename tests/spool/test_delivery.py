@@ -18,6 +18,7 @@ from forms_service.delivery import Deliverer, init_delivery, start_delivery
 from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.relay import Relay
 from forms_service.spool import Spool
+from tests import forensics
 from tests.service.helpers import JSON, post, refuse_recipients, support_form, wait_until
 from tests.smtp_sink import DROP, SmtpSink
 from tests.spool.conftest import outgoing
@@ -38,6 +39,19 @@ def accept(spool: Spool, count: int, marker: str = "mail") -> list[str]:
 
 def received_ids(sink: SmtpSink) -> Counter:
     return Counter(message.parsed()["Message-ID"] for message in sink.messages)
+
+
+def test_delivered_rows_are_erased_from_the_files(app, spool, spool_key, smtp_server):
+    """After a delivery pass, with no checkpoint by hand, the folder yields nothing of the
+    delivered messages to a reader who holds the key (tests/forensics.py), though it held
+    them while they were queued and leased."""
+    accept(spool, 3, "erase")
+    spool.claim("lease-then-crash", 0.001, 10)  # a leased copy of each row, as a crashed worker leaves
+    queued = forensics.examine(spool.path.parent, [spool_key])
+    assert all(queued.mentions(f"<erase.{number}@forms.test>".encode()) for number in range(3))
+    assert make_deliverer(app, spool).deliver_all() == 3
+    erased = forensics.examine(spool.path.parent, [spool_key])
+    assert erased.images >= 1 and erased.nothing()
 
 
 @pytest.fixture

@@ -255,17 +255,6 @@ def test_raw_spool_files_hold_no_plaintext(spool):
         assert secret not in raw
 
 
-def test_delivered_rows_are_erased_from_the_file(spool):
-    spool.accept("sub", [outgoing("erase")])
-    (sealed,) = sqlite3.connect(spool.path).execute("SELECT sealed FROM outgoing").fetchone()
-    (entry,) = spool.claim("worker", 60, 10)
-    spool.delivered(entry.id)
-    assert raw_rows(spool) == []
-    with sqlite3.connect(spool.path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert sealed[40:100] not in spool.path.read_bytes()  # secure_delete overwrote the freed pages
-
-
 def test_unreadable_rows_go_dead_instead_of_blocking(spool_path, spool):
     spool.accept("sub", [outgoing("lost-key")])
     stranger = Spool(spool_path, Sealer([Fernet.generate_key()]))
