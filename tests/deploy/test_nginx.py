@@ -21,7 +21,8 @@ from forms_service import i18n
 from forms_service.messages import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
 from tests import samples
-from tests.nginx import NGINX, PROJECT, SNIPPET
+from tests.deploy.helpers import multipart
+from tests.nginx import HTTP_LEVEL, NGINX, PROJECT, SNIPPET
 from tests.service.helpers import support_form, volunteer_form
 from tests.smtp_sink import free_port
 
@@ -41,17 +42,6 @@ def get(deployed, path: str, **headers) -> requests.Response:
     return requests.get(deployed.url + path, headers=headers, timeout=10, allow_redirects=False)
 
 
-def multipart(form: dict) -> dict:
-    """requests' `files=` for a helpers.py form, so it is sent as multipart like the site's forms.
-
-    helpers.py gives a file as Flask's test client takes it, (stream, name, type).
-    """
-    return {
-        name: (value[1], value[0], value[2]) if isinstance(value, tuple) else (None, value)
-        for name, value in form.items()
-    }
-
-
 def test_snippet_passes_nginx_t(deployed):
     check = deployed.nginx.check()
     assert check.returncode == 0, check.stderr
@@ -66,6 +56,7 @@ def test_production_server_file_passes_nginx_t(tmp_path):
     for name in ("fullchain.pem", "privkey.pem"):
         server = server.replace(f"/etc/letsencrypt/live/www.cocreatehumanity.org/{name}", str(tmp_path / name))
     server = server.replace("/etc/nginx/snippets/cocreatehumanity-site.conf", str(SNIPPET))
+    server = server.replace("/etc/nginx/snippets/cocreatehumanity-http.conf", str(HTTP_LEVEL))
     server = re.sub(r"listen (\[::\]:)?80;", f"listen 127.0.0.1:{free_port()};", server, count=1)
     server = re.sub(r"listen (\[::\]:)?443 ssl", f"listen 127.0.0.1:{free_port()} ssl", server, count=1)
     server = re.sub(r"\n\s*listen \[::\]:[^\n]*", "", server)
