@@ -37,6 +37,8 @@ class LocalNginx:
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        # Production speaks HTTP/2 (over TLS); this port speaks it in clear, to clients that know.
+        self.http2_port = free_port()
         self.conf = self.workdir / "nginx.conf"
         snippet = SNIPPET.read_text().replace("/srv/cocreatehumanity/site", str(Path(site_dir).resolve()))
         if read_timeout:
@@ -62,6 +64,7 @@ http {{
   upstream forms_service {{ server 127.0.0.1:{forms_port or free_port()}; }}
   server {{
     listen 127.0.0.1:{self.port};
+    listen 127.0.0.1:{self.http2_port} http2;
     include {self.workdir / 'site.conf'};
   }}
 }}

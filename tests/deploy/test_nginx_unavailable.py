@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -18,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import requests
 from bs4 import BeautifulSoup
+from requests.structures import CaseInsensitiveDict
 
 from forms_service.fields import MEGABYTE
 from tests import samples
@@ -35,15 +37,28 @@ def folder(lang: str) -> str:
 
 
 def post(deployed, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
-    """One visitor's POST, from VISITOR's address: status, headers, body."""
+    """One visitor's POST over HTTP/1.1, from VISITOR's address: status, headers, body."""
     address = urlsplit(deployed.url)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60, source_address=(VISITOR, 0))
     try:
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, CaseInsensitiveDict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def post_http2(deployed, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+    """The same POST over HTTP/2, as browsers speak to production (nginx reads an HTTP/2
+    body with other code), sent by curl from VISITOR's address."""
+    command = ["curl", "--silent", "--http2-prior-knowledge", "--interface", VISITOR, "--max-time", "60",
+               "--dump-header", "-", "--data-binary", "@-", f"http://127.0.0.1:{deployed.nginx.http2_port}{path}"]
+    for name, value in headers.items():
+        command += ["--header", f"{name}: {value}"]
+    answer = subprocess.run(command, input=body, capture_output=True, check=True).stdout
+    head, body = answer.split(b"\r\n\r\n", 1)
+    status, *fields = head.decode().split("\r\n")
+    return int(status.split()[1]), CaseInsensitiveDict(field.split(": ", 1) for field in fields), body
 
 
 def from_page(deployed, lang: str, form: str, accept: str = BROWSER) -> dict:
@@ -56,11 +71,11 @@ def post_support(deployed, lang: str, accept: str = BROWSER) -> tuple[int, dict,
     return post(deployed, "/forms/support", urlencode(support_form(lang=lang)).encode(), headers)
 
 
-def post_resume(deployed, lang: str, size: int) -> tuple[int, dict, bytes]:
+def post_resume(deployed, lang: str, size: int, send=post) -> tuple[int, dict, bytes]:
     """A volunteer application with a resumé of `size` bytes, as multipart like the site's form."""
     form = volunteer_form(lang=lang, resume=(io.BytesIO(samples.padded_pdf(size)), "cv.pdf", "application/pdf"))
     prepared = requests.Request("POST", deployed.url + "forms/volunteer", files=multipart(form)).prepare()
-    return post(deployed, "/forms/volunteer", prepared.body, dict(prepared.headers, **from_page(deployed, lang, "volunteer")))
+    return send(deployed, "/forms/volunteer", prepared.body, dict(prepared.headers, **from_page(deployed, lang, "volunteer")))
 
 
 def heading(html: bytes | str) -> str:
@@ -96,13 +111,14 @@ def test_a_script_asking_for_json_gets_json_in_the_pages_language(unavailable, l
     assert answer["ok"] is False and "info@cocreatehumanity.org" in answer["error"]
 
 
-def test_a_5_mb_resume_never_touches_the_disk(unavailable, stalled):
+@pytest.mark.parametrize("send", [post, post_http2], ids=["HTTP/1.1", "HTTP/2"])
+def test_a_5_mb_resume_never_touches_the_disk(unavailable, stalled, send):
     """nginx unlinks a temporary file the moment it creates it, so an empty folder proves
     nothing: what counts is whether nginx holds one open while the service keeps it waiting."""
     nginx = unavailable.nginx
     temporary = (str(nginx.workdir / "client_body"), str(nginx.workdir / "proxy"))
     with ThreadPoolExecutor(1) as pool:
-        answer = pool.submit(post_resume, unavailable, "fr", 5 * MEGABYTE)
+        answer = pool.submit(post_resume, unavailable, "fr", 5 * MEGABYTE, send)
         assert stalled.received.wait(timeout=60), "the hung service never got the whole upload"
         in_flight = nginx.open_files()
         assert_the_page(unavailable, answer.result(timeout=60), 504, "fr")
@@ -115,6 +131,7 @@ def test_no_log_line_names_the_visitor(unavailable, stalled):
     nginx = unavailable.nginx
     assert post_support(unavailable, "en")[0] == 504
     assert post_resume(unavailable, "en", MEGABYTE)[0] == 504
+    assert post_resume(unavailable, "en", MEGABYTE, send=post_http2)[0] == 504
     stalled.stop()
     assert post_support(unavailable, "fr")[0] == 502
     assert post_support(unavailable, "fr", accept="application/json")[0] == 502
