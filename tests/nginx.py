@@ -76,10 +76,6 @@ http {{
         """`nginx -t` on the configuration."""
         return subprocess.run([NGINX, "-t", "-c", str(self.conf), "-p", str(self.workdir)], capture_output=True, text=True)
 
-    def temp_dir(self, name: str) -> Path:
-        """Where nginx would write temporary files of this kind (client_body, proxy)."""
-        return self.workdir / name
-
     def logs(self) -> str:
         """Everything nginx has logged so far: access, error and its standard error."""
         return "".join(path.read_text(errors="replace") for path in sorted(self.workdir.glob("*.log")))

@@ -43,17 +43,23 @@ class Deployed:
         )
 
 
-@pytest.fixture(scope="session")
-def deployed(tmp_path_factory) -> Deployed:
+def deploy(tmp_path_factory, name: str, **nginx_options) -> Deployed:
     """The project's site behind the deploy nginx snippet, built with nginx's loopback URL as site_url."""
-    site_dir = tmp_path_factory.mktemp("nginx-site")
+    site_dir = tmp_path_factory.mktemp(f"{name}-site")
     forms_port = free_port()
-    nginx = LocalNginx(tmp_path_factory.mktemp("nginx"), site_dir, forms_port=forms_port)
+    nginx = LocalNginx(tmp_path_factory.mktemp(name), site_dir, forms_port=forms_port, **nginx_options)
     build = build_site(site_dir, nginx.url)
     assert build.returncode == 0, build.stderr
     nginx.start()
-    yield Deployed(nginx, site_dir, forms_port)
-    nginx.stop()
+    return Deployed(nginx, site_dir, forms_port)
+
+
+@pytest.fixture(scope="session")
+def deployed(tmp_path_factory) -> Deployed:
+    """The site behind the deploy nginx, /forms to the port `forms_upstream` serves the service on."""
+    site = deploy(tmp_path_factory, "nginx")
+    yield site
+    site.nginx.stop()
 
 
 @pytest.fixture
@@ -122,21 +128,16 @@ class StalledService:
             connection.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def unavailable(tmp_path_factory) -> Deployed:
     """The site behind the deploy nginx, with no forms service running: /forms answers 502.
 
     nginx's wait for an answer is cut from the snippet's 60 s to 3 s, so that a
     stalled service (the `stalled` fixture) gets its 504 quickly.
     """
-    site_dir = tmp_path_factory.mktemp("unavailable-site")
-    forms_port = free_port()
-    nginx = LocalNginx(tmp_path_factory.mktemp("unavailable-nginx"), site_dir, forms_port=forms_port, read_timeout="3s")
-    build = build_site(site_dir, nginx.url)
-    assert build.returncode == 0, build.stderr
-    nginx.start()
-    yield Deployed(nginx, site_dir, forms_port)
-    nginx.stop()
+    site = deploy(tmp_path_factory, "unavailable", read_timeout="3s")
+    yield site
+    site.nginx.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import http.client
 import io
 import json
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -20,8 +21,11 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 from requests.structures import CaseInsensitiveDict
+from werkzeug.serving import make_server
 
+from forms_service import i18n
 from forms_service.fields import MEGABYTE
+from forms_service.messages import FAILURES
 from tests import samples
 from tests.deploy.helpers import multipart
 from tests.nginx import PROJECT
@@ -99,6 +103,22 @@ def test_the_service_down_gets_the_sites_page_in_the_senders_language(unavailabl
 
 def test_a_hung_service_gets_the_page_with_its_504(unavailable, stalled):
     assert_the_page(unavailable, post_support(unavailable, "en"), 504, "en")
+
+
+def test_the_services_own_503_passes_through_in_the_senders_language(unavailable, make_app):
+    """nginx answers for the service only when it cannot (proxy_intercept_errors stays off):
+    the service's 503, a spool that cannot store the form now, says more, in the sender's words."""
+    app = make_app(SITE_URL=unavailable.origin, ALLOWED_ORIGINS=[unavailable.origin], PROXY_COUNT=1)
+    app.extensions["forms_spool"]._connection().execute("PRAGMA query_only = ON")  # the spool refuses every write
+    server = make_server("127.0.0.1", unavailable.forms_port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, _, body = post_support(unavailable, "fr", accept="application/json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 503
+    assert json.loads(body) == {"ok": False, "error": i18n.catalogue("fr").gettext(FAILURES[503])}
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
