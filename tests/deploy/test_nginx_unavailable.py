@@ -101,6 +101,24 @@ def test_the_service_down_gets_the_sites_page_in_the_senders_language(unavailabl
     assert_the_page(unavailable, post_support(unavailable, lang), 502, lang)
 
 
+@pytest.mark.parametrize("referer", ["", "http://127.0.0.1/zz/support.html", "https://elsewhere.example/"])
+def test_without_a_page_of_ours_in_the_referer_the_answer_is_in_the_default_language(unavailable, referer):
+    """No Referer, a language folder the site does not have (yet), another site's page."""
+    headers = {"Accept": BROWSER, "Content-Type": "application/x-www-form-urlencoded", "Referer": referer}
+    assert_the_page(unavailable, post(unavailable, "/forms/support", b"email=a%40example.org", headers), 502, "fr")
+
+
+@pytest.mark.parametrize("accept, answer_type", [
+    ("application/json", "application/json"),
+    ("application/json, text/plain, */*", "application/json"),
+    ("text/html, application/json", "text/html; charset=utf-8"),
+    ("*/*", "text/html; charset=utf-8"),
+    ("", "text/html; charset=utf-8"),
+])
+def test_json_only_for_a_client_that_asks_for_it_rather_than_html(unavailable, accept, answer_type):
+    assert post_support(unavailable, "en", accept=accept)[1]["Content-Type"] == answer_type
+
+
 def test_a_hung_service_gets_the_page_with_its_504(unavailable, stalled):
     assert_the_page(unavailable, post_support(unavailable, "en"), 504, "en")
 
@@ -141,10 +159,11 @@ def test_a_5_mb_resume_never_touches_the_disk(unavailable, stalled, send):
         answer = pool.submit(post_resume, unavailable, "fr", 5 * MEGABYTE, send)
         assert stalled.received.wait(timeout=60), "the hung service never got the whole upload"
         in_flight = nginx.open_files()
+        listed = [path for name in temporary for path in Path(name).rglob("*")]
         assert_the_page(unavailable, answer.result(timeout=60), 504, "fr")
     assert str(nginx.workdir / "error.log") in in_flight  # the files nginx holds are seen
     assert [path for path in in_flight if path.startswith(temporary)] == []
-    assert [path for name in temporary for path in Path(name).rglob("*")] == []
+    assert listed == [] and [path for name in temporary for path in Path(name).rglob("*")] == []
 
 
 def test_no_log_line_names_the_visitor(unavailable, stalled):
