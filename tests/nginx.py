@@ -1,7 +1,8 @@
 """Run the deploy/ nginx configuration on loopback, unprivileged paths and all.
 
 Used by the deploy tests and the Lighthouse benchmark, so what they measure is
-what production serves: the same snippet, only root and upstream moved.
+what production serves: the same snippet and http-level maps, only root and
+upstream moved (and, for tests of a hung service, the read timeout shortened).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 nginx is Debian's, run unprivileged on loopback with the very snippet
 production includes (tests/nginx.py moves only root and upstream).
+/forms with the service down or hung: test_nginx_unavailable.py.
 """
 
 from __future__ import annotations
