@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import re
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from forms_service.fields import MEGABYTE
 from forms_service.messages import FAILURES
 from tests import samples
 from tests.deploy.helpers import multipart
-from tests.nginx import PROJECT
+from tests.nginx import PROJECT, SNIPPET
 from tests.service.helpers import support_form, volunteer_form
 
 VISITOR = "127.0.0.7"
@@ -164,6 +165,15 @@ def test_a_5_mb_resume_never_touches_the_disk(unavailable, stalled, send):
     assert str(nginx.workdir / "error.log") in in_flight  # the files nginx holds are seen
     assert [path for path in in_flight if path.startswith(temporary)] == []
     assert listed == [] and [path for name in temporary for path in Path(name).rglob("*")] == []
+
+
+def test_the_body_buffer_is_as_large_as_the_cap():
+    """What the 5 MB test shows holds for any size nginx accepts, as long as the two agree:
+    raising one cap alone would send bodies between the two to disk, or refuse them."""
+    snippet = SNIPPET.read_text()
+    caps = set(re.findall(r"client_max_body_size (\S+);", snippet))
+    assert len(caps) == 1
+    assert set(re.findall(r"client_body_buffer_size (\S+);", snippet)) == caps
 
 
 def test_no_log_line_names_the_visitor(unavailable, stalled):
