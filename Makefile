@@ -4,14 +4,15 @@ PYTHON := $(VENV)/bin/python
 PYTHON3 ?= python3
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: run test build install clean
+.PHONY: run test test-core build install clean
 
-# The virtual environment is (re)built whenever requirements.txt changes.
-$(VENV)/.installed: requirements.txt
+# The virtual environment is (re)built whenever requirements.txt or pyproject.toml changes.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON3) --version))"; exit 1; }
 	$(PYTHON3) -m venv --clear $(VENV)  # a package dropped from requirements.txt goes too
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	touch $@
 
 install: $(VENV)/.installed
@@ -24,6 +25,11 @@ run: install
 ## Run every test: unit, integration with a real SMTP server, nginx, browser.
 test: install
 	$(PYTHON) -m pytest
+
+## The service, spool and site-build tests alone, e.g. on another interpreter in its own venv:
+## make test-core PYTHON3=/usr/bin/python3 VENV=.venv-system (CI runs them on Debian's python3 and on 3.13).
+test-core: install
+	$(PYTHON) -m pytest tests/service tests/spool tests/site/test_build.py
 
 ## Build the static site into site/ for a production host (SITE_URL: where it will live).
 build: install

@@ -27,7 +27,7 @@ from benchmarks import lighthouse, load
 from benchmarks.server import FORMS_APP, Gunicorn
 from benchmarks.sink import CountingSink
 from tests import samples
-from tests.service.helpers import SITE, support_form, volunteer_form, service_settings as test_settings
+from tests.service.helpers import OPERATOR, SITE, support_form, volunteer_form, service_settings as test_settings
 
 MEGABYTE = 1024 * 1024
 CLIENTS = (1, 16, 64)
@@ -133,12 +133,12 @@ def delivery_row(sink: CountingSink, server: Gunicorn, accepted: int) -> Row:
     """Nothing lost (issue 4): each accepted submission's emails reach the sink once, or wait in the spool.
 
     Lost = expected emails neither received (by distinct Message-ID) nor
-    still queued or dead in the spool, as GET /forms/healthz reports it.
+    still queued or dead in the spool, as GET /forms/healthz reports it to the operator's token.
     """
     expected = MAILS_PER_SUBMISSION * accepted
     sink.wait_for(expected, DELIVERY_TIMEOUT)
     ids = [BytesHeaderParser().parsebytes(message.data)["Message-ID"] for message in sink.messages]
-    spool = json.loads(server.get("/forms/healthz")[1])["spool"]
+    spool = json.loads(server.get("/forms/healthz", headers=OPERATOR)[1])["spool"]
     waiting = spool["depth"] + spool["dead"]
     lost, duplicated = expected - len(set(ids)) - waiting, len(ids) - len(set(ids))
     figure = (f"{accepted} accepted: {len(set(ids))} of {expected} emails received, {waiting} still in the spool "

@@ -21,9 +21,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 FORMS_APP = "forms_service.wsgi:app"
-# README.md, "Start": `gunicorn forms_service.wsgi:app --bind 127.0.0.1:8001 --workers 3 --no-control-socket`
+# README.md, "Start": `gunicorn --config python:forms_service.startup forms_service.wsgi:app --bind
+# 127.0.0.1:8001 --workers 3 --no-control-socket`
 # (gunicorn's default sync worker class); keep in step with it.
-DOCUMENTED_OPTIONS = ("--workers", "3")
+DOCUMENTED_OPTIONS = ("--config", "python:forms_service.startup", "--workers", "3")
 # Not a performance setting: gunicorn 27 otherwise puts a control socket at one fixed
 # path in $HOME, which several servers started side by side would fight over.
 LOOPBACK_OPTIONS = ("--no-control-socket",)
@@ -45,22 +46,25 @@ class Gunicorn:
     fd://N`): with a port number only, another server that took the same port
     meanwhile would answer the health check in gunicorn's place. `health_path`
     is polled until it answers, so a run never starts while workers are still
-    importing the app.
+    importing the app. `project`: the folder it runs in, whose forms_service it
+    serves (a copy of the project, in tests/deploy/test_new_form.py).
     """
 
     def __init__(self, app: str = FORMS_APP, settings: dict | None = None, *,
-                 options: tuple[str, ...] = DOCUMENTED_OPTIONS, health_path: str = "/forms/healthz"):
+                 options: tuple[str, ...] = DOCUMENTED_OPTIONS, health_path: str = "/forms/healthz",
+                 project: Path = PROJECT):
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=LISTEN_BACKLOG)
         self.port = self.listener.getsockname()[1]
         self.health_path = health_path
         self.command = [str(GUNICORN), app, "--bind", f"fd://{self.listener.fileno()}", *options, *LOOPBACK_OPTIONS]
+        self.project = project  # gunicorn imports the app from its working directory first
         self.env = service_environment(settings)
         self.process: subprocess.Popen | None = None
         # A file, not a pipe: a full pipe would block gunicorn's logging mid-benchmark.
         self.log = tempfile.TemporaryFile()
 
     def __enter__(self) -> Gunicorn:
-        self.process = subprocess.Popen(self.command, cwd=PROJECT, env=self.env, pass_fds=(self.listener.fileno(),),
+        self.process = subprocess.Popen(self.command, cwd=self.project, env=self.env, pass_fds=(self.listener.fileno(),),
                                         stdout=subprocess.DEVNULL, stderr=self.log)
         # gunicorn has its copy; once it is gone, connections must be refused, not queued here.
         self.listener.close()
@@ -84,11 +88,11 @@ class Gunicorn:
         except OSError:
             return False
 
-    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    def get(self, path: str, timeout: float = 10.0, headers: dict | None = None) -> tuple[int, bytes]:
         """Status and body of a GET on the server."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             return response.status, response.read()
         finally:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
-from .fields import RESUME_MAX_BYTES
+from .fields import FORMS, RESUME_MAX_BYTES
 from .i18n import supported_languages
 
 PREFIX = "FORMS"
@@ -28,24 +28,29 @@ DEFAULTS = {
     "MAIL_USERNAME": None,
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": None,
+    "MAIL_ENVELOPE_FROM": None,
     "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise drop mail silently when TESTING; must stay false
     "MAIL_CA_FILE": None,
     "MAIL_TIMEOUT": 30,
     "MAIL_ALLOW_PLAINTEXT": False,
-    "VOLUNTEER_RECIPIENTS": None,
-    "SUPPORT_RECIPIENTS": None,
+    # FORMS_<FORM>_RECIPIENTS, one per form of fields.py: required, no default.
+    **{form.recipients_setting: None for form in FORMS.values()},
     "URGENT_RECIPIENTS": [],
     "SITE_URL": None,
     "ALLOWED_ORIGINS": None,
     "SECRET_KEY": None,
     "DATA_DIR": None,
     "STAFF_LANGUAGE": "fr",
+    "HEALTH_TOKEN": None,  # none: the spool's figures are never shown over HTTP
     "PROXY_COUNT": 0,
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": None,  # ratelimit.py: the counters file in DATA_DIR
     "RATELIMIT_DEFAULT": "10 per minute;60 per hour;200 per day",
+    "RATELIMIT_REFUSALS": "30 per minute;300 per day",
+    "ACK_LIMIT": 3,
+    "URGENT_LIMIT": 3,
     "RATELIMIT_HEADERS_ENABLED": True,
-    # A Redis outage must never stop a person from reaching us: fall back to memory.
+    # A storage outage (Redis, a locked counters file) must never stop a person from reaching us.
     "RATELIMIT_SWALLOW_ERRORS": True,
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     # Whole request: the resumé plus generous room for the text fields and multipart framing.
@@ -59,6 +64,7 @@ MIN_SECRET_LENGTH = 32
 # (Python spelling) would be the true-ish string "False": switches must be real JSON booleans.
 SWITCHES = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_ALLOW_PLAINTEXT", "MAIL_SUPPRESS_SEND", "RATELIMIT_ENABLED")
 SIZE_LIMITS = ("MAX_CONTENT_LENGTH", "MAX_FORM_MEMORY_SIZE", "MAX_FORM_PARTS")
+DAILY_QUOTAS = ("ACK_LIMIT", "URGENT_LIMIT")
 
 
 class ConfigError(SystemExit):
@@ -106,9 +112,13 @@ def check(config: dict) -> None:
     """Stop at the first unsafe or missing setting, naming it."""
     _check_secret(config["SECRET_KEY"])
     _check_site_url(config["SITE_URL"])
-    for name in ("VOLUNTEER_RECIPIENTS", "SUPPORT_RECIPIENTS", "URGENT_RECIPIENTS"):
-        _check_addresses(name, config[name], required=name != "URGENT_RECIPIENTS")
+    for form in FORMS.values():
+        _check_addresses(form.recipients_setting, config[form.recipients_setting], required=True)
+    _check_addresses("URGENT_RECIPIENTS", config["URGENT_RECIPIENTS"], required=False)
     _check_sender(config["MAIL_DEFAULT_SENDER"])
+    if config["MAIL_ENVELOPE_FROM"] is not None and not _is_address(config["MAIL_ENVELOPE_FROM"]):
+        raise ConfigError("MAIL_ENVELOPE_FROM", "must be one address (the mailbox that receives bounces), "
+                                                "e.g. '\"bounces@example.org\"'")
     for name in SWITCHES:
         if not isinstance(config[name], bool):
             raise ConfigError(name, f"must be true or false (JSON), not {config[name]!r}")
@@ -119,6 +129,10 @@ def check(config: dict) -> None:
     _check_number("PROXY_COUNT", config["PROXY_COUNT"], minimum=0)
     for name in SIZE_LIMITS:
         _check_number(name, config[name], minimum=1)
+    for name in DAILY_QUOTAS:
+        if isinstance(config[name], bool) or not isinstance(config[name], int) or config[name] < 0:
+            raise ConfigError(name, "must be a whole number, 0 or more")
+    _check_health_token(config["HEALTH_TOKEN"])
     if config["STAFF_LANGUAGE"] not in supported_languages():
         raise ConfigError("STAFF_LANGUAGE", f"must be one of {', '.join(supported_languages())} "
                                             "(languages with a catalogue)")
@@ -129,6 +143,15 @@ def _check_secret(secret: object) -> None:
         raise ConfigError("SECRET_KEY", f"is missing, not text or shorter than {MIN_SECRET_LENGTH} characters: "
                                         "set a long random value, e.g. from `python -c 'import secrets; "
                                         "print(secrets.token_urlsafe(48))'`")
+
+
+def _check_health_token(token: object) -> None:
+    # Sent in an HTTP header: visible ASCII, long enough that guessing is hopeless.
+    if token is not None and not (isinstance(token, str) and len(token) >= MIN_SECRET_LENGTH
+                                  and token.isascii() and token.isprintable() and " " not in token):
+        raise ConfigError("HEALTH_TOKEN", f"must be at least {MIN_SECRET_LENGTH} visible ASCII characters "
+                                          "(no spaces), e.g. from `python -c 'import secrets; "
+                                          "print(secrets.token_urlsafe(32))'`; or leave it unset")
 
 
 def _check_site_url(url: object) -> None:

@@ -20,11 +20,14 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from werkzeug.serving import make_server
 
-from forms_service import create_app
+from forms_service.app import create_app
 from forms_service.delivery import start_delivery
+from forms_service.fields import FORMS
 from forms_service.static_site import PROJECT, build_site, static_site
 
-WATCHED = ("docs", "overrides", "mkdocs.yml", "forms_service/fields.py", "forms_service/translations")
+# Everything the build reads: the hooks render the forms from forms_service (definitions,
+# messages, catalogues and whatever they import), so the whole package is watched.
+WATCHED = ("docs", "overrides", "mkdocs.yml", "forms_service")
 
 
 class MailFolder:
@@ -55,13 +58,18 @@ def combined(site_app, forms_app):
     return app
 
 
+def watched_files() -> list[Path]:
+    """The site's sources, without the bytecode a build itself writes (which would rebuild forever)."""
+    roots = [PROJECT / name for name in WATCHED]
+    files = (path for root in roots for path in ([root] if root.is_file() else root.rglob("*")))
+    return [path for path in files if path.is_file() and "__pycache__" not in path.parts]
+
+
 def rebuild_on_change(site_dir: Path, site_url: str) -> None:
     """Rebuild the site when its sources change (polling: no extra dependency)."""
 
     def stamp() -> float:
-        paths = (PROJECT / name for name in WATCHED)
-        files = (f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
-        return max((f.stat().st_mtime for f in files), default=0.0)
+        return max((path.stat().st_mtime for path in watched_files()), default=0.0)
 
     def loop() -> None:
         last = stamp()
@@ -98,8 +106,7 @@ def local_forms(folder: Path, site_url: str, smtp_port: int):
             "MAIL_USE_SSL": False,
             # Reserved example addresses (validated like real ones): the sink keeps every message.
             "MAIL_DEFAULT_SENDER": "CoCreate Humanity (dev) <forms@example.org>",
-            "VOLUNTEER_RECIPIENTS": ["volunteers@example.org"],
-            "SUPPORT_RECIPIENTS": ["support@example.org"],
+            **{form.recipients_setting: [f"{form.name}@example.org"] for form in FORMS.values()},
             "URGENT_RECIPIENTS": ["urgent@example.org"],
             "SECRET_KEY": "development only: never used in production",
         }

@@ -1,13 +1,16 @@
-"""The one definition of both forms, shared by the site build and the service.
+"""The one definition of every form, shared by the site build and the service.
 
 Pure Python on purpose (no Flask): the MkDocs build imports this module to
-render the HTML forms, and the service validates against the very same
-objects, so the page can never drift from what the service accepts.
-Every text is an English msgid translated through the PO catalogues.
+render the HTML forms and the privacy page's list of what each form
+collects, and the service routes, validates and composes from the very same
+objects, so neither the page nor the policy can drift from what the service
+accepts. Every text is an English msgid translated through the PO catalogues.
+Adding a form is adding a Form to FORMS (README.md, "Adding a form").
 """
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -35,6 +38,8 @@ ERRORS = MappingProxyType({
     "too_long": N_("Please shorten this to at most {max_length} characters."),
     "single_line": N_("Please write this on a single line, without special control characters."),
     "control_chars": N_("This text contains invisible control characters; please remove them."),
+    "bidi_controls": N_("This text contains invisible characters that change the direction of writing; "
+                        "please remove them."),
     "email": N_("Please enter a valid email address, for example name@example.org."),
     "choice": N_("Please choose one of the options offered."),
     "repeated": N_("This field was sent more than once; please send the form again from the page."),
@@ -42,6 +47,8 @@ ERRORS = MappingProxyType({
     "file_too_big": N_("The file is larger than {max_megabytes} MB; please send a smaller one."),
     "file_empty": N_("The file is empty."),
     "file_macros": N_("Documents with macros are not accepted; please save it as PDF, DOCX or ODT without macros."),
+    "file_active": N_("Documents that fetch content from elsewhere, embed other files or run scripts are not "
+                      "accepted; please save it as PDF without linked files or scripts."),
     "file_encrypted": N_("Password-protected documents cannot be read; please send it without a password."),
     "file_damaged": N_("This document seems damaged; please export it again as PDF, DOCX or ODT."),
     "consent": N_("Please tick this box so that we may process what you send."),
@@ -86,6 +93,10 @@ class Field:
     accept: tuple[FileType, ...] = ()
     max_bytes: int | None = None
     autocomplete: str | None = None
+    purpose: str | None = None
+    """Why we ask for it: the privacy page lists every visible field with this text."""
+    staff_label: str | None = None
+    """A shorter label for the coordinators' email, where the form's speaks to the person filling it in."""
     errors: Mapping[str, str] = field(default_factory=lambda: ERRORS, compare=False)
 
     @property
@@ -108,23 +119,109 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Acknowledgement:
+    """The fixed email a submitter gets back: a subject and paragraphs, none repeating what they typed."""
+
+    subject: str
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Urgency:
+    """A checkbox that marks a submission urgent: it then also goes to FORMS_URGENT_RECIPIENTS,
+    under subjects of its own (placeholders as Form.subject)."""
+
+    field: str
+    subject: str
+    sealed_subject: str
+
+
+class DefinitionError(ValueError):
+    """A Form that cannot work as defined; raised on import, so the site build and the service both stop."""
+
+
+@dataclass(frozen=True)
 class Form:
-    """A whole form: its fields in display order and the pages around it."""
+    """A whole form: its fields in display order, the pages around it and the emails it makes.
+
+    `subject` is the coordinators' subject; its placeholders are `{reference}`
+    (the first characters of the submission id) or field names: a form whose
+    senders may be in distress names only the reference. `sealed_subject` is
+    what shows outside an OpenPGP-encrypted email. `reply_to` names the EMAIL
+    field that is the sender's address (Reply-To, and the acknowledgement);
+    a form without one sends no acknowledgement.
+    """
 
     name: str
     title: str
     fields: tuple[Field, ...]
     page: str
     thanks_page: str
+    subject: str
+    sealed_subject: str
+    reply_to: str | None = None
+    acknowledgement: Acknowledgement | None = None
+    urgent: Urgency | None = None
     submit_label: str = N_("Send")
+
+    def __post_init__(self) -> None:
+        _check(self)
 
     def __getitem__(self, name: str) -> Field:
         return next(item for item in self.fields if item.name == name)
 
     @property
+    def recipients_setting(self) -> str:
+        """The setting (without FORMS_) listing who receives this form: FORMS_<NAME>_RECIPIENTS."""
+        return f"{self.name.upper()}_RECIPIENTS"
+
+    @property
     def visible_fields(self) -> tuple[Field, ...]:
-        """Fields a person fills in (what the association email lays out)."""
+        """Fields a person fills in (what the association email lays out and the privacy page lists)."""
         return tuple(item for item in self.fields if item.kind not in (HIDDEN, HONEYPOT))
+
+    @property
+    def msgids(self) -> frozenset[str]:
+        """Every text of the definition a person may see, for the catalogue checks."""
+        texts = [self.title, self.subject, self.sealed_subject, self.submit_label]
+        if self.acknowledgement:
+            texts += [self.acknowledgement.subject, *self.acknowledgement.paragraphs]
+        if self.urgent:
+            texts += [self.urgent.subject, self.urgent.sealed_subject]
+        for item in self.fields:
+            texts += [item.label, item.hint, item.purpose, item.staff_label, *(c.label for c in item.choices)]
+        return frozenset(text for text in texts if text)
+
+
+def _placeholders(msgid: str) -> set[str]:
+    return {name for _text, name, _spec, _conversion in string.Formatter().parse(msgid) if name is not None}
+
+
+def _check(form: Form) -> None:
+    """What a definition must hold for the site, the privacy page and the service to work from it alone."""
+    names = [item.name for item in form.fields]
+
+    def fail(problem: str) -> None:
+        raise DefinitionError(f"form {form.name!r}: {problem}")
+
+    if not form.name.isidentifier():
+        fail("its name must be letters, digits and underscores (it is a URL segment and a setting name)")
+    if len(set(names)) != len(names):
+        fail("two fields share a name")
+    if form.reply_to is not None and (form.reply_to not in names or form[form.reply_to].kind != EMAIL):
+        fail(f"reply_to {form.reply_to!r} is not an email field of the form")
+    if (form.reply_to is None) != (form.acknowledgement is None):
+        fail("an acknowledgement needs a reply_to address, and a reply_to address an acknowledgement")
+    if form.urgent and (form.urgent.field not in names or form[form.urgent.field].kind != CHECKBOX):
+        fail(f"urgent field {form.urgent.field!r} is not a checkbox of the form")
+    subjects = [form.subject, form.sealed_subject, *((form.urgent.subject, form.urgent.sealed_subject)
+                                                     if form.urgent else ())]
+    for subject in subjects:
+        if not _placeholders(subject) <= {"reference", *names}:
+            fail(f"subject {subject!r} names something that is neither a field nor {{reference}}")
+    for item in form.visible_fields:
+        if not item.purpose:
+            fail(f"field {item.name!r} has no purpose: the privacy page must say why it is asked for")
 
 
 LANG = Field("lang", HIDDEN, max_length=16)
@@ -135,9 +232,10 @@ HONEYPOT_FIELD = Field(
 
 def _consent(label: str) -> Field:
     """The consent checkbox; its text names the purpose so the question "why" is answered."""
-    return Field("consent", CHECKBOX, label=label, required=True, errors=MappingProxyType({
-        **ERRORS, "required": ERRORS["consent"],
-    }))
+    return Field("consent", CHECKBOX, label=label, required=True, staff_label=N_("Consent to the privacy policy"),
+                 purpose=N_("To let you agree, knowingly, to our handling this information as described on "
+                            "this page."),
+                 errors=MappingProxyType({**ERRORS, "required": ERRORS["consent"]}))
 
 
 VOLUNTEER = Form(
@@ -146,22 +244,44 @@ VOLUNTEER = Form(
     page="/volunteer.html",
     thanks_page="/volunteer-thanks.html",
     submit_label=N_("Send my application"),
+    # The applicant's name helps the coordinators sort applications.
+    subject=N_("Volunteer application from {name}"),
+    sealed_subject=N_("New volunteer application (encrypted)"),
+    reply_to="email",
+    acknowledgement=Acknowledgement(
+        subject=N_("We have received your application"),
+        paragraphs=(
+            N_("Thank you for your interest in becoming a volunteer peer supporter with CoCreate Humanity."),
+            N_("We have received your application. A member of our team will read it and answer you by email."),
+        ),
+    ),
     fields=(
-        Field("name", TEXT, N_("Full name"), required=True, max_length=200, autocomplete="name"),
+        Field("name", TEXT, N_("Full name"), required=True, max_length=200, autocomplete="name",
+              purpose=N_("To know who is applying.")),
         Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
-              hint=N_("We only use it to answer you.")),
+              hint=N_("We only use it to answer you."),
+              purpose=N_("To reply to you and send you the acknowledgement.")),
         Field("motivation", TEXTAREA, N_("Your motivation"), required=True, max_length=LONG_TEXT_MAX,
-              hint=N_("Why would you like to become a peer supporter? (5000 characters at most)")),
+              hint=N_("Why would you like to become a peer supporter? (5000 characters at most)"),
+              purpose=N_("To understand why you would like to become a peer supporter."),
+              staff_label=N_("Motivation")),
         Field("resume", FILE, N_("Your resumé"), required=True, accept=DOCUMENT_TYPES,
-              max_bytes=RESUME_MAX_BYTES, hint=N_("PDF, DOCX or ODT, 5 MB at most.")),
+              max_bytes=RESUME_MAX_BYTES, hint=N_("PDF, DOCX or ODT, 5 MB at most."),
+              purpose=N_("To learn about your background and experience."),
+              staff_label=N_("Resumé (attached)")),
         Field("languages", TEXT, N_("Languages you speak"), max_length=300,
-              hint=N_("For example: English, French, Arabic.")),
+              hint=N_("For example: English, French, Arabic."),
+              purpose=N_("To know in which languages you could listen to your peers.")),
         Field("location", TEXT, N_("Country or time zone"), max_length=200, autocomplete="country-name",
-              hint=N_("So that we can match you with people in compatible time zones.")),
+              hint=N_("So that we can match you with people in compatible time zones."),
+              purpose=N_("To arrange conversations at times that suit you.")),
         Field("availability", TEXT, N_("Availability"), max_length=500,
-              hint=N_("The role asks for 2 to 4 hours a week. When are you usually available?")),
+              hint=N_("The role asks for 2 to 4 hours a week. When are you usually available?"),
+              purpose=N_("To know when you could give your time.")),
         Field("training", TEXTAREA, N_("Relevant training or experience"), max_length=2000,
-              hint=N_("For example: peer support, psychological first aid, counselling, field experience.")),
+              hint=N_("For example: peer support, psychological first aid, counselling, field experience."),
+              purpose=N_("To know about your training, for example in mental health first aid, coaching or "
+                         "psychosocial support.")),
         _consent(N_("I agree that CoCreate Humanity uses these details, including my resumé, "
                     "only to consider my application, as the privacy policy explains.")),
         LANG,
@@ -200,22 +320,47 @@ SUPPORT = Form(
     page="/support.html",
     thanks_page="/support-thanks.html",
     submit_label=N_("Send my request"),
+    # People in distress write here: subjects carry the reference only, never what they typed.
+    subject=N_("Support request {reference}"),
+    sealed_subject=N_("New support request (encrypted)"),
+    urgent=Urgency("urgent", subject=N_("URGENT: support request {reference}"),
+                   sealed_subject=N_("URGENT: new support request (encrypted)")),
+    reply_to="email",
+    acknowledgement=Acknowledgement(
+        subject=N_("We have received your request"),
+        paragraphs=(
+            N_("Thank you for reaching out to CoCreate Humanity."),
+            N_("We have received your request. A peer supporter will contact you as soon as possible, "
+               "in confidence."),
+            N_("This is not an emergency service. If you are in danger or need immediate help, "
+               "call your local emergency number."),
+        ),
+    ),
     fields=(
         Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
-              hint=N_("We only use it to answer you.")),
+              hint=N_("We only use it to answer you."), purpose=N_("To reply to you.")),
         Field("name", TEXT, N_("First name or pseudonym"), max_length=100, autocomplete="given-name",
-              hint=N_("Optional: any name you would like us to use.")),
+              hint=N_("Optional: any name you would like us to use."),
+              purpose=N_("To know what to call you. Your full name is not needed.")),
         Field("message", TEXTAREA, N_("Your message"), max_length=LONG_TEXT_MAX,
-              hint=N_("Optional: say as much or as little as you wish (5000 characters at most).")),
+              hint=N_("Optional: say as much or as little as you wish (5000 characters at most)."),
+              purpose=N_("To tell us, if you wish, what you are going through.")),
         Field("situation", SELECT, N_("Your situation"), choices=SITUATIONS,
-              hint=N_("Optional: it helps us find a peer who knows your situation.")),
-        Field("preferred_language", SELECT, N_("Preferred language"), choices=PEER_LANGUAGES),
-        Field("contact", SELECT, N_("Preferred way to be contacted"), choices=CONTACT_WAYS),
+              hint=N_("Optional: it helps us find a peer who knows your situation."),
+              purpose=N_("To understand your context and find the most suitable peer for you.")),
+        Field("preferred_language", SELECT, N_("Preferred language"), choices=PEER_LANGUAGES,
+              purpose=N_("To put you in touch, where possible, with a peer who speaks your language.")),
+        Field("contact", SELECT, N_("Preferred way to be contacted"), choices=CONTACT_WAYS,
+              purpose=N_("To reach you in the way that suits you.")),
         Field("phone", TEL, N_("Phone number"), max_length=40, autocomplete="tel",
-              hint=N_("Only if you prefer a phone or video call; include the country code.")),
+              hint=N_("Only if you prefer a phone or video call; include the country code."),
+              purpose=N_("To call you, if you prefer a phone or video call.")),
         Field("urgent", CHECKBOX, N_("This is urgent: please contact me as soon as possible"),
               hint=N_("We still cannot answer at once: if you are in danger, call the emergency numbers "
-                      "at the top of this page now.")),
+                      "at the top of this page now."),
+              purpose=N_("To let the coordinators know that your request is pressing. This still does not "
+                         "make it an emergency service."),
+              staff_label=N_("Marked as urgent")),
         _consent(N_("I agree that CoCreate Humanity uses these details only to answer my request, "
                     "as the privacy policy explains.")),
         LANG,

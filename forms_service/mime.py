@@ -9,9 +9,12 @@ words, RFC 2231 parameters, addresses, dates), and the tests read each
 result back with it.
 
 Header values go through `header_value`, which collapses every line break
-first: nothing a person typed can start a header. Bodies are quoted-printable
-(text) or base64 (attachments), so messages are 7-bit clean and no body line
-can be mistaken for a boundary, whose "=_" prefix neither encoding produces.
+first: nothing a person typed can start a header. It also makes a mail client
+show what was typed: no bidi control is left to reorder it, and text shaped
+like an RFC 2047 encoded word is itself encoded, so a reader decodes it back
+to the literal characters. Bodies are quoted-printable (text) or base64
+(attachments), so messages are 7-bit clean and no body line can be mistaken
+for a boundary, whose "=_" prefix neither encoding produces.
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ FOLD_AT = 78  # RFC 5322's recommended line length
 # RFC 2231 continuation pieces of at most 20 characters or escapes (60 bytes), so that
 # folded lines stay near FOLD_AT, never cutting a %XX escape in two.
 PARAMETER_PIECE = re.compile(r"(?:%[0-9A-Fa-f]{2}|[^%]){1,20}")
+# Unicode bidirectional formatting characters (a regex class): invisible, they make text
+# display in another order, so "\u202efdp.exe" reads "exe.pdf".
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# What header_value drops once whitespace (line and paragraph separators, NEL included) is
+# collapsed: the remaining control characters (Unicode Cc) and the bidi controls.
+INVISIBLE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+ENCODED_WORD_START = "=?"  # RFC 2047: how every encoded word begins
+# Headers whose value is addresses: an addr-spec is never an encoded word (RFC 2047 §5),
+# so writing one as encoded words would only break it.
+ADDRESS_HEADERS = frozenset({"From", "To", "Cc", "Reply-To"})
 
 
 @dataclass(frozen=True)
@@ -47,11 +60,19 @@ class Entity:
 def header_value(name: str, text: str) -> str:
     """`text` as an ASCII header value on one logical line: RFC 2047 encoded
     words when it is not ASCII, folded when long. Line breaks are collapsed
-    first, so a value can never end its header line and start another."""
-    text = " ".join(str(text).split())
-    if text.isascii() and len(name) + len(text) + 2 <= FOLD_AT:
+    first, so a value can never end its header line and start another; then
+    invisible controls are dropped, so it displays in the order it was written.
+
+    Text holding "=?" (in a header that is not addresses) is encoded too: a mail
+    client decodes anything shaped like an encoded word, and a typed
+    "=?UTF-8?B?...?=" would show as whatever it encodes; inside a real encoded
+    word it decodes to the literal characters typed.
+    """
+    text = INVISIBLE.sub("", " ".join(str(text).split()))
+    literal = name in ADDRESS_HEADERS or ENCODED_WORD_START not in text
+    if text.isascii() and literal and len(name) + len(text) + 2 <= FOLD_AT:
         return text
-    charset = "us-ascii" if text.isascii() else "utf-8"
+    charset = "us-ascii" if text.isascii() and literal else "utf-8"
     return Header(text, charset, header_name=name).encode(linesep="\r\n")
 
 

@@ -7,12 +7,9 @@ content is refused before anything is relayed to a coordinator's inbox, and
 so are polyglots: bytes that are a PDF to one program and a ZIP to another,
 so that what a mail filter checked is not what a coordinator's tool opens.
 
-PDFs are not scanned for JavaScript or launch actions: names hide inside
-compressed object streams (what Word and LibreOffice export) and behind
-#xx escapes, so a byte scan would be trivially bypassed, while a full PDF
-parser in the accept path is more attack surface and CPU than it saves; the
-readers coordinators use either run no PDF scripts (browsers) or sandbox
-them and ask before launching anything (Acrobat).
+Documents that act on their own once opened (fetch a remote template or
+image, embed programs, run scripts or JavaScript) are refused too; finding
+that is the job of active_office.py and active_pdf.py.
 """
 
 from __future__ import annotations
@@ -25,9 +22,11 @@ import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
+from xml.parsers.expat import ExpatError
 
 import filetype
 
+from . import active_office, active_pdf
 from .fields import DOCX, ODT, PDF, FileType
 
 MAX_ZIP_ENTRIES = 1000
@@ -38,7 +37,7 @@ READ_CHUNK = 64 * 1024
 MAX_FILENAME_CHARS = 100
 
 DOCX_MAIN = b"wordprocessingml.document.main+xml"
-MACRO_MARKERS = (b"macroenabled", b"vbaproject", b"vnd.ms-office.activex")
+MACRO_MARKERS = (b"macroenabled", b"vbaproject")
 ODT_MIMETYPE = ODT.mime.encode()
 # A ZIP record with plausible fields: a local or central file header needing
 # version 1.0 to 6.3, or an end record of a one-disk archive. Honest PDFs
@@ -51,9 +50,10 @@ END_RECORD_SIZE = 22
 PDF_MAGIC = b"%PDF-"
 PDF_HEADER_WINDOW = 1024  # PDF readers accept the header anywhere in the first kilobyte
 # What zipfile raises on corrupt or hostile data besides BadZipFile (fuzzing found
-# zlib.error for bad deflate streams and ValueError such as "negative seek value").
+# zlib.error for bad deflate streams and ValueError such as "negative seek value"),
+# and what expat raises on a part that is not well-formed XML or declares a DTD.
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
-              NotImplementedError, RuntimeError, OSError, ValueError)
+              NotImplementedError, RuntimeError, OSError, ValueError, ExpatError)
 
 
 class UploadRefused(Exception):
@@ -87,6 +87,8 @@ def detect(data: bytes) -> FileType:
     if guessed == PDF.mime:
         if ZIP_RECORD.search(data):
             raise UploadRefused("file_type")  # a PDF that is also a ZIP
+        if refused := active_pdf.refusal(data):
+            raise UploadRefused(refused)
         return PDF
     if data.startswith(b"PK\x03\x04"):
         return _office_package(data)
@@ -158,6 +160,8 @@ def _docx(archive: zipfile.ZipFile, names: set[str]) -> FileType:
         raise UploadRefused("file_macros")
     if DOCX_MAIN not in content_types:
         raise UploadRefused("file_type")
+    if active_office.docx_acts(archive, names):
+        raise UploadRefused("file_active")
     return DOCX
 
 
@@ -171,6 +175,10 @@ def _odt(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], names: set[st
     manifest = archive.read("META-INF/manifest.xml")
     if any(name.startswith(("Basic/", "Scripts/")) for name in names) or b'full-path="basic/' in manifest.lower():
         raise UploadRefused("file_macros")
+    if b"encryption-data" in manifest:
+        raise UploadRefused("file_encrypted")  # ODF encrypts parts itself: nothing in them can be checked
+    if active_office.odt_acts(archive, names):
+        raise UploadRefused("file_active")
     return ODT
 
 

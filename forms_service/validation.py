@@ -17,11 +17,18 @@ from email_validator import EmailNotValidError, validate_email
 from . import uploads
 from .fields import CHECKBOX, EMAIL, FILE, HIDDEN, HONEYPOT, SELECT, SINGLE_LINE_KINDS, Field, Form
 from .i18n import Catalogue
+from .mime import BIDI_CONTROLS
 
 # Regular expressions, not loops over characters: a 5000-character message is
 # checked on every submission.
 LINE_BREAK = re.compile("[\r\n\u2028\u2029\x85\x0b\x0c]")
 CONTROL_CHAR = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode category Cc, but for tab and newline
+# One-line values are shown to the staff in headers (the name in a subject) and as short
+# facts (a phone number): there, a bidi control only serves to make them read otherwise.
+BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
+# An RFC 2047 encoded word in a local part: "=?UTF-8?B?...?=@example.org" is a valid
+# address, but mail clients decode it, and Reply-To would show someone else's address.
+ENCODED_WORD = re.compile(r"=\?.*\?=")
 
 
 class MultiValues(Protocol):
@@ -63,6 +70,11 @@ class Submission:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def reply_address(self) -> str | None:
+        """The sender's validated address, if the form has one (Form.reply_to) and it was given."""
+        return self.values.get(self.form.reply_to) if self.form.reply_to else None
 
     @property
     def text_bytes(self) -> int:
@@ -115,6 +127,8 @@ def _text(item: Field, raw: str) -> str:
         raise Invalid("single_line")
     if CONTROL_CHAR.search(text):
         raise Invalid("control_chars")
+    if item.kind in SINGLE_LINE_KINDS and BIDI_CONTROL.search(text):
+        raise Invalid("bidi_controls")
     if item.max_length and len(text) > item.max_length:
         raise Invalid("too_long", max_length=item.max_length)
     if item.kind == EMAIL:
@@ -130,6 +144,8 @@ def _email(text: str) -> str:
         checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
         raise Invalid("email") from None
+    if ENCODED_WORD.search(checked.local_part):
+        raise Invalid("email")
     return checked.ascii_email or checked.normalized
 
 

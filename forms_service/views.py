@@ -1,17 +1,16 @@
-"""The HTTP interface: the two form endpoints, the health check, and every error answer."""
+"""The HTTP interface: one endpoint per form of fields.py, the health check, and every error answer."""
 
 from __future__ import annotations
 
 import secrets
 import time
-import traceback
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, UnsupportedMediaType
 from werkzeug.wsgi import LimitedStream
 
-from . import answers, guard
-from .compose import compose
+from . import answers, guard, health, ratelimit
+from .compose import MailSettings, compose, is_urgent
 from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
 from .outgoing import OutgoingMail
@@ -28,7 +27,8 @@ DRAIN_SECONDS = 5.0
 DRAIN_CHUNK = 64 * 1024
 
 
-@bp.post("/<any(volunteer, support):form_name>")
+# Only the forms of fields.py: any other path stays a 404 (405 for a GET of a form) before any budget is spent.
+@bp.post(f"/<any({', '.join(FORMS)}):form_name>")
 def submit(form_name: str):
     """Validate, compose, hand over; answer success only once the emails are on disk."""
     form = FORMS[form_name]
@@ -43,14 +43,25 @@ def submit(form_name: str):
     if not submission.ok:
         _log(submission_id, submission, "refused")
         return answers.refused(submission, language)
-    mails = compose(submission, submission_id, language, current_app.extensions[MAIL_SETTINGS])
+    settings = current_app.extensions[MAIL_SETTINGS]
+    mails = compose(submission, submission_id, language, settings, **_within_quotas(submission, settings))
     try:
         hand_over(submission_id, mails)
     except SpoolUnavailable as error:
         _log(submission_id, submission, f"spool-unavailable ({error})")
         return answers.failure(503, language, form)
+    ratelimit.submission_accepted()
     _log(submission_id, submission, "accepted")
     return answers.accepted(form, submission_id, language)
+
+
+def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, bool]:
+    """Which emails beyond the association's this submission may send today (ratelimit.py)."""
+    quotas = ratelimit.limits()
+    address = submission.reply_address
+    pages = is_urgent(submission) and bool(settings.urgent_recipients)
+    return {"acknowledge": bool(address) and quotas.acknowledgement_allowed(address),
+            "page_on_call": not pages or quotas.urgent_page_allowed()}
 
 
 def _parsed_body():
@@ -78,16 +89,11 @@ def hand_over(submission_id: str, mails: list[OutgoingMail]) -> None:
 
 @bp.get("/healthz")
 def healthz():
-    """Liveness plus spool figures (counts and age, nothing about submissions).
-
-    503 when a durable write fails now: submissions would be refused too.
-    """
-    spool = current_app.extensions[SPOOL_EXTENSION]
-    try:
-        spool.check_writable()
-    except SpoolUnavailable:
-        return jsonify(ok=False, spool="not writable"), 503
-    return jsonify(ok=True, spool=spool.stats().as_dict())
+    """Whether submissions can be accepted now (503 if not); the spool's figures only
+    for the operator's token (health.py)."""
+    operator = health.is_operator(request.headers.get("Authorization"), current_app.config["HEALTH_TOKEN"])
+    body, status = health.answer(current_app.extensions[SPOOL_EXTENSION], operator)
+    return jsonify(body), status
 
 
 @bp.before_request
@@ -107,11 +113,10 @@ def http_error(error: HTTPException):
     return response
 
 
-@bp.app_errorhandler(Exception)
-def unexpected_error(error: Exception):
-    """Last resort: never a bare 500; log where it happened, not what was sent."""
-    frame = traceback.extract_tb(error.__traceback__)[-1]
-    current_app.logger.error("unexpected %s at %s:%s", type(error).__name__, frame.filename, frame.lineno)
+@bp.app_errorhandler(InternalServerError)
+def unexpected_error(error: InternalServerError):
+    """Last resort: never a bare 500. Flask calls this only when it does not propagate the
+    error (debug and testing do); the stack was logged by FormsApp.log_exception."""
     return answers.failure(500, answers.language(), _form_of_path())
 
 

@@ -1,22 +1,12 @@
-"""The WSGI entry point: `gunicorn forms_service.wsgi:app` (settings from FORMS_* variables).
+"""The WSGI entry point: `gunicorn --config python:forms_service.startup forms_service.wsgi:app`
+(settings from FORMS_* variables; the command in full is in README.md, "Start").
 
 A complete deployment: each process that imports this module (every gunicorn
 worker) also runs one background thread delivering the spool.
 """
 
-import sys
-
-from forms_service import create_app
-from forms_service.config import ConfigError
 from forms_service.delivery import start_delivery
+from forms_service.startup import load_app
 
-# gunicorn respawns a worker that exits with 1 forever, but halts the whole server on
-# its "application failed to load" status: a bad setting must stop start-up, once.
-APP_LOAD_ERROR = 4
-
-try:
-    app = create_app()
-except ConfigError as error:
-    print(error.code, file=sys.stderr)
-    sys.exit(APP_LOAD_ERROR)
+app = load_app()
 start_delivery(app)

@@ -1,6 +1,6 @@
 """Shared fixtures: real SMTP servers on loopback and a configured app.
 
-See /work/notes/fixtures.md for what each fixture yields.
+Each fixture says what it yields in its docstring.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from forms_service import create_app
+from forms_service.app import create_app
 from tests.service.helpers import service_settings
 from tests.smtp_sink import SmtpSink
 

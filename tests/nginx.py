@@ -1,13 +1,14 @@
 """Run the deploy/ nginx configuration on loopback, unprivileged paths and all.
 
 Used by the deploy tests and the Lighthouse benchmark, so what they measure is
-what production serves: the same snippet and http-level maps, only root and
-upstream moved (and, for tests of a hung service, the read timeout shortened).
+what production serves: the same snippet and upstream file, only root and the
+upstream's port moved (and, for tests of a hung service, the read timeout shortened).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,13 +19,15 @@ from tests.smtp_sink import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 SNIPPET = PROJECT / "deploy" / "nginx" / "cocreatehumanity-site.conf"
-HTTP_LEVEL = PROJECT / "deploy" / "nginx" / "cocreatehumanity-http.conf"
+UPSTREAM_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity-upstream.conf"
+UPSTREAM_SERVER = re.compile(r"server 127\.0\.0\.1:[0-9]+;")
 READ_TIMEOUT = "proxy_read_timeout 60s;"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 class LocalNginx:
-    """nginx serving `site_dir` with the deploy snippet, /forms to `forms_port`.
+    """nginx serving `site_dir` with the deploy snippet, /forms to `forms_port`, or to the
+    upstream block of the file `upstream` (deploy/nginx/cocreatehumanity-upstream.conf's place).
 
     Logs go where Debian's nginx.conf sends them, in its format (the access log
     names the client), into `workdir`, so a test can read what production would
@@ -34,7 +37,7 @@ class LocalNginx:
     """
 
     def __init__(self, workdir: Path, site_dir: Path, forms_port: int | None = None, port: int | None = None,
-                 read_timeout: str | None = None):
+                 upstream: Path | None = None, read_timeout: str | None = None):
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -50,6 +53,9 @@ class LocalNginx:
             f"  {name}_temp_path {self.workdir / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
         user = "user root;\n" if os.geteuid() == 0 else ""
+        if not upstream:  # the shipped file with the port moved, as deploy/release installs it
+            upstream = self.workdir / "upstream.conf"
+            upstream.write_text(UPSTREAM_SERVER.sub(f"server 127.0.0.1:{forms_port or free_port()};", UPSTREAM_FILE.read_text()))
         self.conf.write_text(
             f"""{user}daemon off;
 worker_processes 1;
@@ -61,8 +67,7 @@ http {{
   default_type application/octet-stream;
   access_log {self.workdir / 'access.log'};
 {temp}
-  include {HTTP_LEVEL};
-  upstream forms_service {{ server 127.0.0.1:{forms_port or free_port()}; }}
+  include {upstream};
   server {{
     listen 127.0.0.1:{self.port};
     listen 127.0.0.1:{self.http2_port} http2;

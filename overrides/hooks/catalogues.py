@@ -7,13 +7,7 @@ edits one file per language and a new language needs no code change.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# MkDocs loads hooks by file path; make the project importable however it runs.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from forms_service import i18n  # noqa: E402
+from forms_service import i18n
 
 
 def _catalogue(config):

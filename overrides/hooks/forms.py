@@ -1,55 +1,73 @@
-"""Render the forms of forms_service/fields.py into the pages that ask for them.
+"""Render the forms of forms_service/fields.py into the pages that ask for them,
+and the privacy page's list of what each form collects.
 
-A page asks with a line `<!-- form: volunteer -->`. The form is rendered from
-the very definition the service validates against, in the page's language,
-through overrides/partials/form.html, so the page can never drift from what
-the service accepts. Pages with a form also get our small script (main.html).
+A page asks for a form with a line `<!-- form: volunteer -->`, and the privacy
+page for the table of what it collects with `<!-- collected: volunteer -->`.
+Both are rendered from the very definition the service validates against, in
+the page's language, through overrides/partials/form.html and collected.html,
+so neither the form nor the privacy policy can drift from what the service
+accepts: a field added to a form is listed, with its purpose, on the next build.
+Pages with a form also get our small script (main.html).
 """
 
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
-# MkDocs loads hooks by file path; make the project importable however it runs.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from mkdocs.exceptions import PluginError
 
-from mkdocs.exceptions import PluginError  # noqa: E402
+from forms_service import i18n, messages
+from forms_service.fields import FORMS, NO_CHOICE, Form
 
-from forms_service import i18n, messages  # noqa: E402
-from forms_service.fields import FORMS, NO_CHOICE, Form  # noqa: E402
-
-PLACEHOLDER = re.compile(r"<!--\s*form:\s*([\w-]+)\s*-->")
-TEMPLATE = "partials/form.html"
+PLACEHOLDER = re.compile(r"<!--\s*(form|collected):\s*([\w-]+)\s*-->")
+TEMPLATES = {"form": "partials/form.html", "collected": "partials/collected.html"}
 PRIVACY_PAGE = "/privacy.html"
 SCRIPT_FLAG = "form_script"
 """page.meta key main.html reads to load assets/javascripts/forms.js on this page only."""
 
 
 def on_page_content(html, page, config, files):
-    """Replace each form placeholder of a page by the rendered form."""
-    if not PLACEHOLDER.search(html):
-        return html
+    """Replace each placeholder of a page by the rendered form or table."""
     plugin = config.plugins["i18n"]
     language = plugin.current_language or plugin.default_language  # as hooks/catalogues.py reads it
+    if page.file.dest_uri == _destination(language, PRIVACY_PAGE):
+        _check_privacy_lists_every_form(html, page)
+    if not PLACEHOLDER.search(html):
+        return html
     environment = config.theme.get_env()
     # The theme's environment does not escape; our texts go into attributes too.
     environment.autoescape = True
-    template = environment.get_template(TEMPLATE)
-    page.meta[SCRIPT_FLAG] = True
 
     def render(match: re.Match) -> str:
-        form = FORMS.get(match.group(1))
+        what, name = match.groups()
+        form = FORMS.get(name)
         if form is None:
-            raise PluginError(f"{page.file.src_uri}: no form named {match.group(1)!r} in forms_service/fields.py")
-        return template.render(**_context(form, language, page, config, files))
+            raise PluginError(f"{page.file.src_uri}: no form named {name!r} in forms_service/fields.py")
+        if what == "form":
+            page.meta[SCRIPT_FLAG] = True
+            context = _form_context(form, language, page, config, files)
+        else:
+            context = _collected_context(form, language)
+        return environment.get_template(TEMPLATES[what]).render(**context)
 
     return PLACEHOLDER.sub(render, html)
 
 
-def _context(form: Form, language: str, page, config, files) -> dict:
-    """What the template needs: the form, its texts' catalogue and the URLs around it."""
+def _check_privacy_lists_every_form(html: str, page) -> None:
+    """Every form the service accepts has its section on the privacy page, where its consent links to,
+    with the table of what it collects: a form cannot be added and left out of the policy."""
+    listed = {name for what, name in PLACEHOLDER.findall(html) if what == "collected"}
+    for name in FORMS:
+        if name not in listed:
+            raise PluginError(f"{page.file.src_uri}: the service accepts the form {name!r}, but this page does not "
+                              f"list what it collects: add a line <!-- collected: {name} -->")
+        if f'id="{name}-form"' not in html:
+            raise PluginError(f"{page.file.src_uri}: no section anchored {{ #{name}-form }}, where the consent of "
+                              f"the form {name!r} links to")
+
+
+def _form_context(form: Form, language: str, page, config, files) -> dict:
+    """What the form template needs: the form, its texts' catalogue and the URLs around it."""
     return {
         "form": form,
         "_": i18n.catalogue(language).gettext,
@@ -58,15 +76,25 @@ def _context(form: Form, language: str, page, config, files) -> dict:
         "messages": messages,
         "action": config.extra["forms_endpoint"].rstrip("/") + "/" + form.name,
         "thanks_url": _page_url(files, page, language, form.thanks_page),
-        # privacy.md has one section per form, anchored #<form>-form.
+        # privacy.md has one section per form, anchored #<form>-form, holding its `collected` table.
         "privacy_url": f"{_page_url(files, page, language, PRIVACY_PAGE)}#{form.name}-form",
     }
 
 
+def _collected_context(form: Form, language: str) -> dict:
+    """What the privacy table needs: every field a person fills in, with its purpose."""
+    return {"form": form, "_": i18n.catalogue(language).gettext}
+
+
 def _page_url(files, page, language: str, site_path: str) -> str:
     """URL of a site page of `language`, relative to `page`; a missing page fails the build."""
-    destination = (i18n.language_prefix(language) + site_path).lstrip("/")
+    destination = _destination(language, site_path)
     for file in files.documentation_pages():
         if file.dest_uri == destination:
             return file.url_relative_to(page.file)
     raise PluginError(f"{page.file.src_uri}: the form links to {destination}, which is not built")
+
+
+def _destination(language: str, site_path: str) -> str:
+    """Where MkDocs writes a site page of `language` (File.dest_uri)."""
+    return (i18n.language_prefix(language) + site_path).lstrip("/")

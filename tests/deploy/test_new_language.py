@@ -14,35 +14,18 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from babel.messages.pofile import read_po, write_po
 from bs4 import BeautifulSoup
 
 from forms_service.fields import SUPPORT, VOLUNTEER
-from forms_service.static_site import PROJECT, build_site
+from forms_service.static_site import PROJECT
+from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
 from tests.nginx import LocalNginx
 
 SITE_URL = "https://site.test/"
 NEW = "ar"
 MARK = "[ar] "  # stands in for the translation, so the test can tell where each text came from
 LANGUAGES = {"fr": "", "en": "en/", NEW: f"{NEW}/"}
-COPIED = ("docs", "overrides", "forms_service", "mkdocs.yml")
-
-
-class EnvTag(list):
-    """mkdocs.yml's `!ENV [NAME, default]`, kept as written when the file is rewritten."""
-
-
-class Loader(yaml.SafeLoader):
-    pass
-
-
-class Dumper(yaml.SafeDumper):
-    pass
-
-
-Loader.add_constructor("!ENV", lambda loader, node: EnvTag(loader.construct_sequence(node)))
-Dumper.add_representer(EnvTag, lambda dumper, value: dumper.represent_sequence("!ENV", list(value)))
 
 
 def add_pages(project: Path) -> None:
@@ -65,30 +48,20 @@ def add_catalogue(project: Path) -> None:
 
 def add_language_entry(project: Path) -> None:
     """The mkdocs.yml entry, modelled on the English one: name, locale, navigation titles."""
-    path = project / "mkdocs.yml"
-    settings = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)
-    i18n = next(plugin["i18n"] for plugin in settings["plugins"] if isinstance(plugin, dict) and "i18n" in plugin)
+    settings = read_mkdocs(project)
+    i18n = i18n_plugin(settings)
     entry = copy.deepcopy(next(language for language in i18n["languages"] if language["locale"] == "en"))
     entry.update(locale=NEW, name="العربية", extra={"og_locale": "ar_AR"})
     entry["nav_translations"] = {source: MARK + english for source, english in entry["nav_translations"].items()}
     i18n["languages"].append(entry)
-    path.write_text(yaml.dump(settings, Dumper=Dumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    write_mkdocs(project, settings)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The copy with Arabic added, built strictly; its output folder."""
     project = tmp_path_factory.mktemp("project")
-    for name in COPIED:
-        source, target = PROJECT / name, project / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-    add_pages(project)
-    add_catalogue(project)
-    add_language_entry(project)
-    build = build_site(project / "site", SITE_URL, project / "mkdocs.yml")
+    build = build_extended_copy(project, SITE_URL, add_pages, add_catalogue, add_language_entry)
     assert build.returncode == 0, build.stderr
     return project / "site"
 

@@ -23,7 +23,7 @@ from forms_service.messages import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
 from tests import samples
 from tests.deploy.helpers import multipart
-from tests.nginx import HTTP_LEVEL, NGINX, PROJECT, SNIPPET
+from tests.nginx import NGINX, PROJECT, SNIPPET, UPSTREAM_FILE
 from tests.service.helpers import support_form, volunteer_form
 from tests.smtp_sink import free_port
 
@@ -57,7 +57,7 @@ def test_production_server_file_passes_nginx_t(tmp_path):
     for name in ("fullchain.pem", "privkey.pem"):
         server = server.replace(f"/etc/letsencrypt/live/www.cocreatehumanity.org/{name}", str(tmp_path / name))
     server = server.replace("/etc/nginx/snippets/cocreatehumanity-site.conf", str(SNIPPET))
-    server = server.replace("/etc/nginx/snippets/cocreatehumanity-http.conf", str(HTTP_LEVEL))
+    server = server.replace("/etc/nginx/snippets/cocreatehumanity-upstream.conf", str(UPSTREAM_FILE))
     server = re.sub(r"listen (\[::\]:)?80;", f"listen 127.0.0.1:{free_port()};", server, count=1)
     server = re.sub(r"listen (\[::\]:)?443 ssl", f"listen 127.0.0.1:{free_port()} ssl", server, count=1)
     server = re.sub(r"\n\s*listen \[::\]:[^\n]*", "", server)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from forms_service import config, create_app
+from forms_service import config
+from forms_service.app import create_app
 
 PROJECT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = PROJECT / "deploy" / ".env.example"
-UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms.service"
+UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms@.service"
 SETTING = re.compile(r"^(#\s*)?FORMS_([A-Z][A-Z0-9_]*)=(.*)$", re.MULTILINE)
 MENTIONED = re.compile(r"\bFORMS_([A-Z][A-Z0-9_]*[A-Z0-9])\b")
 
@@ -67,9 +68,11 @@ def test_the_secret_key_is_left_for_the_operator_to_generate():
 
 
 def installed_unit(tmp_path: Path) -> Path:
-    """The unit with the app's virtualenv moved to this checkout's, as `verify` checks ExecStart exists."""
-    unit = tmp_path / UNIT.name
-    unit.write_text(UNIT.read_text().replace("/srv/cocreatehumanity/app/.venv/bin/", f"{Path(sys.executable).parent}/"))
+    """The template unit as instance 8001, with the release's virtualenv moved to this checkout's, as
+    `verify` checks ExecStart exists."""
+    unit = tmp_path / UNIT.name.replace("@", "@8001")
+    unit.write_text(UNIT.read_text().replace("/srv/cocreatehumanity/slots/%i/.venv/bin/",
+                                             f"{Path(sys.executable).parent}/"))
     return unit
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from forms_service import create_app
+from forms_service.app import create_app
 from forms_service.delivery import SPOOL_EXTENSION, start_delivery
 from tests.faults.rig import Figures, Rig, kill_server, unique_resume, watching_data
 from tests.service.helpers import wait_until

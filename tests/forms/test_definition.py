@@ -6,7 +6,6 @@ what that HTML would make a browser send is posted to the real app.
 
 from __future__ import annotations
 
-import io
 import re
 from posixpath import dirname, join, normpath
 
@@ -16,7 +15,7 @@ from bs4 import BeautifulSoup
 
 from forms_service import i18n
 from forms_service.fields import CHECKBOX, EMAIL, FILE, FORMS, HIDDEN, HONEYPOT, SELECT, TEL, TEXT, TEXTAREA
-from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
+from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, what_a_browser_sends
 from tests.site.conftest import ROOT
 
 ENDPOINT = re.search(r"^\s*forms_endpoint:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
@@ -35,25 +34,6 @@ def linked_path(lang: str, name: str, href: str) -> str:
     """Site-relative path a link of the form page points to (fragment dropped)."""
     here = dirname(site_path(lang, FORMS[name].page))
     return normpath(join(here, href.split("#")[0]))
-
-
-def what_a_browser_sends(html) -> dict:
-    """The body a browser builds from the built form once a person filled it in validly."""
-    form = FORMS[html["id"].removesuffix("-form")]
-    data = {}
-    for control in html.select("[name]"):
-        field = form[control["name"]]
-        if field.kind == SELECT:
-            data[field.name] = next(option["value"] for option in control.select("option") if option["value"])
-        elif field.kind == CHECKBOX:
-            data[field.name] = control.get("value", "on")
-        elif field.kind == FILE:
-            data[field.name] = (io.BytesIO(RESUME), "CV Amina.pdf", "application/pdf")
-        elif field.kind in (HIDDEN, HONEYPOT):
-            data[field.name] = control.get("value", "")
-        else:
-            data[field.name] = typed_value(field)[: int(control["maxlength"])]
-    return data
 
 
 @pytest.mark.parametrize("name, lang", CASES)
@@ -120,6 +100,42 @@ def test_links_lead_to_the_privacy_section_and_thanks_page_of_the_same_language(
     assert linked_path(lang, name, html["data-thanks"]) == site_path(lang, FORMS[name].thanks_page)
 
 
+def collected_table(origin, name: str, lang: str):
+    """The privacy page's table of what a form collects, and the section it sits in."""
+    page = BeautifulSoup((origin.dir / site_path(lang, "/privacy.html")).read_text(encoding="utf-8"), "html.parser")
+    table = page.find(id=f"{name}-form-collected")
+    assert table, f"no table of what {name} collects on {lang} privacy.html"
+    return table, table.find_previous("h2")
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_the_privacy_page_lists_every_field_with_its_purpose_and_choices(origin, name, lang):
+    """Generated from the definition: a field cannot be collected without being listed."""
+    catalogue, form = i18n.catalogue(lang), FORMS[name]
+    table, section = collected_table(origin, name, lang)
+    assert section["id"] == f"{name}-form"  # where the form's consent links to
+    rows = [row.find_all("td", recursive=False) for row in table.select("tbody > tr")]
+    assert len(rows) == len(form.visible_fields)
+    for field, (information, purpose, required) in zip(form.visible_fields, rows):
+        choices = [item.get_text(strip=True) for item in information.select("li")]
+        for item in information.select("ul"):
+            item.extract()
+        assert information.get_text(strip=True) == catalogue.gettext(field.label), field.name
+        assert choices == [catalogue.gettext(choice.label) for choice in field.choices], field.name
+        assert purpose.get_text(strip=True) == catalogue.gettext(field.purpose), field.name
+        assert required.get_text(strip=True) == catalogue.gettext("Required" if field.required else "Optional")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_support_forms_phone_number_and_other_choices_are_listed(origin, lang):
+    """What the hand-written table had left out: the phone number, and the situation "Other"."""
+    catalogue = i18n.catalogue(lang)
+    text = collected_table(origin, "support", lang)[0].get_text(" ", strip=True)
+    assert catalogue.gettext("Phone number") in text
+    assert catalogue.gettext("To call you, if you prefer a phone or video call.") in text
+    assert text.count(catalogue.gettext("Other")) == 2  # situation and preferred language
+
+
 @pytest.mark.parametrize("name, lang", CASES)
 def test_what_the_built_form_sends_is_accepted_and_relayed(origin, forms_app, smtp_server, name, lang):
     html = built_form(origin, name, lang)
@@ -149,3 +165,20 @@ def test_every_text_of_the_form_template_is_translated(lang):
     msgids = {message for _file, _line, message, _comments, _context in found}
     assert len(msgids) >= 5  # extraction really read the template (its other texts come from messages.py)
     assert sorted(msgids - set(i18n.catalogue(lang).messages)) == []
+
+
+HEAVY = ("flask", "cryptography", "pysequoia", "flask_mail", "flask_limiter")
+SITE_VIEW = "import forms_service.fields, forms_service.i18n, forms_service.messages"
+
+
+def test_the_definitions_and_the_sites_view_of_them_import_without_the_service():
+    """What the MkDocs hooks read loads neither Flask nor the crypto libraries (the app factory is
+    forms_service.app), and the hooks import the project as an installed package."""
+    import subprocess
+    import sys
+
+    probe = f"{SITE_VIEW}; import sys; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert [name for name in loaded if name.startswith(HEAVY)] == []
+    for hook in (ROOT / "overrides" / "hooks").glob("*.py"):
+        assert "sys.path" not in hook.read_text(), hook.name

@@ -42,6 +42,11 @@ def corrupted_deflate_docx() -> bytes:
 
 
 PDF_DATA = samples.pdf_bytes()
+OBJECT_STREAM_PDF = samples.pdf_with_object_stream((b"<< /Title (CV) /Author (Amina) >>", b"[3 0 R /Fit]"),
+                                                   catalog_extra=b" /OpenAction 7 0 R")
+# Names with #xx escapes are the same names: /J#61vaScript is /JavaScript.
+ESCAPED_JAVASCRIPT_PDF = samples.pdf_bytes(
+    catalog_extra=b" /OpenAction << /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>")
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
 
@@ -62,6 +67,28 @@ FILES = (
     Nasty("docx-macro-content-type", samples.docm_bytes(), "cv.docx", refused="file_macros"),
     Nasty("docx-hidden-vbaproject", samples.docx_with_hidden_vba(), "cv.docx", refused="file_macros"),
     Nasty("odt-basic-macros", samples.odt_with_macros(), "cv.odt", refused="file_macros"),
+    # Documents that act once opened (issue 12), each beside a clean one of its kind that is relayed as sent.
+    Nasty("docx-web-mail-links-and-image", samples.docx_with_hyperlinks(), "cv.docx", accepted=DOCX,
+          relayed_name="cv.docx"),
+    Nasty("docx-remote-template", samples.docx_remote_template(), "cv.docx", refused="file_active"),
+    Nasty("docx-template-as-hyperlink", samples.docx_template_disguised_as_hyperlink(), "cv.docx",
+          refused="file_active"),
+    Nasty("docx-linked-unc-image", samples.docx_linked_image(), "cv.docx", refused="file_active"),
+    Nasty("docx-ole-object", samples.docx_with_ole_object(), "cv.docx", refused="file_active"),
+    Nasty("docx-activex", samples.docx_with_activex(), "cv.docx", refused="file_active"),
+    Nasty("odt-links-and-picture", samples.odt_with_links_and_picture(), "cv.odt", accepted=ODT,
+          relayed_name="cv.odt"),
+    Nasty("odt-web-image", samples.odt_web_image(), "cv.odt", refused="file_active"),
+    Nasty("odt-onload-macro-event", samples.odt_onload_macro(), "cv.odt", refused="file_active"),
+    Nasty("pdf-link-and-open-at-page", samples.pdf_with_links(), "cv.pdf", accepted=PDF, relayed_name="cv.pdf"),
+    Nasty("pdf-object-stream", OBJECT_STREAM_PDF, "cv.pdf", accepted=PDF, relayed_name="cv.pdf"),
+    Nasty("pdf-javascript-on-open", samples.pdf_javascript_on_open(), "cv.pdf", refused="file_active"),
+    Nasty("pdf-javascript-escaped-name", ESCAPED_JAVASCRIPT_PDF, "cv.pdf", refused="file_active"),
+    Nasty("pdf-javascript-in-object-stream", samples.pdf_javascript_in_object_stream(), "cv.pdf",
+          refused="file_active"),
+    Nasty("pdf-launch", samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /Launch /F (cmd.exe) >>"), "cv.pdf",
+          refused="file_active"),
+    Nasty("pdf-embedded-file", samples.pdf_with_embedded_file(), "cv.pdf", refused="file_active"),
     Nasty("zip-bomb-declared-64mb", samples.zip_bomb_docx(64), "cv.docx", refused="file_damaged"),
     Nasty("zip-bomb-ratio", ratio_bomb(), "cv.docx", refused="file_damaged"),
     Nasty("zip-bomb-many-entries", samples.many_entries_docx(5000), "cv.docx", refused="file_damaged"),
@@ -98,5 +125,4 @@ NAMES = (
     Name("cjk", "王小明 山田太郎 김민준", "王小明_山田太郎_김민준.pdf"),
     Name("emoji", "Sam 🌍🕊️", "Sam.pdf"),
     Name("combining-marks-nfd", "Ame\u0301lie Nguye\u0302\u0303n", "Amélie_Nguyễn.pdf"),
-    Name("rtl-override", "Sam \u202egnp.exe", "Sam_gnp_exe.pdf"),
 )

@@ -14,7 +14,7 @@ from tests.hostile.corpus import FILES, NAMES, PDF_DATA, Nasty
 from tests.hostile.expect import check_response, delivered
 from tests.service.helpers import JSON, post, volunteer_form
 
-STAFF_INBOX = "volunteers@cch.example.org"
+STAFF_INBOX = "volunteer@cch.example.org"
 
 
 def _cases(items, language_of=lambda index: ("en", "fr")[index % 2]):

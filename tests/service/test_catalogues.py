@@ -11,16 +11,26 @@ from babel.messages.pofile import read_po
 
 import forms_service
 from forms_service import i18n
+from forms_service.fields import FORMS
 
 PACKAGE = Path(forms_service.__file__).parent
+OVERRIDES = PACKAGE.parent / "overrides"
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
+OVERRIDE_METHODS = [("**.html", "jinja2")]  # the site's own templates (404 page, forms)
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def used_msgids() -> set[str]:
-    """Strings marked with N_() in code or _() in templates, as a translator's tool extracts them."""
-    found = extract_from_dir(str(PACKAGE), method_map=METHODS, keywords={"_": None, "N_": None})
+    """Strings marked with N_() in code or _() in the service's and the site's templates, as a
+    translator's tool extracts them."""
+    keywords = {"_": None, "N_": None}
+    found = [*extract_from_dir(str(PACKAGE), method_map=METHODS, keywords=keywords),
+             *extract_from_dir(str(OVERRIDES), method_map=OVERRIDE_METHODS, keywords=keywords)]
     return {message for _file, _line, message, _comments, _context in found}
+
+
+def test_the_site_templates_strings_are_extracted(msgids):
+    assert {"Page not found", "Back to the home page", "Sending…"} <= msgids
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +60,11 @@ def test_placeholders_survive_translation(msgids, language):
 def test_french_is_default_and_english_exists():
     assert i18n.DEFAULT_LANGUAGE == "fr"
     assert {"fr", "en"} <= set(i18n.supported_languages())
+
+
+@pytest.mark.parametrize("language", i18n.supported_languages())
+def test_every_text_of_every_form_definition_is_translated(language):
+    """Read from the definitions themselves (fields.FORMS), so a form added anywhere is checked."""
+    catalogue = i18n.catalogue(language)
+    for form in FORMS.values():
+        assert sorted(form.msgids - set(catalogue.messages)) == [], form.name

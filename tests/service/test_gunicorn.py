@@ -20,8 +20,8 @@ from urllib3 import encode_multipart_formdata
 
 from benchmarks.server import DOCUMENTED_OPTIONS, Gunicorn
 from tests import samples
-from tests.service.helpers import JSON, SITE, service_settings, support_form, volunteer_form, wait_until
-from tests.smtp_sink import SmtpSink
+from tests.service.helpers import (JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, service_settings, support_form,
+                                   volunteer_form, wait_until)
 
 AUDIT_CONFIG = str(Path(__file__).with_name("gunicorn_audit.py"))
 BIG_RESUME = samples.padded_pdf(4 * 1024 * 1024)  # far above Werkzeug's 500 kB in-memory threshold
@@ -29,14 +29,6 @@ CHUNK = 64 * 1024
 # What the posts below typed, lower-cased, as it could leak into a log line.
 PERSONAL = ("amina", "haddad", "aidworker", "i want to listen", "cannot sleep", "amman", "cv_amina", "cv amina",
             "psychological first aid", "+41 22", "big-resume")
-
-
-@pytest.fixture(scope="module")
-def sink(smtp_ca):
-    """This module's own SMTP server: gunicorn delivers in the background, maybe after a test ended."""
-    server = SmtpSink(smtp_ca, mode="starttls", auth=True).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +110,7 @@ def test_uploads_are_never_written_to_disk_whatever_the_framing(server, sink):
     spool_file = str(server.data_dir / "spool.sqlite3")
     writes = audited_writes(server)
     assert spool_file in writes  # the hook works: it saw each worker create the spool
-    assert set(writes) == {spool_file}
+    assert set(writes) == {spool_file, str(server.data_dir.resolve() / "counters.sqlite3")}
 
 
 @pytest.mark.parametrize(("size", "framing"), [
@@ -166,3 +158,11 @@ def test_logs_of_a_whole_cycle_hold_ids_and_outcomes_never_content(server, sink)
     assert f"submission id={submission_id} form=support outcome=accepted" in log()
     assert "outcome=refused" in log()
     assert [secret for secret in PERSONAL if secret in log().lower()] == []
+
+
+def test_health_figures_need_the_token_from_the_environment(server):
+    """FORMS_HEALTH_TOKEN as systemd passes it: the public answer is one bit, the operator's has figures."""
+    assert server.get("/forms/healthz") == (200, b'{"ok":true}\n')
+    assert server.get("/forms/healthz?token=" + TEST_HEALTH_TOKEN) == (200, b'{"ok":true}\n')
+    status, body = server.get("/forms/healthz", headers=OPERATOR)
+    assert status == 200 and set(json.loads(body)["spool"]) == {"depth", "dead", "oldest_age_seconds"}

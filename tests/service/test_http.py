@@ -3,6 +3,7 @@ origin (403), rate (429), security headers on every answer."""
 
 from __future__ import annotations
 
+import hmac
 import http.client
 import io
 import threading
@@ -10,9 +11,10 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from forms_service import health
 from forms_service.fields import RESUME_MAX_BYTES
 from tests import samples
-from tests.service.helpers import JSON, post, support_form, volunteer_form
+from tests.service.helpers import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, post, support_form, volunteer_form
 
 
 @pytest.fixture
@@ -187,7 +189,7 @@ def test_security_headers_on_every_response(client, smtp_server, status, method,
 
 
 def test_security_headers_on_429_500_and_503(make_app, smtp_server, monkeypatch):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute")
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute", PROPAGATE_EXCEPTIONS=False)
     client = app.test_client()
     assert client.post("/forms/support", data=support_form()).status_code == 303
     limited = client.post("/forms/support", data=support_form())
@@ -206,9 +208,70 @@ def test_security_headers_on_429_500_and_503(make_app, smtp_server, monkeypatch)
 
 def test_healthz_answers_503_when_the_spool_cannot_be_written(app):
     app.extensions["forms_spool"]._connection().execute("PRAGMA query_only = ON")
-    response = app.test_client().get("/forms/healthz")
-    assert response.status_code == 503
-    assert response.get_json() == {"ok": False, "spool": "not writable"}
+    public = app.test_client().get("/forms/healthz")
+    assert (public.status_code, public.get_json()) == (503, {"ok": False})
+    operator = app.test_client().get("/forms/healthz", headers=OPERATOR)
+    assert (operator.status_code, operator.get_json()) == (503, {"ok": False, "spool": "not writable"})
+
+
+def test_public_healthz_says_only_ok_while_the_operator_sees_a_request_waiting(client):
+    """Depth and age would tell a watcher that someone has just asked for help (test apps run
+    no delivery thread: what is accepted waits in the spool)."""
+    before = client.get("/forms/healthz")
+    assert client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).status_code == 202
+    after = client.get("/forms/healthz")
+    assert (before.status_code, before.get_data()) == (after.status_code, after.get_data()) == (200, b'{"ok":true}\n')
+    spool = client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"]
+    assert (spool["depth"], spool["dead"]) == (2, 0) and spool["oldest_age_seconds"] >= 0
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": f"Bearer {TEST_HEALTH_TOKEN}x"},
+    {"Authorization": f"Bearer {TEST_HEALTH_TOKEN[:-1]}"},
+    {"Authorization": "Bearer "},
+    {"Authorization": f"Basic {TEST_HEALTH_TOKEN}"},
+    {"Authorization": TEST_HEALTH_TOKEN},
+    {"X-Health-Token": TEST_HEALTH_TOKEN},
+    {"Authorization": "Bearer tökén"},
+])
+def test_healthz_without_the_right_token_gets_the_public_answer(client, headers):
+    response = client.get("/forms/healthz", headers=headers)
+    assert (response.status_code, response.get_json()) == (200, {"ok": True})
+
+
+def test_a_token_in_the_query_string_is_ignored(client):
+    """Tokens in URLs end up in logs: only the Authorization header counts."""
+    response = client.get(f"/forms/healthz?token={TEST_HEALTH_TOKEN}&access_token={TEST_HEALTH_TOKEN}")
+    assert response.get_json() == {"ok": True}
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_operator_token_shows_the_figures(client, scheme):
+    response = client.get("/forms/healthz", headers={"Authorization": f"{scheme} {TEST_HEALTH_TOKEN}"})
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True, "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None}}
+
+
+def test_without_a_configured_token_no_header_shows_the_figures(make_app):
+    client = make_app(HEALTH_TOKEN=None).test_client()
+    for headers in ({}, OPERATOR, {"Authorization": "Bearer "}, {"Authorization": "Bearer None"}):
+        assert client.get("/forms/healthz", headers=headers).get_json() == {"ok": True}
+
+
+def test_the_token_is_compared_in_constant_time(client, monkeypatch):
+    compared = []
+    constant_time = hmac.compare_digest
+
+    def compare_digest(given, expected):
+        compared.append((given, expected))
+        return constant_time(given, expected)
+
+    monkeypatch.setattr(health.hmac, "compare_digest", compare_digest)
+    client.get("/forms/healthz", headers={"Authorization": "Bearer wrong"})
+    client.get("/forms/healthz", headers=OPERATOR)
+    token = TEST_HEALTH_TOKEN.encode()
+    assert compared == [(b"wrong", token), (token, token)]
 
 
 def test_a_spool_that_cannot_be_written_refuses_with_503_in_language(app, smtp_server):

@@ -1,8 +1,11 @@
 """Rate limits per client through Flask-Limiter's storage: Redis shares one budget between
-workers; an unreachable Redis never stops a person (limits fall back to memory)."""
+workers; an unreachable Redis never stops a person (limits fall back to memory). Only accepted
+submissions spend the budget; a client is an IPv4 address or an IPv6 /64. With gunicorn's
+three workers and the default SQLite counters: test_abuse.py."""
 
 from __future__ import annotations
 
+import html
 import shutil
 import socket
 import subprocess
@@ -10,7 +13,10 @@ import time
 
 import pytest
 
-from tests.service.helpers import JSON, post, support_form
+from forms_service import counters, i18n, ratelimit
+from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
+from forms_service.counters import SQLiteStorage, storage_uri
+from tests.service.helpers import JSON, SITE, post, support_form
 from tests.smtp_sink import free_port
 
 
@@ -56,6 +62,15 @@ def test_unreachable_redis_falls_back_to_memory_limits(make_app, smtp_server):
     assert codes == [202, 202, 429]
 
 
+def test_unreachable_redis_leaves_the_daily_quotas_counted_in_memory(make_app, smtp_server):
+    client = make_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0", ACK_LIMIT=1).test_client()
+    for _ in range(2):
+        assert post(client, "support", support_form(), JSON).status_code == 202
+    assert [mail.rcpt_tos for mail in smtp_server.messages] == [("support@cch.example.org",),
+                                                                ("aidworker@example.org",),
+                                                                ("support@cch.example.org",)]
+
+
 def test_behind_a_proxy_each_forwarded_client_has_its_own_budget(make_app, smtp_server):
     """FORMS_PROXY_COUNT=1 (nginx): the client is the address nginx forwards, not nginx itself."""
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute", PROXY_COUNT=1).test_client()
@@ -64,3 +79,83 @@ def test_behind_a_proxy_each_forwarded_client_has_its_own_budget(make_app, smtp_
         return post(client, "support", support_form(), {**JSON, "X-Forwarded-For": address}).status_code
 
     assert [from_address("198.51.100.1"), from_address("198.51.100.1"), from_address("198.51.100.2")] == [202, 429, 202]
+
+
+def test_an_ipv6_client_is_its_64_network(app):
+    """One household or phone gets a /64: its addresses share one budget; the next /64 is another client."""
+    def client_of(address: str) -> str:
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            return ratelimit.client()
+
+    assert client_of("2001:db8:1:2::1") == client_of("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert client_of("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert client_of("::ffff:192.0.2.9") == client_of("192.0.2.9") == "192.0.2.9"
+
+
+def test_two_addresses_of_one_64_share_a_budget(make_app, smtp_server):
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute").test_client()
+
+    def from_address(address: str) -> int:
+        return post(client, "support", support_form(), JSON, environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [from_address("2001:db8:5:6::10"), from_address("2001:db8:5:6:a:b:c:d"),
+            from_address("2001:db8:5:7::10")] == [202, 429, 202]
+
+
+def test_refused_posts_spend_nothing_of_the_submission_budget(make_app, smtp_server):
+    """A foreign origin, a honeypot hit, a body of the wrong type and field errors each cost
+    the refusal budget only: the person's own submissions still go through."""
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute").test_client()
+    refused = [
+        post(client, "support", support_form(), {**JSON, "Origin": "https://evil.example"}).status_code,
+        post(client, "support", support_form(website="http://spam.example"), JSON).status_code,
+        client.post("/forms/support", data=b"{}", content_type="application/json",
+                    headers={**SITE, **JSON}).status_code,
+        post(client, "support", support_form(email="not an address"), JSON).status_code,
+    ]
+    assert refused == [403, 202, 415, 400]  # the honeypot hit is answered as a success, and sends nothing
+    assert len(smtp_server.messages) == 0
+    own = [post(client, "support", support_form(), JSON).status_code for _ in range(3)]
+    assert own == [202, 202, 429]
+
+
+def test_refusals_have_a_budget_of_their_own(make_app, smtp_server):
+    """Past FORMS_RATELIMIT_REFUSALS, refusals from the site get 429; foreign-origin ones are counted apart."""
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_REFUSALS="2 per minute").test_client()
+    invalid = [post(client, "support", support_form(email="not an address"), JSON).status_code for _ in range(3)]
+    assert invalid == [400, 400, 429]
+    foreign = [post(client, "support", support_form(), {**JSON, "Origin": "https://evil.example"}).status_code
+               for _ in range(3)]
+    assert foreign == [403, 403, 429]
+
+
+def test_counters_restart_when_their_window_ends(tmp_path, monkeypatch):
+    """The SQLite storage's fixed windows: a count lasts until its window's end, then starts again."""
+    storage = SQLiteStorage(storage_uri(tmp_path / "data"))
+    assert storage.path.stat().st_mode & 0o777 == 0o600 and storage.path.parent.stat().st_mode & 0o777 == 0o700
+    now = [1_000_000.0]
+    monkeypatch.setattr(counters.time, "time", lambda: now[0])
+    assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+    assert storage.incr("k", 60, amount=-1) == 2 and storage.get("k") == 2
+    assert storage.get_expiry("k") == 1_000_060.0
+    assert storage.path.with_name(storage.path.name + "-wal").stat().st_mode & 0o777 == 0o600
+    now[0] += 60
+    assert storage.get("k") == 0
+    assert storage.incr("k", 60) == 1
+    storage.clear("k")
+    assert storage.get("k") == 0 and storage.check()
+
+
+@pytest.mark.parametrize("staff_language", ["fr", "en"])
+def test_left_out_emails_are_noted_in_the_staff_language(make_app, smtp_server, staff_language):
+    """With no acknowledgement nor page left for the day, only the association's email goes out,
+    to the support recipients, and both its parts say what was left out (limits off: quotas still hold)."""
+    client = make_app(ACK_LIMIT=0, URGENT_LIMIT=0, STAFF_LANGUAGE=staff_language).test_client()
+    assert post(client, "support", support_form(urgent="on"), JSON).status_code == 202
+    [mail] = smtp_server.messages
+    assert mail.rcpt_tos == ("support@cch.example.org",)
+    message = mail.parsed()
+    staff = i18n.catalogue(staff_language)
+    for part in ("plain", "html"):
+        text = message.get_body((part,)).get_content()
+        assert staff.gettext(ACK_SKIPPED) in html.unescape(text) and staff.gettext(PAGE_SKIPPED) in html.unescape(text)

@@ -10,7 +10,7 @@ from email.parser import BytesHeaderParser
 import pytest
 
 from tests import samples
-from tests.service.helpers import JSON, deliver, post, support_form, volunteer_form
+from tests.service.helpers import JSON, OPERATOR, deliver, post, support_form, volunteer_form
 from tests.smtp_sink import SmtpSink
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,}$")
@@ -31,7 +31,7 @@ def test_volunteer_application_is_relayed_with_resume_byte_identical(client, smt
     submission_id = response.get_json()["id"]
     assert ID_PATTERN.match(submission_id)
     received = mails_by_recipient(smtp_server)
-    association = received["volunteers@cch.example.org"]
+    association = received["volunteer@cch.example.org"]
     assert association.tls and association.authenticated
     message = association.parsed()
     assert message["Reply-To"] == "amina@example.org"
@@ -119,7 +119,7 @@ def test_association_email_reads_well_in_english(make_app, smtp_server):
 def test_association_email_follows_french_typography(client, smtp_server):
     response = post(client, "volunteer", volunteer_form(), JSON)
     assert response.status_code == 202
-    text = plain_text(mails_by_recipient(smtp_server)["volunteers@cch.example.org"].parsed())
+    text = plain_text(mails_by_recipient(smtp_server)["volunteer@cch.example.org"].parsed())
     for block in ("Nom complet :\n    Amina Haddad\n", "Motivation :\n", "CV (en pièce jointe) :\n    CV_Amina.pdf\n",
                   f"Référence : {response.get_json()['id']}\n", "Langue du formulaire : Anglais\n"):
         assert block in text
@@ -200,8 +200,8 @@ def test_honeypot_answers_as_success_and_relays_nothing(client, smtp_server, for
     assert smtp_server.messages == []
 
 
-def test_healthz_reports_spool_figures_without_personal_data(client):
-    response = client.get("/forms/healthz")
+def test_healthz_reports_spool_figures_without_personal_data_to_the_operator(client):
+    response = client.get("/forms/healthz", headers=OPERATOR)
     assert response.status_code == 200
     assert response.get_json() == {"ok": True, "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None}}
 
@@ -214,7 +214,7 @@ def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smt
     response = post(client, "support", support_form(lang="en"), JSON)
     html = post(client, "volunteer", volunteer_form(lang="fr"))
     assert (response.status_code, html.status_code) == (202, 303)
-    spool = client.get("/forms/healthz").get_json()["spool"]
+    spool = client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"]
     assert (spool["depth"], spool["dead"]) == (4, 0) and spool["oldest_age_seconds"] >= 0
     sink.start()
     try:
@@ -226,7 +226,7 @@ def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smt
     assert {message.parsed()["Message-ID"] for message in sink.messages} >= {
         f"<{submission_id}.1@site.test>", f"<{submission_id}.2@site.test>"}
     assert len(sink.messages) == 4
-    assert client.get("/forms/healthz").get_json()["spool"]["depth"] == 0
+    assert client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"]["depth"] == 0
 
 
 def test_logs_of_a_whole_cycle_carry_ids_and_sizes_never_content(client, smtp_server, caplog):
@@ -253,16 +253,33 @@ def test_logs_of_a_whole_cycle_carry_ids_and_sizes_never_content(client, smtp_se
     assert [secret for secret in typed if secret.lower() in logged.lower()] == []
 
 
-def test_unexpected_error_is_a_clear_500_in_language_and_logs_no_content(client, smtp_server, monkeypatch, caplog):
-    def broken(*args, **kwargs):
-        raise UnicodeEncodeError("utf-8", "Amina secret", 0, 1, "boom")
+def broken_compose(*args, **kwargs):
+    raise UnicodeEncodeError("utf-8", "Amina secret", 0, 1, "boom")
 
-    monkeypatch.setattr("forms_service.views.compose", broken)
-    response = post(client, "support", support_form(lang="fr"), JSON)
+
+@pytest.mark.parametrize(("lang", "start"), [("fr", "Désolés, une erreur"), ("en", "Sorry, something")])
+def test_unexpected_error_is_a_clear_500_in_language_and_logs_every_frame_without_content(
+        make_app, smtp_server, monkeypatch, caplog, lang, start):
+    """As production runs it (errors not propagated): the page in the submitter's language, and a
+    log record naming each frame of the stack (file, line, function), never the message's values."""
+    client = make_app(PROPAGATE_EXCEPTIONS=False).test_client()
+    monkeypatch.setattr("forms_service.views.compose", broken_compose)
+    response = post(client, "support", support_form(lang=lang), JSON)
     assert response.status_code == 500
-    assert response.get_json()["error"].startswith("Désolés, une erreur")
-    assert "secret" not in caplog.text and "UnicodeEncodeError" in caplog.text
+    assert response.get_json()["error"].startswith(start)
+    (record,) = [record for record in caplog.records if "unexpected" in record.getMessage()]
+    logged = record.getMessage()
+    assert logged.startswith("unexpected UnicodeEncodeError on POST /forms/support, stack")
+    for frame in ("flask/app.py:", "forms_service/views.py:", " in submit", "test_submit.py:", " in broken_compose"):
+        assert frame in logged
+    assert record.exc_info is None and "secret" not in caplog.text and "boom" not in caplog.text
     assert smtp_server.messages == []
+
+
+def test_unexpected_errors_propagate_in_testing_mode(client, monkeypatch):
+    monkeypatch.setattr("forms_service.views.compose", broken_compose)
+    with pytest.raises(UnicodeEncodeError):
+        post(client, "support", support_form(), JSON)
 
 
 def test_a_long_non_ascii_sender_name_stays_one_valid_from(make_app, smtp_server):
@@ -278,3 +295,13 @@ def test_a_long_non_ascii_sender_name_stays_one_valid_from(make_app, smtp_server
         raw_from = BytesHeaderParser().parsebytes(received.data)["From"]
         assert str(make_header(decode_header(raw_from))) == f"{name} <forms@cch.example.org>"
         assert received.mail_from == "forms@cch.example.org"
+
+
+def test_bounces_go_to_the_envelope_sender_while_from_stays(make_app, smtp_server):
+    """FORMS_MAIL_ENVELOPE_FROM: MAIL FROM (where bounces go) of every email, the From readers see unchanged."""
+    client = make_app(MAIL_ENVELOPE_FROM="bounces@cch.example.org").test_client()
+    assert post(client, "support", support_form(), JSON).status_code == 202
+    assert len(smtp_server.messages) == 2
+    for received in smtp_server.messages:
+        assert received.mail_from == "bounces@cch.example.org"
+        assert received.parsed()["From"] == "CoCreate Humanity <forms@cch.example.org>"

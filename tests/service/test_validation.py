@@ -28,8 +28,11 @@ CASES = [
     ("too_long", "support", "message", {"message": "ش" * 5001}, {"max_length": 5000}),
     ("single_line", "volunteer", "name", {"name": "Amina\r\nBcc: victim@example.org"}, {}),
     ("control_chars", "volunteer", "motivation", {"motivation": "hello\x00world\x07"}, {}),
+    ("bidi_controls", "volunteer", "name", {"name": "\u202eevil\u202c name"}, {}),
+    ("bidi_controls", "support", "phone", {"phone": "+41 \u202e00 00 000 22"}, {}),
     ("email", "volunteer", "email", {"email": "not-an-address"}, {}),
     ("email", "support", "email", {"email": "a@b@example.org"}, {}),
+    ("email", "support", "email", {"email": "=?utf-8?q?boss=40evil.example?=@example.org"}, {}),
     ("choice", "support", "situation", {"situation": "spaceship"}, {}),
     ("file_type", "volunteer", "resume", {"resume": upload(samples.exe_bytes(), "cv.pdf")}, {}),
     ("file_type", "volunteer", "resume", {"resume": upload(b"just some text", "cv.docx")}, {}),
@@ -37,6 +40,11 @@ CASES = [
      {"max_megabytes": 5}),
     ("file_empty", "volunteer", "resume", {"resume": upload(b"", "cv.pdf")}, {}),
     ("file_macros", "volunteer", "resume", {"resume": upload(samples.docm_bytes(), "cv.docx")}, {}),
+    ("file_active", "volunteer", "resume", {"resume": upload(samples.docx_remote_template(), "cv.docx")}, {}),
+    ("file_active", "volunteer", "resume", {"resume": upload(samples.docx_linked_image(), "cv.docx")}, {}),
+    ("file_active", "volunteer", "resume", {"resume": upload(samples.odt_web_image(), "cv.odt")}, {}),
+    ("file_active", "volunteer", "resume", {"resume": upload(samples.odt_onload_macro(), "cv.odt")}, {}),
+    ("file_active", "volunteer", "resume", {"resume": upload(samples.pdf_javascript_on_open())}, {}),
     ("file_encrypted", "volunteer", "resume", {"resume": upload(samples.encrypted_docx(), "cv.docx")}, {}),
     ("file_damaged", "volunteer", "resume", {"resume": upload(samples.zip_bomb_docx(), "cv.docx")}, {}),
     ("required", "volunteer", "consent", {"consent": None}, {}),
@@ -110,7 +118,7 @@ def test_repeated_lang_is_harmless(client, smtp_server):
 
 SCRIPTS = [
     "أمينة حداد", "张伟", "Ελένη", "Наталья", "देवनागरी नाम", "ชื่อไทย", "שרה", "Zoë Ødegård", "🌍 Sam 🤝",
-    "ꦲꦤꦤ꧀", "Z\u0308oe\u0301", "\u202eevil\u202c name",
+    "ꦲꦤꦤ꧀", "Z\u0308oe\u0301",
 ]
 
 

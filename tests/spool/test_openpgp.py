@@ -42,13 +42,17 @@ def encrypted(certs) -> bytes:
 
 def decrypt_with_gpg(keys, wire: bytes) -> EmailMessage:
     """Parse the wire bytes as a mail client would and let GnuPG decrypt part 2."""
+    return message_from_bytes(decrypted_bytes(keys, wire), policy=policy.default)
+
+
+def decrypted_bytes(keys, wire: bytes) -> bytes:
+    """The inner message exactly as GnuPG decrypts it from part 2 of the wire bytes."""
     received = message_from_bytes(wire, policy=policy.default)
     version, payload = received.iter_parts()
     assert version.get_content_type() == "application/pgp-encrypted"
     assert version.get_payload(decode=True).strip() == b"Version: 1"
     assert payload.get_content_type() == "application/octet-stream"
-    plaintext = gpg(keys.home, "--decrypt", stdin=payload.get_payload(decode=True))
-    return message_from_bytes(plaintext, policy=policy.default)
+    return gpg(keys.home, "--decrypt", stdin=payload.get_payload(decode=True))
 
 
 def test_round_trip_through_gnupg(pgp_keys):

@@ -11,9 +11,11 @@ import pytest
 import requests
 
 from benchmarks.server import PROJECT, Gunicorn, service_environment
+from forms_service.app import create_app
 from tests import samples
-from tests.service.helpers import JSON, SITE, volunteer_form
-from tests.spool.test_openpgp import decrypt_with_gpg
+from tests.service.helpers import JSON, SITE, as_shown, post, volunteer_form
+from tests.service.test_injection import ENCODED_NAMES, VOLUNTEER_SUBJECTS
+from tests.spool.test_openpgp import decrypt_with_gpg, decrypted_bytes
 
 RESUME = samples.pdf_bytes("Resume of Amina: ten years with refugees")
 
@@ -33,7 +35,7 @@ def test_posted_application_arrives_encrypted_and_decrypts_to_the_original(pgp_s
         assert response.status_code == 202, response.text
         received = smtp_server.handler.wait_for(2, timeout=20)
     submission_id = response.json()["id"]
-    association = next(message for message in received if message.rcpt_tos == ("volunteers@cch.example.org",))
+    association = next(message for message in received if message.rcpt_tos == ("volunteer@cch.example.org",))
     outer = association.parsed()
     assert outer.get_content_type() == "multipart/encrypted"
     assert outer["Subject"] == "Nouvelle candidature bénévole (chiffrée)"
@@ -53,6 +55,19 @@ def test_posted_application_arrives_encrypted_and_decrypts_to_the_original(pgp_s
 
     acknowledgement = next(message for message in received if message.rcpt_tos == ("amina@example.org",))
     assert acknowledgement.parsed()["Subject"] == "We have received your application"  # no key: plain, echoes nothing
+
+
+@pytest.mark.parametrize("staff_language", ["fr", "en"])
+def test_the_protected_subject_inside_shows_the_name_as_typed(pgp_settings, pgp_keys, smtp_server, staff_language):
+    """The real subject travels inside (protected headers): there too an encoded word stays literal."""
+    client = create_app({**pgp_settings, "STAFF_LANGUAGE": staff_language}).test_client()
+    name = ENCODED_NAMES[0]
+    assert post(client, "volunteer", volunteer_form(name=name), JSON).status_code == 202
+    association = next(message for message in smtp_server.messages
+                       if message.rcpt_tos == ("volunteer@cch.example.org",))
+    shown = as_shown(decrypted_bytes(pgp_keys, association.data))
+    assert (shown["Subject"], shown["Reply-To"]) == (VOLUNTEER_SUBJECTS[staff_language].format(name),
+                                                    "amina@example.org")
 
 
 @pytest.mark.parametrize(("name", "reason"), [("expired", "expired on 2020-01-02"), ("revoked", "is revoked")])

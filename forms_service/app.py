@@ -1,0 +1,74 @@
+"""The app factory: settings, spool and deliverer, limits, security headers and the endpoints, put together."""
+
+from __future__ import annotations
+
+import io
+import logging
+import traceback
+
+from flask import Flask, Request, request
+from flask_mail import Mail
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import guard, i18n, ratelimit, views
+from .cli import spool_cli
+from .compose import MailSettings
+from .config import load as load_settings
+from .delivery import init_delivery
+from .openpgp import recipients_from_config
+from .spool import spool_from_config
+
+
+class MemoryRequest(Request):
+    """Keeps uploaded files in memory: Werkzeug would spool big ones to a plaintext temp file.
+
+    MAX_CONTENT_LENGTH bounds what one request can hold.
+    """
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
+
+
+class FormsApp(Flask):
+    """Flask, logging an unexpected error's whole stack without a value in it.
+
+    Flask's own log line carries the exception's message and the traceback
+    would quote source lines; a message may quote what someone typed (a
+    UnicodeError holds the text). Each frame's file, line and function say
+    where it broke, which is what an operator needs.
+    """
+
+    def log_exception(self, exc_info) -> None:
+        _, error, trace = exc_info
+        frames = "".join(f"\n  {frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(trace))
+        self.logger.error("unexpected %s on %s %s, stack (most recent call last):%s",
+                          type(error).__name__, request.method, request.path, frames)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app from FORMS_* environment variables, or from `config` (tests) instead:
+    keys without the FORMS_ prefix, and the environment is then not read.
+
+    The spool and its deliverer are registered but no delivery thread is
+    started: wsgi.py and the dev server start it, so that `flask spool ...`
+    commands never send mail behind the operator's back.
+    """
+    app = FormsApp("forms_service", static_folder=None)  # the package: templates/ and instance/ beside it
+    app.request_class = MemoryRequest
+    load_settings(app, config)
+    # Flask leaves its logger at WARNING outside debug mode; the one line per
+    # submission (id, form, outcome, sizes) and per delivery is the operators' record.
+    app.logger.setLevel(logging.INFO)
+    # Keys are vetted once here: an expired or revoked key stops start-up, not a submission.
+    app.extensions[views.MAIL_SETTINGS] = MailSettings.from_config(app.config, recipients_from_config(app.config))
+    init_delivery(app, spool_from_config(app.config))
+    app.cli.add_command(spool_cli)
+    Mail(app)
+    ratelimit.install(app)
+    i18n.install(app.jinja_env)
+    guard.install(app)
+    app.register_blueprint(views.bp)
+    proxies = app.config["PROXY_COUNT"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    return app
