@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cryptography.fernet import InvalidToken
 
+from . import config as settings
 from .config import ConfigError
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
 from .sealing import Sealer, SealingError, key_setting, sealer_from_config
@@ -95,9 +96,9 @@ class RetryPolicy:
     SMTP server at the same second when it comes back.
     """
 
-    base_seconds: float = 60.0
-    max_seconds: float = 3600.0
-    max_age_seconds: float = 5 * 24 * 3600.0
+    base_seconds: float = settings.DEFAULTS["RETRY_BASE_SECONDS"]
+    max_seconds: float = settings.DEFAULTS["RETRY_MAX_SECONDS"]
+    max_age_seconds: float = settings.DEFAULTS["MAX_AGE_SECONDS"]
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failure, always within [base, max]."""
@@ -545,24 +546,10 @@ def after_fork_in_child(method: Callable[[], None]) -> None:
     os.register_at_fork(after_in_child=call)
 
 
-def seconds_setting(config: Mapping, name: str, default: float) -> float:
-    """A positive number of seconds from the settings, or a start-up error naming it."""
-    value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(name, "must be a number of seconds greater than 0")
-    return float(value)
-
-
 def retry_policy_from_config(config: Mapping) -> RetryPolicy:
-    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS, checked."""
-    policy = RetryPolicy(
-        seconds_setting(config, "RETRY_BASE_SECONDS", RetryPolicy.base_seconds),
-        seconds_setting(config, "RETRY_MAX_SECONDS", RetryPolicy.max_seconds),
-        seconds_setting(config, "MAX_AGE_SECONDS", RetryPolicy.max_age_seconds),
-    )
-    if policy.base_seconds > policy.max_seconds:
-        raise ConfigError("RETRY_BASE_SECONDS", "must not exceed FORMS_RETRY_MAX_SECONDS")
-    return policy
+    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS (checked by config.py)."""
+    return RetryPolicy(*(float(settings.value(config, name))
+                         for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")))
 
 
 def spool_from_config(config: Mapping) -> Spool:

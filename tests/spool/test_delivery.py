@@ -13,7 +13,6 @@ from functools import partial
 
 import pytest
 
-from forms_service.config import ConfigError
 from forms_service.delivery import Deliverer, init_delivery, start_delivery
 from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.relay import Relay
@@ -236,8 +235,6 @@ def test_wiring_into_the_app(make_app, spool):
     assert init_delivery(make_app(MAIL_TIMEOUT=3), spool).lease_seconds == 30
     assert start_delivery(app) is deliverer and deliverer._thread.is_alive()
     deliverer.stop()
-    with pytest.raises(ConfigError, match="^forms_service: FORMS_SPOOL_LEASE_SECONDS "):
-        init_delivery(make_app(SPOOL_LEASE_SECONDS=-1), spool)
 
 
 def test_partly_refused_message_is_retried_only_for_the_refused(app, spool, smtp_server, monkeypatch):
