@@ -14,8 +14,8 @@ from werkzeug.serving import make_server
 
 from forms_service.delivery import start_delivery
 from forms_service.static_site import build_site
-from tests.nginx import LocalNginx
-from tests.smtp_sink import free_port
+from harness.nginx import LocalNginx
+from harness.smtp_sink import free_port
 
 
 @dataclass

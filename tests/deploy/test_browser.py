@@ -7,7 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.nginx import PROJECT
+from harness.nginx import PROJECT
 from tests.site.helpers import open_search
 
 pytestmark = pytest.mark.browser

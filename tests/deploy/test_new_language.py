@@ -20,7 +20,7 @@ from bs4 import BeautifulSoup
 from forms_service.fields import SUPPORT, VOLUNTEER
 from forms_service.static_site import PROJECT
 from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
-from tests.nginx import LocalNginx
+from harness.nginx import LocalNginx
 
 SITE_URL = "https://site.test/"
 NEW = "ar"

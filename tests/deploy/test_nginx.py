@@ -1,7 +1,7 @@
 """deploy/nginx as production runs it: the built site, its headers, and /forms in front of the real service.
 
 nginx is Debian's, run unprivileged on loopback with the very snippet
-production includes (tests/nginx.py moves only root and upstream).
+production includes (harness/nginx.py moves only root and upstream).
 /forms with the service down or hung: test_nginx_unavailable.py.
 """
 
@@ -21,11 +21,11 @@ import trustme
 from forms_service import i18n
 from forms_service.messages import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
-from tests import samples
+from harness import samples
 from tests.deploy.helpers import multipart
-from tests.nginx import NGINX, PROJECT, SNIPPET, UPSTREAM_FILE
-from tests.service.helpers import support_form, volunteer_form
-from tests.smtp_sink import free_port
+from harness.nginx import NGINX, PROJECT, SNIPPET, UPSTREAM_FILE
+from harness.settings import support_form, volunteer_form
+from harness.smtp_sink import free_port
 
 SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
 HASHED = re.compile(r"\.[0-9a-f]{8}\.min\.(css|js)$")  # Material's content-hashed bundles

@@ -27,10 +27,10 @@ from werkzeug.serving import make_server
 from forms_service import i18n
 from forms_service.fields import MEGABYTE
 from forms_service.messages import FAILURES
-from tests import samples
+from harness import samples
 from tests.deploy.helpers import multipart
-from tests.nginx import PROJECT, SNIPPET
-from tests.service.helpers import support_form, volunteer_form
+from harness.nginx import PROJECT, SNIPPET
+from harness.settings import support_form, volunteer_form
 
 VISITOR = "127.0.0.7"
 PAGE = "forms-unavailable"

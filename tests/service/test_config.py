@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from benchmarks.server import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
+from harness.gunicorn import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
 from forms_service.app import create_app
 from forms_service.config import ConfigError, load
 from forms_service.counters import COUNTERS_FILE_NAME
@@ -19,7 +19,7 @@ from forms_service.fields import FORMS
 from forms_service.outgoing import OutgoingMail
 from forms_service.sealing import Sealer
 from forms_service.spool import SPOOL_FILE_NAME, Spool
-from tests.service.helpers import service_settings
+from harness.settings import service_settings
 
 # What the data folder may hold: databases and their companions, never a key.
 DATA_FILES = {f"{name}{suffix}" for name in (SPOOL_FILE_NAME, COUNTERS_FILE_NAME) for suffix in ("", "-wal", "-shm")}

@@ -14,9 +14,9 @@ from werkzeug.serving import make_server
 from forms_service import health
 from forms_service.fields import RESUME_MAX_BYTES
 from forms_service.sealing import ensure_key_file
-from tests import samples
-from tests.service.helpers import (JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, deliver, post, support_form,
-                                   volunteer_form)
+from harness import samples
+from harness.settings import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, support_form, volunteer_form
+from tests.service.helpers import deliver, post
 from tests.spool.conftest import corrupt_outgoing_table
 
 

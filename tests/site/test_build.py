@@ -4,7 +4,6 @@ search engines and social previews read, and per-language search and 404s."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest

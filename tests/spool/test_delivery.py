@@ -18,8 +18,9 @@ from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.relay import Relay
 from forms_service.spool import Spool
 from tests import forensics
-from tests.service.helpers import JSON, post, refuse_recipients, support_form, wait_until
-from tests.smtp_sink import DROP, SmtpSink
+from harness.settings import JSON, support_form
+from tests.service.helpers import post, refuse_recipients, wait_until
+from harness.smtp_sink import DROP, SmtpSink
 from tests.spool.conftest import outgoing
 
 

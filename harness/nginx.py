@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.smtp_sink import free_port
+from harness.smtp_sink import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 SNIPPET = PROJECT / "deploy" / "nginx" / "cocreatehumanity-site.conf"
@@ -46,7 +46,7 @@ class LocalNginx:
         self.conf = self.workdir / "nginx.conf"
         snippet = SNIPPET.read_text().replace("/srv/cocreatehumanity/site", str(Path(site_dir).resolve()))
         if read_timeout:
-            assert READ_TIMEOUT in snippet, "the snippet's read timeout changed: update tests/nginx.py"
+            assert READ_TIMEOUT in snippet, "the snippet's read timeout changed: update harness/nginx.py"
             snippet = snippet.replace(READ_TIMEOUT, f"proxy_read_timeout {read_timeout};")
         (self.workdir / "site.conf").write_text(snippet)
         temp = "\n".join(
