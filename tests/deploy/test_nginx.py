@@ -48,29 +48,6 @@ def test_snippet_passes_nginx_t(deployed):
     assert check.returncode == 0, check.stderr
 
 
-def test_production_server_file_passes_nginx_t(tmp_path):
-    """The server blocks as shipped, with only paths, ports and certificate made local."""
-    certificate = trustme.CA().issue_cert("www.cocreatehumanity.org")
-    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "fullchain.pem"))
-    certificate.private_key_pem.write_to_path(str(tmp_path / "privkey.pem"))
-    server = SERVER_FILE.read_text()
-    for name in ("fullchain.pem", "privkey.pem"):
-        server = server.replace(f"/etc/letsencrypt/live/www.cocreatehumanity.org/{name}", str(tmp_path / name))
-    server = server.replace("/etc/nginx/snippets/cocreatehumanity-site.conf", str(SNIPPET))
-    server = server.replace("/etc/nginx/snippets/cocreatehumanity-upstream.conf", str(UPSTREAM_FILE))
-    server = re.sub(r"listen (\[::\]:)?80;", f"listen 127.0.0.1:{free_port()};", server, count=1)
-    server = re.sub(r"listen (\[::\]:)?443 ssl", f"listen 127.0.0.1:{free_port()} ssl", server, count=1)
-    server = re.sub(r"\n\s*listen \[::\]:[^\n]*", "", server)
-    (tmp_path / "server.conf").write_text(server)
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
-        f"http {{ include /etc/nginx/mime.types; include {tmp_path / 'server.conf'}; }}\n"
-    )
-    check = subprocess.run([NGINX, "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-
-
 @pytest.mark.parametrize("path", ["", "en/volunteer.html", "assets/stylesheets/identity.css", "en/sitemap.xml"])
 def test_text_is_served_compressed(deployed, path):
     response = get(deployed, path, **{"Accept-Encoding": "gzip"})
