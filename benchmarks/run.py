@@ -24,10 +24,11 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from benchmarks import lighthouse, load
-from harness.gunicorn import FORMS_APP, WORKER_OPTIONS, Gunicorn
 from benchmarks.sink import CountingSink
 from harness import samples
-from harness.settings import OPERATOR, SITE, support_form, volunteer_form, service_settings as test_settings
+from harness.gunicorn import FORMS_APP, WORKER_OPTIONS, Gunicorn
+from harness.settings import OPERATOR, SITE, support_form, volunteer_form
+from harness.settings import service_settings as test_settings
 
 MEGABYTE = 1024 * 1024
 CLIENTS = (1, 16, 64)

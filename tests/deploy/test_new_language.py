@@ -19,8 +19,8 @@ from bs4 import BeautifulSoup
 
 from forms_service.fields import SUPPORT, VOLUNTEER
 from forms_service.static_site import PROJECT
-from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
 from harness.nginx import LocalNginx
+from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
 
 SITE_URL = "https://site.test/"
 NEW = "ar"

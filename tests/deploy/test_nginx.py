@@ -11,21 +11,18 @@ import html
 import http.client
 import io
 import re
-import subprocess
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-import trustme
 
 from forms_service import i18n
-from forms_service.messages import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
+from forms_service.messages import FAILURES
 from harness import samples
-from tests.deploy.helpers import multipart
-from harness.nginx import NGINX, PROJECT, SNIPPET, UPSTREAM_FILE
+from harness.nginx import PROJECT
 from harness.settings import support_form, volunteer_form
-from harness.smtp_sink import free_port
+from tests.deploy.helpers import multipart
 
 SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
 HASHED = re.compile(r"\.[0-9a-f]{8}\.min\.(css|js)$")  # Material's content-hashed bundles

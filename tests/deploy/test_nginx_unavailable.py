@@ -28,9 +28,9 @@ from forms_service import i18n
 from forms_service.fields import MEGABYTE
 from forms_service.messages import FAILURES
 from harness import samples
-from tests.deploy.helpers import multipart
 from harness.nginx import PROJECT, SNIPPET
 from harness.settings import support_form, volunteer_form
+from tests.deploy.helpers import multipart
 
 VISITOR = "127.0.0.7"
 PAGE = "forms-unavailable"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from harness.gunicorn import GUNICORN, PROJECT, Gunicorn, service_environment
 from forms_service.startup import APP_LOAD_ERROR
+from harness.gunicorn import GUNICORN, PROJECT, Gunicorn, service_environment
 from harness.settings import service_settings
 
 README = PROJECT / "README.md"

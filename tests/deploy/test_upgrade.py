@@ -31,8 +31,8 @@ from cryptography.fernet import Fernet
 
 from harness.nginx import NGINX, PROJECT, LocalNginx
 from harness.settings import JSON, service_settings, support_form
-from tests.service.helpers import wait_until
 from harness.smtp_sink import free_port
+from tests.service.helpers import wait_until
 
 RELEASE = PROJECT / "deploy" / "release"
 DRAINING = "waiting for nginx's workers from before the reload"

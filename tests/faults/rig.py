@@ -28,13 +28,14 @@ from pathlib import Path
 import requests
 import trustme
 
-from harness.gunicorn import Gunicorn
 from forms_service.sealing import keys_from_setting
 from forms_service.spool import SPOOL_FILE_NAME
-from tests import forensics, samples
+from harness import samples
+from harness.gunicorn import Gunicorn
 from harness.settings import JSON, SITE, service_settings, support_form, volunteer_form
-from tests.service.helpers import wait_until
 from harness.smtp_sink import SmtpSink
+from tests import forensics
+from tests.service.helpers import wait_until
 
 MAILS_PER_SUBMISSION = 2  # the association's email and the acknowledgement
 DROPPED = re.compile(r"dropped acknowledgement spool entry \d+ \(submission ([\w-]+)\)")

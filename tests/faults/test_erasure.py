@@ -19,10 +19,10 @@ from contextlib import contextmanager
 import pytest
 
 from harness.gunicorn import Gunicorn
+from harness.settings import OPERATOR
 from tests.faults.rig import MAILS_PER_SUBMISSION, Rig, kill_server
 from tests.faults.scenarios import post_until
 from tests.forensics import Recovered
-from harness.settings import OPERATOR
 from tests.service.helpers import wait_until
 
 ERASE_DEADLINE = 10.0  # seconds after delivery (README.md, "Spool and delivery")

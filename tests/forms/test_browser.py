@@ -12,8 +12,8 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from forms_service import i18n
-from forms_service.messages import FAILURES, NETWORK_FAILURE
 from forms_service.fields import CHECKBOX, FILE, FORMS, MEGABYTE, SELECT
+from forms_service.messages import FAILURES, NETWORK_FAILURE
 from harness import samples
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
 

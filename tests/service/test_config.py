@@ -11,7 +11,6 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from harness.gunicorn import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
 from forms_service.app import create_app
 from forms_service.config import ConfigError, load
 from forms_service.counters import COUNTERS_FILE_NAME
@@ -19,6 +18,7 @@ from forms_service.fields import FORMS
 from forms_service.outgoing import OutgoingMail
 from forms_service.sealing import Sealer
 from forms_service.spool import SPOOL_FILE_NAME, Spool
+from harness.gunicorn import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
 from harness.settings import service_settings
 
 # What the data folder may hold: databases and their companions, never a key.

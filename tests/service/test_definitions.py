@@ -13,8 +13,19 @@ from forms_service.app import create_app
 from forms_service.compose import ACK_SKIPPED, MailSettings, compose
 from forms_service.config import ConfigError
 from forms_service.fields import (
-    CHECKBOX, EMAIL, FORMS, HONEYPOT_FIELD, LANG, N_, SUPPORT, TEXTAREA, Acknowledgement, DefinitionError, Field,
-    Form, Urgency,
+    CHECKBOX,
+    EMAIL,
+    FORMS,
+    HONEYPOT_FIELD,
+    LANG,
+    N_,
+    SUPPORT,
+    TEXTAREA,
+    Acknowledgement,
+    DefinitionError,
+    Field,
+    Form,
+    Urgency,
 )
 from forms_service.validation import validate
 

@@ -18,8 +18,8 @@ import requests
 from cryptography.fernet import Fernet
 from urllib3 import encode_multipart_formdata
 
-from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
 from harness import samples
+from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
 from harness.settings import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, service_settings, support_form, volunteer_form
 from tests.service.helpers import wait_until
 

@@ -11,8 +11,8 @@ import pytest
 
 from harness import samples
 from harness.settings import JSON, OPERATOR, support_form, volunteer_form
-from tests.service.helpers import deliver, post
 from harness.smtp_sink import SmtpSink
+from tests.service.helpers import deliver, post
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 
-
 from harness.gunicorn import PROJECT, service_environment
 from tests.spool.conftest import corrupt_outgoing_table, outgoing
 

@@ -17,10 +17,10 @@ from forms_service.delivery import Deliverer, init_delivery, start_delivery
 from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.relay import Relay
 from forms_service.spool import Spool
-from tests import forensics
 from harness.settings import JSON, support_form
-from tests.service.helpers import post, refuse_recipients, wait_until
 from harness.smtp_sink import DROP, SmtpSink
+from tests import forensics
+from tests.service.helpers import post, refuse_recipients, wait_until
 from tests.spool.conftest import outgoing
 
 
