@@ -153,7 +153,9 @@ class Spool:
     processes.
     """
 
-    def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000):
+    def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000,
+                 clock: Callable[[], float] = time.time):
+        self.clock = clock  # wall time of every schedule and age: tests give one they move themselves
         self.path = Path(path)
         self.sealer = sealer
         self.policy = policy or RetryPolicy()
@@ -249,7 +251,7 @@ class Spool:
     def _sealed_rows(self, submission_id: str, mails: Sequence[OutgoingMail]) -> list[tuple]:
         """The INSERT values of `mails`, sealed: shared by accept and probe, so the probe proves
         the very path a submission takes."""
-        now = time.time()
+        now = self.clock()
         return [(submission_id, self.sealer.seal(mail.dumps()), now, now, now, mail.kind) for mail in mails]
 
     def probe(self, mail: OutgoingMail) -> None:
@@ -280,7 +282,7 @@ class Spool:
         crashed owner's messages become due for someone else. Rows that no
         known key opens are marked dead rather than retried forever.
         """
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit, max_bytes)).fetchall()
         claimed = []
@@ -357,7 +359,7 @@ class Spool:
         `error` must be a class name or SMTP code, never server text (which
         may quote an address).
         """
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             row = db.execute("SELECT attempts, queued_at FROM outgoing WHERE id = ?", (entry_id,)).fetchone()
             if row is None:
@@ -408,7 +410,7 @@ class Spool:
         with self._connected() as db:
             counts = dict(db.execute("SELECT state, count(*) FROM outgoing GROUP BY state").fetchall())
             (oldest,) = db.execute("SELECT min(created_at) FROM outgoing WHERE state = 'queued'").fetchone()
-        age = None if oldest is None else max(0.0, time.time() - oldest)
+        age = None if oldest is None else max(0.0, self.clock() - oldest)
         return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age)
 
     def list_dead(self) -> list[DeadEntry]:
@@ -439,7 +441,7 @@ class Spool:
 
     def requeue(self, ids: Iterable[int] | None = None) -> int:
         """Give dead messages (the given ids, or all) a fresh start; returns how many."""
-        now = time.time()
+        now = self.clock()
         query = (
             "UPDATE outgoing SET state = 'queued', attempts = 0, queued_at = ?, next_attempt_at = ?"
             " WHERE state = 'dead'"
@@ -463,11 +465,11 @@ class Spool:
             (due,) = db.execute(
                 "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outgoing WHERE state = 'queued'"
             ).fetchone()
-        return float("inf") if due is None else max(0.0, due - time.time())
+        return float("inf") if due is None else max(0.0, due - self.clock())
 
     def make_due(self) -> int:
         """Make every waiting, unleased message due now (operator's "retry now")."""
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             return db.execute(
                 "UPDATE outgoing SET next_attempt_at = ? WHERE state = 'queued'"

@@ -207,9 +207,10 @@ def test_several_workers_send_each_message_once(app, spool_path, sealer, spool, 
     assert received_ids(smtp_server) == Counter(message_ids)
 
 
-def test_sigkill_mid_relay_loses_nothing(app, spool, smtp_server):
+def test_sigkill_mid_relay_loses_nothing(app, clocked_spool, clock, smtp_server):
     """A worker killed while the server is receiving: after its lease, another
     delivers everything; only the message caught mid-relay may arrive twice."""
+    spool = clocked_spool
     message_ids = accept(spool, 4, "killed")
     smtp_server.handler.delay = 0.6
     child = os.fork()
@@ -220,7 +221,7 @@ def test_sigkill_mid_relay_loses_nothing(app, spool, smtp_server):
     os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
     smtp_server.handler.delay = 0
-    time.sleep(1.0)  # the dead worker's lease runs out
+    clock.advance(1.0)  # the dead worker's lease runs out
     make_deliverer(app, spool).deliver_all()
     counts = received_ids(smtp_server)
     assert set(counts) == set(message_ids)
