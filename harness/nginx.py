@@ -102,13 +102,8 @@ http {{
     def start(self) -> LocalNginx:
         log = open(self.workdir / "stderr.log", "wb")
         self.process = subprocess.Popen([NGINX, "-c", str(self.conf), "-p", str(self.workdir)], stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+        if listening(self.port):
+            return self
         self.stop()
         raise RuntimeError((self.workdir / "stderr.log").read_text())
 
@@ -117,3 +112,15 @@ http {{
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+def listening(port: int, seconds: float = 10.0) -> bool:
+    """True once something accepts connections on the loopback `port`, False after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False

@@ -9,13 +9,12 @@ import re
 import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import trustme
 
-from harness.nginx import NGINX, PROJECT, SNIPPET, UPSTREAM_FILE
+from harness.nginx import NGINX, PROJECT, SNIPPET, UPSTREAM_FILE, listening
 from harness.smtp_sink import free_port
 
 SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
@@ -53,14 +52,10 @@ class ServerBlocks:
 
     def __enter__(self) -> ServerBlocks:
         self.process = subprocess.Popen([NGINX, "-c", str(self.conf), "-p", str(self.workdir)])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.https_port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not start")
+        if not listening(self.https_port):
+            self.__exit__()
+            raise RuntimeError("nginx did not start")
+        return self
 
     def __exit__(self, *exc_info) -> None:
         self.process.terminate()
