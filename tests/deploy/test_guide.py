@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from harness.gunicorn import PROJECT, Gunicorn, service_environment
 from harness.nginx import NGINX
 from harness.settings import JSON, SITE, service_settings, support_form
 from tests.deploy.test_retire import spool
+from tests.spool.conftest import gpg
 
 GUIDE = PROJECT / "deploy" / "README.md"
 ENV_EXAMPLE = PROJECT / "deploy" / ".env.example"
@@ -49,6 +51,7 @@ MONITORING = HERE + "test_the_monitoring_lines_install_the_check_and_a_private_a
 HEALTH = HERE + "test_the_health_lines_get_the_figures_with_the_token"
 KEYS = HERE + "test_generated_keys_start_the_service"
 BACKUP = HERE + "test_a_backup_restores_every_queued_message"
+READERS = HERE + "test_the_readers_keys_exported_as_written_start_the_service"
 
 # Command (as the guide writes it, code lines joined) -> the test that runs it.
 TESTED = {
@@ -118,6 +121,10 @@ TESTED = {
     "forms spool new-key": CLI + "test_new_key",
     "forms spool check": CHECK,
     "spool check": CHECK,
+    "gpg --list-keys reader@cocreatehumanity.org": READERS,
+    "gpg --export --armor FINGERPRINT > reader.asc": READERS,
+    "install -d -m 755 /etc/cocreatehumanity/pgp": READERS,
+    "gpg --export --armor FPR_OF_READER_1 FPR_OF_READER_2 > /etc/cocreatehumanity/pgp/readers.asc": READERS,
     "gpg --decrypt": "tests/spool/test_openpgp.py::test_round_trip_through_gnupg",
 }
 
@@ -128,7 +135,7 @@ SHOWN = {
     "SPOOL CRITICAL - 1 association copies dead: `flask --app forms_service spool dead`; 1 queued, 1 dead | ...":
         "tests/spool/test_check.py::test_a_dead_association_copy_is_critical_a_dead_acknowledgement_is_not",
     "FORMS_RATELIMIT_STORAGE_URI=redis://:PASSWORD@10.0.0.5:6379/0": "tests/service/test_ratelimit.py",
-    "FORMS_PGP_KEYS='[\"/etc/cocreatehumanity/pgp/readers.asc\"]'": "tests/spool/test_openpgp_service.py",
+    "FORMS_PGP_KEYS='[\"/etc/cocreatehumanity/pgp/readers.asc\"]'": READERS,
     "make test": "the test suite itself",
     "- locale: ar\nname: العربية\nbuild: true\nextra:\nog_locale: ar_AR\nsite_description: >-\n"
     "…the site's description, in Arabic…\nnav_translations:\nAccueil: الرئيسية\n…one line per navigation title…":
@@ -238,10 +245,10 @@ def moved(command: str, root: Path) -> str:
     return MOVED.sub(lambda match: f"{root}/{match.group(1)}/", command)
 
 
-def shell(commands: list[str], root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+def shell(commands: list[str], root: Path, env: dict | None = None, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
     """The lines in one shell (a `cd` carries on), from the checkout, stopping at the first failure."""
     script = "set -e\n" + "\n".join(moved(command, root) for command in commands)
-    result = subprocess.run(["bash", "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True,
+    result = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     return result
@@ -334,6 +341,15 @@ def generation_lines(text: str) -> dict[str, str]:
     return found
 
 
+def start_up(settings: dict, **environment: str) -> tuple[int, str, str]:
+    """`.venv/bin/python -m forms_service.startup` with these settings (and raw FORMS_ variables):
+    status, output, errors."""
+    check = subprocess.run([sys.executable, "-m", "forms_service.startup"], cwd=PROJECT,
+                           env={**service_environment(settings), **environment}, capture_output=True, text=True,
+                           timeout=60, check=False)
+    return check.returncode, check.stdout, check.stderr
+
+
 def test_generated_keys_start_the_service(smtp_ca_file, tmp_path):
     """The secret, the health token and the spool key made as .env.example and the guide say, before
     anything is installed, pass the start-up check (`.venv/bin/python -m forms_service.startup`:
@@ -348,10 +364,7 @@ def test_generated_keys_start_the_service(smtp_ca_file, tmp_path):
     assert guide_token == commands["HEALTH_TOKEN"]
     values = {setting: generated(command) for setting, command in commands.items()}
     assert Fernet(values["SPOOL_KEY"].encode())
-    settings = service_settings({}, smtp_ca_file, tmp_path / "data", **values)
-    check = subprocess.run([sys.executable, "-m", "forms_service.startup"], cwd=PROJECT,
-                           env=service_environment(settings), capture_output=True, text=True, timeout=60, check=False)
-    assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
+    assert start_up(service_settings({}, smtp_ca_file, tmp_path / "data", **values)) == (0, "", "")
 
 
 def test_the_health_lines_get_the_figures_with_the_token(smtp_server, smtp_ca_file, tmp_path):
@@ -360,8 +373,9 @@ def test_the_health_lines_get_the_figures_with_the_token(smtp_server, smtp_ca_fi
     for: it says so for the port gunicorn listens on only)."""
     token = generated("python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
     settings = service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data", HEALTH_TOKEN=token)
-    curl, loop = (text for text, test in TESTED.items() if test == HEALTH)
-    shown = json.loads(next(text for text, test in SHOWN.items() if test == HEALTH))
+    curl, loop = run_by("test_the_health_lines_get_the_figures_with_the_token", "Monitoring")
+    shown = json.loads(next(command.text for command in guide_commands()
+                            if command.section == "Monitoring" and command.text.startswith('{"ok"')))
     stand_in = tmp_path / "bin" / "systemctl"
     stand_in.parent.mkdir()
     env = {**os.environ, "FORMS_HEALTH_TOKEN": token, "PATH": f"{stand_in.parent}:{os.environ['PATH']}"}
@@ -413,3 +427,39 @@ def test_release_help_lists_its_commands():
     assert result.returncode == 0
     for command in ("build REF", "switch NAME", "rollback", "restart", "list", "prune"):
         assert f"\n  {command} " in result.stdout
+
+
+def primary_fingerprint(home: Path, address: str) -> str:
+    listing = gpg(home, "--with-colons", "--list-keys", address).decode().splitlines()
+    return next(line.split(":")[9] for line in listing if line.startswith("fpr:"))
+
+
+def public_keys_in(path: Path) -> int:
+    listing = subprocess.run(["gpg", "--batch", "--with-colons", "--show-keys", str(path)], capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+    return sum(line.startswith("pub:") for line in listing.splitlines())
+
+
+def test_the_readers_keys_exported_as_written_start_the_service(smtp_ca_file, tmp_path):
+    """Two readers' keys exported with the guide's gpg lines (their fingerprints filled in), in the file
+    the guide's FORMS_PGP_KEYS line names: one key in reader.asc, both in readers.asc, and the service
+    starts with them."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    for name in ("reader", "second"):
+        gpg(home, "--quick-gen-key", f"{name} <{name}@cocreatehumanity.org>", "future-default", "default", "never")
+    first, second = (primary_fingerprint(home, f"{name}@cocreatehumanity.org") for name in ("reader", "second"))
+    section = "OpenPGP: nothing on the server can read a submission"
+    lines = [line.replace("FPR_OF_READER_1", first).replace("FPR_OF_READER_2", second).replace("FINGERPRINT", first)
+             for line in run_by("test_the_readers_keys_exported_as_written_start_the_service", section)]
+    setting = next(command.text for command in guide_commands()
+                   if command.section == section and command.text.startswith("FORMS_PGP_KEYS="))
+    root = host(tmp_path)
+    try:
+        shell(lines, root, env={**os.environ, "GNUPGHOME": str(home)}, cwd=tmp_path)
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
+    readers = root / "etc" / "cocreatehumanity" / "pgp" / "readers.asc"
+    assert (public_keys_in(tmp_path / "reader.asc"), public_keys_in(readers)) == (1, 2)
+    value = shlex.split(moved(setting, root).partition("=")[2])[0]  # as systemd's EnvironmentFile= reads it
+    assert start_up(service_settings({}, smtp_ca_file, tmp_path / "data"), FORMS_PGP_KEYS=value) == (0, "", "")
