@@ -422,11 +422,13 @@ def test_a_backup_restores_every_queued_message(make_app, app_config, smtp_serve
 
 
 def test_release_help_lists_its_commands():
+    """`deploy/release --help`: "lists the commands and the paths it uses"."""
     result = subprocess.run([str(PROJECT / "deploy" / "release"), "--help"], capture_output=True, text=True,
                             timeout=30, check=False)
     assert result.returncode == 0
     for command in ("build REF", "switch NAME", "rollback", "restart", "list", "prune"):
         assert f"\n  {command} " in result.stdout
+    assert "RELEASE_ROOT=/srv/cocreatehumanity" in result.stdout
 
 
 def primary_fingerprint(home: Path, address: str) -> str:
