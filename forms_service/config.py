@@ -17,6 +17,7 @@ from flask import Flask
 
 from .fields import FORMS, RESUME_MAX_BYTES
 from .i18n import supported_languages
+from .static_site import PROJECT
 
 PREFIX = "FORMS"
 
@@ -40,6 +41,9 @@ DEFAULTS = {
     "ALLOWED_ORIGINS": None,
     "SECRET_KEY": None,
     "DATA_DIR": None,
+    # The built site (`make build` writes it beside the package): a refusal without the script is
+    # answered with the form's own page from it (answers.py); without it, with a plain page.
+    "SITE_DIR": str(PROJECT / "site"),
     "STAFF_LANGUAGE": "fr",
     "HEALTH_TOKEN": None,  # none: the spool's figures are never shown over HTTP
     "PROXY_COUNT": 0,

@@ -44,11 +44,13 @@ def style_nonce() -> str:
 
 
 def _harden(response: Response) -> Response:
-    """Add the security headers, with a CSP that allows nothing but our inline style."""
+    """Add the security headers, with a CSP that allows no script at all: only our inline style,
+    and for a form given back in the site's page (answers.py), the site's own stylesheets and
+    images (same origin: the service lives under the site's /forms) and posting that form again."""
     response.headers.update(SECURITY_HEADERS)
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'nonce-{style_nonce()}'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        f"default-src 'none'; style-src 'self' 'nonce-{style_nonce()}'; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
     return response
 
