@@ -57,7 +57,9 @@ def refused(submission: Submission, language_code: str) -> Response:
     form = submission.form
     page = _form_given_back(form, catalogue, errors)
     if page is not None:
-        return Response(page, 400, mimetype="text/html")
+        # With no-referrer, a browser posts the form given back with `Origin: null`, which
+        # guard.py rightly refuses: this page's address (/forms/<name>?lang=..) names no one.
+        return Response(page, 400, mimetype="text/html", headers={"Referrer-Policy": "same-origin"})
     problems = [(catalogue.gettext(form[name].label), text) for name, text in errors.items()]
     return _page(400, catalogue, REFUSED_TITLE, form, problems=problems)
 

@@ -10,7 +10,6 @@ from .config import origin_of
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -48,6 +47,8 @@ def _harden(response: Response) -> Response:
     and for a form given back in the site's page (answers.py), the site's own stylesheets and
     images (same origin: the service lives under the site's /forms) and posting that form again."""
     response.headers.update(SECURITY_HEADERS)
+    # Unless the answer chose its own: a form given back must say where it posts from (answers.py).
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; style-src 'self' 'nonce-{style_nonce()}'; img-src 'self' data:; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
