@@ -29,14 +29,15 @@ def document(data: bytes, name: str = "CV Amina.pdf", mime: str = "application/p
 
 @pytest.fixture
 def open_form(browser, origin, forms_app):
-    """open_form(name, lang, javascript=True) -> a page showing that form.
+    """open_form(name, lang, javascript=True, locale=None) -> a page showing that form (locale: the
+    browser's own language, its Accept-Language).
 
     Fails the test if a page breaks the Content-Security-Policy or throws.
     """
     contexts, problems = [], []
 
-    def open_(name: str, lang: str, javascript: bool = True):
-        context = browser.new_context(java_script_enabled=javascript)
+    def open_(name: str, lang: str, javascript: bool = True, locale: str | None = None):
+        context = browser.new_context(java_script_enabled=javascript, locale=locale)
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda message: message.type == "error" and "Content Security Policy" in message.text
@@ -170,6 +171,27 @@ def test_without_javascript_a_refused_support_request_keeps_the_crisis_numbers_a
     send(page, "support")
     page.wait_for_url(thanks_url(origin, "support", lang))
     assert len(association_mails(forms_app, smtp_server, "support")) == 1
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_too_many_attempts_is_said_in_the_pages_language_not_the_browsers(open_form, origin, make_app, javascript):
+    """The limit refuses before the form's `lang` field is read: the form's address carries it."""
+    origin.forms = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name], RATELIMIT_ENABLED=True,
+                            RATELIMIT_DEFAULT="1 per minute")
+    page = open_form("support", "en", javascript, locale="fr-FR")
+    for attempt in range(2):
+        page.goto(origin.url + site_path("en", FORMS["support"].page))
+        fill_in(page, "support")
+        send(page, "support")
+        if not attempt:
+            page.wait_for_url(thanks_url(origin, "support", "en"))
+    message = i18n.catalogue("en").gettext(FAILURES[429])
+    if javascript:
+        expect(page.locator("#support-summary")).to_contain_text(message)
+    else:
+        page.wait_for_url("**/forms/support?lang=en")
+        expect(page.locator("main")).to_contain_text(message)
+        assert page.locator("html").get_attribute("lang") == "en"
 
 
 @pytest.mark.parametrize("contact", ["phone", "video"])
