@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from forms_service.static_site import build_site
-from tests.nginx import LocalNginx
+from harness.nginx import LocalNginx
 
 HERE = Path(__file__).resolve().parent
 LIGHTHOUSE = HERE / "node_modules" / ".bin" / "lighthouse"

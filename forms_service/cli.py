@@ -107,9 +107,9 @@ def rotate_key(retire_old: bool) -> None:
     """Re-seal every spooled message with the newest symmetric key.
 
     With FORMS_SPOOL_KEY: put the new key first in the list, restart, run
-    this, then drop the old key from the list. With the generated key file:
-    this adds a new key and re-seals; running workers follow at once; run
-    it again with --retire-old to delete the old keys.
+    this, then drop the old key from the list. With FORMS_SPOOL_KEY_FILE:
+    this adds a new key to the file and re-seals; running workers follow at
+    once; run it again with --retire-old to delete the old keys.
     """
     spool = _spool()
     sealer = spool.sealer

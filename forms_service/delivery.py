@@ -24,9 +24,10 @@ from typing import Protocol
 
 from flask import Flask
 
+from .erasure import Eraser
 from .outgoing import ACKNOWLEDGEMENT, OutgoingMail
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
-from .spool import Claimed, Spool, after_fork_in_child, seconds_setting
+from .spool import Claimed, Spool, after_fork_in_child
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Deliverer:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.owner = _owner()
+        self.eraser = Eraser(spool)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         after_fork_in_child(self._forked)
@@ -112,6 +114,7 @@ class Deliverer:
         total = 0
         while not self._stopping.is_set() and (claimed := self.deliver_due()):
             total += claimed
+        self.eraser.erase_due()  # the pass is over: nothing it delivered stays in the files
         return total
 
     def _attempt(self, session: Session, entry: Claimed) -> None:
@@ -125,6 +128,7 @@ class Deliverer:
             self._failed(entry, error)
             return
         self.spool.delivered(entry.id)
+        self.eraser.request()
         log.info("delivered spool entry %d (submission %s)", entry.id, entry.submission_id)
 
     def _partly_failed(self, entry: Claimed, refusal: RecipientsRefused) -> None:
@@ -165,7 +169,9 @@ class Deliverer:
     # -- the thread ----------------------------------------------------------
 
     def start(self) -> None:
-        """Run in a daemon thread; a daemon because the spool, not the thread, keeps mail safe."""
+        """Run in a daemon thread, with the eraser's beside it; daemons because the spool,
+        not the threads, keeps mail safe."""
+        self.eraser.start()
         if self._thread and self._thread.is_alive():
             return
         self._stopping.clear()
@@ -173,11 +179,12 @@ class Deliverer:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the message in hand, then end the thread."""
+        """Finish the message in hand, end the thread, then erase what it delivered last."""
         self._stopping.set()
         self.spool.accepted.set()
         if self._thread:
             self._thread.join(timeout)
+        self.eraser.stop()
 
     def _forked(self) -> None:
         """In a forked child (a gunicorn --preload worker): a thread of its own if
@@ -218,7 +225,7 @@ def init_delivery(app: Flask, spool: Spool) -> Deliverer:
     FORMS_MAIL_TIMEOUT): by default ten times FORMS_MAIL_TIMEOUT. A shorter
     FORMS_SPOOL_LEASE_SECONDS lets messages of a killed worker go sooner.
     """
-    lease = seconds_setting(app.config, "SPOOL_LEASE_SECONDS", 10 * app.config["MAIL_TIMEOUT"])
+    lease = app.config["SPOOL_LEASE_SECONDS"] or 10 * app.config["MAIL_TIMEOUT"]
     deliverer = Deliverer(spool, partial(Relay, app), lease_seconds=lease)
     app.extensions[SPOOL_EXTENSION] = spool
     app.extensions[DELIVERER_EXTENSION] = deliverer

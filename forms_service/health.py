@@ -27,7 +27,7 @@ from flask import Flask
 from .delivery import SPOOL_EXTENSION
 from .openpgp import Keyring, NoUsableKey
 from .outgoing import OutgoingMail
-from .spool import Spool, SpoolUnavailable
+from .spool import Spool, SpoolUnavailable, unopened_problem
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,9 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
         return CRITICAL, "; ".join([*critical, f"spool unreadable ({type(error).__name__})", *warning]), ""
     if dead_copies:
         critical.append(f"{dead_copies} association copies dead: `flask --app forms_service spool dead`")
+    unopened = unopened_problem(spool, app.config)
+    if unopened:
+        critical.append(f"{unopened.code}; the service will not start")
     age = stats.oldest_age_seconds or 0.0
     for value, warn, crit, what in ((stats.queued, limits.warning_queued, limits.critical_queued, "queued messages"),
                                     (age, limits.warning_age, limits.critical_age, "seconds the oldest has waited")):

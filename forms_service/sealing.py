@@ -1,9 +1,11 @@
 """Symmetric sealing of everything the spool stores (Fernet / MultiFernet).
 
 Keys come from FORMS_SPOOL_KEY (one key, or a JSON list whose first key is
-the current one) or, for local use, from a key file generated in
-FORMS_DATA_DIR with mode 0600. A key file that group or others could read is
-refused: the key is the only thing between the spool file and its readers.
+the current one) or from the file FORMS_SPOOL_KEY_FILE names (one key a
+line). They live apart from FORMS_DATA_DIR, so that one copy of the data
+folder opens nothing: the service never makes a key on its own (only the
+dev server does, for `make run`), and a key file inside the data folder, or
+one that group or others could read, is refused.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from cryptography.fernet import Fernet, MultiFernet
 
 from .config import ConfigError
 
-KEY_FILE_NAME = "spool.key"
-
+OLD_KEY_FILE_NAME = "spool.key"  # where versions before issue 12 made a key, inside FORMS_DATA_DIR: never read
 
 class SealingError(Exception):
     """The sealing keys are missing, malformed or unsafely stored; start-up must stop.
@@ -138,7 +139,7 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def ensure_key_file(path: Path) -> None:
-    """Create the local key file with a fresh key unless some process already did."""
+    """Create a key file with a fresh key unless one exists (the dev server's convenience)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         write_key_file(path, [Fernet.generate_key()], replace=False)
@@ -156,24 +157,42 @@ def retire_old_keys(path: Path) -> None:
     write_key_file(path, read_key_file(path)[:1], replace=True)
 
 
-def load_sealer(spool_key: str | Sequence[str] | None, data_dir: Path) -> Sealer:
-    """The Sealer for this deployment: FORMS_SPOOL_KEY if set, else the local key file."""
-    if spool_key is not None:
-        return Sealer(keys_from_setting(spool_key))
-    path = data_dir / KEY_FILE_NAME
-    ensure_key_file(path)
-    return KeyFileSealer(path)
+def key_setting(config: Mapping) -> str:
+    """Which setting holds the keys: SPOOL_KEY or SPOOL_KEY_FILE (exactly one must be set).
+
+    Unset, and the data folder holds the key file older versions made there:
+    the line says so, since that key must move out rather than a new one come in.
+    """
+    given = [name for name in ("SPOOL_KEY", "SPOOL_KEY_FILE") if config.get(name) not in (None, "")]  # X= is unset
+    if not given:
+        old_key_file = Path(config["DATA_DIR"]) / OLD_KEY_FILE_NAME
+        if old_key_file.exists():
+            raise ConfigError("SPOOL_KEY", f"is unset and {old_key_file}, made by an older version, holds the key: "
+                                           "move it into FORMS_SPOOL_KEY and delete the file (deploy/README.md)")
+        raise ConfigError("SPOOL_KEY", "is unset: set it to a key from `flask --app forms_service spool new-key` "
+                                       "(or name a key file in FORMS_SPOOL_KEY_FILE), outside FORMS_DATA_DIR")
+    if len(given) == 2:
+        raise ConfigError("SPOOL_KEY_FILE", "and FORMS_SPOOL_KEY are both set: choose one")
+    return given[0]
+
+
+def key_file_path(config: Mapping) -> Path:
+    """FORMS_SPOOL_KEY_FILE, refused inside FORMS_DATA_DIR: a copy of that folder must open nothing."""
+    path = Path(config["SPOOL_KEY_FILE"]).resolve()
+    if path.is_relative_to(Path(config["DATA_DIR"]).resolve()):
+        raise ConfigError("SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR: one copy of that folder would open "
+                                            "everything; keep the key elsewhere, e.g. /etc/cocreatehumanity")
+    return path
 
 
 def sealer_from_config(config: Mapping) -> Sealer:
-    """FORMS_SPOOL_KEY's keys, or the generated key file in FORMS_DATA_DIR."""
-    data_dir = Path(config["DATA_DIR"])
-    setting = None if config.get("SPOOL_KEY") in (None, "") else config["SPOOL_KEY"]  # FORMS_SPOOL_KEY= is unset
+    """The keys of FORMS_SPOOL_KEY or of the file FORMS_SPOOL_KEY_FILE; a bad one stops start-up."""
+    name = key_setting(config)
     try:
-        return load_sealer(setting, data_dir)
+        if name == "SPOOL_KEY":
+            return Sealer(keys_from_setting(config[name]))
+        return KeyFileSealer(key_file_path(config))
     except SealingError as problem:
-        if setting is not None:
-            raise ConfigError("SPOOL_KEY", str(problem)) from problem
-        raise ConfigError("SPOOL_KEY", f"is unset and the key file {data_dir / KEY_FILE_NAME} {problem}") from problem
+        raise ConfigError(name, str(problem)) from problem
     except OSError as error:
-        raise ConfigError("DATA_DIR", f"cannot hold the spool key file: {error.strerror}") from error
+        raise ConfigError(name, f"cannot be read: {error.strerror}") from error

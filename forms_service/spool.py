@@ -17,20 +17,23 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import InvalidToken
 
+from . import config as settings
 from .config import ConfigError
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
-from .sealing import Sealer, SealingError, sealer_from_config
+from .sealing import Sealer, SealingError, key_setting, sealer_from_config
 
 log = logging.getLogger(__name__)
 
 SPOOL_FILE_NAME = "spool.sqlite3"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# One erase attempt may hold up writers this long while readers of an older snapshot finish.
+ERASE_WAIT_MS = 20
 QUEUED = "queued"
 DEAD = "dead"
 
@@ -93,9 +96,9 @@ class RetryPolicy:
     SMTP server at the same second when it comes back.
     """
 
-    base_seconds: float = 60.0
-    max_seconds: float = 3600.0
-    max_age_seconds: float = 5 * 24 * 3600.0
+    base_seconds: float = settings.DEFAULTS["RETRY_BASE_SECONDS"]
+    max_seconds: float = settings.DEFAULTS["RETRY_MAX_SECONDS"]
+    max_age_seconds: float = settings.DEFAULTS["MAX_AGE_SECONDS"]
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failure, always within [base, max]."""
@@ -178,10 +181,10 @@ class Spool:
         except (OSError, sqlite3.Error) as exc:
             raise SpoolUnavailable(f"{self.path}: {type(exc).__name__}") from exc
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, busy_timeout_ms: int | None = None) -> sqlite3.Connection:
         """A connection with the durability settings every access relies on."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms or self._busy_timeout_ms)}")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA secure_delete = ON")  # delivered rows are overwritten, not just unlinked
@@ -291,9 +294,34 @@ class Spool:
         return claimed
 
     def delivered(self, entry_id: int) -> None:
-        """Forget a delivered message; secure_delete overwrites its bytes."""
+        """Forget a delivered message; secure_delete zeroes its bytes in the new page
+        versions, and `erase` then removes the older ones from the files."""
         with self._write() as db:
             db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
+
+    def erase(self, seconds: float = 2.0) -> bool:
+        """Leave nothing of deleted or rewritten rows in the files; True once done.
+
+        Every change writes new page versions to the WAL, and the older ones
+        (the sealed row, as accepted and as leased) stay in it until a
+        checkpoint copies the current pages into the main file and the WAL is
+        cut to zero bytes: PRAGMA wal_checkpoint(TRUNCATE). That needs the
+        write lock and no reader of an older snapshot, so it is tried on a
+        connection of its own with a short busy timeout (a long wait would
+        hold up every accept) again and again until `seconds` pass, polling
+        often enough to win the write lock between steady accepts.
+        """
+        deadline = time.monotonic() + seconds
+        try:
+            with closing(self._open(ERASE_WAIT_MS)) as db:
+                while db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:  # busy
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(random.uniform(0.001, 0.005))
+        except sqlite3.Error as error:  # a full disk: the caller tries again later
+            log.error("spool erase failed: %s", type(error).__name__)
+            return False
+        return True
 
     def split(self, entry_id: int, parts: Sequence[OutgoingMail]) -> list[int]:
         """Replace a row by one row per part (the same email to fewer recipients).
@@ -447,6 +475,19 @@ class Spool:
                 (now, now),
             ).rowcount
 
+    def unopened(self) -> tuple[int, int]:
+        """(rows no configured key opens, all rows), reading one row at a time on a
+        connection of its own (a pre-forking master must not keep one)."""
+        unopened = total = 0
+        with closing(self._open()) as db:
+            for (sealed,) in db.execute("SELECT sealed FROM outgoing"):
+                total += 1
+                try:
+                    self.sealer.unseal(sealed)
+                except InvalidToken:
+                    unopened += 1
+        return unopened, total
+
     def reseal(self) -> tuple[int, list[int]]:
         """Re-encrypt every row with the current key, one row per transaction so
         that neither memory nor the wait of concurrent accepts grows with the
@@ -465,6 +506,7 @@ class Spool:
             if row and not resealed:
                 unreadable.append(entry_id)
                 self.dead(entry_id, "InvalidToken")
+        self.erase()  # the blobs sealed with the old key go from the WAL too
         return done, unreadable
 
     def _resealed(self, sealed: bytes) -> bytes | None:
@@ -504,24 +546,10 @@ def after_fork_in_child(method: Callable[[], None]) -> None:
     os.register_at_fork(after_in_child=call)
 
 
-def seconds_setting(config: Mapping, name: str, default: float) -> float:
-    """A positive number of seconds from the settings, or a start-up error naming it."""
-    value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(name, "must be a number of seconds greater than 0")
-    return float(value)
-
-
 def retry_policy_from_config(config: Mapping) -> RetryPolicy:
-    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS, checked."""
-    policy = RetryPolicy(
-        seconds_setting(config, "RETRY_BASE_SECONDS", RetryPolicy.base_seconds),
-        seconds_setting(config, "RETRY_MAX_SECONDS", RetryPolicy.max_seconds),
-        seconds_setting(config, "MAX_AGE_SECONDS", RetryPolicy.max_age_seconds),
-    )
-    if policy.base_seconds > policy.max_seconds:
-        raise ConfigError("RETRY_BASE_SECONDS", "must not exceed FORMS_RETRY_MAX_SECONDS")
-    return policy
+    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS (checked by config.py)."""
+    return RetryPolicy(*(float(settings.value(config, name))
+                         for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")))
 
 
 def spool_from_config(config: Mapping) -> Spool:
@@ -531,3 +559,21 @@ def spool_from_config(config: Mapping) -> Spool:
         return Spool(Path(config["DATA_DIR"]) / SPOOL_FILE_NAME, sealer, policy)
     except SpoolUnavailable as error:
         raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
+
+
+def unopened_problem(spool: Spool, config: Mapping) -> ConfigError | None:
+    """The start-up error for a spool holding messages none of the configured keys opens, if any.
+
+    Serving on would mark them all dead, and a new key would only add to what
+    nobody can read: the service does not start (startup.py). The operator's
+    commands still run, so that `spool check` names it, `spool dead` lists and
+    `spool discard` removes what is truly lost, and `rotate-key` skips them.
+    """
+    try:
+        unopened, total = spool.unopened()
+    except sqlite3.Error as error:
+        return ConfigError("DATA_DIR", f"cannot read the spool: {type(error).__name__}")
+    if not unopened:
+        return None
+    problem = f"does not open {unopened} of the {total} messages in {spool.path}"
+    return ConfigError(key_setting(config), f"{problem}: give the key that sealed them as well (deploy/README.md)")

@@ -21,18 +21,23 @@ def load_app(*, starting: bool = False):
     """The app from FORMS_* settings, or exit 4 with the one line naming the bad setting.
 
     `starting`: the service is being started (the master's check, below), when
-    an operator is watching: an expired OpenPGP key then stops it too, naming
-    the key. Not in a worker that gunicorn respawns later (that would halt a
+    an operator is watching: a spool holding messages no configured key opens,
+    or an expired OpenPGP key, then stops it too, naming the problem. Not in a worker that gunicorn respawns later (that would halt a
     running service) nor in the operator commands: there an expired key is
     left out at each use (openpgp.Keyring) and reported by the health check.
     """
     from forms_service.app import create_app
     from forms_service.config import ConfigError
+    from forms_service.delivery import SPOOL_EXTENSION
     from forms_service.openpgp import KeyRefused
+    from forms_service.spool import unopened_problem
     from forms_service.views import MAIL_SETTINGS
 
     try:
         app = create_app()
+        unopened = starting and unopened_problem(app.extensions[SPOOL_EXTENSION], app.config)
+        if unopened:
+            raise unopened
         keyring = app.extensions[MAIL_SETTINGS].keyring
         if starting and keyring:
             try:

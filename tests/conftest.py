@@ -9,8 +9,8 @@ import pytest
 import trustme
 
 from forms_service.app import create_app
-from tests.service.helpers import service_settings
-from tests.smtp_sink import SmtpSink
+from harness.settings import service_settings
+from harness.smtp_sink import SmtpSink
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -22,12 +22,12 @@ import requests
 from babel.messages.pofile import read_po, write_po
 from bs4 import BeautifulSoup
 
-from benchmarks.server import Gunicorn
+from harness.gunicorn import Gunicorn
 from forms_service import i18n
 from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
 from tests.forms.helpers import site_path, what_a_browser_sends
-from tests.service.helpers import SITE, service_settings
-from tests.smtp_sink import SmtpSink
+from harness.settings import SITE, service_settings
+from harness.smtp_sink import SmtpSink
 
 SITE_URL = "https://site.test/"
 NAME = "contact"

@@ -1,7 +1,8 @@
 """deploy/nginx as production runs it: the built site, its headers, and /forms in front of the real service.
 
 nginx is Debian's, run unprivileged on loopback with the very snippet
-production includes (tests/nginx.py moves only root and upstream).
+production includes (harness/nginx.py moves only root and upstream).
+/forms with the service down or hung: test_nginx_unavailable.py.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import trustme
 from forms_service import i18n
 from forms_service.messages import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
-from tests import samples
-from tests.nginx import NGINX, PROJECT, SNIPPET
-from tests.service.helpers import support_form, volunteer_form
-from tests.smtp_sink import free_port
+from harness import samples
+from tests.deploy.helpers import multipart
+from harness.nginx import NGINX, PROJECT, SNIPPET, UPSTREAM_FILE
+from harness.settings import support_form, volunteer_form
+from harness.smtp_sink import free_port
 
 SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
-UPSTREAM_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity-upstream.conf"
 HASHED = re.compile(r"\.[0-9a-f]{8}\.min\.(css|js)$")  # Material's content-hashed bundles
 YEAR = 365 * 24 * 3600
 SECURITY_HEADERS = {
@@ -40,17 +41,6 @@ NGINX_BODY_CAP = 16 * MEGABYTE  # "sane": enough for any honest form post, not a
 
 def get(deployed, path: str, **headers) -> requests.Response:
     return requests.get(deployed.url + path, headers=headers, timeout=10, allow_redirects=False)
-
-
-def multipart(form: dict) -> dict:
-    """requests' `files=` for a helpers.py form, so it is sent as multipart like the site's forms.
-
-    helpers.py gives a file as Flask's test client takes it, (stream, name, type).
-    """
-    return {
-        name: (value[1], value[0], value[2]) if isinstance(value, tuple) else (None, value)
-        for name, value in form.items()
-    }
 
 
 def test_snippet_passes_nginx_t(deployed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from forms_service import config
 from forms_service.app import create_app
@@ -59,6 +61,7 @@ def test_env_example_values_start_the_service(tmp_path, monkeypatch):
         if active:
             monkeypatch.setenv(f"FORMS_{name}", " ".join(shlex.split(value)))
     monkeypatch.setenv("FORMS_SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("FORMS_SPOOL_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("FORMS_MAIL_PASSWORD", "the SMTP password")
     monkeypatch.setenv("FORMS_DATA_DIR", str(tmp_path))
     app = create_app()
@@ -66,8 +69,9 @@ def test_env_example_values_start_the_service(tmp_path, monkeypatch):
     assert app.config["VOLUNTEER_RECIPIENTS"] == ["volunteers@cocreatehumanity.org"]
 
 
-def test_the_secret_key_is_left_for_the_operator_to_generate():
-    assert ("FORMS_SECRET_KEY=\n") in ENV_EXAMPLE.read_text()
+def test_the_secret_and_spool_keys_are_left_for_the_operator_to_generate():
+    assert "FORMS_SECRET_KEY=\n" in ENV_EXAMPLE.read_text()
+    assert "FORMS_SPOOL_KEY=\n" in ENV_EXAMPLE.read_text()
 
 
 def installed_unit(tmp_path: Path) -> Path:
@@ -143,3 +147,36 @@ def test_monitoring_check_runs_spool_check_as_the_service_does():
     assert "ExecStart=/srv/cocreatehumanity/current/.venv/bin/flask --app forms_service spool check\n" in check
     assert f"OnFailure={ALERT_TEMPLATE.name.replace('@', '@%n')}\n" in check
     assert "OnUnitActiveSec=5min\n" in CHECK_TIMER.read_text()
+
+
+README = PROJECT / "README.md"
+TABLE_ROW = re.compile(r"^\| ((?:`FORMS_[A-Z0-9_]+`(?:, )?)+) \| ([^|]+) \|", re.MULTILINE)
+
+
+def readme_defaults() -> dict[str, str]:
+    """Setting name (without FORMS_) -> the default README's settings table states for it."""
+    table = README.read_text().split("### Settings", 1)[1]
+    return {name: default.strip() for names, default in TABLE_ROW.findall(table)
+            for name in re.findall(r"`FORMS_([A-Z0-9_]+)`", names)}
+
+
+def test_readme_states_every_setting_with_its_declared_default():
+    """One declaration per setting (config.SETTINGS): README's table can no longer drift from it."""
+    stated = readme_defaults()
+    declared = {setting.name: setting.documented_default for setting in config.SETTINGS if not setting.internal}
+    assert stated == declared
+
+
+def test_env_example_shows_optional_settings_at_their_declared_default():
+    """A commented-out `# FORMS_X=value` shows X at its default (the file's own convention);
+    settings without a literal default (none, or worked out from others) may show an example."""
+    for active, name, raw in example_lines():
+        default = config.BY_NAME[name].default
+        if active or default is None or default is config.REQUIRED or not raw:
+            continue
+        text = " ".join(shlex.split(raw))
+        try:
+            shown = json.loads(text)
+        except ValueError:
+            shown = text
+        assert shown == default, f"FORMS_{name}"

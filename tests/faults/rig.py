@@ -1,9 +1,9 @@
 """The test bench of the fault scenarios: a real SMTP server, the production server, real clients.
 
 Everything runs on loopback: an aiosmtpd server with STARTTLS and AUTH
-(tests/smtp_sink.py) whose certificate comes from a throw-away CA, the
+(harness/smtp_sink.py) whose certificate comes from a throw-away CA, the
 service under `gunicorn forms_service.wsgi:app` as README.md documents it
-(benchmarks/server.py), and HTTP clients posting real forms. Figures are
+(harness/gunicorn.py), and HTTP clients posting real forms. Figures are
 counted from what the SMTP server received, by Message-ID, against what the
 service answered 202 to, and from the dead entries kept in the spool.
 """
@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import sqlite3
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -26,11 +28,13 @@ from pathlib import Path
 import requests
 import trustme
 
-from benchmarks.server import Gunicorn
+from harness.gunicorn import Gunicorn
+from forms_service.sealing import keys_from_setting
 from forms_service.spool import SPOOL_FILE_NAME
-from tests import samples
-from tests.service.helpers import JSON, SITE, service_settings, support_form, volunteer_form, wait_until
-from tests.smtp_sink import SmtpSink
+from tests import forensics, samples
+from harness.settings import JSON, SITE, service_settings, support_form, volunteer_form
+from tests.service.helpers import wait_until
+from harness.smtp_sink import SmtpSink
 
 MAILS_PER_SUBMISSION = 2  # the association's email and the acknowledgement
 DROPPED = re.compile(r"dropped acknowledgement spool entry \d+ \(submission ([\w-]+)\)")
@@ -138,6 +142,14 @@ class Rig:
         """(submission id, state, kind) of every message the spool holds."""
         with closing(sqlite3.connect(self.data_dir / SPOOL_FILE_NAME)) as db:
             return db.execute("SELECT submission_id, state, kind FROM outgoing").fetchall()
+
+    def stolen(self) -> forensics.Recovered:
+        """What a thief who copies the data folder now, file by file as `cp -r` does, and
+        also holds the spool key, recovers from it (tests/forensics.py)."""
+        with tempfile.TemporaryDirectory(dir=self.workdir) as folder:
+            copy = Path(folder) / "data"
+            shutil.copytree(self.data_dir, copy)
+            return forensics.examine(copy, keys_from_setting(self.settings["SPOOL_KEY"]))
 
     def failed_attempts(self) -> int:
         """Failed delivery attempts recorded for the messages still in the spool."""

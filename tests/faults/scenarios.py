@@ -20,7 +20,7 @@ from forms_service.app import create_app
 from forms_service.delivery import SPOOL_EXTENSION, start_delivery
 from tests.faults.rig import Figures, Rig, kill_server, unique_resume, watching_data
 from tests.service.helpers import wait_until
-from tests.smtp_sink import DROP
+from harness.smtp_sink import DROP
 
 SUBMISSIONS = 8
 TEMPORARY_REPLIES = ["421 4.3.0 Service not available", "451 4.3.0 Try again later", "452 4.3.1 Storage full",
@@ -90,7 +90,7 @@ def sigkill_under_load(rig: Rig) -> Figures:
     stop = threading.Event()
     try:
         with watching_data(rig.sink) as relays, rig.serve() as server:
-            clients = [threading.Thread(target=_post_until, args=(rig, server.port, stop, number % 2 == 0))
+            clients = [threading.Thread(target=post_until, args=(rig, server.port, stop, number % 2 == 0))
                        for number in range(4)]
             for client in clients:
                 client.start()
@@ -173,11 +173,13 @@ def _with_sink(rig: Rig, name: str, meanwhile: Callable[[], object] = lambda: No
     return rig.figures(name, log)
 
 
-def _post_until(rig: Rig, port: int, stop: threading.Event, with_resume: bool) -> None:
-    """One client posting forms back to back until told to stop (or the server dies)."""
+def post_until(rig: Rig, port: int, stop: threading.Event, with_resume: bool, pause: float = 0.0) -> None:
+    """One client posting forms back to back (or `pause` seconds apart) until told to stop
+    (or the server dies)."""
     resume = unique_resume() if with_resume else None
     while not stop.is_set():
         rig.post(port, resume)
+        stop.wait(pause)
 
 
 @contextmanager

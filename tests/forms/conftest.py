@@ -15,7 +15,7 @@ import pytest
 
 from forms_service.devserver import combined
 from forms_service.static_site import build_site, static_site
-from tests.nginx import SNIPPET
+from harness.nginx import SNIPPET
 from tests.site.conftest import serve
 
 CSP = re.search(r'set \$csp "([^"]+)";', SNIPPET.read_text()).group(1)

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from forms_service import i18n
 from forms_service.messages import CHOOSE_FILE_AGAIN, FAILURES, NETWORK_FAILURE, REFUSED_TITLE
 from forms_service.fields import CHECKBOX, FILE, FORMS, MEGABYTE, SELECT
-from tests import samples
+from harness import samples
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,7 @@ from werkzeug.test import EnvironBuilder
 
 from tests.hostile import strategies as hs
 from tests.hostile.expect import LANGUAGES, check_response
-from tests.service.helpers import JSON, SITE, support_form, volunteer_form
+from harness.settings import JSON, SITE, support_form, volunteer_form
 
 FORM_PATHS = ("/forms/volunteer", "/forms/support")
 

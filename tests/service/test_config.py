@@ -8,13 +8,21 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask
 
+from harness.gunicorn import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
 from forms_service.app import create_app
-from benchmarks.server import service_environment
 from forms_service.config import ConfigError, load
+from forms_service.counters import COUNTERS_FILE_NAME
 from forms_service.fields import FORMS
+from forms_service.outgoing import OutgoingMail
+from forms_service.sealing import Sealer
+from forms_service.spool import SPOOL_FILE_NAME, Spool
+from harness.settings import service_settings
 
+# What the data folder may hold: databases and their companions, never a key.
+DATA_FILES = {f"{name}{suffix}" for name in (SPOOL_FILE_NAME, COUNTERS_FILE_NAME) for suffix in ("", "-wal", "-shm")}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -52,6 +60,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"RETRY_BASE_SECONDS": 7200, "RETRY_MAX_SECONDS": 3600}, "FORMS_RETRY_BASE_SECONDS"),
     ({"MAX_AGE_SECONDS": "5d"}, "FORMS_MAX_AGE_SECONDS"),
     ({"SPOOL_LEASE_SECONDS": 0}, "FORMS_SPOOL_LEASE_SECONDS"),
+    ({"SPOOL_LEASE_SECONDS": -1}, "FORMS_SPOOL_LEASE_SECONDS"),
+    ({"RETRY_MAX_SECONDS": "soon"}, "FORMS_RETRY_MAX_SECONDS"),
+    ({"MAX_AGE_SECONDS": True}, "FORMS_MAX_AGE_SECONDS"),
     ({"PGP_KEYS": ["/nonexistent/key.asc"]}, "FORMS_PGP_KEYS"),
     ({"SECRET_KEY": 12345678901234567890123456789012345}, "FORMS_SECRET_KEY"),
     ({"MAIL_USE_TLS": "false"}, "FORMS_MAIL_USE_TLS"),
@@ -106,6 +117,34 @@ def test_allowed_origins_default_to_the_site(app_config):
     assert app.config["ALLOWED_ORIGINS"] == ["https://www.example.org"]
 
 
+def test_gunicorn_halts_when_no_key_opens_the_spool(tmp_path):
+    """A lost key (or one dropped before re-sealing): the documented gunicorn stops with status 4
+    and one line, instead of making a key or marking every message dead; nothing is changed."""
+    data_dir = tmp_path / "data"
+    lost = Spool(data_dir / SPOOL_FILE_NAME, Sealer([Fernet.generate_key()]))
+    lost.accept("sub", [OutgoingMail("<lost.1@forms.test>", "forms@example.org", ("s@example.org",), b"x"),
+                        OutgoingMail("<lost.2@forms.test>", "forms@example.org", ("s@example.org",), b"x")])
+    env = {**service_environment(), **valid_environment(data_dir)}
+    result = subprocess.run([str(GUNICORN), FORMS_APP, "--bind", "127.0.0.1:0", *DOCUMENTED_OPTIONS,
+                             *LOOPBACK_OPTIONS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "FORMS_" in line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"forms_service: FORMS_SPOOL_KEY does not open 2 of the 2 messages in {data_dir}")
+    assert "Traceback" not in result.stderr
+    assert (lost.stats().queued, lost.stats().dead) == (2, 0)
+    assert {path.name for path in data_dir.iterdir()} <= DATA_FILES  # no key appeared
+
+
+def test_production_start_writes_no_key_into_the_data_folder(smtp_server, smtp_ca_file, tmp_path):
+    """The documented gunicorn, settings as production gives them: the data folder holds no key."""
+    data_dir = tmp_path / "data"
+    with Gunicorn(settings=service_settings(smtp_server.mail_config(), smtp_ca_file, data_dir)) as server:
+        assert server.get("/forms/healthz")[0] == 200
+        names = {path.name for path in data_dir.iterdir()}
+    assert SPOOL_FILE_NAME in names and names <= DATA_FILES
+
+
 def run_wsgi(env: dict) -> subprocess.CompletedProcess:
     clean = service_environment()
     return subprocess.run([sys.executable, "-c", "import forms_service.wsgi"], cwd=ROOT, env={**clean, **env},
@@ -118,6 +157,9 @@ def test_wsgi_reads_the_environment_and_starts(smtp_ca_file, tmp_path):
     assert result.stderr == ""
 
 
+SPOOL_KEY = Fernet.generate_key().decode()
+
+
 def valid_environment(data_dir) -> dict:
     """FORMS_* variables of a complete, safe deployment, written as an operator would."""
     return {
@@ -127,6 +169,7 @@ def valid_environment(data_dir) -> dict:
         "FORMS_MAIL_DEFAULT_SENDER": "Forms <forms@example.org>", "FORMS_MAIL_SERVER": "smtp.example.org",
         "FORMS_MAIL_PORT": "587", "FORMS_MAIL_USE_TLS": "true",
         "FORMS_MAIL_USERNAME": "forms@example.org", "FORMS_MAIL_PASSWORD": "s3cret-password",
+        "FORMS_SPOOL_KEY": SPOOL_KEY,
     }
 
 
@@ -144,6 +187,10 @@ ENVIRONMENT_REFUSALS = {
     "port-not-a-number": ({"FORMS_MAIL_PORT": "submission"}, "FORMS_MAIL_PORT"),
     "bad-pgp-key": ({"FORMS_PGP_KEYS": '["/nonexistent/readers.asc"]'}, "FORMS_PGP_KEYS"),
     "bad-spool-key": ({"FORMS_SPOOL_KEY": "not-a-fernet-key"}, "FORMS_SPOOL_KEY"),
+    "spool-key-unset": ({"FORMS_SPOOL_KEY": None}, "FORMS_SPOOL_KEY"),
+    "spool-key-left-blank": ({"FORMS_SPOOL_KEY": ""}, "FORMS_SPOOL_KEY"),
+    "spool-key-file-in-data-dir": ({"FORMS_SPOOL_KEY": None, "FORMS_SPOOL_KEY_FILE": "{data_dir}/spool.key"},
+                                   "FORMS_SPOOL_KEY_FILE"),
     "data-dir-unwritable": ({"FORMS_DATA_DIR": "{blocker}/data"}, "FORMS_DATA_DIR"),
     "unknown-limiter-storage": ({"FORMS_RATELIMIT_STORAGE_URI": "nosuch://127.0.0.1"},
                                 "FORMS_RATELIMIT_STORAGE_URI"),
@@ -188,7 +235,8 @@ def environment_refusals(tmp_path_factory) -> dict[str, list]:
     for case, (changes, _) in ENVIRONMENT_REFUSALS.items():
         env = {**clean, **valid_environment(folder / case)}
         for key, value in changes.items():
-            env.pop(key) if value is None else env.__setitem__(key, value.format(blocker=blocker))
+            env.pop(key) if value is None else env.__setitem__(key, value.format(blocker=blocker,
+                                                                                 data_dir=folder / case))
         cases[case] = env
     result = subprocess.run([sys.executable, "-c", START_EACH], cwd=ROOT, input=json.dumps(cases),
                             capture_output=True, text=True, timeout=120, check=True)

@@ -18,10 +18,10 @@ import requests
 from cryptography.fernet import Fernet
 from urllib3 import encode_multipart_formdata
 
-from benchmarks.server import DOCUMENTED_OPTIONS, Gunicorn
-from tests import samples
-from tests.service.helpers import (JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, service_settings, support_form,
-                                   volunteer_form, wait_until)
+from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
+from harness import samples
+from harness.settings import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, service_settings, support_form, volunteer_form
+from tests.service.helpers import wait_until
 
 AUDIT_CONFIG = str(Path(__file__).with_name("gunicorn_audit.py"))
 BIG_RESUME = samples.padded_pdf(4 * 1024 * 1024)  # far above Werkzeug's 500 kB in-memory threshold

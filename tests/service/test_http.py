@@ -13,10 +13,10 @@ from werkzeug.serving import make_server
 
 from forms_service import health
 from forms_service.fields import RESUME_MAX_BYTES
-from forms_service.sealing import KEY_FILE_NAME
-from tests import samples
-from tests.service.helpers import (JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, deliver, post, support_form,
-                                   volunteer_form)
+from forms_service.sealing import ensure_key_file
+from harness import samples
+from harness.settings import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, support_form, volunteer_form
+from tests.service.helpers import deliver, post
 from tests.spool.conftest import corrupt_outgoing_table
 
 
@@ -364,10 +364,13 @@ def break_key_file(key_file) -> None:
 
 
 @pytest.mark.parametrize("damage", [break_key_file, lambda key_file: key_file.unlink()])
-def test_healthz_is_red_whenever_the_spool_key_file_cannot_seal(app, damage):
+def test_healthz_is_red_whenever_the_spool_key_file_cannot_seal(make_app, tmp_path, damage):
     """The heartbeat of old wrote no sealed row: it stayed green while every submission got 503."""
+    key_file = tmp_path / "keys" / "spool.key"
+    ensure_key_file(key_file)
+    app = make_app(SPOOL_KEY=None, SPOOL_KEY_FILE=str(key_file))
     assert submission_and_health(app) == (202, 200)
-    damage(app.extensions["forms_spool"].path.parent / KEY_FILE_NAME)
+    damage(key_file)
     assert submission_and_health(app) == (503, 503)
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR).get_json()
     assert operator["spool"].startswith("not writable (")

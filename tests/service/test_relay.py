@@ -10,7 +10,7 @@ from forms_service.outgoing import OutgoingMail
 from forms_service.relay import (InsecureTransportError, PermanentRelayError, RecipientsRefused, Relay,
                                  TemporaryRelayError)
 from tests.service.helpers import refuse_recipients
-from tests.smtp_sink import DROP
+from harness.smtp_sink import DROP
 
 
 def mail(number: int = 1, recipients: tuple[str, ...] = ("team@cch.example.org",)) -> OutgoingMail:

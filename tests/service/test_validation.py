@@ -11,8 +11,9 @@ from werkzeug.datastructures import MultiDict
 
 from forms_service import i18n
 from forms_service.fields import FORMS, RESUME_MAX_BYTES
-from tests import samples
-from tests.service.helpers import JSON, post, support_form, volunteer_form
+from harness import samples
+from harness.settings import JSON, support_form, volunteer_form
+from tests.service.helpers import post
 
 
 def upload(data: bytes, name: str = "cv.pdf"):

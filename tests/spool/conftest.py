@@ -41,8 +41,13 @@ def corrupt_outgoing_table(path) -> None:
 
 
 @pytest.fixture
-def sealer() -> Sealer:
-    return Sealer([Fernet.generate_key()])
+def spool_key() -> bytes:
+    return Fernet.generate_key()
+
+
+@pytest.fixture
+def sealer(spool_key) -> Sealer:
+    return Sealer([spool_key])
 
 
 @pytest.fixture

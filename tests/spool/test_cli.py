@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from benchmarks.server import service_environment
+from harness.gunicorn import service_environment
 from forms_service.delivery import SPOOL_EXTENSION
 from forms_service.outgoing import ACKNOWLEDGEMENT
-from forms_service.sealing import KEY_FILE_NAME, Sealer, read_key_file
+from forms_service.sealing import Sealer, ensure_key_file, read_key_file
 from forms_service.spool import Spool
 from tests.spool.conftest import outgoing
 
@@ -75,17 +76,29 @@ def test_retry_delivers_now(cli_spool, run, smtp_server):
     assert len(smtp_server.messages) == 1
 
 
-def test_rotate_key_file(cli_spool, run, app):
+@pytest.fixture
+def key_file_config(app_config, tmp_path) -> dict:
+    """app_config with FORMS_SPOOL_KEY_FILE (a file beside the data folder) instead of FORMS_SPOOL_KEY."""
+    key_file = tmp_path / "keys" / "spool.key"
+    ensure_key_file(key_file)
+    return {**app_config, "SPOOL_KEY": None, "SPOOL_KEY_FILE": str(key_file)}
+
+
+def test_rotate_key_file(make_app, key_file_config):
+    app = make_app(**key_file_config)
+    spool = operated(app)
     for number in range(3):
-        cli_spool.accept(f"sub-{number}", [outgoing("Sentinel", number)])
-    key_file = cli_spool.path.parent / KEY_FILE_NAME
+        spool.accept(f"sub-{number}", [outgoing("Sentinel", number)])
+    key_file = Path(key_file_config["SPOOL_KEY_FILE"])
     (old,) = read_key_file(key_file)
-    assert run("rotate-key").output == "re-sealed: 3\n"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["spool", "rotate-key"]).output == "re-sealed: 3\n"
     new, kept = read_key_file(key_file)
     assert kept == old
-    assert run("rotate-key", "--retire-old").output == "re-sealed: 3\nold keys deleted from the key file\n"
+    assert runner.invoke(args=["spool", "rotate-key", "--retire-old"]).output == (
+        "re-sealed: 3\nold keys deleted from the key file\n")
     assert read_key_file(key_file) == [new]
-    assert len(Spool(cli_spool.path, Sealer([new])).claim("check", 60, 10)) == 3
+    assert len(Spool(spool.path, Sealer([new])).claim("check", 60, 10)) == 3
 
 
 def test_rotate_setting_key(make_app):
@@ -116,20 +129,20 @@ def flask_spool(app_config, *args: str) -> str:
     return result.stdout
 
 
-def test_commands_in_a_subprocess_with_environment_settings(app, app_config, smtp_server):
+def test_commands_in_a_subprocess_with_environment_settings(make_app, key_file_config, smtp_server):
     """status, requeue, rotate-key and retry, each a new process, as an operator runs them."""
-    spool = app.extensions["forms_spool"]
+    spool = operated(make_app(**key_file_config))
     spool.accept("sub-a", [outgoing("Sentinel", 1)])
     spool.accept("sub-b", [outgoing("Sentinel", 2)])
     first, second = spool.claim("worker", 60, 10)
     spool.dead(first.id, "PermanentRelayError: message refused: 550")
     spool.release([second.id], "worker")
-    assert flask_spool(app_config, "status").startswith("queued: 1\ndead: 1\noldest queued: ")
-    assert flask_spool(app_config, "requeue", "--all") == "requeued: 1\n"
-    assert flask_spool(app_config, "status").startswith("queued: 2\ndead: 0\n")
-    assert flask_spool(app_config, "rotate-key") == "re-sealed: 2\n"
-    assert len(read_key_file(spool.path.parent / KEY_FILE_NAME)) == 2
-    assert flask_spool(app_config, "retry").startswith("due: 2, attempted: 2\nqueued: 0\ndead: 0\n")
+    assert flask_spool(key_file_config, "status").startswith("queued: 1\ndead: 1\noldest queued: ")
+    assert flask_spool(key_file_config, "requeue", "--all") == "requeued: 1\n"
+    assert flask_spool(key_file_config, "status").startswith("queued: 2\ndead: 0\n")
+    assert flask_spool(key_file_config, "rotate-key") == "re-sealed: 2\n"
+    assert len(read_key_file(Path(key_file_config["SPOOL_KEY_FILE"]))) == 2
+    assert flask_spool(key_file_config, "retry").startswith("due: 2, attempted: 2\nqueued: 0\ndead: 0\n")
     assert sorted(message.parsed()["Subject"] for message in smtp_server.messages) == ["Sentinel", "Sentinel"]
 
 
@@ -169,5 +182,27 @@ def test_rotate_key_skips_rows_no_key_opens_and_finishes(cli_spool, run, retire)
     assert lines[:2] == ["re-sealed: 2", "skipped, no key opens them (now dead, see `flask --app forms_service "
                                          "spool dead`): 2"]
     assert [entry.submission_id for entry in cli_spool.list_dead()] == ["sub-lost"]
-    if retire:
-        assert lines[2] == "old keys deleted from the key file"
+    if retire:  # the test app's keys are FORMS_SPOOL_KEY's
+        assert lines[2] == "FORMS_SPOOL_KEY is set: remove the old keys from it yourself and restart"
+
+
+def test_a_spool_no_key_opens_stops_the_service_but_not_the_commands(app, app_config):
+    """The service's start names the problem in one line (status 4); the operator's commands still
+    run, so `spool check` reports it and nothing is marked dead behind anyone's back."""
+    operated(app).accept("sub", [outgoing("Sentinel")])
+    env = service_environment({**app_config, "SPOOL_KEY": Fernet.generate_key().decode()})
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    start = command("-m", "forms_service.startup")
+    assert start.returncode == 4
+    assert start.stderr.startswith("forms_service: FORMS_SPOOL_KEY does not open 1 of the 1 messages in ")
+    assert start.stderr.count("\n") == 1
+    status = command("-m", "flask", "--app", "forms_service", "spool", "status")
+    assert status.returncode == 0 and "queued: 1" in status.stdout
+    check = command("-m", "flask", "--app", "forms_service", "spool", "check")
+    assert check.returncode == 2 and check.stdout.startswith("SPOOL CRITICAL - ")
+    assert "FORMS_SPOOL_KEY does not open 1 of the 1 messages" in check.stdout
+    assert operated(app).stats().dead == 0

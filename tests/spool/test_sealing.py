@@ -1,4 +1,4 @@
-"""Symmetric sealing: keys from FORMS_SPOOL_KEY or a private key file, and rotation."""
+"""Symmetric sealing: keys from FORMS_SPOOL_KEY or a private key file outside the data folder, and rotation."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from forms_service.config import ConfigError
 from forms_service.sealing import (
-    KEY_FILE_NAME,
     KeyFileSealer,
     Sealer,
     SealingError,
     add_new_key,
-    load_sealer,
+    ensure_key_file,
     read_key_file,
     retire_old_keys,
+    sealer_from_config,
 )
-from forms_service.spool import Spool, spool_from_config
+from forms_service.spool import Spool, spool_from_config, unopened_problem
 from tests.spool.conftest import outgoing
 
 
@@ -32,44 +32,54 @@ def test_seal_round_trip_and_authentication(sealer):
         Sealer([Fernet.generate_key()]).unseal(sealed)
 
 
-def test_local_key_file_is_generated_private_and_reused(tmp_path):
-    data_dir = tmp_path / "data"
-    first = load_sealer(None, data_dir)
-    key_file = data_dir / KEY_FILE_NAME
+def key_file_settings(tmp_path) -> dict:
+    """FORMS_SPOOL_KEY_FILE naming a file beside the data folder, made as the dev server makes it."""
+    key_file = tmp_path / "keys" / "spool.key"
+    ensure_key_file(key_file)
+    return {"DATA_DIR": str(tmp_path / "data"), "SPOOL_KEY_FILE": str(key_file)}
+
+
+def test_a_made_key_file_is_private_and_reused(tmp_path):
+    settings = key_file_settings(tmp_path)
+    key_file = tmp_path / "keys" / "spool.key"
+    first = sealer_from_config(settings)
     assert isinstance(first, KeyFileSealer)
     assert key_file.stat().st_mode & 0o777 == 0o600
-    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert key_file.parent.stat().st_mode & 0o777 == 0o700
     assert len(read_key_file(key_file)) == 1
-    assert load_sealer(None, data_dir).unseal(first.seal(b"x")) == b"x"
-    assert [path.name for path in data_dir.iterdir()] == [KEY_FILE_NAME]  # no temporary file left
+    ensure_key_file(key_file)  # a second start keeps the key
+    assert sealer_from_config(settings).unseal(first.seal(b"x")) == b"x"
+    assert [path.name for path in key_file.parent.iterdir()] == ["spool.key"]  # no temporary file left
 
 
-def _seal_in_child(data_dir, results) -> None:  # pragma: no cover - child process
-    results.put(load_sealer(None, data_dir).seal(b"same key"))
+def _make_key_in_child(key_file, results) -> None:  # pragma: no cover - child process
+    ensure_key_file(key_file)
+    results.put(KeyFileSealer(key_file).seal(b"same key"))
 
 
-def test_workers_starting_together_agree_on_one_key(tmp_path):
+def test_processes_making_the_key_file_together_agree_on_one_key(tmp_path):
+    key_file = tmp_path / "spool.key"
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    children = [context.Process(target=_seal_in_child, args=(tmp_path, results)) for _ in range(6)]
+    children = [context.Process(target=_make_key_in_child, args=(key_file, results)) for _ in range(6)]
     for child in children:
         child.start()
     tokens = [results.get(timeout=20) for _ in children]
     for child in children:
         child.join(10)
-    final = load_sealer(None, tmp_path)
+    final = KeyFileSealer(key_file)
     assert all(final.unseal(token) == b"same key" for token in tokens)
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o666])
 def test_key_file_readable_by_others_is_refused(tmp_path, mode):
-    load_sealer(None, tmp_path)
-    (tmp_path / KEY_FILE_NAME).chmod(mode)
+    settings = key_file_settings(tmp_path)
+    (tmp_path / "keys" / "spool.key").chmod(mode)
     with pytest.raises(SealingError, match=f"mode {mode:04o}"):
-        load_sealer(None, tmp_path)
+        KeyFileSealer(tmp_path / "keys" / "spool.key")
     with pytest.raises(ConfigError) as refused:
-        spool_from_config({"DATA_DIR": str(tmp_path)})
-    assert str(refused.value).startswith("forms_service: FORMS_SPOOL_KEY is unset and the key file")
+        spool_from_config(settings)
+    assert str(refused.value).startswith("forms_service: FORMS_SPOOL_KEY_FILE has mode")
     assert "chmod 600" in str(refused.value)
 
 
@@ -77,14 +87,59 @@ def test_spool_key_setting_forms(tmp_path):
     old, new = Fernet.generate_key(), Fernet.generate_key()
     sealed = Sealer([old]).seal(b"x")
     for setting in (old.decode(), [new.decode(), old.decode()]):
-        assert load_sealer(setting, tmp_path).unseal(sealed) == b"x"
-    assert not (tmp_path / KEY_FILE_NAME).exists()  # no key file when the setting is given
+        assert sealer_from_config({"DATA_DIR": str(tmp_path), "SPOOL_KEY": setting}).unseal(sealed) == b"x"
 
 
 @pytest.mark.parametrize("setting", ["not-a-key", "[\"unterminated", "[]", []])
 def test_bad_spool_key_stops_start_up(tmp_path, setting):
     with pytest.raises(ConfigError, match="^forms_service: FORMS_SPOOL_KEY "):
         spool_from_config({"DATA_DIR": str(tmp_path), "SPOOL_KEY": setting})
+
+
+@pytest.mark.parametrize("settings, named, says", [
+    ({}, "FORMS_SPOOL_KEY", "is unset"),
+    ({"SPOOL_KEY": ""}, "FORMS_SPOOL_KEY", "is unset"),  # FORMS_SPOOL_KEY= in an environment file
+    ({"SPOOL_KEY_FILE": "{tmp}/nowhere/spool.key"}, "FORMS_SPOOL_KEY_FILE", "cannot be read: No such file"),
+    ({"SPOOL_KEY_FILE": "{tmp}/data/spool.key"}, "FORMS_SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR"),
+    ({"SPOOL_KEY_FILE": "{tmp}/data/../data/keys/k"}, "FORMS_SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR"),
+    ({"SPOOL_KEY": "K", "SPOOL_KEY_FILE": "{tmp}/spool.key"}, "FORMS_SPOOL_KEY_FILE", "and FORMS_SPOOL_KEY are both"),
+])
+def test_the_service_never_makes_a_key_nor_takes_one_from_the_data_folder(tmp_path, settings, named, says):
+    """Production gives the key from outside FORMS_DATA_DIR, or start-up stops; nothing is generated."""
+    data_dir = tmp_path / "data"
+    with pytest.raises(ConfigError) as refused:
+        spool_from_config({"DATA_DIR": str(data_dir),
+                           **{name: value.replace("{tmp}", str(tmp_path)) for name, value in settings.items()}})
+    assert str(refused.value).startswith(f"forms_service: {named} {says}")
+    assert "\n" not in str(refused.value)
+    assert not data_dir.exists() or [path.name for path in data_dir.iterdir()] == []
+
+
+def test_the_key_file_an_older_version_made_is_named_not_used(tmp_path):
+    """An upgrade without FORMS_SPOOL_KEY: start-up stops, naming the old file in the data folder."""
+    data_dir = tmp_path / "data"
+    ensure_key_file(data_dir / "spool.key")
+    with pytest.raises(ConfigError) as refused:
+        spool_from_config({"DATA_DIR": str(data_dir)})
+    assert str(refused.value) == (f"forms_service: FORMS_SPOOL_KEY is unset and {data_dir}/spool.key, made by an"
+                                  " older version, holds the key: move it into FORMS_SPOOL_KEY and delete the file"
+                                  " (deploy/README.md)")
+
+
+def test_rows_no_key_opens_are_the_start_up_problem_and_stay(tmp_path):
+    """A lost key: start-up with another one stops, naming the problem, instead of marking every
+    message dead; with the right key back, everything is still there."""
+    old = Fernet.generate_key().decode()
+    settings = {"DATA_DIR": str(tmp_path / "data"), "SPOOL_KEY": old}
+    fill(spool_from_config(settings), 3)
+    for keys in (Fernet.generate_key().decode(), [Fernet.generate_key().decode()]):
+        other = {**settings, "SPOOL_KEY": keys}
+        refused = unopened_problem(spool_from_config(other), other)
+        assert str(refused).startswith("forms_service: FORMS_SPOOL_KEY does not open 3 of the 3 messages in ")
+    both = {**settings, "SPOOL_KEY": [Fernet.generate_key().decode(), old]}
+    spool = spool_from_config(both)
+    assert unopened_problem(spool, both) is None and spool.stats().queued == 3
+    assert len(opened_by(tmp_path / "data" / "spool.sqlite3", Sealer([old.encode()]))) == 3
 
 
 def fill(spool: Spool, count: int = 5) -> None:
@@ -107,11 +162,11 @@ def test_rotating_the_setting_key_retires_the_old_one(spool_path):
 
 
 def test_rotating_the_key_file_while_workers_run(tmp_path):
-    data_dir = tmp_path / "data"
-    spool = Spool(data_dir / "spool.sqlite3", load_sealer(None, data_dir))
-    worker = Spool(spool.path, load_sealer(None, data_dir))  # another process, started before rotation
+    settings = key_file_settings(tmp_path)
+    spool = spool_from_config(settings)
+    worker = spool_from_config(settings)  # another process, started before rotation
     fill(spool)
-    key_file = data_dir / KEY_FILE_NAME
+    key_file = tmp_path / "keys" / "spool.key"
     (old,) = read_key_file(key_file)
     add_new_key(key_file)
     assert spool.reseal() == (5, [])
