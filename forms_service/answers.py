@@ -73,8 +73,9 @@ def _form_given_back(form: Form, catalogue: i18n.Catalogue, errors: dict[str, st
         return None
     typed = {item.name: request.form.get(item.name, "") for item in form.fields
              if item.kind not in (FILE, HIDDEN, HONEYPOT)}
+    endpoint = url_for("forms.submit", form_name=form.name).rsplit("/", 1)[0]  # where every form posts: /forms
     context = form_page.form_context(
-        form, language, url_for("forms.submit", form_name=form.name).rsplit("/", 1)[0],
+        form, language, endpoint,
         thanks_url=site_url(language, form.thanks_page), privacy_url=site_url(language, form_page.PRIVACY_PAGE),
         values=typed, errors=errors)
     notice = render_template("refused_notice.html", catalogue=catalogue, title=REFUSED_TITLE,
