@@ -151,6 +151,17 @@ def test_without_javascript_a_refusal_gives_the_form_back_filled_in_on_the_sites
     assert [part.get_content() for part in mail.iter_attachments()] == [RESUME]
 
 
+def test_a_form_given_back_is_accessible(open_form, forms_app):
+    """axe needs scripts: the page is posted as without the forms script, then checked."""
+    page = open_form("support", "en")
+    fill_in(page, "support")
+    page.locator("#support-email").fill("amina@localhost")
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('support-form').submit()")  # as without the forms script
+    expect(page.locator("#support-email-error")).to_be_visible()
+    assert axe_violations(page) == []
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_without_javascript_a_refused_support_request_keeps_the_crisis_numbers_and_our_address(
         open_form, origin, forms_app, smtp_server, lang):
