@@ -23,6 +23,7 @@ from limits import parse_many
 
 from .fields import FORMS, RESUME_MAX_BYTES
 from .i18n import supported_languages
+from .static_site import PROJECT
 
 PREFIX = "FORMS"
 
@@ -138,6 +139,9 @@ SETTINGS = (
     Setting("URGENT_RECIPIENTS", [], _recipients(required=False)),
     Setting("ALLOWED_ORIGINS", None, lambda name, value: _check_origins(value), shown="origin of `FORMS_SITE_URL`"),
     Setting("DATA_DIR", None, shown="`instance/`"),  # Flask's instance folder, worked out at load
+    # The built site: a refusal without the script is answered with the form's own page from it
+    # (answers.py); without it, with a plain page. `make build` writes it beside the package, in each release.
+    Setting("SITE_DIR", None, _optional_text, shown="`site/` beside `forms_service/`"),  # worked out at load
     Setting("SPOOL_KEY", None, shown="required (or `FORMS_SPOOL_KEY_FILE`)"),  # the keys are read by sealing.py
     Setting("SPOOL_KEY_FILE", None, _optional_text),
     Setting("PGP_KEYS", None),  # the certificates are read and vetted by openpgp.py
@@ -207,6 +211,7 @@ def load(app: Flask, overrides: dict | None) -> None:
     """Fill app.config: defaults, then the environment (or the given mapping, for tests)."""
     app.config.from_mapping(DEFAULTS)
     app.config["DATA_DIR"] = app.instance_path
+    app.config["SITE_DIR"] = str(PROJECT / "site")
     if overrides is None:
         app.config.from_prefixed_env(PREFIX)
     else:

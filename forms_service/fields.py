@@ -79,6 +79,15 @@ class Choice:
     label: str
 
 
+Condition = tuple[str, tuple[str, ...]]
+"""(field name, values): holds when that field's submitted value is one of the values."""
+
+
+def _holds(condition: Condition, values: Mapping[str, object]) -> bool:
+    name, expected = condition
+    return values.get(name) in expected
+
+
 @dataclass(frozen=True)
 class Field:
     """One form field: what the HTML form renders and what the service enforces."""
@@ -97,6 +106,10 @@ class Field:
     """Why we ask for it: the privacy page lists every visible field with this text."""
     staff_label: str | None = None
     """A shorter label for the coordinators' email, where the form's speaks to the person filling it in."""
+    required_when: Condition | None = None
+    """Required only when another field holds one of some values: ("contact", ("phone", "video"))."""
+    shown_when: Condition | None = None
+    """Asked only when another field holds one of some values; otherwise what it holds is dropped."""
     errors: Mapping[str, str] = field(default_factory=lambda: ERRORS, compare=False)
 
     @property
@@ -108,6 +121,14 @@ class Field:
     def accept_attribute(self) -> str:
         """The HTML `accept` value for the site build: extensions and MIME types accepted."""
         return ",".join(f".{kind.extension},{kind.mime}" for kind in self.accept)
+
+    def is_required(self, values: Mapping[str, object]) -> bool:
+        """Whether it must be filled in, given the cleaned values of the fields before it."""
+        return self.required or (self.required_when is not None and _holds(self.required_when, values))
+
+    def is_asked(self, values: Mapping[str, object]) -> bool:
+        """Whether it is asked at all, given the cleaned values of the fields before it."""
+        return self.shown_when is None or _holds(self.shown_when, values)
 
     def error(self, code: str) -> str:
         """The msgid for an error code, with the field's own override if it has one."""
@@ -222,6 +243,23 @@ def _check(form: Form) -> None:
     for item in form.visible_fields:
         if not item.purpose:
             fail(f"field {item.name!r} has no purpose: the privacy page must say why it is asked for")
+        for condition in (item.required_when, item.shown_when):
+            _check_condition(form, item, condition, fail)
+
+
+def _check_condition(form: Form, item: Field, condition: Condition | None, fail) -> None:
+    """A condition names an earlier select of the form and some of its choices: the browser reads
+    the answer before the field, and the service has cleaned it before checking the field."""
+    if condition is None:
+        return
+    name, values = condition
+    earlier = [field.name for field in form.fields[:form.fields.index(item)]]
+    if name not in earlier or form[name].kind != SELECT:
+        fail(f"field {item.name!r} depends on {name!r}, which is not a select before it")
+    if not values or not set(values) <= {choice.value for choice in form[name].choices}:
+        fail(f"field {item.name!r} depends on values {values!r} that {name!r} does not offer")
+    if item.required:
+        fail(f"field {item.name!r} is both always required and conditional")
 
 
 LANG = Field("lang", HIDDEN, max_length=16)
@@ -338,8 +376,11 @@ SUPPORT = Form(
     ),
     fields=(
         Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
-              hint=N_("We only use it to answer you."), purpose=N_("To reply to you.")),
-        Field("name", TEXT, N_("First name or pseudonym"), max_length=100, autocomplete="given-name",
+              hint=N_("We only use it to answer you. A personal address is safer than a work one: "
+                      "our reply will go there."),
+              purpose=N_("To reply to you.")),
+        # "nickname", not "given-name": the browser must not offer the legal name it knows.
+        Field("name", TEXT, N_("First name or pseudonym"), max_length=100, autocomplete="nickname",
               hint=N_("Optional: any name you would like us to use."),
               purpose=N_("To know what to call you. Your full name is not needed.")),
         Field("message", TEXTAREA, N_("Your message"), max_length=LONG_TEXT_MAX,
@@ -350,11 +391,19 @@ SUPPORT = Form(
               purpose=N_("To understand your context and find the most suitable peer for you.")),
         Field("preferred_language", SELECT, N_("Preferred language"), choices=PEER_LANGUAGES,
               purpose=N_("To put you in touch, where possible, with a peer who speaks your language.")),
+        Field("other_language", TEXT, N_("Which other language?"), max_length=100,
+              shown_when=("preferred_language", ("other",)),
+              hint=N_("Only if you chose “Other” as your preferred language."),
+              purpose=N_("To know your language when it is not in the list."),
+              staff_label=N_("Other language")),
         Field("contact", SELECT, N_("Preferred way to be contacted"), choices=CONTACT_WAYS,
               purpose=N_("To reach you in the way that suits you.")),
         Field("phone", TEL, N_("Phone number"), max_length=40, autocomplete="tel",
-              hint=N_("Only if you prefer a phone or video call; include the country code."),
-              purpose=N_("To call you, if you prefer a phone or video call.")),
+              required_when=("contact", ("phone", "video")),
+              hint=N_("Needed if you prefer a phone or video call; include the country code."),
+              purpose=N_("To call you, if you prefer a phone or video call."),
+              errors=MappingProxyType({**ERRORS, "required": N_(
+                  "Please give a phone number so that we can call you, or choose to be contacted by email.")})),
         Field("urgent", CHECKBOX, N_("This is urgent: please contact me as soon as possible"),
               hint=N_("We still cannot answer at once: if you are in danger, call the emergency numbers "
                       "at the top of this page now."),

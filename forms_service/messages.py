@@ -26,3 +26,5 @@ BACK_TO_SITE = N_("Back to the website")
 CORRECT_BELOW = N_("Please correct the following, then send the form again:")
 NETWORK_FAILURE = N_("We could not reach our service. Please check your connection, then send again: "
                      "what you typed is still here.")
+CHOOSE_FILE_AGAIN = N_("The file you chose could not be kept: please choose it again.")
+REFUSED_NOTICE = N_("What to correct is shown with the form below; what you typed is still there.")

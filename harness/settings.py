@@ -32,6 +32,8 @@ def service_settings(mail_config: dict, ca_file, data_dir, **overrides) -> dict:
         "MAIL_CA_FILE": str(ca_file),
         "MAIL_TIMEOUT": 5,
         "DATA_DIR": str(data_dir),
+        # No built site: an HTML refusal is the plain page (tests/forms and tests/deploy give the built one).
+        "SITE_DIR": str(data_dir / "no-built-site"),
         "SPOOL_KEY": Fernet.generate_key().decode(),
         "RATELIMIT_ENABLED": False,
         # Tests, the fault rig and benchmarks post many submissions naming one address: the daily

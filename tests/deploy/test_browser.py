@@ -59,7 +59,7 @@ def test_the_unavailable_page_works_at_the_address_the_form_posted_to(unavailabl
     with page.expect_navigation() as navigation:
         page.evaluate("document.getElementById('support-form').submit()")  # as without JavaScript
     assert navigation.value.status == 502
-    assert page.url == unavailable.url + "forms/support"
+    assert page.url == unavailable.url + f"forms/support?lang={lang}"  # the form's address carries its language
     assert page.locator("html").get_attribute("lang") == lang
     sheets = page.evaluate("[...document.styleSheets].map(sheet => sheet.href)")
     assert unavailable.url + "assets/stylesheets/identity.css" in sheets
@@ -67,7 +67,7 @@ def test_the_unavailable_page_works_at_the_address_the_form_posted_to(unavailabl
     open_search(page)  # Material's scripts, the search worker and the language's index
     page.keyboard.type("mission")
     page.locator(".md-search-result__item").first.wait_for()
-    assert failures == [f"502 {unavailable.url}forms/support"]
+    assert failures == [f"502 {unavailable.url}forms/support?lang={lang}"]
     assert page.evaluate("window.__violations") == []
 
 

@@ -200,7 +200,7 @@ def shown(lang: str, msgid: str) -> str:
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_the_built_page_has_the_form_and_the_privacy_page_lists_what_it_collects(project, lang):
     form = built(project, lang, "/contact.html").select_one(f"form#{NAME}-form")
-    assert form["action"] == f"/forms/{NAME}"
+    assert form["action"] == f"/forms/{NAME}?lang={lang}"
     assert [control["name"] for control in form.select("[name]")] == [
         "name", "email", "message", "consent", "lang", "website"]
     assert [control["name"] for control in form.select("[required]")] == ["email", "message", "consent"]

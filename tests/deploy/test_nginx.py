@@ -104,10 +104,29 @@ def test_a_refusal_through_nginx_carries_the_services_headers_only(deployed, for
                              headers={"Origin": deployed.origin}, timeout=30)
     assert response.status_code == 400
     policies = response.raw.headers.getlist("Content-Security-Policy")
-    assert len(policies) == 1 and "style-src 'nonce-" in policies[0]
-    assert response.raw.headers.getlist("Referrer-Policy") == ["no-referrer"]
+    assert len(policies) == 1 and f"style-src {deployed.origin} 'nonce-" in policies[0]
+    # The form given back posts again: its page lets the browser send the Origin (not "null").
+    assert response.raw.headers.getlist("Referrer-Policy") == ["same-origin"]
     assert response.headers["Cache-Control"] == "no-store" and "Expires" not in response.headers
     assert response.headers["Strict-Transport-Security"] == SECURITY_HEADERS["Strict-Transport-Security"]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_refusal_without_the_script_is_the_sites_page_and_its_stylesheets_load(deployed, forms_upstream, lang):
+    """The built form's address, language included, reaches the service through nginx; the page it
+    answers links the site's stylesheets, which nginx serves to it."""
+    page = (deployed.site_dir / (i18n.language_prefix(lang) + "/support.html").lstrip("/")).read_text()
+    action = re.search(r'<form class="cch-form" id="support-form" action="([^"]+)"', page).group(1)
+    assert action == f"/forms/support?lang={lang}"
+    response = requests.post(deployed.origin + action, files=multipart(support_form(email="nope", lang=None)),
+                             headers={"Origin": deployed.origin, "Accept-Language": "ar"}, timeout=30)
+    assert response.status_code == 400
+    assert f'<html lang="{lang}"' in response.text and 'id="support-email-error">' in response.text
+    stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', response.text)
+    assert stylesheets and all(url.startswith(deployed.url + "assets/") for url in stylesheets)
+    for url in stylesheets:
+        css = requests.get(url, timeout=10)
+        assert (css.status_code, css.headers["Content-Type"].split(";")[0]) == (200, "text/css")
 
 
 def test_health_check_is_reachable_through_nginx(deployed, forms_upstream):
@@ -125,10 +144,11 @@ def test_nginx_buffers_no_unbounded_body(deployed, forms_upstream):
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
-def test_a_6_mb_upload_gets_the_services_413_in_the_submitters_language(deployed, forms_upstream, lang):
+def test_a_6_mb_upload_gets_the_services_413_in_the_pages_language(deployed, forms_upstream, lang):
     form = volunteer_form(lang=lang, resume=(io.BytesIO(samples.padded_pdf(6 * MEGABYTE)), "cv.pdf", "application/pdf"))
-    response = requests.post(deployed.url + "forms/volunteer", files=multipart(form), timeout=60,
-                             headers={"Origin": deployed.origin, "Accept-Language": lang}, allow_redirects=False)
+    other = "en" if lang == "fr" else "fr"  # the browser's: the form's address says the page's language
+    response = requests.post(deployed.url + f"forms/volunteer?lang={lang}", files=multipart(form), timeout=60,
+                             headers={"Origin": deployed.origin, "Accept-Language": other}, allow_redirects=False)
     assert response.status_code == 413
     expected = i18n.catalogue(lang).gettext(FAILURES[413], max_megabytes=RESUME_MAX_BYTES // MEGABYTE,
                                             max_length=LONG_TEXT_MAX)

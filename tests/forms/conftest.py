@@ -69,7 +69,7 @@ def origin(tmp_path_factory) -> Origin:
 @pytest.fixture
 def forms_app(origin, make_app):
     """The forms service for this test, answering on the site's origin."""
-    app = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name])
+    app = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name], SITE_DIR=str(origin.dir))
     origin.forms = app
     yield app
     origin.forms = None

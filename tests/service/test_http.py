@@ -156,6 +156,29 @@ def test_rate_limit_answers_429_in_language(make_app, smtp_server):
     assert client.get("/forms/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(("lang", "accept_language", "expected"), [
+    ("en", "fr", "Too many attempts"),
+    ("fr", "en", "Trop de tentatives"),
+    (None, "en", "Too many attempts"),  # no page language anywhere: the browser's
+])
+def test_a_429_speaks_the_language_of_the_page_that_posted(make_app, smtp_server, lang, accept_language, expected):
+    """Flask-Limiter refuses before the body (and its `lang` field) is read: the form's address says the
+    page's language (hooks/forms.py renders action="/forms/<name>?lang=<page language>")."""
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute").test_client()
+    assert post(client, "support", support_form(), JSON).status_code == 202
+    query = f"?lang={lang}" if lang else ""
+    response = client.post(f"/forms/support{query}", data=support_form(lang=lang),
+                           headers={**SITE, "Accept-Language": accept_language})
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert expected in page and f'<html lang="{lang or accept_language}">' in page
+
+
+def test_the_form_field_lang_comes_before_the_address_lang(client, smtp_server):
+    response = post(client, "support?lang=fr", support_form(lang="en"))
+    assert response.headers["Location"] == "https://site.test/en/support-thanks.html"
+
+
 def test_rate_limit_is_per_client(make_app, smtp_server):
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute").test_client()
     first = post(client, "support", support_form(), JSON, environ_base={"REMOTE_ADDR": "192.0.2.1"})
