@@ -87,6 +87,10 @@ def test_help_is_in_the_first_phone_screen(site, browser, lang):
     for target in ("support.html", "volunteer.html"):
         link = page.locator(f"article a.md-button[href$='{target}']").first
         assert link.bounding_box()["y"] + link.bounding_box()["height"] <= PHONE["height"], target
+        # A button says what it is by its shape, not an underline.
+        assert link.evaluate("a => getComputedStyle(a).textDecorationLine") == "none"
+    # A heading that reads as one: firm, not Material's thin grey.
+    assert int(page.locator("article h1").evaluate("h => getComputedStyle(h).fontWeight")) >= 600
 
     page.goto(site.url + FOLDERS[lang] + "support.html")
     to_form = page.locator("article a.md-button[href='#ask']").first
