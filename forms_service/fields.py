@@ -240,7 +240,7 @@ def _consent(label: str) -> Field:
 
 VOLUNTEER = Form(
     name="volunteer",
-    title=N_("Volunteer application"),
+    title=N_("Become a volunteer"),
     page="/volunteer.html",
     thanks_page="/volunteer-thanks.html",
     submit_label=N_("Send my application"),
@@ -316,7 +316,7 @@ CONTACT_WAYS = (
 
 SUPPORT = Form(
     name="support",
-    title=N_("Request for peer support"),
+    title=N_("Ask for a listening ear"),
     page="/support.html",
     thanks_page="/support-thanks.html",
     submit_label=N_("Send my request"),
