@@ -14,6 +14,7 @@ Needs Debian's chromium (Playwright drives it, as in the tests).
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import threading
 from pathlib import Path
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "screenshots")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the paths written are the output
     with tempfile.TemporaryDirectory() as site_dir:
         server = make_server("127.0.0.1", 0, static_site(site_dir), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
