@@ -7,8 +7,8 @@ import logging
 import traceback
 
 from flask import Flask, Request, request
-from jinja2 import ChoiceLoader, FileSystemLoader
 from flask_mail import Mail
+from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import guard, i18n, ratelimit, views

@@ -278,7 +278,7 @@ def _consent(label: str) -> Field:
 
 VOLUNTEER = Form(
     name="volunteer",
-    title=N_("Volunteer application"),
+    title=N_("Become a volunteer"),
     page="/volunteer.html",
     thanks_page="/volunteer-thanks.html",
     submit_label=N_("Send my application"),
@@ -303,16 +303,16 @@ VOLUNTEER = Form(
               hint=N_("Why would you like to become a peer supporter? (5000 characters at most)"),
               purpose=N_("To understand why you would like to become a peer supporter."),
               staff_label=N_("Motivation")),
-        Field("resume", FILE, N_("Your resumé"), required=True, accept=DOCUMENT_TYPES,
+        Field("resume", FILE, N_("Your CV"), required=True, accept=DOCUMENT_TYPES,
               max_bytes=RESUME_MAX_BYTES, hint=N_("PDF, DOCX or ODT, 5 MB at most."),
               purpose=N_("To learn about your background and experience."),
-              staff_label=N_("Resumé (attached)")),
+              staff_label=N_("CV (attached)")),
         Field("languages", TEXT, N_("Languages you speak"), max_length=300,
               hint=N_("For example: English, French, Arabic."),
               purpose=N_("To know in which languages you could listen to your peers.")),
         Field("location", TEXT, N_("Country or time zone"), max_length=200, autocomplete="country-name",
-              hint=N_("So that we can match you with people in compatible time zones."),
-              purpose=N_("To arrange conversations at times that suit you.")),
+              hint=N_("For example: Kenya, or UTC+3."),
+              purpose=N_("To know where you are based.")),
         Field("availability", TEXT, N_("Availability"), max_length=500,
               hint=N_("The role asks for 2 to 4 hours a week. When are you usually available?"),
               purpose=N_("To know when you could give your time.")),
@@ -320,7 +320,7 @@ VOLUNTEER = Form(
               hint=N_("For example: peer support, psychological first aid, counselling, field experience."),
               purpose=N_("To know about your training, for example in mental health first aid, coaching or "
                          "psychosocial support.")),
-        _consent(N_("I agree that CoCreate Humanity uses these details, including my resumé, "
+        _consent(N_("I agree that CoCreate Humanity uses these details, including my CV, "
                     "only to consider my application, as the privacy policy explains.")),
         LANG,
         HONEYPOT_FIELD,
@@ -354,7 +354,7 @@ CONTACT_WAYS = (
 
 SUPPORT = Form(
     name="support",
-    title=N_("Request for peer support"),
+    title=N_("Ask for a listening ear"),
     page="/support.html",
     thanks_page="/support-thanks.html",
     submit_label=N_("Send my request"),
@@ -405,9 +405,12 @@ SUPPORT = Form(
               errors=MappingProxyType({**ERRORS, "required": N_(
                   "Please give a phone number so that we can call you, or choose to be contacted by email.")})),
         Field("urgent", CHECKBOX, N_("This is urgent: please contact me as soon as possible"),
-              hint=N_("We still cannot answer at once: if you are in danger, call the emergency numbers "
-                      "at the top of this page now."),
-              purpose=N_("To let the coordinators know that your request is pressing. This still does not "
+              # The crisis guidance again where a reader in danger looks: the numbers themselves,
+              # as in the support page's box (docs/<lang>/support.md), not a pointer to them.
+              hint=N_("We still cannot answer at once. If you are in danger, call now: in Switzerland 144 "
+                      "(medical emergency) or 143 (someone to talk to, day and night); in the European Union "
+                      "112; elsewhere your local emergency number, or a helpline listed on findahelpline.com."),
+              purpose=N_("To let the association know that your request is pressing. This still does not "
                          "make it an emergency service."),
               staff_label=N_("Marked as urgent")),
         _consent(N_("I agree that CoCreate Humanity uses these details only to answer my request, "

@@ -11,7 +11,7 @@ FAILURES = {
     403: N_("This form can only be sent from the association's website."),
     404: N_("This page does not exist."),
     405: N_("This address only receives forms sent from the website."),
-    413: N_("What you sent is too large: the resumé may be at most {max_megabytes} MB "
+    413: N_("What you sent is too large: the CV may be at most {max_megabytes} MB "
           "and each text at most {max_length} characters."),
     415: N_("Please send the form from the website, as a normal web form."),
     429: N_("Too many attempts from your connection. Please wait a few minutes and try again."),

@@ -100,7 +100,7 @@ def test_the_language_selector_and_hreflang_offer_all_three(site):
 
 def test_navigation_and_404_come_from_the_new_entry_and_catalogue(site):
     navigation = {a.get_text(strip=True) for a in soup(site, f"{NEW}/index.html").select("nav.md-nav--primary a")}
-    assert {MARK + "Home", MARK + "Volunteer", MARK + "Privacy"} <= navigation
+    assert {MARK + "Home", MARK + "Become a volunteer", MARK + "Privacy"} <= navigation
     assert soup(site, f"{NEW}/404.html").select_one("article h1").get_text(strip=True) == MARK + "Page not found"
 
 

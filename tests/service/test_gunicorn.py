@@ -126,7 +126,7 @@ def test_oversize_upload_gets_a_clear_413_never_a_reset(server, size, framing):
         answer = exchange(server.port, request_head(content_type), chunked(body))
     status, headers, content = answer
     assert status == 413
-    assert json.loads(content) == {"ok": False, "error": "What you sent is too large: the resumé may be at most "
+    assert json.loads(content) == {"ok": False, "error": "What you sent is too large: the CV may be at most "
                                                          "5 MB and each text at most 5000 characters."}
     assert headers["X-Content-Type-Options"] == "nosniff" and "default-src 'none'" in headers["Content-Security-Policy"]
 
