@@ -403,6 +403,7 @@ def test_a_backup_restores_every_queued_message(make_app, app_config, smtp_serve
         assert client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).status_code == 202
     lines = run_by("test_a_backup_restores_every_queued_message", "5. Backups")
     as_root = [line.replace("sudo -u cocreatehumanity-forms ", "").replace("-o cocreatehumanity-forms ", "")
+               .replace("/srv/cocreatehumanity/current/.venv/bin/python", sys.executable)  # the live release's
                for line in sorted(lines, key=lambda line: not line.startswith("install -d"))]  # the folder first
     shell(as_root, root)
     folder = root / "var" / "backups" / "cocreatehumanity"
