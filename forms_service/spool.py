@@ -81,9 +81,39 @@ RETURNING id, submission_id, sealed, attempts, created_at, kind
 """
 CLAIM_BYTES = 8 * 1024 * 1024
 
+MEGABYTE = 1024 * 1024
+# What the spool's rows take on disk now: pages in use, free pages (given back by `erase`) left out.
+# One read of the file header: cheap enough for every accept, and the same figure for every process.
+USED_BYTES = ("SELECT (page_count - freelist_count) * page_size"
+              " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()")
+INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages can be given back to the file system
+
 
 class SpoolUnavailable(Exception):
     """The spool cannot durably store a submission now: the view must answer 503."""
+
+
+class SpoolFull(SpoolUnavailable):
+    """The spool holds all it may (FORMS_SPOOL_MAX_BYTES, less the reserve for this form): 503, try later."""
+
+
+@dataclass(frozen=True)
+class SpoolBounds:
+    """How much the spool may hold on disk, and how much of it only the forms that use the reserve may fill.
+
+    1 GB holds over a hundred of the largest applications (a 5 MB resumé is
+    about 9 MB sealed) waiting through a mail outage, and leaves a small
+    server's disk room for the system, the WAL and the logs. 64 MB of
+    reserve is thousands of support requests (a few KB each), so a flood of
+    uploads never fills the room a request for help needs.
+    """
+
+    max_bytes: int = 1024 * MEGABYTE
+    reserve_bytes: int = 64 * MEGABYTE
+
+    def limit(self, reserve: bool) -> int:
+        """What the spool may hold after a submission: all of it with the reserve, else all but the reserve."""
+        return self.max_bytes if reserve else self.max_bytes - self.reserve_bytes
 
 
 @dataclass(frozen=True)
@@ -139,6 +169,7 @@ class SpoolStats:
     queued: int
     dead: int
     oldest_age_seconds: float | None
+    used_bytes: int = 0  # for the bounds' warning (health.py), not shown: bookkeeping for the operator's eyes
 
     def as_dict(self) -> dict:
         return {"depth": self.queued, "dead": self.dead, "oldest_age_seconds": self.oldest_age_seconds}
@@ -152,10 +183,12 @@ class Spool:
     processes.
     """
 
-    def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000):
+    def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000,
+                 bounds: SpoolBounds | None = None):
         self.path = Path(path)
         self.sealer = sealer
         self.policy = policy or RetryPolicy()
+        self.bounds = bounds or SpoolBounds()
         self.accepted = threading.Event()  # poked on accept so delivery starts at once
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
@@ -173,6 +206,7 @@ class Spool:
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             db = self._open()
             try:
+                _give_back_space(db)
                 db.executescript(SCHEMA)
                 _add_kind_column(db)
             finally:
@@ -230,16 +264,22 @@ class Spool:
 
     # -- accepting -----------------------------------------------------------
 
-    def accept(self, submission_id: str, mails: Sequence[OutgoingMail]) -> None:
+    def accept(self, submission_id: str, mails: Sequence[OutgoingMail], *, reserve: bool = False) -> None:
         """Store all emails of one submission in one transaction, sealed.
 
         Returns only after the commit reached the disk (synchronous=FULL), so
-        the caller may then answer success. Raises SpoolUnavailable otherwise.
+        the caller may then answer success. Raises SpoolFull when the spool
+        would then hold more than its bounds allow (`reserve`: this form may
+        use the reserve), SpoolUnavailable otherwise.
         """
         try:
             rows = self._sealed_rows(submission_id, mails)
             with self._write() as db:
+                self._make_room(db, rows, reserve)
                 db.executemany(INSERT, rows)
+        except SpoolFull:
+            log.warning("spool full: submission %s refused (FORMS_SPOOL_MAX_BYTES)", submission_id)
+            raise
         except (sqlite3.Error, OSError, SealingError) as exc:  # full disk, lost key file...
             log.error("spool write failed for submission %s: %s", submission_id, type(exc).__name__)
             raise SpoolUnavailable(type(exc).__name__) from exc
@@ -250,6 +290,18 @@ class Spool:
         the very path a submission takes."""
         now = time.time()
         return [(submission_id, self.sealer.seal(mail.dumps()), now, now, now, mail.kind) for mail in mails]
+
+    def _make_room(self, db: sqlite3.Connection, rows: Sequence[tuple], reserve: bool) -> None:
+        """Raise SpoolFull unless `rows` fit within the bounds. Inside the write transaction, so
+        that workers accepting at once are counted one after another and never pass the bound together."""
+        (used,) = db.execute(USED_BYTES).fetchone()
+        if used + sum(len(row[1]) for row in rows) > self.bounds.limit(reserve):
+            raise SpoolFull("full")
+
+    def used_bytes(self) -> int:
+        """What the rows take on disk now (the figure the bounds apply to)."""
+        with self._connected() as db:
+            return db.execute(USED_BYTES).fetchone()[0]
 
     def probe(self, mail: OutgoingMail) -> None:
         """Store `mail` as `accept` would and remove it in the same transaction (for the health check).
@@ -264,6 +316,7 @@ class Spool:
         try:
             (row,) = self._sealed_rows(PROBE_SUBMISSION, [mail])
             with self._write() as db:
+                self._make_room(db, [row], reserve=True)  # past the whole bound, nobody gets in
                 entry_id = db.execute(INSERT, row).lastrowid
                 db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
         except (sqlite3.Error, OSError, SealingError) as exc:
@@ -299,9 +352,11 @@ class Spool:
             db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
 
     def erase(self, seconds: float = 2.0) -> bool:
-        """Leave nothing of deleted or rewritten rows in the files; True once done.
+        """Leave nothing of deleted or rewritten rows in the files, and give freed pages back; True once done.
 
-        Every change writes new page versions to the WAL, and the older ones
+        Free pages go first (PRAGMA incremental_vacuum), so that the spool
+        file shrinks after a burst; it moves pages, writing new versions to
+        the WAL, which the checkpoint then takes away too. Every change writes new page versions to the WAL, and the older ones
         (the sealed row, as accepted and as leased) stay in it until a
         checkpoint copies the current pages into the main file and the WAL is
         cut to zero bytes: PRAGMA wal_checkpoint(TRUNCATE). That needs the
@@ -313,7 +368,7 @@ class Spool:
         deadline = time.monotonic() + seconds
         try:
             with closing(self._open(ERASE_WAIT_MS)) as db:
-                while db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:  # busy
+                while not _vacuumed(db) or db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:  # busy
                     if time.monotonic() >= deadline:
                         return False
                     time.sleep(random.uniform(0.001, 0.005))
@@ -407,8 +462,9 @@ class Spool:
         with self._connected() as db:
             counts = dict(db.execute("SELECT state, count(*) FROM outgoing GROUP BY state").fetchall())
             (oldest,) = db.execute("SELECT min(created_at) FROM outgoing WHERE state = 'queued'").fetchone()
+            (used,) = db.execute(USED_BYTES).fetchone()
         age = None if oldest is None else max(0.0, time.time() - oldest)
-        return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age)
+        return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age, used)
 
     def list_dead(self) -> list[DeadEntry]:
         """Dead messages, oldest first."""
@@ -516,6 +572,42 @@ class Spool:
             return None
 
 
+def _give_back_space(db: sqlite3.Connection) -> None:
+    """Make the file able to shrink: auto_vacuum INCREMENTAL, so that `erase` gives freed pages back.
+
+    The mode can only change before the first table exists, or by a VACUUM,
+    which rewrites the file: so a new file is made that way, and a spool
+    file from before is rewritten once, when first opened. VACUUM takes the
+    write lock itself (a process that checked at the same moment rewrites
+    it once more, harmlessly); its copy stays in memory, not in a temporary
+    file outside FORMS_DATA_DIR, and the checkpoint then takes the old pages
+    out of the files.
+    """
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+        return
+    db.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+    db.execute("PRAGMA temp_store = MEMORY")
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _vacuumed(db: sqlite3.Connection) -> bool:
+    """Give every free page back to the file system; False when another connection holds the write lock.
+
+    executescript, not execute: the pragma frees one page per step, and
+    execute would take only the first.
+    """
+    if not db.execute("PRAGMA freelist_count").fetchone()[0]:
+        return True
+    try:
+        db.executescript("PRAGMA incremental_vacuum")
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return False
+        raise
+    return True
+
+
 def _add_kind_column(db: sqlite3.Connection) -> None:
     """Give a spool file made before kinds were recorded its `kind` column (old rows: NULL).
 
@@ -565,11 +657,28 @@ def retry_policy_from_config(config: Mapping) -> RetryPolicy:
     return policy
 
 
+def bytes_setting(config: Mapping, name: str, default: int) -> int:
+    """A whole number of bytes from the settings, or a start-up error naming it."""
+    value = config.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(name, "must be a whole number of bytes, e.g. 1073741824 for 1 GB")
+    return value
+
+
+def bounds_from_config(config: Mapping) -> SpoolBounds:
+    """FORMS_SPOOL_MAX_BYTES and FORMS_SPOOL_RESERVE_BYTES, checked: the reserve is part of the bound."""
+    bounds = SpoolBounds(bytes_setting(config, "SPOOL_MAX_BYTES", SpoolBounds.max_bytes),
+                         bytes_setting(config, "SPOOL_RESERVE_BYTES", SpoolBounds.reserve_bytes))
+    if bounds.reserve_bytes >= bounds.max_bytes:
+        raise ConfigError("SPOOL_RESERVE_BYTES", "must be less than FORMS_SPOOL_MAX_BYTES (it is a part of it)")
+    return bounds
+
+
 def spool_from_config(config: Mapping) -> Spool:
     """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3); a bad setting stops start-up."""
-    sealer, policy = sealer_from_config(config), retry_policy_from_config(config)
+    sealer, policy, bounds = sealer_from_config(config), retry_policy_from_config(config), bounds_from_config(config)
     try:
-        return Spool(Path(config["DATA_DIR"]) / SPOOL_FILE_NAME, sealer, policy)
+        return Spool(Path(config["DATA_DIR"]) / SPOOL_FILE_NAME, sealer, policy, bounds=bounds)
     except SpoolUnavailable as error:
         raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
 
