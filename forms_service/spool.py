@@ -84,8 +84,9 @@ CLAIM_BYTES = 8 * 1024 * 1024
 MEGABYTE = 1024 * 1024
 # What the spool's rows take on disk now: pages in use, free pages (given back by `erase`) left out.
 # One read of the file header: cheap enough for every accept, and the same figure for every process.
-USED_BYTES = ("SELECT (page_count - freelist_count) * page_size"
+USED_BYTES = ("SELECT (page_count - freelist_count) * page_size, page_size"
               " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()")
+OVERFLOW_POINTER = 4  # bytes of each overflow page that hold the next page's number, not the row
 INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages can be given back to the file system
 
 
@@ -169,7 +170,7 @@ class SpoolStats:
     queued: int
     dead: int
     oldest_age_seconds: float | None
-    used_bytes: int = 0  # for the bounds' warning (health.py), not shown: bookkeeping for the operator's eyes
+    used_bytes: int = 0  # what the rows take on disk, the figure the bounds apply to (health.py warns)
 
     def as_dict(self) -> dict:
         return {"depth": self.queued, "dead": self.dead, "oldest_age_seconds": self.oldest_age_seconds}
@@ -294,14 +295,9 @@ class Spool:
     def _make_room(self, db: sqlite3.Connection, rows: Sequence[tuple], reserve: bool) -> None:
         """Raise SpoolFull unless `rows` fit within the bounds. Inside the write transaction, so
         that workers accepting at once are counted one after another and never pass the bound together."""
-        (used,) = db.execute(USED_BYTES).fetchone()
-        if used + sum(len(row[1]) for row in rows) > self.bounds.limit(reserve):
+        used, page_size = db.execute(USED_BYTES).fetchone()
+        if used + sum(_pages(len(row[1]), page_size) for row in rows) * page_size > self.bounds.limit(reserve):
             raise SpoolFull("full")
-
-    def used_bytes(self) -> int:
-        """What the rows take on disk now (the figure the bounds apply to)."""
-        with self._connected() as db:
-            return db.execute(USED_BYTES).fetchone()[0]
 
     def probe(self, mail: OutgoingMail) -> None:
         """Store `mail` as `accept` would and remove it in the same transaction (for the health check).
@@ -462,7 +458,7 @@ class Spool:
         with self._connected() as db:
             counts = dict(db.execute("SELECT state, count(*) FROM outgoing GROUP BY state").fetchall())
             (oldest,) = db.execute("SELECT min(created_at) FROM outgoing WHERE state = 'queued'").fetchone()
-            (used,) = db.execute(USED_BYTES).fetchone()
+            used = db.execute(USED_BYTES).fetchone()[0]
         age = None if oldest is None else max(0.0, time.time() - oldest)
         return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age, used)
 
@@ -570,6 +566,12 @@ class Spool:
             return self.sealer.reseal(sealed)
         except InvalidToken:
             return None
+
+
+def _pages(blob_bytes: int, page_size: int) -> int:
+    """Pages a new row of `blob_bytes` takes at most: its overflow pages, rounded up, and one for its cell
+    and the b-tree's growth, so that what the bounds count stays above what the file really holds."""
+    return -(-blob_bytes // (page_size - OVERFLOW_POINTER)) + 1
 
 
 def _give_back_space(db: sqlite3.Connection) -> None:
