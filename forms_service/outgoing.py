@@ -24,13 +24,18 @@ class OutgoingMail:
     message_id: str
     sender: str
     recipients: tuple[str, ...]
-    data: bytes
+    data: bytes  # or the bytearray mime.message writes: a resumé's size, never copied into bytes
     kind: str = ASSOCIATION
 
-    def dumps(self) -> bytes:
-        """Serialise for the spool: a JSON envelope line, then the raw message."""
+    def parts(self) -> tuple[bytes, bytes]:
+        """What the spool seals, in two parts not joined (the spool seals them as one, piece by piece):
+        a JSON envelope line, then the raw message."""
         head = {"message_id": self.message_id, "sender": self.sender, "recipients": list(self.recipients)}
-        return json.dumps(head, separators=(",", ":")).encode() + b"\n" + self.data
+        return json.dumps(head, separators=(",", ":")).encode() + b"\n", self.data
+
+    def dumps(self) -> bytes:
+        """Serialise for the spool, joined: what `loads` reads back."""
+        return b"".join(self.parts())
 
     @classmethod
     def loads(cls, raw: bytes, kind: str = ASSOCIATION) -> OutgoingMail:

@@ -10,15 +10,26 @@ one that group or others could read, is refused.
 
 from __future__ import annotations
 
+import base64
 import os
+import struct
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.fernet import Fernet, MultiFernet
+from cryptography.hazmat.primitives import hashes, hmac, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .config import ConfigError
 
+# The Fernet token format (cryptography's fernet.py, the Fernet specification), for seal_into.
+FERNET_VERSION = b"\x80"
+IV_BYTES = 16  # also AES's block
+HMAC_BYTES = 32
+SEAL_CHUNK = 48 * 1024  # what seal_into encrypts and encodes at once: a multiple of 3 and of 16
 OLD_KEY_FILE_NAME = "spool.key"  # where versions before issue 12 made a key, inside FORMS_DATA_DIR: never read
 
 class SealingError(Exception):
@@ -45,27 +56,93 @@ def keys_from_setting(value: str | Sequence[str]) -> list[bytes]:
     return [key.strip().encode() for key in ([value] if isinstance(value, str) else value)]
 
 
+class Keys(NamedTuple):
+    """The key that seals now, and every known key (to open)."""
+
+    current: bytes
+    fernet: MultiFernet
+
+
+def _key_set(keys: Sequence[bytes]) -> Keys:
+    fernet = _fernets(keys)  # refuses an empty list or a malformed key first
+    return Keys(keys[0], fernet)
+
+
 class Sealer:
     """Seals and opens spool blobs (Fernet tokens) with the current key; older keys still open."""
 
     def __init__(self, keys: Sequence[bytes]):
-        self._fernet = _fernets(keys)
+        self._key_set = _key_set(keys)
 
-    def _keys(self) -> MultiFernet:
+    def _keys(self) -> Keys:
         """The keys to use now."""
-        return self._fernet
+        return self._key_set
 
     def seal(self, data: bytes) -> bytes:
         """Encrypt and authenticate `data` with the current key."""
-        return self._keys().encrypt(data)
+        return self._keys().fernet.encrypt(data)
+
+    def seal_into(self, parts: Sequence[bytes], write: Callable[[bytes], object]) -> None:
+        """Seal the parts, joined, as `seal` would, handing the token to `write` a piece at a time.
+
+        The same Fernet token (Fernet opens it: version, time, IV, AES-CBC
+        ciphertext, HMAC-SHA256, in URL-safe base64), made with the same
+        primitives, but never held whole: Fernet.encrypt holds the padded
+        plaintext, the ciphertext, the token and its base64 at once, about
+        five copies of a resumé. sealed_size(len) says how long it will be.
+        """
+        key = base64.urlsafe_b64decode(self._keys().current)
+        iv = os.urandom(IV_BYTES)
+        header = FERNET_VERSION + struct.pack(">Q", int(time.time())) + iv
+        signer = hmac.HMAC(key[:16], hashes.SHA256())
+        padder = padding.PKCS7(algorithms.AES.block_size).padder()
+        encryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(iv)).encryptor()
+        encoder = _Base64Writer(write)
+
+        def emit(piece: bytes) -> None:
+            signer.update(piece)
+            encoder.write(piece)
+
+        emit(header)
+        for part in parts:
+            view = memoryview(part)
+            for start in range(0, len(view), SEAL_CHUNK):
+                emit(encryptor.update(padder.update(view[start:start + SEAL_CHUNK])))
+        emit(encryptor.update(padder.finalize()) + encryptor.finalize())
+        encoder.write(signer.finalize())
+        encoder.close()
 
     def unseal(self, sealed: bytes) -> bytes:
         """Open a blob sealed with any known key; raises InvalidToken otherwise."""
-        return self._keys().decrypt(sealed)
+        return self._keys().fernet.decrypt(sealed)
 
     def reseal(self, sealed: bytes) -> bytes:
         """Re-encrypt a blob with the current key, so older keys can be retired."""
-        return self._keys().rotate(sealed)
+        return self._keys().fernet.rotate(sealed)
+
+
+def sealed_size(length: int) -> int:
+    """The length of the Fernet token of `length` bytes: version, time, IV, padded ciphertext and HMAC, base64."""
+    raw = len(FERNET_VERSION) + 8 + IV_BYTES + (length // IV_BYTES + 1) * IV_BYTES + HMAC_BYTES
+    return -(-raw // 3) * 4
+
+
+class _Base64Writer:
+    """URL-safe base64 of what is written, handed on in pieces of whole 3-byte groups; `close` pads."""
+
+    def __init__(self, write: Callable[[bytes], object]):
+        self._write, self._pending = write, b""
+
+    def write(self, data: bytes) -> None:
+        data = self._pending + data
+        whole = len(data) - len(data) % 3
+        self._pending = data[whole:]
+        if whole:
+            self._write(base64.urlsafe_b64encode(data[:whole]))
+
+    def close(self) -> None:
+        if self._pending:
+            self._write(base64.urlsafe_b64encode(self._pending))
 
 
 class KeyFileSealer(Sealer):
@@ -82,12 +159,12 @@ class KeyFileSealer(Sealer):
         self._signature = _signature(path)
         super().__init__(read_key_file(path))
 
-    def _keys(self) -> MultiFernet:
+    def _keys(self) -> Keys:
         signature = _signature(self.path)
         with self._lock:
             if signature != self._signature:
-                self._fernet, self._signature = _fernets(read_key_file(self.path)), signature
-            return self._fernet
+                self._key_set, self._signature = _key_set(read_key_file(self.path)), signature
+            return self._key_set
 
 
 def _signature(path: Path) -> tuple[int, int, int]:

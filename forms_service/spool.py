@@ -25,7 +25,7 @@ from cryptography.fernet import InvalidToken
 
 from .config import ConfigError
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
-from .sealing import Sealer, SealingError, key_setting, sealer_from_config
+from .sealing import Sealer, SealingError, key_setting, sealed_size, sealer_from_config
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,9 @@ CREATE TABLE IF NOT EXISTS outgoing (
 );
 CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at);
 """
+# The sealed blob is written into the row's zeroblob afterwards (Spool._store), a piece at a time.
 INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
-          " VALUES (?, ?, ?, ?, ?, ?)")
+          " VALUES (?, zeroblob(?), ?, ?, ?, ?)")
 PROBE_SUBMISSION = "health-probe"
 
 # Oldest due first, at most `limit` rows, and rows only while the ones before them
@@ -274,10 +275,8 @@ class Spool:
         use the reserve), SpoolUnavailable otherwise.
         """
         try:
-            rows = self._sealed_rows(submission_id, mails)
             with self._write() as db:
-                self._make_room(db, rows, reserve)
-                db.executemany(INSERT, rows)
+                self._store(db, submission_id, mails, reserve)
         except SpoolFull:
             log.warning("spool full: submission %s refused (FORMS_SPOOL_MAX_BYTES)", submission_id)
             raise
@@ -286,17 +285,33 @@ class Spool:
             raise SpoolUnavailable(type(exc).__name__) from exc
         self.accepted.set()
 
-    def _sealed_rows(self, submission_id: str, mails: Sequence[OutgoingMail]) -> list[tuple]:
-        """The INSERT values of `mails`, sealed: shared by accept and probe, so the probe proves
-        the very path a submission takes."""
-        now = time.time()
-        return [(submission_id, self.sealer.seal(mail.dumps()), now, now, now, mail.kind) for mail in mails]
+    def _store(self, db: sqlite3.Connection, submission_id: str, mails: Sequence[OutgoingMail],
+               reserve: bool) -> list[int]:
+        """Insert `mails` sealed, within the bounds; returns the rows' ids. Shared by accept and probe,
+        so the probe proves the very path a submission takes.
 
-    def _make_room(self, db: sqlite3.Connection, rows: Sequence[tuple], reserve: bool) -> None:
-        """Raise SpoolFull unless `rows` fit within the bounds. Inside the write transaction, so
+        Each row is inserted with a zeroblob of the token's exact size and the
+        token is sealed straight into it (incremental blob I/O), so neither
+        the token nor SQLite's copy of a bound value is ever held whole: a
+        resumé costs its message and a few pieces, not five copies more. This
+        seals inside the write transaction, a few milliseconds per megabyte.
+        """
+        contents = [mail.parts() for mail in mails]
+        sizes = [sealed_size(sum(map(len, parts))) for parts in contents]
+        self._make_room(db, sizes, reserve)
+        now, ids = time.time(), []
+        for mail, parts, size in zip(mails, contents, sizes):
+            entry_id = db.execute(INSERT, (submission_id, size, now, now, now, mail.kind)).lastrowid
+            with db.blobopen("outgoing", "sealed", entry_id) as blob:
+                self.sealer.seal_into(parts, blob.write)
+            ids.append(entry_id)
+        return ids
+
+    def _make_room(self, db: sqlite3.Connection, sizes: Sequence[int], reserve: bool) -> None:
+        """Raise SpoolFull unless blobs of `sizes` fit within the bounds. Inside the write transaction, so
         that workers accepting at once are counted one after another and never pass the bound together."""
         used, page_size = db.execute(USED_BYTES).fetchone()
-        if used + sum(_pages(len(row[1]), page_size) for row in rows) * page_size > self.bounds.limit(reserve):
+        if used + sum(_pages(size, page_size) for size in sizes) * page_size > self.bounds.limit(reserve):
             raise SpoolFull("full")
 
     def probe(self, mail: OutgoingMail) -> None:
@@ -310,10 +325,8 @@ class Spool:
         delivered nor counted. Raises SpoolUnavailable.
         """
         try:
-            (row,) = self._sealed_rows(PROBE_SUBMISSION, [mail])
             with self._write() as db:
-                self._make_room(db, [row], reserve=True)  # past the whole bound, nobody gets in
-                entry_id = db.execute(INSERT, row).lastrowid
+                (entry_id,) = self._store(db, PROBE_SUBMISSION, [mail], reserve=True)  # past the bound: nobody
                 db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
         except (sqlite3.Error, OSError, SealingError) as exc:
             raise SpoolUnavailable(type(exc).__name__) from exc
