@@ -38,7 +38,14 @@ class OutgoingMail:
         return b"".join(self.parts())
 
     @classmethod
-    def loads(cls, raw: bytes, kind: str = ASSOCIATION) -> OutgoingMail:
-        head, _, data = raw.partition(b"\n")
-        fields = json.loads(head)
+    def loads(cls, raw: bytes | bytearray, kind: str = ASSOCIATION) -> OutgoingMail:
+        """The email `dumps` wrote. A bytearray is taken over, not copied: its envelope line is cut off
+        in place (a resumé's size is never copied again on the way to SMTP)."""
+        end = raw.index(b"\n")
+        fields = json.loads(raw[:end])
+        if isinstance(raw, bytearray):
+            del raw[:end + 1]  # CPython moves the start of the buffer, not the bytes
+            data = raw
+        else:
+            data = raw[end + 1:]
         return cls(fields["message_id"], fields["sender"], tuple(fields["recipients"]), data, kind)

@@ -15,11 +15,12 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.exceptions import InvalidSignature
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes, hmac, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -29,7 +30,9 @@ from .config import ConfigError
 FERNET_VERSION = b"\x80"
 IV_BYTES = 16  # also AES's block
 HMAC_BYTES = 32
+HEADER_BYTES = len(FERNET_VERSION) + 8 + IV_BYTES  # version, time, IV
 SEAL_CHUNK = 48 * 1024  # what seal_into encrypts and encodes at once: a multiple of 3 and of 16
+UNSEAL_CHUNK = 64 * 1024  # base64 characters unseal_from decodes at once: a multiple of 4
 OLD_KEY_FILE_NAME = "spool.key"  # where versions before issue 12 made a key, inside FORMS_DATA_DIR: never read
 
 class SealingError(Exception):
@@ -57,15 +60,16 @@ def keys_from_setting(value: str | Sequence[str]) -> list[bytes]:
 
 
 class Keys(NamedTuple):
-    """The key that seals now, and every known key (to open)."""
+    """The key that seals now, and every known key (to open), as Fernet and decoded."""
 
     current: bytes
     fernet: MultiFernet
+    raw: tuple[bytes, ...]
 
 
 def _key_set(keys: Sequence[bytes]) -> Keys:
     fernet = _fernets(keys)  # refuses an empty list or a malformed key first
-    return Keys(keys[0], fernet)
+    return Keys(keys[0], fernet, tuple(base64.urlsafe_b64decode(key) for key in keys))
 
 
 class Sealer:
@@ -93,7 +97,7 @@ class Sealer:
         """
         key = base64.urlsafe_b64decode(self._keys().current)
         iv = os.urandom(IV_BYTES)
-        header = FERNET_VERSION + struct.pack(">Q", int(time.time())) + iv
+        header = FERNET_VERSION + struct.pack(">Q", int(time.time())) + iv  # HEADER_BYTES
         signer = hmac.HMAC(key[:16], hashes.SHA256())
         padder = padding.PKCS7(algorithms.AES.block_size).padder()
         encryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(iv)).encryptor()
@@ -116,9 +120,91 @@ class Sealer:
         """Open a blob sealed with any known key; raises InvalidToken otherwise."""
         return self._keys().fernet.decrypt(sealed)
 
+    def unseal_from(self, token: Readable) -> bytearray:
+        """Open a token read a piece at a time (a spool row's blob), as `unseal` would; InvalidToken otherwise.
+
+        Fernet.decrypt holds the token, its decoded bytes, a copy to sign,
+        the ciphertext and the padded and unpadded plaintext at once: a
+        resumé six times. Here the HMAC is checked over the pieces first
+        (with each known key, as MultiFernet does), then the pieces are
+        decrypted into one buffer the size of the plaintext.
+        """
+        size = _raw_size(token)
+        signed = size - HMAC_BYTES
+        header, mac = _raw_bytes(token, 0, HEADER_BYTES), _raw_bytes(token, signed, size)
+        if header[:1] != FERNET_VERSION:
+            raise InvalidToken
+        key = next((key for key in self._keys().raw if _signed_by(key, token, signed, mac)), None)
+        if key is None:
+            raise InvalidToken
+        decryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(header[-IV_BYTES:])).decryptor()
+        unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+        plain, position = bytearray(signed - HEADER_BYTES), 0
+        try:
+            for piece in [*_raw_range(token, HEADER_BYTES, signed), None]:
+                chunk = (unpadder.update(decryptor.update(piece)) if piece is not None
+                         else unpadder.update(decryptor.finalize()) + unpadder.finalize())
+                plain[position:position + len(chunk)] = chunk
+                position += len(chunk)
+        except ValueError:  # bad padding: only a token signed with our key yet malformed
+            raise InvalidToken from None
+        del plain[position:]  # the padding, trimmed in place
+        return plain
+
     def reseal(self, sealed: bytes) -> bytes:
         """Re-encrypt a blob with the current key, so older keys can be retired."""
         return self._keys().fernet.rotate(sealed)
+
+
+class Readable(Protocol):
+    """What unseal_from reads a token from: sqlite3.Blob (a spool row), or any such object."""
+
+    def __len__(self) -> int: ...
+    def seek(self, offset: int, origin: int = 0) -> object: ...
+    def read(self, length: int = -1) -> bytes: ...
+
+
+def _raw_size(token: Readable) -> int:
+    """Bytes the token decodes to, from its length and its base64 padding; InvalidToken if no Fernet token has it."""
+    length = len(token)
+    token.seek(max(length - 2, 0))
+    size = length // 4 * 3 - token.read(2).count(b"=")
+    if length % 4 or size < HEADER_BYTES + IV_BYTES + HMAC_BYTES or (size - HEADER_BYTES - HMAC_BYTES) % IV_BYTES:
+        raise InvalidToken
+    return size
+
+
+def _raw_range(token: Readable, start: int, end: int) -> Iterator[memoryview]:
+    """The decoded bytes [start, end) of a base64 token, in pieces, reading from the 4 characters holding `start`."""
+    quantum = start // 3
+    token.seek(quantum * 4)
+    offset = quantum * 3  # where the next piece starts, decoded
+    while offset < end:
+        characters = token.read(UNSEAL_CHUNK)
+        if not characters:
+            raise InvalidToken
+        try:
+            piece = memoryview(base64.urlsafe_b64decode(characters))
+        except ValueError:  # binascii.Error
+            raise InvalidToken from None
+        yield piece[max(start - offset, 0):max(min(end - offset, len(piece)), 0)]
+        offset += len(piece)
+
+
+def _raw_bytes(token: Readable, start: int, end: int) -> bytes:
+    return b"".join(_raw_range(token, start, end))
+
+
+def _signed_by(key: bytes, token: Readable, signed: int, mac: bytes) -> bool:
+    """Whether the HMAC of the token's first `signed` bytes under `key` is `mac` (constant-time compare)."""
+    signer = hmac.HMAC(key[:16], hashes.SHA256())
+    for piece in _raw_range(token, 0, signed):
+        signer.update(piece)
+    try:
+        signer.verify(mac)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def sealed_size(length: int) -> int:

@@ -42,12 +42,12 @@ KIND_COLUMN = f"kind TEXT CHECK (kind IN ('{ASSOCIATION}', '{ACKNOWLEDGEMENT}'))
 NOT_ACKNOWLEDGEMENT = f"kind IS NOT '{ACKNOWLEDGEMENT}'"
 
 # AUTOINCREMENT: ids are never reused, so a late `delivered(id)` from a worker
-# whose lease ran out can never delete a newer row.
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS outgoing (
+# whose lease ran out can never delete a newer row. `sealed` comes last: SQLite
+# writes a trailing zeroblob without making it in memory (Spool._store), while
+# one followed by other columns is made whole, and then copied into the record.
+TABLE = f"""(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     submission_id TEXT NOT NULL,
-    sealed BLOB NOT NULL,
     state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead')),
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
@@ -56,10 +56,13 @@ CREATE TABLE IF NOT EXISTS outgoing (
     lease_owner TEXT,
     lease_until REAL,
     last_error TEXT,
-    {KIND_COLUMN}
-);
-CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at);
-"""
+    {KIND_COLUMN},
+    sealed BLOB NOT NULL
+)"""
+INDEX = "CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at)"
+SCHEMA = f"CREATE TABLE IF NOT EXISTS outgoing {TABLE};\n{INDEX};"
+COLUMNS = ("id, submission_id, state, attempts, created_at, queued_at, next_attempt_at, lease_owner, lease_until,"
+           " last_error, kind, sealed")
 # The sealed blob is written into the row's zeroblob afterwards (Spool._store), a piece at a time.
 INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
           " VALUES (?, zeroblob(?), ?, ?, ?, ?)")
@@ -67,18 +70,23 @@ PROBE_SUBMISSION = "health-probe"
 
 # Oldest due first, at most `limit` rows, and rows only while the ones before them
 # hold less than `max_bytes`: twenty 5 MB resumés must not sit opened in one worker.
+# The lengths are taken in a query of their own: a window over `length(sealed)` itself
+# copies every blob into the window's temporary table (60 MB for a few resumés).
 CLAIM = """
 UPDATE outgoing SET lease_owner = ?, lease_until = ?
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, sum(length(sealed)) OVER (ORDER BY next_attempt_at, id) - length(sealed) AS bytes_before
-        FROM outgoing
-        WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-        ORDER BY next_attempt_at, id LIMIT ?
+        SELECT id, sum(bytes) OVER (ORDER BY next_attempt_at, id) - bytes AS bytes_before
+        FROM (
+            SELECT id, next_attempt_at, length(sealed) AS bytes
+            FROM outgoing
+            WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+            ORDER BY next_attempt_at, id LIMIT ?
+        )
     )
     WHERE bytes_before < ?
 )
-RETURNING id, submission_id, sealed, attempts, created_at, kind
+RETURNING id, submission_id, attempts, created_at, kind
 """
 CLAIM_BYTES = 8 * 1024 * 1024
 
@@ -211,6 +219,7 @@ class Spool:
                 _give_back_space(db)
                 db.executescript(SCHEMA)
                 _add_kind_column(db)
+                _put_sealed_last(db)
             finally:
                 db.close()  # a pre-forking master must not hand a connection to its workers
         except (OSError, sqlite3.Error) as exc:
@@ -345,14 +354,27 @@ class Spool:
         with self._write() as db:
             rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit, max_bytes)).fetchall()
         claimed = []
-        for entry_id, submission_id, sealed, attempts, created_at, kind in sorted(rows):
+        for entry_id, submission_id, attempts, created_at, kind in sorted(rows):
             try:
-                mail = OutgoingMail.loads(self.sealer.unseal(sealed), kind or ASSOCIATION)
+                opened = self._opened(entry_id)
             except InvalidToken:
                 self.dead(entry_id, "InvalidToken")
                 continue
-            claimed.append(Claimed(entry_id, submission_id, attempts, created_at, mail))
+            if opened is not None:
+                claimed.append(Claimed(entry_id, submission_id, attempts, created_at,
+                                       OutgoingMail.loads(opened, kind or ASSOCIATION)))
         return claimed
+
+    def _opened(self, entry_id: int) -> bytearray | None:
+        """A row's blob opened, read a piece at a time (Sealer.unseal_from), so a resumé is held once,
+        not six times; None when the row is gone (delivered by a worker whose lease overlapped ours)."""
+        with self._connected() as db:
+            try:
+                blob = db.blobopen("outgoing", "sealed", entry_id, readonly=True)
+            except sqlite3.OperationalError:  # no such row
+                return None
+            with blob:
+                return self.sealer.unseal_from(blob)
 
     def delivered(self, entry_id: int) -> None:
         """Forget a delivered message; secure_delete zeroes its bytes in the new page
@@ -621,6 +643,30 @@ def _vacuumed(db: sqlite3.Connection) -> bool:
             return False
         raise
     return True
+
+
+def _put_sealed_last(db: sqlite3.Connection) -> None:
+    """Rebuild a table made before `sealed` came last (see TABLE), keeping its rows, ids and id sequence.
+
+    Under the write lock, checked again inside it, so that workers opening the
+    same old file at once rebuild it once.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if [row[1] for row in db.execute("PRAGMA table_info(outgoing)")][-1] != "sealed":
+            (sequence,) = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'outgoing'"
+                                     ).fetchone()
+            db.execute(f"CREATE TABLE outgoing_rebuilt {TABLE}")
+            db.execute(f"INSERT INTO outgoing_rebuilt ({COLUMNS}) SELECT {COLUMNS} FROM outgoing")
+            db.execute("DROP TABLE outgoing")
+            db.execute("ALTER TABLE outgoing_rebuilt RENAME TO outgoing")
+            db.execute(INDEX)
+            db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outgoing'", (sequence,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _add_kind_column(db: sqlite3.Connection) -> None:
