@@ -91,6 +91,8 @@ class Deliverer:
         never make two workers send the same message; the rest is released.
         Each send waits for a gap between this process's requests (traffic.py).
         """
+        # Opened in a gap between requests: a request's resumé is gone before a claimed one is opened.
+        self.traffic.wait_for_gap()
         batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
         if not batch:
             return 0
