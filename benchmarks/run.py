@@ -204,6 +204,7 @@ class RssSampler:
 UPLOAD_BYTES = 5 * MEGABYTE - 64 * 1024  # a resumé just under the 5 MB cap
 WORKERS = 3  # README.md's documented gunicorn: each sync worker handles one upload at a time
 SERVER_MEMORY = 1024 * MEGABYTE  # the small server the issue names: gunicorn must fit in it
+REQUEST_PATH_APP = "forms_service.app:create_app()"  # the same app, without wsgi.py's delivery thread
 
 
 def memory_rows(sink: CountingSink) -> list[Row]:
@@ -228,7 +229,40 @@ def memory_rows(sink: CountingSink) -> list[Row]:
             Row("memory", f"gunicorn peak RSS, 20 concurrent 5 MB uploads{label}", f"{max(peaks) / MEGABYTE:.0f} MB",
                 "< 1 GB (a 1 GB server)", max(peaks) < SERVER_MEMORY),
         ]
+        rows.append(request_path_row(sink, extra, label))
     return rows + spool_size_rows()
+
+
+def request_path_row(sink: CountingSink, extra: dict, label: str) -> Row:
+    """The worker's peak RSS growth while it receives one 5 MB upload and spools it, alone: the same
+    gunicorn and settings, but the app without its delivery thread (create_app, not wsgi.py), so that
+    what the delivery of earlier uploads costs is not counted. Peak: VmHWM, reset before each upload."""
+    growths = []
+    with tempfile.TemporaryDirectory() as data_dir, \
+            Gunicorn(REQUEST_PATH_APP, {**service_settings(sink, data_dir), **extra}) as server:
+        workers = server.pids()[1:]
+        load.run(server.port, requests(0), len(workers), 3 * len(workers))  # warm-up: imports, templates
+        upload = requests(UPLOAD_BYTES)
+        for _ in range(2 * len(workers)):
+            before = {pid: peak_reset(pid) for pid in workers}
+            assert load.run(server.port, upload, 1, 1).statuses[202] == 1
+            growths.append(max(memory_status(pid)["VmHWM"] - before[pid] for pid in workers))
+    worst = max(growths)
+    return Row("memory", f"RSS growth of the worker receiving one 5 MB upload{label} (request path only)",
+               f"{worst / MEGABYTE:.1f} MB = {worst / UPLOAD_BYTES:.1f} × the upload (worst of {len(growths)})",
+               "≤ 3 × the upload", worst <= 3 * UPLOAD_BYTES)
+
+
+def memory_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in bytes."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
+
+
+def peak_reset(pid: int) -> int:
+    """Reset a process's VmHWM to its current RSS (proc(5), clear_refs "5"); returns that RSS."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return memory_status(pid)["VmRSS"]
 
 
 def openpgp_public_key() -> str:

@@ -14,7 +14,6 @@ benchmarks/ ("memory"). Without glibc (musl), nothing is changed.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 MMAP_THRESHOLD_BYTES = 1024 * 1024
@@ -22,6 +21,6 @@ MMAP_THRESHOLD_BYTES = 1024 * 1024
 
 def give_back_large_buffers() -> bool:
     """Fix glibc's mmap threshold at 1 MB in this process; False where there is no mallopt."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    mallopt = getattr(libc, "mallopt", None)
+    # The process's own symbols, libc's among them: find_library would run ldconfig in a subprocess.
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     return bool(mallopt and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
