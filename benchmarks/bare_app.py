@@ -23,5 +23,5 @@ def submit(form_name: str):
 
 @app.get("/forms/healthz")
 def healthz():
-    """Readiness, polled by benchmarks.server before a run starts."""
+    """Readiness, polled by harness.gunicorn before a run starts."""
     return jsonify(ok=True)

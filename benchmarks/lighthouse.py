@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from forms_service.static_site import build_site
-from tests.nginx import LocalNginx
+from harness.browser import CHROMIUM
+from harness.nginx import LocalNginx
 
 HERE = Path(__file__).resolve().parent
 LIGHTHOUSE = HERE / "node_modules" / ".bin" / "lighthouse"
@@ -44,7 +45,7 @@ def audit(url: str, attempts: int = 3) -> dict:
     a busy machine: such a run is repeated, and only a page that fails every
     time stops the benchmark, with Lighthouse's own error.
     """
-    env = dict(os.environ, CHROME_PATH="/usr/bin/chromium")
+    env = dict(os.environ, CHROME_PATH=CHROMIUM)
     command = [
         str(LIGHTHOUSE),
         url,

@@ -27,10 +27,11 @@ from pathlib import Path
 import pysequoia
 
 from benchmarks import lighthouse, load
-from benchmarks.server import FORMS_APP, Gunicorn
 from benchmarks.sink import CountingSink
-from tests import samples
-from tests.service.helpers import OPERATOR, SITE, support_form, volunteer_form, service_settings as test_settings
+from harness import samples
+from harness.gunicorn import FORMS_APP, WORKER_OPTIONS, Gunicorn
+from harness.settings import OPERATOR, SITE, support_form, volunteer_form
+from harness.settings import service_settings as test_settings
 
 MEGABYTE = 1024 * 1024
 CLIENTS = (1, 16, 64)
@@ -121,7 +122,7 @@ def service_rows(sink: CountingSink, scale: Scale) -> list[Row]:
         sink.reset()
         forms, accepted = measure_app(server, scale)
         rows = [delivery_row(sink, server, accepted)]
-    with Gunicorn("benchmarks.bare_app:app") as server:
+    with Gunicorn("benchmarks.bare_app:app", options=WORKER_OPTIONS) as server:  # same workers, not the forms' check
         bare, _ = measure_app(server, scale)
     for (resume_bytes, clients), result in forms.items():
         what = f"{'1 MB resumé' if resume_bytes else 'no file'}, {clients} client{'s' if clients > 1 else ''}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trustme
 
-from tests.smtp_sink import SinkHandler, SmtpSink
+from harness.smtp_sink import SinkHandler, SmtpSink
 
 
 @dataclass

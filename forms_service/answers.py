@@ -6,26 +6,30 @@ so both the JavaScript form and a person without JavaScript can fix them.
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, redirect, render_template, request
+from flask import Response, current_app, jsonify, redirect, render_template, request, url_for
+from markupsafe import escape
 
-from . import i18n
-from .fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES, Form
+from . import form_page, i18n
+from .fields import FILE, HIDDEN, HONEYPOT, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES, Form
 from .guard import style_nonce
-from .messages import BACK_TO_FORM, BACK_TO_SITE, CORRECT_BELOW, FAILED_TITLE, FAILURES, REFUSED_TITLE, SPOOL_FULL
+from .messages import (BACK_TO_FORM, BACK_TO_SITE, CORRECT_BELOW, FAILED_TITLE, FAILURES, REFUSED_NOTICE,
+                       REFUSED_TITLE, SPOOL_FULL)
 from .validation import Submission
 
 SPOOL_FULL_RETRY_SECONDS = 3600  # what SPOOL_FULL tells a person: an hour
 
 
 def language() -> str:
-    """The form's `lang` if the body was already parsed, else Accept-Language, else French.
+    """The page's language, else Accept-Language, else French.
 
-    The body is never parsed just for this: after a 413 or before the origin
-    check it must stay unread.
+    The page that posted says its language twice: the form's `lang` field, and
+    `?lang=` in the form's address (hooks/forms.py). The body is never parsed
+    just for this (after a 413 or before the origin check it must stay unread),
+    so a refusal given before reading it (413, 429) goes by the address.
     """
     form = request.__dict__.get("form")
-    requested = form.get("lang") if form is not None else None
-    return i18n.negotiate(requested, request.headers.get("Accept-Language"))
+    field = form.get("lang") if form is not None else None
+    return i18n.negotiate((field, request.args.get("lang")), request.headers.get("Accept-Language"))
 
 
 def wants_json() -> bool:
@@ -46,15 +50,40 @@ def accepted(form: Form, submission_id: str, language_code: str) -> Response:
 
 
 def refused(submission: Submission, language_code: str) -> Response:
-    """400 listing each problem, by field name (JSON) or by label (HTML)."""
+    """400 listing each problem: by field name (JSON); for a browser, the form's own page
+    with the form filled in again and each problem beside its field, else a plain list."""
     catalogue = i18n.catalogue(language_code)
+    errors = {name: problem.text(catalogue) for name, problem in submission.errors.items()}
     if wants_json():
-        errors = {name: problem.text(catalogue) for name, problem in submission.errors.items()}
         return _json(400, ok=False, errors=errors)
     form = submission.form
-    problems = [(catalogue.gettext(form[name].label), problem.text(catalogue))
-                for name, problem in submission.errors.items()]
+    page = _form_given_back(form, catalogue, errors)
+    if page is not None:
+        # With no-referrer, a browser posts the form given back with `Origin: null`, which
+        # guard.py rightly refuses: this page's address (/forms/<name>?lang=..) names no one.
+        return Response(page, 400, mimetype="text/html", headers={"Referrer-Policy": "same-origin"})
+    problems = [(catalogue.gettext(form[name].label), text) for name, text in errors.items()]
     return _page(400, catalogue, REFUSED_TITLE, form, problems=problems)
+
+
+def _form_given_back(form: Form, catalogue: i18n.Catalogue, errors: dict[str, str]) -> str | None:
+    """The site's built page of the form, the form in it filled in with what was posted (but the
+    file, which cannot be) and its problems; None without the built site (FORMS_SITE_DIR)."""
+    language = catalogue.language
+    built = form_page.built_page(current_app.config["SITE_DIR"], form, language)
+    if built is None:
+        return None
+    typed = {item.name: request.form.get(item.name, "") for item in form.fields
+             if item.kind not in (FILE, HIDDEN, HONEYPOT)}
+    endpoint = url_for("forms.submit", form_name=form.name).rsplit("/", 1)[0]  # where every form posts: /forms
+    context = form_page.form_context(
+        form, language, endpoint,
+        thanks_url=site_url(language, form.thanks_page), privacy_url=site_url(language, form_page.PRIVACY_PAGE),
+        values=typed, errors=errors)
+    notice = render_template("refused_notice.html", catalogue=catalogue, title=REFUSED_TITLE,
+                             notice=REFUSED_NOTICE, summary=f"#{form.name}-summary")
+    return form_page.around(built, form, site_url(language, form.page), render_template(form_page.TEMPLATE, **context),
+                            title=str(escape(catalogue.gettext(REFUSED_TITLE))), notice=notice)
 
 
 def spool_full(language_code: str, form: Form) -> Response:

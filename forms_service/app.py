@@ -8,6 +8,7 @@ import traceback
 
 from flask import Flask, Request, request
 from flask_mail import Mail
+from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import guard, i18n, ratelimit, views
@@ -18,6 +19,7 @@ from .config import load as load_settings
 from .delivery import init_delivery
 from .openpgp import recipients_from_config
 from .spool import spool_from_config
+from .static_site import PROJECT
 
 
 class Upload(io.BytesIO):
@@ -94,6 +96,8 @@ def _build(config: dict | None) -> Flask:
     app.cli.add_command(spool_cli)
     Mail(app)
     ratelimit.install(app)
+    # The site's form template too: a refused form is given back as the site renders it (answers.py).
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, FileSystemLoader(PROJECT / "overrides")])
     i18n.install(app.jinja_env)
     guard.install(app)
     app.register_blueprint(views.bp)

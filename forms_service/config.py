@@ -1,4 +1,5 @@
-"""Settings: safe defaults, FORMS_* environment variables, and start-up checks.
+"""Settings: each FORMS_* setting declared once (default and check), read from the environment,
+checked at start-up.
 
 A relay that starts with a missing recipient or an unverified mail server
 loses or leaks what people confide, so a bad setting stops start-up with
@@ -9,62 +10,197 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
+from limits import parse_many
 
 from .fields import FORMS, RESUME_MAX_BYTES
 from .i18n import supported_languages
+from .static_site import PROJECT
 
 PREFIX = "FORMS"
 
-DEFAULTS = {
-    "MAIL_SERVER": "localhost",
-    "MAIL_PORT": 25,
-    "MAIL_USE_TLS": False,
-    "MAIL_USE_SSL": False,
-    "MAIL_USERNAME": None,
-    "MAIL_PASSWORD": None,
-    "MAIL_DEFAULT_SENDER": None,
-    "MAIL_ENVELOPE_FROM": None,
-    "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise drop mail silently when TESTING; must stay false
-    "MAIL_CA_FILE": None,
-    "MAIL_TIMEOUT": 30,
-    "MAIL_ALLOW_PLAINTEXT": False,
-    # FORMS_<FORM>_RECIPIENTS, one per form of fields.py: required, no default.
-    **{form.recipients_setting: None for form in FORMS.values()},
-    "URGENT_RECIPIENTS": [],
-    "SITE_URL": None,
-    "ALLOWED_ORIGINS": None,
-    "SECRET_KEY": None,
-    "DATA_DIR": None,
-    "STAFF_LANGUAGE": "fr",
-    "HEALTH_TOKEN": None,  # none: the spool's figures are never shown over HTTP
-    "PROXY_COUNT": 0,
-    "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": None,  # ratelimit.py: the counters file in DATA_DIR
-    "RATELIMIT_DEFAULT": "10 per minute;60 per hour;200 per day",
-    "RATELIMIT_REFUSALS": "30 per minute;300 per day",
-    "ACK_LIMIT": 3,
-    "URGENT_LIMIT": 3,
-    "RATELIMIT_HEADERS_ENABLED": True,
+REQUIRED = object()
+"""The default of a setting the operator must give."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One FORMS_* setting, declared once: name (without FORMS_), default, check.
+
+    `check(name, value)` raises ConfigError for a value that makes running
+    unsafe or useless; it runs on the value after the defaults and the
+    environment (None: not set, where the default is None). `shown` is how
+    README's settings table states a default worked out from other settings
+    (a test compares the table, and deploy/.env.example, with these
+    declarations). `internal`: a library switch the service sets for safety,
+    listed in .env.example but not in README's table.
+    """
+
+    name: str
+    default: object = None
+    check: Callable[[str, object], None] | None = None
+    shown: str | None = None
+    internal: bool = False
+
+    @property
+    def documented_default(self) -> str:
+        """The default as README's table states it."""
+        if self.shown is not None:
+            return self.shown
+        if self.default is REQUIRED:
+            return "required"
+        if self.default is None:
+            return "none"
+        literal = self.default if isinstance(self.default, str) else json.dumps(self.default)
+        return f"`{literal}`"
+
+
+def _whole_bytes(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(name, "must be a whole number of bytes, e.g. 1073741824 for 1 GB")
+
+
+def _switch(name: str, value: object) -> None:
+    # from_prefixed_env keeps what is not valid JSON as a string, so FORMS_MAIL_ALLOW_PLAINTEXT=False
+    # (Python spelling) would be the true-ish string "False": switches must be real JSON booleans.
+    if not isinstance(value, bool):
+        raise ConfigError(name, f"must be true or false (JSON), not {value!r}")
+
+
+def _at_least(minimum: float) -> Callable[[str, object], None]:
+    def check(name: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise ConfigError(name, f"must be a number of at least {minimum}")
+    return check
+
+
+def _whole_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(name, "must be a whole number, 0 or more")
+
+
+def _seconds(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ConfigError(name, "must be a number of seconds greater than 0")
+
+
+def _optional_text(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(name, "must be text: quote it as a JSON string, e.g. '\"123456\"'")
+
+
+def _limits(name: str, value: object) -> None:
+    """Flask-Limiter would only log a limit it cannot parse, and then limit nothing."""
+    try:
+        parse_many(value)
+    except (ValueError, TypeError):
+        raise ConfigError(name, "is not a list of limits such as '10 per minute;60 per hour;200 per day'") from None
+
+
+def _recipients(required: bool) -> Callable[[str, object], None]:
+    def check(name: str, value: object) -> None:
+        _check_addresses(name, value, required=required)
+    return check
+
+
+def _envelope_from(name: str, value: object) -> None:
+    if value is not None and not _is_address(value):
+        raise ConfigError(name, "must be one address (the mailbox that receives bounces), e.g. '\"bounces@example.org\"'")
+
+
+def _staff_language(name: str, value: object) -> None:
+    if value not in supported_languages():
+        raise ConfigError(name, f"must be one of {', '.join(supported_languages())} (languages with a catalogue)")
+
+
+def _port(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ConfigError(name, f"must be a port number (1 to 65535), not {value!r}")
+
+
+def _readable_file(name: str, value: object) -> None:
+    if value is not None and not (isinstance(value, str) and os.access(value, os.R_OK)):
+        raise ConfigError(name, f"is not a readable file: {value!r}")
+
+
+def _never(name: str, value: object) -> None:
+    if value:
+        raise ConfigError(name, "is true: every email would be dropped, and counted as delivered")
+
+
+SETTINGS = (
+    Setting("SECRET_KEY", REQUIRED, lambda name, value: _check_secret(value)),
+    Setting("SITE_URL", REQUIRED, lambda name, value: _check_site_url(value)),
+    # FORMS_<FORM>_RECIPIENTS, one per form of fields.py.
+    *(Setting(form.recipients_setting, REQUIRED, _recipients(required=True)) for form in FORMS.values()),
+    Setting("URGENT_RECIPIENTS", [], _recipients(required=False)),
+    Setting("ALLOWED_ORIGINS", None, lambda name, value: _check_origins(value), shown="origin of `FORMS_SITE_URL`"),
+    Setting("DATA_DIR", None, shown="`instance/`"),  # Flask's instance folder, worked out at load
+    # The built site: a refusal without the script is answered with the form's own page from it
+    # (answers.py); without it, with a plain page. `make build` writes it beside the package, in each release.
+    Setting("SITE_DIR", None, _optional_text, shown="`site/` beside `forms_service/`"),  # worked out at load
+    Setting("SPOOL_KEY", None, shown="required (or `FORMS_SPOOL_KEY_FILE`)"),  # the keys are read by sealing.py
+    Setting("SPOOL_KEY_FILE", None, _optional_text),
+    Setting("PGP_KEYS", None),  # the certificates are read and vetted by openpgp.py
+    Setting("RETRY_BASE_SECONDS", 60, _seconds),
+    Setting("RETRY_MAX_SECONDS", 3600, _seconds),
+    Setting("MAX_AGE_SECONDS", 5 * 24 * 3600, _seconds, shown="`432000` (5 days)"),
+    # Half the lease must outlast one send (several SMTP commands, each up to MAIL_TIMEOUT).
+    Setting("SPOOL_LEASE_SECONDS", None, _seconds, shown="10 × `FORMS_MAIL_TIMEOUT`"),
+    # What the spool may hold on disk, and the part of it only forms with uses_reserve may fill (spool.SpoolBounds).
+    Setting("SPOOL_MAX_BYTES", 1024 * 1024 * 1024, _whole_bytes, shown="`1073741824` (1 GB)"),
+    Setting("SPOOL_RESERVE_BYTES", 64 * 1024 * 1024, _whole_bytes, shown="`67108864` (64 MB)"),
+    Setting("STAFF_LANGUAGE", "fr", _staff_language),
+    Setting("HEALTH_TOKEN", None, lambda name, value: _check_health_token(value)),  # unset: no figures over HTTP
+    Setting("PROXY_COUNT", 0, _at_least(0)),
+    Setting("MAIL_SERVER", "localhost"),
+    Setting("MAIL_PORT", 25, _port),
+    Setting("MAIL_USE_TLS", False, _switch),
+    Setting("MAIL_USE_SSL", False, _switch),
+    Setting("MAIL_USERNAME", None, _optional_text),
+    Setting("MAIL_PASSWORD", None, _optional_text),
+    Setting("MAIL_DEFAULT_SENDER", REQUIRED, lambda name, value: _check_sender(value)),
+    Setting("MAIL_ENVELOPE_FROM", None, _envelope_from, shown="address of `FORMS_MAIL_DEFAULT_SENDER`"),
+    Setting("MAIL_CA_FILE", None, _readable_file, shown="system store"),
+    Setting("MAIL_TIMEOUT", 30, _at_least(1)),
+    Setting("MAIL_ALLOW_PLAINTEXT", False, _switch),
+    # Flask-Mail would otherwise drop mail silently when TESTING; must stay false.
+    Setting("MAIL_SUPPRESS_SEND", False, _never, internal=True),
+    Setting("RATELIMIT_ENABLED", True, _switch),
+    Setting("RATELIMIT_DEFAULT", "10 per minute;60 per hour;200 per day", _limits),
+    Setting("RATELIMIT_REFUSALS", "30 per minute;300 per day", _limits),
+    Setting("RATELIMIT_STORAGE_URI", None, _optional_text, shown="`FORMS_DATA_DIR/counters.sqlite3`"),
+    Setting("ACK_LIMIT", 3, _whole_number),
+    Setting("URGENT_LIMIT", 3, _whole_number),
+    Setting("RATELIMIT_HEADERS_ENABLED", True, _switch, internal=True),
     # A storage outage (Redis, a locked counters file) must never stop a person from reaching us.
-    "RATELIMIT_SWALLOW_ERRORS": True,
-    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-    # Whole request: the resumé plus generous room for the text fields and multipart framing.
-    "MAX_CONTENT_LENGTH": RESUME_MAX_BYTES + 512 * 1024,
-    "MAX_FORM_MEMORY_SIZE": 256 * 1024,
-    "MAX_FORM_PARTS": 50,
-}
+    Setting("RATELIMIT_SWALLOW_ERRORS", True, _switch, internal=True),
+    Setting("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True, _switch, internal=True),
+    # Whole request: the CV plus generous room for the text fields and multipart framing.
+    Setting("MAX_CONTENT_LENGTH", RESUME_MAX_BYTES + 512 * 1024, _at_least(1), shown="5 MB + 512 KB"),
+    Setting("MAX_FORM_MEMORY_SIZE", 256 * 1024, _at_least(1), shown="256 KB"),
+    Setting("MAX_FORM_PARTS", 50, _at_least(1)),
+)
+BY_NAME = MappingProxyType({setting.name: setting for setting in SETTINGS})
+DEFAULTS = MappingProxyType({setting.name: None if setting.default is REQUIRED else setting.default
+                             for setting in SETTINGS})
+
+
+def value(config: Mapping, name: str):
+    """A setting's value, or its declared default where `config` does not hold it (a partial
+    mapping, as tests give the spool)."""
+    return config.get(name, DEFAULTS[name])
+
 
 MIN_SECRET_LENGTH = 32
-# from_prefixed_env keeps what is not valid JSON as a string, so FORMS_MAIL_ALLOW_PLAINTEXT=False
-# (Python spelling) would be the true-ish string "False": switches must be real JSON booleans.
-SWITCHES = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_ALLOW_PLAINTEXT", "MAIL_SUPPRESS_SEND", "RATELIMIT_ENABLED")
-SIZE_LIMITS = ("MAX_CONTENT_LENGTH", "MAX_FORM_MEMORY_SIZE", "MAX_FORM_PARTS")
-DAILY_QUOTAS = ("ACK_LIMIT", "URGENT_LIMIT")
 
 
 class ConfigError(SystemExit):
@@ -83,6 +219,7 @@ def load(app: Flask, overrides: dict | None) -> None:
     """Fill app.config: defaults, then the environment (or the given mapping, for tests)."""
     app.config.from_mapping(DEFAULTS)
     app.config["DATA_DIR"] = app.instance_path
+    app.config["SITE_DIR"] = str(PROJECT / "site")
     if overrides is None:
         app.config.from_prefixed_env(PREFIX)
     else:
@@ -109,33 +246,17 @@ def is_loopback(host: str) -> bool:
 
 
 def check(config: dict) -> None:
-    """Stop at the first unsafe or missing setting, naming it."""
-    _check_secret(config["SECRET_KEY"])
-    _check_site_url(config["SITE_URL"])
-    for form in FORMS.values():
-        _check_addresses(form.recipients_setting, config[form.recipients_setting], required=True)
-    _check_addresses("URGENT_RECIPIENTS", config["URGENT_RECIPIENTS"], required=False)
-    _check_sender(config["MAIL_DEFAULT_SENDER"])
-    if config["MAIL_ENVELOPE_FROM"] is not None and not _is_address(config["MAIL_ENVELOPE_FROM"]):
-        raise ConfigError("MAIL_ENVELOPE_FROM", "must be one address (the mailbox that receives bounces), "
-                                                "e.g. '\"bounces@example.org\"'")
-    for name in SWITCHES:
-        if not isinstance(config[name], bool):
-            raise ConfigError(name, f"must be true or false (JSON), not {config[name]!r}")
+    """Stop at the first unsafe or missing setting, naming it: each on its own, then those
+    that only make sense together."""
+    for setting in SETTINGS:
+        if setting.check:
+            setting.check(setting.name, config[setting.name])
     _check_mail_transport(config)
     _check_credentials(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-    _check_origins(config["ALLOWED_ORIGINS"])
-    _check_number("MAIL_TIMEOUT", config["MAIL_TIMEOUT"], minimum=1)
-    _check_number("PROXY_COUNT", config["PROXY_COUNT"], minimum=0)
-    for name in SIZE_LIMITS:
-        _check_number(name, config[name], minimum=1)
-    for name in DAILY_QUOTAS:
-        if isinstance(config[name], bool) or not isinstance(config[name], int) or config[name] < 0:
-            raise ConfigError(name, "must be a whole number, 0 or more")
-    _check_health_token(config["HEALTH_TOKEN"])
-    if config["STAFF_LANGUAGE"] not in supported_languages():
-        raise ConfigError("STAFF_LANGUAGE", f"must be one of {', '.join(supported_languages())} "
-                                            "(languages with a catalogue)")
+    if config["RETRY_BASE_SECONDS"] > config["RETRY_MAX_SECONDS"]:
+        raise ConfigError("RETRY_BASE_SECONDS", "must not exceed FORMS_RETRY_MAX_SECONDS")
+    if config["SPOOL_RESERVE_BYTES"] >= config["SPOOL_MAX_BYTES"]:
+        raise ConfigError("SPOOL_RESERVE_BYTES", "must be less than FORMS_SPOOL_MAX_BYTES (it is a part of it)")
 
 
 def _check_secret(secret: object) -> None:
@@ -190,11 +311,6 @@ def _check_sender(sender: object) -> None:
 
 
 def _check_mail_transport(config: dict) -> None:
-    if config["MAIL_SUPPRESS_SEND"]:
-        raise ConfigError("MAIL_SUPPRESS_SEND", "is true: every email would be dropped, and counted as delivered")
-    port = config["MAIL_PORT"]
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError("MAIL_PORT", f"must be a port number (1 to 65535), not {port!r}")
     if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
         raise ConfigError("MAIL_USE_SSL", "and FORMS_MAIL_USE_TLS are both true: choose one")
     encrypted = config["MAIL_USE_TLS"] or config["MAIL_USE_SSL"]
@@ -202,17 +318,11 @@ def _check_mail_transport(config: dict) -> None:
         raise ConfigError("MAIL_SERVER", "is not on this machine and neither FORMS_MAIL_USE_TLS nor "
                                          "FORMS_MAIL_USE_SSL is true (set FORMS_MAIL_ALLOW_PLAINTEXT=true "
                                          "only if plaintext is really intended)")
-    ca_file = config["MAIL_CA_FILE"]
-    if ca_file is not None and not (isinstance(ca_file, str) and os.access(ca_file, os.R_OK)):
-        raise ConfigError("MAIL_CA_FILE", f"is not a readable file: {ca_file!r}")
 
 
 def _check_credentials(username: object, password: object) -> None:
     """Both or neither: Flask-Mail silently skips AUTH when one is empty, and the
     server's refusal would then make every message dead instead of stopping here."""
-    for name, value in (("MAIL_USERNAME", username), ("MAIL_PASSWORD", password)):
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(name, "must be text: quote it as a JSON string, e.g. '\"123456\"'")
     if bool(username) != bool(password):
         missing = "MAIL_PASSWORD" if username else "MAIL_USERNAME"
         raise ConfigError(missing, "is empty while the other SMTP credential is set: give both, or neither")
@@ -227,7 +337,3 @@ def _check_origins(origins: object) -> None:
         raise ConfigError("ALLOWED_ORIGINS", "must be a JSON array of origins such as "
                                              "'[\"https://www.example.org\"]' (scheme and host, no path)")
 
-
-def _check_number(name: str, value: object, *, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(name, f"must be a number of at least {minimum}")

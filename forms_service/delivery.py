@@ -27,7 +27,7 @@ from flask import Flask
 from .erasure import Eraser
 from .outgoing import ACKNOWLEDGEMENT, OutgoingMail
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
-from .spool import Claimed, Spool, after_fork_in_child, seconds_setting
+from .spool import Claimed, Spool, after_fork_in_child
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ def init_delivery(app: Flask, spool: Spool) -> Deliverer:
     FORMS_MAIL_TIMEOUT): by default ten times FORMS_MAIL_TIMEOUT. A shorter
     FORMS_SPOOL_LEASE_SECONDS lets messages of a killed worker go sooner.
     """
-    lease = seconds_setting(app.config, "SPOOL_LEASE_SECONDS", 10 * app.config["MAIL_TIMEOUT"])
+    lease = app.config["SPOOL_LEASE_SECONDS"] or 10 * app.config["MAIL_TIMEOUT"]
     deliverer = Deliverer(spool, partial(Relay, app), lease_seconds=lease)
     app.extensions[SPOOL_EXTENSION] = spool
     app.extensions[DELIVERER_EXTENSION] = deliverer

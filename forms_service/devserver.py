@@ -106,6 +106,7 @@ def local_forms(folder: Path, site_url: str, smtp_port: int):
     return create_app(
         {
             "SITE_URL": site_url.rstrip("/"),
+            "SITE_DIR": str(folder / "site"),
             "ALLOWED_ORIGINS": [site_url.rstrip("/")],
             "DATA_DIR": str(folder / "data"),
             "SPOOL_KEY_FILE": str(key_file),

@@ -79,6 +79,15 @@ class Choice:
     label: str
 
 
+Condition = tuple[str, tuple[str, ...]]
+"""(field name, values): holds when that field's submitted value is one of the values."""
+
+
+def _holds(condition: Condition, values: Mapping[str, object]) -> bool:
+    name, expected = condition
+    return values.get(name) in expected
+
+
 @dataclass(frozen=True)
 class Field:
     """One form field: what the HTML form renders and what the service enforces."""
@@ -97,6 +106,10 @@ class Field:
     """Why we ask for it: the privacy page lists every visible field with this text."""
     staff_label: str | None = None
     """A shorter label for the coordinators' email, where the form's speaks to the person filling it in."""
+    required_when: Condition | None = None
+    """Required only when another field holds one of some values: ("contact", ("phone", "video"))."""
+    shown_when: Condition | None = None
+    """Asked only when another field holds one of some values; otherwise what it holds is dropped."""
     errors: Mapping[str, str] = field(default_factory=lambda: ERRORS, compare=False)
 
     @property
@@ -108,6 +121,14 @@ class Field:
     def accept_attribute(self) -> str:
         """The HTML `accept` value for the site build: extensions and MIME types accepted."""
         return ",".join(f".{kind.extension},{kind.mime}" for kind in self.accept)
+
+    def is_required(self, values: Mapping[str, object]) -> bool:
+        """Whether it must be filled in, given the cleaned values of the fields before it."""
+        return self.required or (self.required_when is not None and _holds(self.required_when, values))
+
+    def is_asked(self, values: Mapping[str, object]) -> bool:
+        """Whether it is asked at all, given the cleaned values of the fields before it."""
+        return self.shown_when is None or _holds(self.shown_when, values)
 
     def error(self, code: str) -> str:
         """The msgid for an error code, with the field's own override if it has one."""
@@ -225,6 +246,23 @@ def _check(form: Form) -> None:
     for item in form.visible_fields:
         if not item.purpose:
             fail(f"field {item.name!r} has no purpose: the privacy page must say why it is asked for")
+        for condition in (item.required_when, item.shown_when):
+            _check_condition(form, item, condition, fail)
+
+
+def _check_condition(form: Form, item: Field, condition: Condition | None, fail) -> None:
+    """A condition names an earlier select of the form and some of its choices: the browser reads
+    the answer before the field, and the service has cleaned it before checking the field."""
+    if condition is None:
+        return
+    name, values = condition
+    earlier = [field.name for field in form.fields[:form.fields.index(item)]]
+    if name not in earlier or form[name].kind != SELECT:
+        fail(f"field {item.name!r} depends on {name!r}, which is not a select before it")
+    if not values or not set(values) <= {choice.value for choice in form[name].choices}:
+        fail(f"field {item.name!r} depends on values {values!r} that {name!r} does not offer")
+    if item.required:
+        fail(f"field {item.name!r} is both always required and conditional")
 
 
 LANG = Field("lang", HIDDEN, max_length=16)
@@ -243,7 +281,7 @@ def _consent(label: str) -> Field:
 
 VOLUNTEER = Form(
     name="volunteer",
-    title=N_("Volunteer application"),
+    title=N_("Become a volunteer"),
     page="/volunteer.html",
     thanks_page="/volunteer-thanks.html",
     submit_label=N_("Send my application"),
@@ -268,16 +306,16 @@ VOLUNTEER = Form(
               hint=N_("Why would you like to become a peer supporter? (5000 characters at most)"),
               purpose=N_("To understand why you would like to become a peer supporter."),
               staff_label=N_("Motivation")),
-        Field("resume", FILE, N_("Your resumé"), required=True, accept=DOCUMENT_TYPES,
+        Field("resume", FILE, N_("Your CV"), required=True, accept=DOCUMENT_TYPES,
               max_bytes=RESUME_MAX_BYTES, hint=N_("PDF, DOCX or ODT, 5 MB at most."),
               purpose=N_("To learn about your background and experience."),
-              staff_label=N_("Resumé (attached)")),
+              staff_label=N_("CV (attached)")),
         Field("languages", TEXT, N_("Languages you speak"), max_length=300,
               hint=N_("For example: English, French, Arabic."),
               purpose=N_("To know in which languages you could listen to your peers.")),
         Field("location", TEXT, N_("Country or time zone"), max_length=200, autocomplete="country-name",
-              hint=N_("So that we can match you with people in compatible time zones."),
-              purpose=N_("To arrange conversations at times that suit you.")),
+              hint=N_("For example: Kenya, or UTC+3."),
+              purpose=N_("To know where you are based.")),
         Field("availability", TEXT, N_("Availability"), max_length=500,
               hint=N_("The role asks for 2 to 4 hours a week. When are you usually available?"),
               purpose=N_("To know when you could give your time.")),
@@ -285,7 +323,7 @@ VOLUNTEER = Form(
               hint=N_("For example: peer support, psychological first aid, counselling, field experience."),
               purpose=N_("To know about your training, for example in mental health first aid, coaching or "
                          "psychosocial support.")),
-        _consent(N_("I agree that CoCreate Humanity uses these details, including my resumé, "
+        _consent(N_("I agree that CoCreate Humanity uses these details, including my CV, "
                     "only to consider my application, as the privacy policy explains.")),
         LANG,
         HONEYPOT_FIELD,
@@ -319,7 +357,7 @@ CONTACT_WAYS = (
 
 SUPPORT = Form(
     name="support",
-    title=N_("Request for peer support"),
+    title=N_("Ask for a listening ear"),
     page="/support.html",
     thanks_page="/support-thanks.html",
     submit_label=N_("Send my request"),
@@ -342,8 +380,11 @@ SUPPORT = Form(
     ),
     fields=(
         Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
-              hint=N_("We only use it to answer you."), purpose=N_("To reply to you.")),
-        Field("name", TEXT, N_("First name or pseudonym"), max_length=100, autocomplete="given-name",
+              hint=N_("We only use it to answer you. A personal address is safer than a work one: "
+                      "our reply will go there."),
+              purpose=N_("To reply to you.")),
+        # "nickname", not "given-name": the browser must not offer the legal name it knows.
+        Field("name", TEXT, N_("First name or pseudonym"), max_length=100, autocomplete="nickname",
               hint=N_("Optional: any name you would like us to use."),
               purpose=N_("To know what to call you. Your full name is not needed.")),
         Field("message", TEXTAREA, N_("Your message"), max_length=LONG_TEXT_MAX,
@@ -354,15 +395,26 @@ SUPPORT = Form(
               purpose=N_("To understand your context and find the most suitable peer for you.")),
         Field("preferred_language", SELECT, N_("Preferred language"), choices=PEER_LANGUAGES,
               purpose=N_("To put you in touch, where possible, with a peer who speaks your language.")),
+        Field("other_language", TEXT, N_("Which other language?"), max_length=100,
+              shown_when=("preferred_language", ("other",)),
+              hint=N_("Only if you chose “Other” as your preferred language."),
+              purpose=N_("To know your language when it is not in the list."),
+              staff_label=N_("Other language")),
         Field("contact", SELECT, N_("Preferred way to be contacted"), choices=CONTACT_WAYS,
               purpose=N_("To reach you in the way that suits you.")),
         Field("phone", TEL, N_("Phone number"), max_length=40, autocomplete="tel",
-              hint=N_("Only if you prefer a phone or video call; include the country code."),
-              purpose=N_("To call you, if you prefer a phone or video call.")),
+              required_when=("contact", ("phone", "video")),
+              hint=N_("Needed if you prefer a phone or video call; include the country code."),
+              purpose=N_("To call you, if you prefer a phone or video call."),
+              errors=MappingProxyType({**ERRORS, "required": N_(
+                  "Please give a phone number so that we can call you, or choose to be contacted by email.")})),
         Field("urgent", CHECKBOX, N_("This is urgent: please contact me as soon as possible"),
-              hint=N_("We still cannot answer at once: if you are in danger, call the emergency numbers "
-                      "at the top of this page now."),
-              purpose=N_("To let the coordinators know that your request is pressing. This still does not "
+              # The crisis guidance again where a reader in danger looks: the numbers themselves,
+              # as in the support page's box (docs/<lang>/support.md), not a pointer to them.
+              hint=N_("We still cannot answer at once. If you are in danger, call now: in Switzerland 144 "
+                      "(medical emergency) or 143 (someone to talk to, day and night); in the European Union "
+                      "112; elsewhere your local emergency number, or a helpline listed on findahelpline.com."),
+              purpose=N_("To let the association know that your request is pressing. This still does not "
                          "make it an emergency service."),
               staff_label=N_("Marked as urgent")),
         _consent(N_("I agree that CoCreate Humanity uses these details only to answer my request, "

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from .config import origin_of
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -44,11 +43,16 @@ def style_nonce() -> str:
 
 
 def _harden(response: Response) -> Response:
-    """Add the security headers, with a CSP that allows nothing but our inline style."""
+    """Add the security headers, with a CSP that allows no script at all: only our inline style,
+    and for a form given back in the site's page (answers.py), the site's own stylesheets and
+    images (from FORMS_SITE_URL's origin, usually ours) and posting that form again."""
     response.headers.update(SECURITY_HEADERS)
+    # Unless the answer chose its own: a form given back must say where it posts from (answers.py).
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    site = origin_of(current_app.config["SITE_URL"])
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'nonce-{style_nonce()}'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        f"default-src 'none'; style-src {site} 'nonce-{style_nonce()}'; img-src {site} data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
     return response
 

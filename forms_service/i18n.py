@@ -62,11 +62,13 @@ def catalogue(language: str) -> Catalogue:
     return available.get(language) or available[DEFAULT_LANGUAGE]
 
 
-def negotiate(requested: str | None, accept_language: str | None) -> str:
-    """The language to answer in: the form's `lang`, else Accept-Language, else French."""
+def negotiate(requested: tuple[str | None, ...], accept_language: str | None) -> str:
+    """The language to answer in: the first supported of the page's own (`requested`, best first),
+    else Accept-Language, else French."""
     supported = supported_languages()
-    if requested and requested.strip().lower() in supported:
-        return requested.strip().lower()
+    for code in requested:
+        if code and code.strip().lower() in supported:
+            return code.strip().lower()
     accepted = parse_accept_header(accept_language or "", LanguageAccept)
     # Default first: among equally good matches ("*", or no preference) French wins.
     preference = (DEFAULT_LANGUAGE, *(code for code in supported if code != DEFAULT_LANGUAGE))

@@ -11,7 +11,7 @@ FAILURES = {
     403: N_("This form can only be sent from the association's website."),
     404: N_("This page does not exist."),
     405: N_("This address only receives forms sent from the website."),
-    413: N_("What you sent is too large: the resumé may be at most {max_megabytes} MB "
+    413: N_("What you sent is too large: the CV may be at most {max_megabytes} MB "
           "and each text at most {max_length} characters."),
     415: N_("Please send the form from the website, as a normal web form."),
     429: N_("Too many attempts from your connection. Please wait a few minutes and try again."),
@@ -29,3 +29,5 @@ BACK_TO_SITE = N_("Back to the website")
 CORRECT_BELOW = N_("Please correct the following, then send the form again:")
 NETWORK_FAILURE = N_("We could not reach our service. Please check your connection, then send again: "
                      "what you typed is still here.")
+CHOOSE_FILE_AGAIN = N_("The file you chose could not be kept: please choose it again.")
+REFUSED_NOTICE = N_("What to correct is shown with the form below; what you typed is still there.")

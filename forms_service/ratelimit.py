@@ -28,7 +28,7 @@ import time
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limit, Limiter
-from limits import RateLimitItemPerDay, parse_many
+from limits import RateLimitItemPerDay
 from limits.errors import ConfigurationError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -158,19 +158,9 @@ def _give_back(limiter: Limiter, response: Response) -> Response:
     return response
 
 
-def _check_limits(name: str, value: object) -> None:
-    """Flask-Limiter would only log a limit it cannot parse, and then limit nothing."""
-    try:
-        parse_many(value)
-    except (ValueError, TypeError):
-        raise ConfigError(name, "is not a list of limits such as '10 per minute;60 per hour;200 per day'") from None
-
-
 def install(app: Flask) -> Limiter:
     """One limiter and one set of quotas per app, so several apps in one process never share counters."""
     config = app.config
-    for name in ("RATELIMIT_DEFAULT", "RATELIMIT_REFUSALS"):
-        _check_limits(name, config[name])
     if not config["RATELIMIT_STORAGE_URI"]:
         config["RATELIMIT_STORAGE_URI"] = counters.storage_uri(config["DATA_DIR"])
     try:

@@ -343,8 +343,8 @@ def key_file_path(config: Mapping) -> Path:
     """FORMS_SPOOL_KEY_FILE, refused inside FORMS_DATA_DIR: a copy of that folder must open nothing."""
     path = Path(config["SPOOL_KEY_FILE"]).resolve()
     if path.is_relative_to(Path(config["DATA_DIR"]).resolve()):
-        raise ConfigError("SPOOL_KEY_FILE", f"is inside FORMS_DATA_DIR: one copy of that folder would open "
-                                            f"everything; keep the key elsewhere, e.g. /etc/cocreatehumanity")
+        raise ConfigError("SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR: one copy of that folder would open "
+                                            "everything; keep the key elsewhere, e.g. /etc/cocreatehumanity")
     return path
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cryptography.fernet import InvalidToken
 
+from . import config as settings
 from .config import ConfigError
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
 from .sealing import Sealer, SealingError, key_setting, sealed_size, sealer_from_config
@@ -90,7 +91,6 @@ RETURNING id, submission_id, attempts, created_at, kind
 """
 CLAIM_BYTES = 8 * 1024 * 1024
 
-MEGABYTE = 1024 * 1024
 # What the spool's rows take on disk now: pages in use, free pages (given back by `erase`) left out.
 # One read of the file header: cheap enough for every accept, and the same figure for every process.
 USED_BYTES = ("SELECT (page_count - freelist_count) * page_size, page_size"
@@ -118,8 +118,8 @@ class SpoolBounds:
     uploads never fills the room a request for help needs.
     """
 
-    max_bytes: int = 1024 * MEGABYTE
-    reserve_bytes: int = 64 * MEGABYTE
+    max_bytes: int = settings.DEFAULTS["SPOOL_MAX_BYTES"]
+    reserve_bytes: int = settings.DEFAULTS["SPOOL_RESERVE_BYTES"]
 
     def limit(self, reserve: bool) -> int:
         """What the spool may hold after a submission: all of it with the reserve, else all but the reserve."""
@@ -135,9 +135,9 @@ class RetryPolicy:
     SMTP server at the same second when it comes back.
     """
 
-    base_seconds: float = 60.0
-    max_seconds: float = 3600.0
-    max_age_seconds: float = 5 * 24 * 3600.0
+    base_seconds: float = settings.DEFAULTS["RETRY_BASE_SECONDS"]
+    max_seconds: float = settings.DEFAULTS["RETRY_MAX_SECONDS"]
+    max_age_seconds: float = settings.DEFAULTS["MAX_AGE_SECONDS"]
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failure, always within [base, max]."""
@@ -194,7 +194,8 @@ class Spool:
     """
 
     def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000,
-                 bounds: SpoolBounds | None = None):
+                 clock: Callable[[], float] = time.time, bounds: SpoolBounds | None = None):
+        self.clock = clock  # wall time of every schedule and age: tests give one they move themselves
         self.path = Path(path)
         self.sealer = sealer
         self.policy = policy or RetryPolicy()
@@ -308,7 +309,7 @@ class Spool:
         contents = [mail.parts() for mail in mails]
         sizes = [sealed_size(sum(map(len, parts))) for parts in contents]
         self._make_room(db, sizes, reserve)
-        now, ids = time.time(), []
+        now, ids = self.clock(), []
         for mail, parts, size in zip(mails, contents, sizes):
             entry_id = db.execute(INSERT, (submission_id, size, now, now, now, mail.kind)).lastrowid
             with db.blobopen("outgoing", "sealed", entry_id) as blob:
@@ -350,7 +351,7 @@ class Spool:
         crashed owner's messages become due for someone else. Rows that no
         known key opens are marked dead rather than retried forever.
         """
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit, max_bytes)).fetchall()
         claimed = []
@@ -442,7 +443,7 @@ class Spool:
         `error` must be a class name or SMTP code, never server text (which
         may quote an address).
         """
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             row = db.execute("SELECT attempts, queued_at FROM outgoing WHERE id = ?", (entry_id,)).fetchone()
             if row is None:
@@ -494,7 +495,7 @@ class Spool:
             counts = dict(db.execute("SELECT state, count(*) FROM outgoing GROUP BY state").fetchall())
             (oldest,) = db.execute("SELECT min(created_at) FROM outgoing WHERE state = 'queued'").fetchone()
             used = db.execute(USED_BYTES).fetchone()[0]
-        age = None if oldest is None else max(0.0, time.time() - oldest)
+        age = None if oldest is None else max(0.0, self.clock() - oldest)
         return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age, used)
 
     def list_dead(self) -> list[DeadEntry]:
@@ -525,7 +526,7 @@ class Spool:
 
     def requeue(self, ids: Iterable[int] | None = None) -> int:
         """Give dead messages (the given ids, or all) a fresh start; returns how many."""
-        now = time.time()
+        now = self.clock()
         query = (
             "UPDATE outgoing SET state = 'queued', attempts = 0, queued_at = ?, next_attempt_at = ?"
             " WHERE state = 'dead'"
@@ -549,11 +550,11 @@ class Spool:
             (due,) = db.execute(
                 "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outgoing WHERE state = 'queued'"
             ).fetchone()
-        return float("inf") if due is None else max(0.0, due - time.time())
+        return float("inf") if due is None else max(0.0, due - self.clock())
 
     def make_due(self) -> int:
         """Make every waiting, unleased message due now (operator's "retry now")."""
-        now = time.time()
+        now = self.clock()
         with self._write() as db:
             return db.execute(
                 "UPDATE outgoing SET next_attempt_at = ? WHERE state = 'queued'"
@@ -698,41 +699,15 @@ def after_fork_in_child(method: Callable[[], None]) -> None:
     os.register_at_fork(after_in_child=call)
 
 
-def seconds_setting(config: Mapping, name: str, default: float) -> float:
-    """A positive number of seconds from the settings, or a start-up error naming it."""
-    value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(name, "must be a number of seconds greater than 0")
-    return float(value)
-
-
 def retry_policy_from_config(config: Mapping) -> RetryPolicy:
-    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS, checked."""
-    policy = RetryPolicy(
-        seconds_setting(config, "RETRY_BASE_SECONDS", RetryPolicy.base_seconds),
-        seconds_setting(config, "RETRY_MAX_SECONDS", RetryPolicy.max_seconds),
-        seconds_setting(config, "MAX_AGE_SECONDS", RetryPolicy.max_age_seconds),
-    )
-    if policy.base_seconds > policy.max_seconds:
-        raise ConfigError("RETRY_BASE_SECONDS", "must not exceed FORMS_RETRY_MAX_SECONDS")
-    return policy
-
-
-def bytes_setting(config: Mapping, name: str, default: int) -> int:
-    """A whole number of bytes from the settings, or a start-up error naming it."""
-    value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(name, "must be a whole number of bytes, e.g. 1073741824 for 1 GB")
-    return value
+    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS (checked by config.py)."""
+    return RetryPolicy(*(float(settings.value(config, name))
+                         for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")))
 
 
 def bounds_from_config(config: Mapping) -> SpoolBounds:
-    """FORMS_SPOOL_MAX_BYTES and FORMS_SPOOL_RESERVE_BYTES, checked: the reserve is part of the bound."""
-    bounds = SpoolBounds(bytes_setting(config, "SPOOL_MAX_BYTES", SpoolBounds.max_bytes),
-                         bytes_setting(config, "SPOOL_RESERVE_BYTES", SpoolBounds.reserve_bytes))
-    if bounds.reserve_bytes >= bounds.max_bytes:
-        raise ConfigError("SPOOL_RESERVE_BYTES", "must be less than FORMS_SPOOL_MAX_BYTES (it is a part of it)")
-    return bounds
+    """FORMS_SPOOL_MAX_BYTES and FORMS_SPOOL_RESERVE_BYTES (checked by config.py: the reserve is part of the bound)."""
+    return SpoolBounds(*(settings.value(config, name) for name in ("SPOOL_MAX_BYTES", "SPOOL_RESERVE_BYTES")))
 
 
 def spool_from_config(config: Mapping) -> Spool:

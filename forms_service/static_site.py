@@ -15,7 +15,6 @@ from pathlib import Path
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.wrappers import Request, Response
 
-
 PROJECT = Path(__file__).resolve().parent.parent
 
 

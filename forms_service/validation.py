@@ -88,6 +88,8 @@ def validate(form: Form, values: MultiValues, files: MultiValues) -> Submission:
     for item in form.fields:
         if item.kind == HIDDEN:
             continue  # `lang` only steers negotiation, which tolerates any value
+        if not item.is_asked(submission.values):
+            continue  # a question not asked: whatever was sent for it is not kept
         source = files if item.kind == FILE else values
         posted = source.getlist(item.name)
         try:
@@ -111,16 +113,19 @@ def _accept(submission: Submission, item: Field, posted: object) -> None:
             raise Invalid("required")
         submission.values[item.name] = ticked
     else:
-        text = _text(item, str(posted or ""))
+        text = _text(item, str(posted or ""), item.is_required(submission.values))
         if text:
             submission.values[item.name] = text
 
 
-def _text(item: Field, raw: str) -> str:
-    """A cleaned text value: NFC, trimmed, within limits, of the right shape for its kind."""
+def _text(item: Field, raw: str, required: bool) -> str:
+    """A cleaned text value: NFC, trimmed, within limits, of the right shape for its kind.
+
+    `required` may depend on an answer before it (Field.required_when).
+    """
     text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n")).strip()
     if not text:
-        if item.required:
+        if required:
             raise Invalid("required")
         return ""
     if item.kind in SINGLE_LINE_KINDS and LINE_BREAK.search(text):

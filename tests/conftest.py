@@ -9,17 +9,9 @@ import pytest
 import trustme
 
 from forms_service.app import create_app
-from tests.service.helpers import service_settings
-from tests.smtp_sink import SmtpSink
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from harness.browser import CHROMIUM, CHROMIUM_ARGS
+from harness.settings import service_settings
+from harness.smtp_sink import SmtpSink
 
 
 @pytest.fixture(scope="session")

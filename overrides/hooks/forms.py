@@ -16,12 +16,12 @@ import re
 
 from mkdocs.exceptions import PluginError
 
-from forms_service import i18n, messages
-from forms_service.fields import FORMS, NO_CHOICE, Form
+from forms_service import i18n
+from forms_service.fields import FORMS, Form
+from forms_service.form_page import PRIVACY_PAGE, TEMPLATE, form_context
 
 PLACEHOLDER = re.compile(r"<!--\s*(form|collected):\s*([\w-]+)\s*-->")
-TEMPLATES = {"form": "partials/form.html", "collected": "partials/collected.html"}
-PRIVACY_PAGE = "/privacy.html"
+TEMPLATES = {"form": TEMPLATE, "collected": "partials/collected.html"}
 SCRIPT_FLAG = "form_script"
 """page.meta key main.html reads to load assets/javascripts/forms.js on this page only."""
 
@@ -67,18 +67,10 @@ def _check_privacy_lists_every_form(html: str, page) -> None:
 
 
 def _form_context(form: Form, language: str, page, config, files) -> dict:
-    """What the form template needs: the form, its texts' catalogue and the URLs around it."""
-    return {
-        "form": form,
-        "_": i18n.catalogue(language).gettext,
-        "language": language,
-        "no_choice": NO_CHOICE,
-        "messages": messages,
-        "action": config.extra["forms_endpoint"].rstrip("/") + "/" + form.name,
-        "thanks_url": _page_url(files, page, language, form.thanks_page),
-        # privacy.md has one section per form, anchored #<form>-form, holding its `collected` table.
-        "privacy_url": f"{_page_url(files, page, language, PRIVACY_PAGE)}#{form.name}-form",
-    }
+    """What the form template needs, with the URLs around it relative to the page."""
+    return form_context(form, language, config.extra["forms_endpoint"],
+                        thanks_url=_page_url(files, page, language, form.thanks_page),
+                        privacy_url=_page_url(files, page, language, PRIVACY_PAGE))
 
 
 def _collected_context(form: Form, language: str) -> dict:

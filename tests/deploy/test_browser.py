@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from playwright.sync_api import expect
+
+from harness.nginx import PROJECT
 from tests.site.helpers import open_search
 
 pytestmark = pytest.mark.browser
@@ -36,3 +40,44 @@ def test_every_page_passes_the_csp_without_console_errors(deployed, page):
         open_search(page)
         problems += [f"{path}: {violation}" for violation in page.evaluate("window.__violations")]
     assert problems == []
+
+
+def failed_requests(page) -> list[str]:
+    """Every answer of 400 or more the page gets, as it comes."""
+    failures: list[str] = []
+    page.on("response", lambda response: response.status >= 400 and failures.append(f"{response.status} {response.url}"))
+    return failures
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_unavailable_page_works_at_the_address_the_form_posted_to(unavailable, page, lang):
+    """Without the forms script (a plain post), the browser shows nginx's answer at /forms/support:
+    the page's styles, scripts, search and links must resolve from there."""
+    failures = failed_requests(page)
+    folder = "" if lang == "fr" else f"{lang}/"
+    page.goto(unavailable.url + folder + "support.html")
+    with page.expect_navigation() as navigation:
+        page.evaluate("document.getElementById('support-form').submit()")  # as without JavaScript
+    assert navigation.value.status == 502
+    assert page.url == unavailable.url + f"forms/support?lang={lang}"  # the form's address carries its language
+    assert page.locator("html").get_attribute("lang") == lang
+    sheets = page.evaluate("[...document.styleSheets].map(sheet => sheet.href)")
+    assert unavailable.url + "assets/stylesheets/identity.css" in sheets
+    assert page.locator("article a[href='support.html']").evaluate("a => a.href") == unavailable.url + folder + "support.html"
+    open_search(page)  # Material's scripts, the search worker and the language's index
+    page.keyboard.type("mission")
+    page.locator(".md-search-result__item").first.wait_for()
+    assert failures == [f"502 {unavailable.url}forms/support?lang={lang}"]
+    assert page.evaluate("window.__violations") == []
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_forms_script_says_what_to_do_in_the_pages_language(unavailable, page, lang):
+    folder = "" if lang == "fr" else f"{lang}/"
+    page.goto(unavailable.url + folder + "support.html")
+    page.locator("#support-email").fill("aidworker@example.org")
+    page.locator("#support-consent").check()
+    page.locator("#support-form [type=submit]").click()
+    message = json.loads((PROJECT / "docs" / lang / "forms-unavailable.json").read_text(encoding="utf-8"))["error"]
+    expect(page.locator("#support-form .cch-form__summary-message")).to_have_text(message)
+    assert page.url == unavailable.url + folder + "support.html"

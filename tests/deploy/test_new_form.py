@@ -22,12 +22,12 @@ import requests
 from babel.messages.pofile import read_po, write_po
 from bs4 import BeautifulSoup
 
-from benchmarks.server import Gunicorn
 from forms_service import i18n
+from harness.gunicorn import Gunicorn
+from harness.settings import SITE, service_settings
+from harness.smtp_sink import SmtpSink
 from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
 from tests.forms.helpers import site_path, what_a_browser_sends
-from tests.service.helpers import SITE, service_settings
-from tests.smtp_sink import SmtpSink
 
 SITE_URL = "https://site.test/"
 NAME = "contact"
@@ -200,7 +200,7 @@ def shown(lang: str, msgid: str) -> str:
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_the_built_page_has_the_form_and_the_privacy_page_lists_what_it_collects(project, lang):
     form = built(project, lang, "/contact.html").select_one(f"form#{NAME}-form")
-    assert form["action"] == f"/forms/{NAME}"
+    assert form["action"] == f"/forms/{NAME}?lang={lang}"
     assert [control["name"] for control in form.select("[name]")] == [
         "name", "email", "message", "consent", "lang", "website"]
     assert [control["name"] for control in form.select("[required]")] == ["email", "message", "consent"]

@@ -19,8 +19,8 @@ from bs4 import BeautifulSoup
 
 from forms_service.fields import SUPPORT, VOLUNTEER
 from forms_service.static_site import PROJECT
+from harness.nginx import LocalNginx
 from tests.deploy.copies import build_extended_copy, i18n_plugin, read_mkdocs, write_mkdocs
-from tests.nginx import LocalNginx
 
 SITE_URL = "https://site.test/"
 NEW = "ar"
@@ -100,7 +100,7 @@ def test_the_language_selector_and_hreflang_offer_all_three(site):
 
 def test_navigation_and_404_come_from_the_new_entry_and_catalogue(site):
     navigation = {a.get_text(strip=True) for a in soup(site, f"{NEW}/index.html").select("nav.md-nav--primary a")}
-    assert {MARK + "Home", MARK + "Volunteer", MARK + "Privacy"} <= navigation
+    assert {MARK + "Home", MARK + "Become a volunteer", MARK + "Privacy"} <= navigation
     assert soup(site, f"{NEW}/404.html").select_one("article h1").get_text(strip=True) == MARK + "Page not found"
 
 
@@ -114,11 +114,16 @@ def test_the_forms_labels_come_from_ar_po(site, form):
     assert page.select_one('form input[name="lang"]')["value"] == NEW
 
 
-def test_nginx_serves_the_new_languages_404_without_a_config_change(site, tmp_path):
+def test_nginx_serves_the_new_languages_404_and_forms_answer_without_a_config_change(site, tmp_path):
+    """The forms answer: nginx's, with no service behind it, for a form sent from an Arabic page."""
     nginx = LocalNginx(tmp_path, site).start()
     try:
         response = requests.get(f"{nginx.url}{NEW}/no-such-page.html", timeout=10)
+        unavailable = requests.post(f"{nginx.url}forms/support", data={"email": "a@example.org"}, timeout=10,
+                                    headers={"Referer": f"{nginx.url}{NEW}/support.html"})
     finally:
         nginx.stop()
     assert response.status_code == 404
     assert soup_of(response.text).html["lang"] == NEW
+    assert unavailable.status_code == 502
+    assert soup_of(unavailable.text).html["lang"] == NEW

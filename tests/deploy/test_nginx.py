@@ -1,7 +1,8 @@
 """deploy/nginx as production runs it: the built site, its headers, and /forms in front of the real service.
 
 nginx is Debian's, run unprivileged on loopback with the very snippet
-production includes (tests/nginx.py moves only root and upstream).
+production includes (harness/nginx.py moves only root and upstream).
+/forms with the service down or hung: test_nginx_unavailable.py.
 """
 
 from __future__ import annotations
@@ -10,23 +11,20 @@ import html
 import http.client
 import io
 import re
-import subprocess
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-import trustme
 
 from forms_service import i18n
-from forms_service.messages import FAILURES
 from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
-from tests import samples
-from tests.nginx import NGINX, PROJECT, SNIPPET
-from tests.service.helpers import support_form, volunteer_form
-from tests.smtp_sink import free_port
+from forms_service.messages import FAILURES
+from harness import samples
+from harness.nginx import PROJECT
+from harness.settings import support_form, volunteer_form
+from tests.deploy.helpers import multipart
 
 SERVER_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity.conf"
-UPSTREAM_FILE = PROJECT / "deploy" / "nginx" / "cocreatehumanity-upstream.conf"
 HASHED = re.compile(r"\.[0-9a-f]{8}\.min\.(css|js)$")  # Material's content-hashed bundles
 YEAR = 365 * 24 * 3600
 SECURITY_HEADERS = {
@@ -42,42 +40,8 @@ def get(deployed, path: str, **headers) -> requests.Response:
     return requests.get(deployed.url + path, headers=headers, timeout=10, allow_redirects=False)
 
 
-def multipart(form: dict) -> dict:
-    """requests' `files=` for a helpers.py form, so it is sent as multipart like the site's forms.
-
-    helpers.py gives a file as Flask's test client takes it, (stream, name, type).
-    """
-    return {
-        name: (value[1], value[0], value[2]) if isinstance(value, tuple) else (None, value)
-        for name, value in form.items()
-    }
-
-
 def test_snippet_passes_nginx_t(deployed):
     check = deployed.nginx.check()
-    assert check.returncode == 0, check.stderr
-
-
-def test_production_server_file_passes_nginx_t(tmp_path):
-    """The server blocks as shipped, with only paths, ports and certificate made local."""
-    certificate = trustme.CA().issue_cert("www.cocreatehumanity.org")
-    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "fullchain.pem"))
-    certificate.private_key_pem.write_to_path(str(tmp_path / "privkey.pem"))
-    server = SERVER_FILE.read_text()
-    for name in ("fullchain.pem", "privkey.pem"):
-        server = server.replace(f"/etc/letsencrypt/live/www.cocreatehumanity.org/{name}", str(tmp_path / name))
-    server = server.replace("/etc/nginx/snippets/cocreatehumanity-site.conf", str(SNIPPET))
-    server = server.replace("/etc/nginx/snippets/cocreatehumanity-upstream.conf", str(UPSTREAM_FILE))
-    server = re.sub(r"listen (\[::\]:)?80;", f"listen 127.0.0.1:{free_port()};", server, count=1)
-    server = re.sub(r"listen (\[::\]:)?443 ssl", f"listen 127.0.0.1:{free_port()} ssl", server, count=1)
-    server = re.sub(r"\n\s*listen \[::\]:[^\n]*", "", server)
-    (tmp_path / "server.conf").write_text(server)
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
-        f"http {{ include /etc/nginx/mime.types; include {tmp_path / 'server.conf'}; }}\n"
-    )
-    check = subprocess.run([NGINX, "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
-                           capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
 
 
@@ -140,10 +104,29 @@ def test_a_refusal_through_nginx_carries_the_services_headers_only(deployed, for
                              headers={"Origin": deployed.origin}, timeout=30)
     assert response.status_code == 400
     policies = response.raw.headers.getlist("Content-Security-Policy")
-    assert len(policies) == 1 and "style-src 'nonce-" in policies[0]
-    assert response.raw.headers.getlist("Referrer-Policy") == ["no-referrer"]
+    assert len(policies) == 1 and f"style-src {deployed.origin} 'nonce-" in policies[0]
+    # The form given back posts again: its page lets the browser send the Origin (not "null").
+    assert response.raw.headers.getlist("Referrer-Policy") == ["same-origin"]
     assert response.headers["Cache-Control"] == "no-store" and "Expires" not in response.headers
     assert response.headers["Strict-Transport-Security"] == SECURITY_HEADERS["Strict-Transport-Security"]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_refusal_without_the_script_is_the_sites_page_and_its_stylesheets_load(deployed, forms_upstream, lang):
+    """The built form's address, language included, reaches the service through nginx; the page it
+    answers links the site's stylesheets, which nginx serves to it."""
+    page = (deployed.site_dir / (i18n.language_prefix(lang) + "/support.html").lstrip("/")).read_text()
+    action = re.search(r'<form class="cch-form" id="support-form" action="([^"]+)"', page).group(1)
+    assert action == f"/forms/support?lang={lang}"
+    response = requests.post(deployed.origin + action, files=multipart(support_form(email="nope", lang=None)),
+                             headers={"Origin": deployed.origin, "Accept-Language": "ar"}, timeout=30)
+    assert response.status_code == 400
+    assert f'<html lang="{lang}"' in response.text and 'id="support-email-error">' in response.text
+    stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', response.text)
+    assert stylesheets and all(url.startswith(deployed.url + "assets/") for url in stylesheets)
+    for url in stylesheets:
+        css = requests.get(url, timeout=10)
+        assert (css.status_code, css.headers["Content-Type"].split(";")[0]) == (200, "text/css")
 
 
 def test_health_check_is_reachable_through_nginx(deployed, forms_upstream):
@@ -161,10 +144,11 @@ def test_nginx_buffers_no_unbounded_body(deployed, forms_upstream):
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
-def test_a_6_mb_upload_gets_the_services_413_in_the_submitters_language(deployed, forms_upstream, lang):
+def test_a_6_mb_upload_gets_the_services_413_in_the_pages_language(deployed, forms_upstream, lang):
     form = volunteer_form(lang=lang, resume=(io.BytesIO(samples.padded_pdf(6 * MEGABYTE)), "cv.pdf", "application/pdf"))
-    response = requests.post(deployed.url + "forms/volunteer", files=multipart(form), timeout=60,
-                             headers={"Origin": deployed.origin, "Accept-Language": lang}, allow_redirects=False)
+    other = "en" if lang == "fr" else "fr"  # the browser's: the form's address says the page's language
+    response = requests.post(deployed.url + f"forms/volunteer?lang={lang}", files=multipart(form), timeout=60,
+                             headers={"Origin": deployed.origin, "Accept-Language": other}, allow_redirects=False)
     assert response.status_code == 413
     expected = i18n.catalogue(lang).gettext(FAILURES[413], max_megabytes=RESUME_MAX_BYTES // MEGABYTE,
                                             max_length=LONG_TEXT_MAX)

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.server import PROJECT, service_environment
-from tests.service.helpers import JSON, SITE, support_form
+from harness.gunicorn import PROJECT, service_environment
+from harness.settings import JSON, SITE, support_form
 
 FLASK = Path(sys.executable).with_name("flask")
 SUBMISSIONS = 3

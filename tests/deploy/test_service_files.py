@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -146,3 +147,36 @@ def test_monitoring_check_runs_spool_check_as_the_service_does():
     assert "ExecStart=/srv/cocreatehumanity/current/.venv/bin/flask --app forms_service spool check\n" in check
     assert f"OnFailure={ALERT_TEMPLATE.name.replace('@', '@%n')}\n" in check
     assert "OnUnitActiveSec=5min\n" in CHECK_TIMER.read_text()
+
+
+README = PROJECT / "README.md"
+TABLE_ROW = re.compile(r"^\| ((?:`FORMS_[A-Z0-9_]+`(?:, )?)+) \| ([^|]+) \|", re.MULTILINE)
+
+
+def readme_defaults() -> dict[str, str]:
+    """Setting name (without FORMS_) -> the default README's settings table states for it."""
+    table = README.read_text().split("### Settings", 1)[1]
+    return {name: default.strip() for names, default in TABLE_ROW.findall(table)
+            for name in re.findall(r"`FORMS_([A-Z0-9_]+)`", names)}
+
+
+def test_readme_states_every_setting_with_its_declared_default():
+    """One declaration per setting (config.SETTINGS): README's table can no longer drift from it."""
+    stated = readme_defaults()
+    declared = {setting.name: setting.documented_default for setting in config.SETTINGS if not setting.internal}
+    assert stated == declared
+
+
+def test_env_example_shows_optional_settings_at_their_declared_default():
+    """A commented-out `# FORMS_X=value` shows X at its default (the file's own convention);
+    settings without a literal default (none, or worked out from others) may show an example."""
+    for active, name, raw in example_lines():
+        default = config.BY_NAME[name].default
+        if active or default is None or default is config.REQUIRED or not raw:
+            continue
+        text = " ".join(shlex.split(raw))
+        try:
+            shown = json.loads(text)
+        except ValueError:
+            shown = text
+        assert shown == default, f"FORMS_{name}"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from benchmarks.server import GUNICORN, PROJECT, Gunicorn, service_environment
 from forms_service.startup import APP_LOAD_ERROR
-from tests.service.helpers import service_settings
+from harness.gunicorn import GUNICORN, PROJECT, Gunicorn, service_environment
+from harness.settings import service_settings
 
 README = PROJECT / "README.md"
 UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms@.service"

@@ -29,9 +29,10 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from tests.nginx import NGINX, PROJECT, LocalNginx
-from tests.service.helpers import JSON, service_settings, support_form, wait_until
-from tests.smtp_sink import free_port
+from harness.nginx import NGINX, PROJECT, LocalNginx
+from harness.settings import JSON, service_settings, support_form
+from harness.smtp_sink import free_port
+from tests.service.helpers import wait_until
 
 RELEASE = PROJECT / "deploy" / "release"
 DRAINING = "waiting for nginx's workers from before the reload"

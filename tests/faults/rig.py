@@ -1,9 +1,9 @@
 """The test bench of the fault scenarios: a real SMTP server, the production server, real clients.
 
 Everything runs on loopback: an aiosmtpd server with STARTTLS and AUTH
-(tests/smtp_sink.py) whose certificate comes from a throw-away CA, the
+(harness/smtp_sink.py) whose certificate comes from a throw-away CA, the
 service under `gunicorn forms_service.wsgi:app` as README.md documents it
-(benchmarks/server.py), and HTTP clients posting real forms. Figures are
+(harness/gunicorn.py), and HTTP clients posting real forms. Figures are
 counted from what the SMTP server received, by Message-ID, against what the
 service answered 202 to, and from the dead entries kept in the spool.
 """
@@ -28,12 +28,14 @@ from pathlib import Path
 import requests
 import trustme
 
-from benchmarks.server import Gunicorn
 from forms_service.sealing import keys_from_setting
 from forms_service.spool import SPOOL_FILE_NAME
-from tests import forensics, samples
-from tests.service.helpers import JSON, SITE, service_settings, support_form, volunteer_form, wait_until
-from tests.smtp_sink import SmtpSink
+from harness import samples
+from harness.gunicorn import Gunicorn
+from harness.settings import JSON, SITE, service_settings, support_form, volunteer_form
+from harness.smtp_sink import SmtpSink
+from tests import forensics
+from tests.service.helpers import wait_until
 
 MAILS_PER_SUBMISSION = 2  # the association's email and the acknowledgement
 DROPPED = re.compile(r"dropped acknowledgement spool entry \d+ \(submission ([\w-]+)\)")

@@ -18,9 +18,9 @@ from werkzeug.serving import make_server
 
 from forms_service.app import create_app
 from forms_service.delivery import SPOOL_EXTENSION, start_delivery
+from harness.smtp_sink import DROP
 from tests.faults.rig import Figures, Rig, kill_server, unique_resume, watching_data
 from tests.service.helpers import wait_until
-from tests.smtp_sink import DROP
 
 SUBMISSIONS = 8
 TEMPORARY_REPLIES = ["421 4.3.0 Service not available", "451 4.3.0 Try again later", "452 4.3.1 Storage full",

@@ -18,11 +18,12 @@ from contextlib import contextmanager
 
 import pytest
 
-from benchmarks.server import Gunicorn
+from harness.gunicorn import Gunicorn
+from harness.settings import OPERATOR
 from tests.faults.rig import MAILS_PER_SUBMISSION, Rig, kill_server
 from tests.faults.scenarios import post_until
 from tests.forensics import Recovered
-from tests.service.helpers import OPERATOR, wait_until
+from tests.service.helpers import wait_until
 
 ERASE_DEADLINE = 10.0  # seconds after delivery (README.md, "Spool and delivery")
 SUBMISSIONS = 20

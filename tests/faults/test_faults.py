@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.server import DOCUMENTED_OPTIONS
+from harness.gunicorn import DOCUMENTED_OPTIONS
 from tests.faults import scenarios
 from tests.faults.rig import MAILS_PER_SUBMISSION, Figures, Rig
 

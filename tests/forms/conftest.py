@@ -15,7 +15,7 @@ import pytest
 
 from forms_service.devserver import combined
 from forms_service.static_site import build_site, static_site
-from tests.nginx import SNIPPET
+from harness.nginx import SNIPPET
 from tests.site.conftest import serve
 
 CSP = re.search(r'set \$csp "([^"]+)";', SNIPPET.read_text()).group(1)
@@ -69,7 +69,7 @@ def origin(tmp_path_factory) -> Origin:
 @pytest.fixture
 def forms_app(origin, make_app):
     """The forms service for this test, answering on the site's origin."""
-    app = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name])
+    app = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name], SITE_DIR=str(origin.dir))
     origin.forms = app
     yield app
     origin.forms = None

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 from forms_service import i18n
 from forms_service.fields import CHECKBOX, EMAIL, FILE, FORMS, HIDDEN, TEL, Field
-from tests import samples
+from harness import samples
 from tests.service.helpers import deliver
 
 LANGUAGES = i18n.supported_languages()

@@ -12,9 +12,9 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from forms_service import i18n
-from forms_service.messages import FAILURES, NETWORK_FAILURE
 from forms_service.fields import CHECKBOX, FILE, FORMS, MEGABYTE, SELECT
-from tests import samples
+from forms_service.messages import CHOOSE_FILE_AGAIN, FAILURES, NETWORK_FAILURE, REFUSED_TITLE
+from harness import samples
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
 
 pytestmark = pytest.mark.browser
@@ -29,14 +29,15 @@ def document(data: bytes, name: str = "CV Amina.pdf", mime: str = "application/p
 
 @pytest.fixture
 def open_form(browser, origin, forms_app):
-    """open_form(name, lang, javascript=True) -> a page showing that form.
+    """open_form(name, lang, javascript=True, locale=None) -> a page showing that form (locale: the
+    browser's own language, its Accept-Language).
 
     Fails the test if a page breaks the Content-Security-Policy or throws.
     """
     contexts, problems = [], []
 
-    def open_(name: str, lang: str, javascript: bool = True):
-        context = browser.new_context(java_script_enabled=javascript)
+    def open_(name: str, lang: str, javascript: bool = True, locale: str | None = None):
+        context = browser.new_context(java_script_enabled=javascript, locale=locale)
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda message: message.type == "error" and "Content Security Policy" in message.text
@@ -51,9 +52,16 @@ def open_form(browser, origin, forms_app):
     assert problems == []
 
 
+def asked(name: str) -> list:
+    """The fields a person is asked to fill in once each select has its first choice (as fill_in
+    chooses): a question asked only for some answers (Field.shown_when) is hidden for others."""
+    answers = {field.name: field.choices[0].value for field in FORMS[name].fields if field.kind == SELECT}
+    return [field for field in FORMS[name].visible_fields if field.is_asked(answers)]
+
+
 def fill_in(page, name: str, resume: dict | None = None) -> None:
-    """Fill in every field a person sees, validly, the way they would."""
-    for field in FORMS[name].visible_fields:
+    """Fill in every field a person is asked, validly, the way they would."""
+    for field in asked(name):
         control = page.locator(f"#{name}-{field.name}")
         if field.kind == FILE:
             control.set_input_files(resume or document(RESUME))
@@ -106,19 +114,127 @@ def test_a_filled_in_form_lands_on_its_thanks_page_and_reaches_the_association(
     assert attachments == ([RESUME] if name == "volunteer" else [])
 
 
+def expect_the_sites_look(page, lang: str) -> None:
+    """The site's header, logo and footer, styled by the site's own stylesheets, in the page's language."""
+    assert page.locator("html").get_attribute("lang") == lang
+    expect(page.locator(".md-header .md-logo")).to_be_visible()
+    expect(page.locator(".md-footer")).to_be_attached()
+    # Material's stylesheet makes the header sticky, ours frames the summary: both were allowed and loaded.
+    assert page.locator(".md-header").evaluate("header => getComputedStyle(header).position") == "sticky"
+    assert page.locator(".cch-form__summary").evaluate("box => getComputedStyle(box).borderTopWidth") == "3px"
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_without_javascript_a_refusal_is_the_services_page_in_the_same_language(open_form, origin, lang):
+def test_without_javascript_a_refusal_gives_the_form_back_filled_in_on_the_sites_page(
+        open_form, origin, forms_app, smtp_server, lang):
     page = open_form("volunteer", lang, javascript=False)
     fill_in(page, "volunteer")
     page.locator("#volunteer-email").fill("amina@localhost")  # the browser accepts it, the service does not
     send(page, "volunteer")
-    page.wait_for_url("**/forms/volunteer")
-    catalogue, email = i18n.catalogue(lang), FORMS["volunteer"]["email"]
-    assert page.locator("html").get_attribute("lang") == lang
-    expect(page.locator("main li")).to_have_text(catalogue.gettext(
-        "{label}: {message}", label=catalogue.gettext(email.label), message=catalogue.gettext(email.error("email"))))
-    page.locator("main a").click()
-    page.wait_for_url(origin.url + site_path(lang, FORMS["volunteer"].page))
+    page.wait_for_url(f"**/forms/volunteer?lang={lang}")
+    catalogue, form = i18n.catalogue(lang), FORMS["volunteer"]
+    expect_the_sites_look(page, lang)
+    assert page.title().startswith(catalogue.gettext(REFUSED_TITLE))
+    expect_field_error(page, "volunteer", "email", catalogue.gettext(form["email"].error("email")))
+    expect(page.locator("#volunteer-email")).to_have_value("amina@localhost")
+    for field in asked("volunteer"):
+        if field.kind not in (FILE, CHECKBOX) and field.name != "email":
+            expect(page.locator(f"#volunteer-{field.name}")).to_have_value(typed_value(field))
+    expect(page.locator("#volunteer-consent")).to_be_checked()
+    expect(page.locator("#volunteer-resume-again")).to_have_text(catalogue.gettext(CHOOSE_FILE_AGAIN))
+    # The form given back posts again, and works.
+    page.locator("#volunteer-email").fill(typed_value(form["email"]))
+    page.locator("#volunteer-resume").set_input_files(document(RESUME))
+    send(page, "volunteer")
+    page.wait_for_url(thanks_url(origin, "volunteer", lang))
+    [mail] = association_mails(forms_app, smtp_server, "volunteer")
+    assert [part.get_content() for part in mail.iter_attachments()] == [RESUME]
+
+
+def test_a_form_given_back_is_accessible(open_form, forms_app):
+    """axe needs scripts: the page is posted as without the forms script, then checked."""
+    page = open_form("support", "en")
+    fill_in(page, "support")
+    page.locator("#support-email").fill("amina@localhost")
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('support-form').submit()")  # as without the forms script
+    expect(page.locator("#support-email-error")).to_be_visible()
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_without_javascript_a_refused_support_request_keeps_the_crisis_numbers_and_our_address(
+        open_form, origin, forms_app, smtp_server, lang):
+    page = open_form("support", lang, javascript=False)
+    fill_in(page, "support")
+    page.locator("#support-contact").select_option("phone")
+    page.locator("#support-phone").fill("")
+    send(page, "support")
+    page.wait_for_url(f"**/forms/support?lang={lang}")
+    catalogue, form = i18n.catalogue(lang), FORMS["support"]
+    expect_the_sites_look(page, lang)
+    expect_field_error(page, "support", "phone", catalogue.gettext(form["phone"].error("required")))
+    for number in ("144", "112", "143"):
+        expect(page.locator(f"a[href='tel:{number}']").first).to_be_visible()
+    expect(page.locator("a[href='mailto:info@cocreatehumanity.org']").first).to_be_visible()
+    expect(page.locator("#support-message")).to_have_value(typed_value(form["message"]))
+    page.locator("#support-phone").fill(typed_value(form["phone"]))
+    send(page, "support")
+    page.wait_for_url(thanks_url(origin, "support", lang))
+    assert len(association_mails(forms_app, smtp_server, "support")) == 1
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_too_many_attempts_is_said_in_the_pages_language_not_the_browsers(open_form, origin, make_app, javascript):
+    """The limit refuses before the form's `lang` field is read: the form's address carries it."""
+    origin.forms = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name], RATELIMIT_ENABLED=True,
+                            RATELIMIT_DEFAULT="1 per minute")
+    page = open_form("support", "en", javascript, locale="fr-FR")
+    for attempt in range(2):
+        page.goto(origin.url + site_path("en", FORMS["support"].page))
+        fill_in(page, "support")
+        send(page, "support")
+        if not attempt:
+            page.wait_for_url(thanks_url(origin, "support", "en"))
+    message = i18n.catalogue("en").gettext(FAILURES[429])
+    if javascript:
+        expect(page.locator("#support-summary")).to_contain_text(message)
+    else:
+        page.wait_for_url("**/forms/support?lang=en")
+        expect(page.locator("main")).to_contain_text(message)
+        assert page.locator("html").get_attribute("lang") == "en"
+
+
+@pytest.mark.parametrize("contact", ["phone", "video"])
+def test_a_call_needs_a_phone_number_before_anything_is_sent(open_form, origin, forms_app, contact):
+    page = open_form("support", "en")
+    posts = record_posts(page)
+    fill_in(page, "support")
+    page.locator("#support-contact").select_option(contact)
+    page.locator("#support-phone").fill("")
+    send(page, "support")
+    message = i18n.catalogue("en").gettext(FORMS["support"]["phone"].error("required"))
+    expect_field_error(page, "support", "phone", message)
+    expect(page.locator("#support-summary")).to_be_focused()
+    assert posts == []
+    page.locator("#support-contact").select_option("email")  # no call: no number needed
+    send(page, "support")
+    page.wait_for_url(thanks_url(origin, "support", "en"))
+
+
+def test_other_language_asks_which_only_when_chosen(open_form, origin, forms_app, smtp_server):
+    page = open_form("support", "fr")
+    which = page.locator("#support-other_language")
+    fill_in(page, "support")
+    expect(which).to_be_hidden()
+    page.locator("#support-preferred_language").select_option("other")
+    expect(which).to_be_visible()
+    expect(page.get_by_label(i18n.catalogue("fr").gettext(FORMS["support"]["other_language"].label))).to_be_visible()
+    which.fill("Wolof")
+    send(page, "support")
+    page.wait_for_url(thanks_url(origin, "support", "fr"))
+    [mail] = association_mails(forms_app, smtp_server, "support")
+    assert "Wolof" in mail.get_body(("plain",)).get_content()
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -159,7 +275,7 @@ def test_keyboard_alone_reaches_every_control_in_order_and_sends(open_form, orig
     page = open_form(name, lang)
     # Listening before any key is pressed turns file-chooser interception on in time.
     page.on("filechooser", lambda chooser: chooser.set_files(document(RESUME)))
-    fields = FORMS[name].visible_fields
+    fields = asked(name)
     page.locator(f"#{name}-{fields[0].name}").focus()
     for field in fields:
         assert focused(page) == field.name
@@ -215,7 +331,7 @@ def test_a_lost_connection_is_said_and_keeps_what_was_typed(open_form, origin, f
     send(page, "volunteer")
     expect(page.locator("#volunteer-summary")).to_be_focused()
     expect(page.locator("#volunteer-summary")).to_contain_text(NETWORK_FAILURE)
-    for field in FORMS["volunteer"].visible_fields:
+    for field in asked("volunteer"):
         if field.kind not in (FILE, CHECKBOX):
             expect(page.locator(f"#volunteer-{field.name}")).to_have_value(typed_value(field))
     expect(page.locator("#volunteer-consent")).to_be_checked()

@@ -40,7 +40,7 @@ def linked_path(lang: str, name: str, href: str) -> str:
 def test_built_form_matches_the_definition_field_by_field(origin, name, lang):
     form, html = FORMS[name], built_form(origin, name, lang)
     assert (html["action"], html["method"], html["enctype"]) == (
-        f"{ENDPOINT}/{name}", "post", "multipart/form-data")
+        f"{ENDPOINT}/{name}?lang={lang}", "post", "multipart/form-data")
     controls = html.select("[name]")
     assert [control["name"] for control in controls] == [field.name for field in form.fields]
     for field, control in zip(form.fields, controls):
@@ -123,7 +123,49 @@ def test_the_privacy_page_lists_every_field_with_its_purpose_and_choices(origin,
         assert information.get_text(strip=True) == catalogue.gettext(field.label), field.name
         assert choices == [catalogue.gettext(choice.label) for choice in field.choices], field.name
         assert purpose.get_text(strip=True) == catalogue.gettext(field.purpose), field.name
-        assert required.get_text(strip=True) == catalogue.gettext("Required" if field.required else "Optional")
+        assert required.get_text(strip=True) == required_in_words(catalogue, form, field), field.name
+
+
+def required_in_words(catalogue, form, field) -> str:
+    """What the privacy table says of a field: required, optional, or required for some answers."""
+    if field.required_when:
+        name, values = field.required_when
+        choices = ", ".join(catalogue.gettext(choice.label) for choice in form[name].choices if choice.value in values)
+        return catalogue.gettext("Required if you choose: {choices}", choices=choices)
+    return catalogue.gettext("Required" if field.required else "Optional")
+
+
+@pytest.mark.parametrize("name, lang", CASES)
+def test_conditions_between_fields_are_rendered_from_the_definition(origin, name, lang):
+    """The script reads them from the page (forms.js), not from a copy of its own."""
+    catalogue, html = i18n.catalogue(lang), built_form(origin, name, lang)
+    for field in FORMS[name].visible_fields:
+        control = html.select_one(f"[name={field.name}]")
+        wrapper = control.find_parent(class_="cch-form__field")
+        if field.required_when:
+            assert (control["data-required-when"], control["data-required-values"].split()) == (
+                field.required_when[0], list(field.required_when[1]))
+            assert control["data-error-required"] == catalogue.gettext(field.error("required"))
+        else:
+            assert not control.has_attr("data-required-when"), field.name
+        if field.shown_when:
+            assert (wrapper["data-shown-when"], wrapper["data-shown-values"].split()) == (
+                field.shown_when[0], list(field.shown_when[1]))
+        else:
+            assert not wrapper.has_attr("data-shown-when"), field.name
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_support_form_asks_for_a_phone_for_a_call_and_which_other_language(origin, lang):
+    html = built_form(origin, "support", lang)
+    assert html.select_one("[name=phone]")["data-required-values"].split() == ["phone", "video"]
+    which = html.select_one("[name=other_language]").find_parent(class_="cch-form__field")
+    assert which["data-shown-values"] == "other"
+    # The browser must not offer the legal name it knows for a pseudonym.
+    assert html.select_one("[name=name]")["autocomplete"] == "nickname"
+    hint = html.find(id="support-email-hint").get_text()
+    assert hint == i18n.catalogue(lang).gettext(FORMS["support"]["email"].hint)
+    assert ("personal address" if lang == "en" else "adresse personnelle") in hint
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -158,6 +200,34 @@ def test_the_services_errors_are_the_pages_own_messages_for_its_required_fields(
     assert response.get_json()["errors"] == required
 
 
+def test_a_refusal_is_the_forms_own_built_page_filled_in_again(origin, forms_app, lang="en"):
+    """Without the script: the site's page (its stylesheets, header, texts), served from /forms/<name>,
+    so its relative addresses are made absolute; no script; the form given back."""
+    html = built_form(origin, "support", lang)
+    data = {**what_a_browser_sends(html), "contact": "video", "phone": "", "message": "Sleepless <since> June"}
+    response = forms_app.test_client().post(html["action"], data=data, headers={"Origin": origin.name})
+    assert response.status_code == 400
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    built = BeautifulSoup((origin.dir / site_path(lang, "/support.html")).read_text(encoding="utf-8"), "html.parser")
+    assert page.html["lang"] == lang
+    assert page.title.get_text().endswith(built.title.get_text())
+    stylesheets = [link["href"] for link in page.select("link[rel=stylesheet]")]
+    assert stylesheets == [origin.url + "assets/" + link["href"].split("assets/", 1)[1]
+                           for link in built.select("link[rel=stylesheet]")]
+    assert page.select("script") == []
+    assert page.select_one(".md-header") and page.select_one(".md-footer")
+    form = page.select_one("form#support-form")
+    assert form["action"] == html["action"]
+    # A browser drops the line break right after <textarea>; html.parser keeps it.
+    assert form.select_one("[name=message]").get_text() == "\nSleepless <since> June"
+    assert form.select_one("[name=email]")["value"] == data["email"]
+    assert form.select_one("[name=contact] [selected]")["value"] == "video"
+    assert form.select_one("[name=phone]")["aria-invalid"] == "true"
+    message = i18n.catalogue(lang).gettext(FORMS["support"]["phone"].error("required"))
+    assert page.find(id="support-phone-error").get_text() == message
+    assert "info@cocreatehumanity.org" in page.get_text()
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_text_of_the_form_template_is_translated(lang):
     found = extract_from_dir(str(ROOT / "overrides"), method_map=[("partials/**.html", "jinja2")],
@@ -168,7 +238,7 @@ def test_every_text_of_the_form_template_is_translated(lang):
 
 
 HEAVY = ("flask", "cryptography", "pysequoia", "flask_mail", "flask_limiter")
-SITE_VIEW = "import forms_service.fields, forms_service.i18n, forms_service.messages"
+SITE_VIEW = "import forms_service.fields, forms_service.i18n, forms_service.messages, forms_service.form_page"
 
 
 def test_the_definitions_and_the_sites_view_of_them_import_without_the_service():

@@ -1,6 +1,6 @@
 """A corpus of nasty resumés and names, each with the answer the service owes it.
 
-Files are built by tests/samples.py generators or combined from them here;
+Files are built by harness/samples.py generators or combined from them here;
 each entry says which type must be accepted (and relayed with which name) or
 which refusal code the `resume` field must get.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forms_service.fields import DOCX, ODT, PDF, FileType
-from tests import samples
+from harness import samples
 
 
 @dataclass(frozen=True)

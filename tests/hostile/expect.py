@@ -11,8 +11,8 @@ import functools
 import json
 
 from forms_service import i18n
+from forms_service.fields import FORMS, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
 from forms_service.messages import FAILURES
-from forms_service.fields import FORMS, LONG_TEXT_MAX, RESUME_MAX_BYTES, MEGABYTE
 from tests.service.helpers import deliver
 
 SUCCESS = frozenset({200, 202, 303})

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from forms_service.fields import FORMS
-from tests import samples
+from harness import samples
 from tests.hostile import raw
 
 BOUNDED = settings(

@@ -9,10 +9,11 @@ import pytest
 
 from forms_service import i18n
 from forms_service.fields import VOLUNTEER
+from harness.settings import JSON, volunteer_form
 from tests.hostile import raw
 from tests.hostile.corpus import FILES, NAMES, PDF_DATA, Nasty
 from tests.hostile.expect import check_response, delivered
-from tests.service.helpers import JSON, post, volunteer_form
+from tests.service.helpers import post
 
 STAFF_INBOX = "volunteer@cch.example.org"
 

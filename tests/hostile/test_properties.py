@@ -11,9 +11,9 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.formparser import parse_form_data
 from werkzeug.test import EnvironBuilder
 
+from harness.settings import JSON, SITE, support_form, volunteer_form
 from tests.hostile import strategies as hs
 from tests.hostile.expect import LANGUAGES, check_response
-from tests.service.helpers import JSON, SITE, support_form, volunteer_form
 
 FORM_PATHS = ("/forms/volunteer", "/forms/support")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.server import Gunicorn
+from harness.gunicorn import Gunicorn
+from harness.settings import volunteer_form
 from tests.hostile import raw
 from tests.hostile.corpus import PDF_DATA
 from tests.hostile.expect import check_answer
-from tests.service.helpers import volunteer_form
 
 FIFTY_MEGABYTES = 50 * 1024 * 1024
 

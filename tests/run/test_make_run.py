@@ -25,7 +25,7 @@ from forms_service.outgoing import OutgoingMail
 from forms_service.sealing import OLD_KEY_FILE_NAME, KeyFileSealer, ensure_key_file
 from forms_service.spool import SPOOL_FILE_NAME, Spool
 from forms_service.static_site import PROJECT
-from tests.smtp_sink import free_port
+from harness.smtp_sink import free_port
 
 FIRST_BUILD_SECONDS = 180  # a cold mkdocs build on a busy 2-core machine
 SUPPORT = {

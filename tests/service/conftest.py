@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.smtp_sink import SmtpSink
+from harness.smtp_sink import SmtpSink
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from benchmarks.server import DOCUMENTED_OPTIONS, Gunicorn
 from forms_service import i18n
 from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
-from tests.service.helpers import JSON, SITE, service_settings, support_form, wait_until
-from tests.smtp_sink import Received, SmtpSink
+from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
+from harness.settings import JSON, SITE, service_settings, support_form
+from harness.smtp_sink import Received, SmtpSink
+from tests.service.helpers import wait_until
 
 PER_MINUTE = 5
 URGENT_LIMIT = 2

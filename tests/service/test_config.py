@@ -11,7 +11,6 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from benchmarks.server import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
 from forms_service.app import create_app
 from forms_service.config import ConfigError, load
 from forms_service.counters import COUNTERS_FILE_NAME
@@ -19,7 +18,8 @@ from forms_service.fields import FORMS
 from forms_service.outgoing import OutgoingMail
 from forms_service.sealing import Sealer
 from forms_service.spool import SPOOL_FILE_NAME, Spool
-from tests.service.helpers import service_settings
+from harness.gunicorn import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
+from harness.settings import service_settings
 
 # What the data folder may hold: databases and their companions, never a key.
 DATA_FILES = {f"{name}{suffix}" for name in (SPOOL_FILE_NAME, COUNTERS_FILE_NAME) for suffix in ("", "-wal", "-shm")}
@@ -60,6 +60,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ({"RETRY_BASE_SECONDS": 7200, "RETRY_MAX_SECONDS": 3600}, "FORMS_RETRY_BASE_SECONDS"),
     ({"MAX_AGE_SECONDS": "5d"}, "FORMS_MAX_AGE_SECONDS"),
     ({"SPOOL_LEASE_SECONDS": 0}, "FORMS_SPOOL_LEASE_SECONDS"),
+    ({"SPOOL_LEASE_SECONDS": -1}, "FORMS_SPOOL_LEASE_SECONDS"),
+    ({"RETRY_MAX_SECONDS": "soon"}, "FORMS_RETRY_MAX_SECONDS"),
+    ({"MAX_AGE_SECONDS": True}, "FORMS_MAX_AGE_SECONDS"),
     ({"PGP_KEYS": ["/nonexistent/key.asc"]}, "FORMS_PGP_KEYS"),
     ({"SECRET_KEY": 12345678901234567890123456789012345}, "FORMS_SECRET_KEY"),
     ({"MAIL_USE_TLS": "false"}, "FORMS_MAIL_USE_TLS"),

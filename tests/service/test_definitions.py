@@ -13,8 +13,19 @@ from forms_service.app import create_app
 from forms_service.compose import ACK_SKIPPED, MailSettings, compose
 from forms_service.config import ConfigError
 from forms_service.fields import (
-    CHECKBOX, EMAIL, FORMS, HONEYPOT_FIELD, LANG, N_, SUPPORT, TEXTAREA, Acknowledgement, DefinitionError, Field,
-    Form, Urgency,
+    CHECKBOX,
+    EMAIL,
+    FORMS,
+    HONEYPOT_FIELD,
+    LANG,
+    N_,
+    SUPPORT,
+    TEXTAREA,
+    Acknowledgement,
+    DefinitionError,
+    Field,
+    Form,
+    Urgency,
 )
 from forms_service.validation import validate
 
@@ -62,6 +73,14 @@ BROKEN = {
     "field-without-purpose": dict(fields=(dataclasses.replace(MESSAGE, purpose=None), LANG)),
     "name-not-a-segment": dict(name="suggestion box"),
     "two-fields-one-name": dict(fields=(MESSAGE, MESSAGE)),
+    "condition-on-no-field": dict(fields=(dataclasses.replace(ADDRESS, required_when=("contact", ("phone",))),)),
+    "condition-on-a-later-select": dict(fields=(dataclasses.replace(ADDRESS, shown_when=("contact", ("phone",))),
+                                                SUPPORT["contact"])),
+    "condition-on-a-value-not-offered": dict(fields=(SUPPORT["contact"], dataclasses.replace(
+        ADDRESS, required_when=("contact", ("fax",))))),
+    "condition-on-a-text-field": dict(fields=(MESSAGE, dataclasses.replace(ADDRESS, shown_when=("message", ("x",))))),
+    "required-and-conditional": dict(fields=(SUPPORT["contact"], dataclasses.replace(
+        ADDRESS, required=True, required_when=("contact", ("phone",))))),
 }
 
 

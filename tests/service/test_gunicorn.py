@@ -18,10 +18,10 @@ import requests
 from cryptography.fernet import Fernet
 from urllib3 import encode_multipart_formdata
 
-from benchmarks.server import DOCUMENTED_OPTIONS, Gunicorn
-from tests import samples
-from tests.service.helpers import (JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, service_settings, support_form,
-                                   volunteer_form, wait_until)
+from harness import samples
+from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
+from harness.settings import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, service_settings, support_form, volunteer_form
+from tests.service.helpers import wait_until
 
 AUDIT_CONFIG = str(Path(__file__).with_name("gunicorn_audit.py"))
 BIG_RESUME = samples.padded_pdf(4 * 1024 * 1024)  # far above Werkzeug's 500 kB in-memory threshold
@@ -126,7 +126,7 @@ def test_oversize_upload_gets_a_clear_413_never_a_reset(server, size, framing):
         answer = exchange(server.port, request_head(content_type), chunked(body))
     status, headers, content = answer
     assert status == 413
-    assert json.loads(content) == {"ok": False, "error": "What you sent is too large: the resumé may be at most "
+    assert json.loads(content) == {"ok": False, "error": "What you sent is too large: the CV may be at most "
                                                          "5 MB and each text at most 5000 characters."}
     assert headers["X-Content-Type-Options"] == "nosniff" and "default-src 'none'" in headers["Content-Security-Policy"]
 

@@ -13,10 +13,10 @@ from werkzeug.serving import make_server
 
 from forms_service import health
 from forms_service.fields import RESUME_MAX_BYTES
-from forms_service.sealing import KEY_FILE_NAME
-from tests import samples
-from tests.service.helpers import (JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, deliver, post, support_form,
-                                   volunteer_form)
+from forms_service.sealing import ensure_key_file
+from harness import samples
+from harness.settings import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, support_form, volunteer_form
+from tests.service.helpers import deliver, post
 from tests.spool.conftest import corrupt_outgoing_table
 
 
@@ -154,6 +154,29 @@ def test_rate_limit_answers_429_in_language(make_app, smtp_server):
     other_form = post(client, "volunteer", volunteer_form(), JSON)
     assert other_form.status_code == 429  # one budget for both forms
     assert client.get("/forms/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(("lang", "accept_language", "expected"), [
+    ("en", "fr", "Too many attempts"),
+    ("fr", "en", "Trop de tentatives"),
+    (None, "en", "Too many attempts"),  # no page language anywhere: the browser's
+])
+def test_a_429_speaks_the_language_of_the_page_that_posted(make_app, smtp_server, lang, accept_language, expected):
+    """Flask-Limiter refuses before the body (and its `lang` field) is read: the form's address says the
+    page's language (hooks/forms.py renders action="/forms/<name>?lang=<page language>")."""
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute").test_client()
+    assert post(client, "support", support_form(), JSON).status_code == 202
+    query = f"?lang={lang}" if lang else ""
+    response = client.post(f"/forms/support{query}", data=support_form(lang=lang),
+                           headers={**SITE, "Accept-Language": accept_language})
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert expected in page and f'<html lang="{lang or accept_language}">' in page
+
+
+def test_the_form_field_lang_comes_before_the_address_lang(client, smtp_server):
+    response = post(client, "support?lang=fr", support_form(lang="en"))
+    assert response.headers["Location"] == "https://site.test/en/support-thanks.html"
 
 
 def test_rate_limit_is_per_client(make_app, smtp_server):
@@ -341,10 +364,13 @@ def break_key_file(key_file) -> None:
 
 
 @pytest.mark.parametrize("damage", [break_key_file, lambda key_file: key_file.unlink()])
-def test_healthz_is_red_whenever_the_spool_key_file_cannot_seal(app, damage):
+def test_healthz_is_red_whenever_the_spool_key_file_cannot_seal(make_app, tmp_path, damage):
     """The heartbeat of old wrote no sealed row: it stayed green while every submission got 503."""
+    key_file = tmp_path / "keys" / "spool.key"
+    ensure_key_file(key_file)
+    app = make_app(SPOOL_KEY=None, SPOOL_KEY_FILE=str(key_file))
     assert submission_and_health(app) == (202, 200)
-    damage(app.extensions["forms_spool"].path.parent / KEY_FILE_NAME)
+    damage(key_file)
     assert submission_and_health(app) == (503, 503)
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR).get_json()
     assert operator["spool"].startswith("not writable (")

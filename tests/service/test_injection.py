@@ -14,8 +14,9 @@ from forms_service.compose import MailSettings, compose
 from forms_service.fields import FORMS, SUPPORT, VOLUNTEER
 from forms_service.uploads import inspect
 from forms_service.validation import Submission
-from tests import samples
-from tests.service.helpers import JSON, as_shown, deliver, post, support_form, volunteer_form
+from harness import samples
+from harness.settings import JSON, support_form, volunteer_form
+from tests.service.helpers import as_shown, deliver, post
 
 INJECTION = "Amina\r\nBcc: victim@example.org\r\nX-Evil: 1"
 

@@ -20,8 +20,9 @@ import pytest
 from forms_service import counters, i18n, ratelimit
 from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
 from forms_service.counters import SQLiteStorage, storage_uri
-from tests.service.helpers import JSON, OPERATOR, SITE, post, support_form
-from tests.smtp_sink import free_port
+from harness.settings import JSON, OPERATOR, SITE, support_form
+from harness.smtp_sink import free_port
+from tests.service.helpers import post
 
 
 @contextlib.contextmanager

@@ -7,10 +7,15 @@ import time
 import pytest
 
 from forms_service.outgoing import OutgoingMail
-from forms_service.relay import (InsecureTransportError, PermanentRelayError, RecipientsRefused, Relay,
-                                 TemporaryRelayError)
+from forms_service.relay import (
+    InsecureTransportError,
+    PermanentRelayError,
+    RecipientsRefused,
+    Relay,
+    TemporaryRelayError,
+)
+from harness.smtp_sink import DROP
 from tests.service.helpers import refuse_recipients
-from tests.smtp_sink import DROP
 
 
 def mail(number: int = 1, recipients: tuple[str, ...] = ("team@cch.example.org",)) -> OutgoingMail:

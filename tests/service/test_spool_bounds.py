@@ -12,12 +12,12 @@ import pytest
 import requests
 from urllib3 import encode_multipart_formdata
 
-from benchmarks.server import DOCUMENTED_OPTIONS, Gunicorn
+from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
 from forms_service import i18n
 from forms_service.messages import SPOOL_FULL
-from tests import samples
-from tests.service.helpers import JSON, OPERATOR, SITE, service_settings, support_form, volunteer_form
-from tests.smtp_sink import SmtpSink
+from harness import samples
+from harness.settings import JSON, OPERATOR, SITE, service_settings, support_form, volunteer_form
+from harness.smtp_sink import SmtpSink
 
 MEGABYTE = 1024 * 1024
 MAX_BYTES, RESERVE_BYTES = 24 * MEGABYTE, 4 * MEGABYTE

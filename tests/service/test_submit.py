@@ -9,9 +9,10 @@ from email.parser import BytesHeaderParser
 
 import pytest
 
-from tests import samples
-from tests.service.helpers import JSON, OPERATOR, deliver, post, support_form, volunteer_form
-from tests.smtp_sink import SmtpSink
+from harness import samples
+from harness.settings import JSON, OPERATOR, support_form, volunteer_form
+from harness.smtp_sink import SmtpSink
+from tests.service.helpers import deliver, post
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 

@@ -9,7 +9,7 @@ import pytest
 
 from forms_service.fields import DOCX, ODT, PDF
 from forms_service.uploads import UploadRefused, inspect, safe_filename
-from tests import samples
+from harness import samples
 
 
 @pytest.mark.parametrize(("data", "name", "kind"), [

@@ -11,8 +11,9 @@ from werkzeug.datastructures import MultiDict
 
 from forms_service import i18n
 from forms_service.fields import FORMS, RESUME_MAX_BYTES
-from tests import samples
-from tests.service.helpers import JSON, post, support_form, volunteer_form
+from harness import samples
+from harness.settings import JSON, support_form, volunteer_form
+from tests.service.helpers import post
 
 
 def upload(data: bytes, name: str = "cv.pdf"):
@@ -49,6 +50,8 @@ CASES = [
     ("file_damaged", "volunteer", "resume", {"resume": upload(samples.zip_bomb_docx(), "cv.docx")}, {}),
     ("required", "volunteer", "consent", {"consent": None}, {}),
     ("required", "support", "consent", {"consent": ""}, {}),
+    ("required", "support", "phone", {"contact": "phone", "phone": None}, {}),
+    ("required", "support", "phone", {"contact": "video", "phone": "  "}, {}),
 ]
 
 
@@ -90,6 +93,26 @@ def test_refusal_as_html_page(client, smtp_server, language, code, form_name, fi
     prefix = i18n.language_prefix(language)
     assert f'href="https://site.test{prefix}/{form_name}.html"' in page
     assert smtp_server.messages == []
+
+
+def test_the_phone_numbers_message_says_what_to_do_in_each_language():
+    field = FORMS["support"]["phone"]
+    assert expected("support", "phone", "required", "en", {}) == (
+        "Please give a phone number so that we can call you, or choose to be contacted by email.")
+    assert expected("support", "phone", "required", "fr", {}).startswith("Veuillez indiquer un numéro")
+    assert field.error("required") != FORMS["support"]["email"].error("required")
+
+
+@pytest.mark.parametrize("contact", ["email", None])
+def test_without_a_call_the_phone_number_stays_optional(client, smtp_server, contact):
+    assert post(client, "support", support_form(contact=contact, phone=None), JSON).status_code == 202
+
+
+@pytest.mark.parametrize(("preferred", "kept"), [("other", True), ("en", False), (None, False)])
+def test_the_other_language_is_kept_only_when_other_was_chosen(client, smtp_server, preferred, kept):
+    response = post(client, "support", support_form(preferred_language=preferred, other_language="Wolof"), JSON)
+    assert response.status_code == 202
+    assert ("Wolof" in smtp_server.messages[0].parsed().get_body(("plain",)).get_content()) is kept
 
 
 def test_messages_differ_between_languages():

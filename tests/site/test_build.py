@@ -4,7 +4,6 @@ search engines and social previews read, and per-language search and 404s."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -152,7 +151,8 @@ def test_search_index_holds_only_its_language(site, lang):
     index = json.loads((site.dir / prefix(lang) / "search" / "search_index.json").read_text())
     assert index["config"]["lang"] == [lang]
     pages = {doc["location"]: doc["title"] for doc in index["docs"] if "#" not in doc["location"]}
-    assert sorted(pages) == sorted(map(html_name, PAGES))
+    searchable = [page for page in PAGES if not front_matter(lang, page).get("search", {}).get("exclude")]
+    assert sorted(pages) == sorted(map(html_name, searchable))
     for location, title in pages.items():
         heading = soup(site, prefix(lang) + location).select_one("article h1").get_text(strip=True)
         assert title == heading, "an entry points to its own language's page"
@@ -172,3 +172,24 @@ def test_nothing_in_the_built_html_points_to_another_host(site):
 def test_docs_contain_no_copied_images():
     images = [p for p in DOCS.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".gif", ".webp"}]
     assert not images
+
+
+# Where a person comes to ask for help or to offer it: no documentation chrome.
+WITHOUT_CHROME = ["index.md", "support.md", "support-thanks.md", "volunteer.md", "volunteer-thanks.md"]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("page", WITHOUT_CHROME)
+def test_pages_for_people_show_no_side_navigation_contents_or_previous_next(site, lang, page):
+    html = soup(site, prefix(lang) + html_name(page))
+    # Hidden, not removed: on a phone the menu button still opens the navigation.
+    assert html.select_one(".md-sidebar--primary").has_attr("hidden")
+    assert html.select_one(".md-sidebar--secondary").has_attr("hidden")
+    assert all(nav.has_attr("hidden") for nav in html.select("nav.md-footer__inner"))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_header_carries_the_associations_mark(site, lang):
+    logo = soup(site, prefix(lang) + "index.html").select_one(".md-header a.md-logo img")
+    assert logo["src"].endswith("assets/images/logo.svg")
+    assert (site.dir / "assets" / "images" / "logo.svg").is_file()

@@ -61,6 +61,30 @@ def spool(spool_path, sealer) -> Spool:
     return Spool(spool_path, sealer, FAST_RETRY)
 
 
+class Clock:
+    """Wall time that moves only when a test says so: leases run out and messages age without sleeping."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clocked_spool(spool_path, sealer, clock) -> Spool:
+    """The `spool`, on the test's `clock`: for tests about time, not for a running deliverer's retries."""
+    return Spool(spool_path, sealer, FAST_RETRY, clock=clock)
+
+
 def gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
     """Run GnuPG in batch mode against the test keyring; fail loudly."""
     command = ["gpg", "--homedir", str(home), "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]

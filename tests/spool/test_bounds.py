@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from forms_service.app import create_app
 from forms_service.config import ConfigError
 from forms_service.spool import SCHEMA, Spool, SpoolBounds, SpoolFull, bounds_from_config
 from tests.spool.conftest import FAST_RETRY, outgoing
@@ -112,9 +113,9 @@ def test_an_older_spool_file_is_rewritten_once_to_give_space_back(app, tmp_path,
     ({"SPOOL_RESERVE_BYTES": -1}, "FORMS_SPOOL_RESERVE_BYTES"),
     ({"SPOOL_MAX_BYTES": MEGABYTE, "SPOOL_RESERVE_BYTES": MEGABYTE}, "FORMS_SPOOL_RESERVE_BYTES"),
 ])
-def test_bad_bounds_stop_start_up_naming_the_setting(settings, named):
+def test_bad_bounds_stop_start_up_naming_the_setting(app_config, settings, named):
     with pytest.raises(ConfigError) as refused:
-        bounds_from_config(settings)
+        create_app({**app_config, **settings})
     assert refused.value.setting == named
 
 

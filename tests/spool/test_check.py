@@ -7,9 +7,7 @@ import sqlite3
 import subprocess
 import sys
 
-import pytest
-
-from benchmarks.server import PROJECT, service_environment
+from harness.gunicorn import PROJECT, service_environment
 from tests.spool.conftest import corrupt_outgoing_table, outgoing
 
 LINE = re.compile(r"SPOOL (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+ \| queued=\d+;\d+;\d+ dead=\d+;;0 "

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from benchmarks.server import service_environment
 from forms_service.delivery import SPOOL_EXTENSION
 from forms_service.outgoing import ACKNOWLEDGEMENT
 from forms_service.sealing import Sealer, ensure_key_file, read_key_file
 from forms_service.spool import Spool
+from harness.gunicorn import service_environment
 from tests.spool.conftest import outgoing
 
 

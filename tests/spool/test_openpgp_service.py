@@ -10,12 +10,13 @@ import sys
 import pytest
 import requests
 
-from benchmarks.server import PROJECT, Gunicorn, service_environment
 from forms_service.app import create_app
-from tests import samples
-from tests.service.helpers import JSON, OPERATOR, SITE, as_shown, post, volunteer_form
-from tests.spool.conftest import gpg
+from harness import samples
+from harness.gunicorn import PROJECT, Gunicorn, service_environment
+from harness.settings import JSON, OPERATOR, SITE, volunteer_form
+from tests.service.helpers import as_shown, post
 from tests.service.test_injection import ENCODED_NAMES, VOLUNTEER_SUBJECTS
+from tests.spool.conftest import gpg
 from tests.spool.test_openpgp import decrypt_with_gpg, decrypted_bytes
 
 RESUME = samples.pdf_bytes("Resume of Amina: ten years with refugees")

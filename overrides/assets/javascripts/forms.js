@@ -50,6 +50,28 @@
     });
   }
 
+  /* Whether the select an element's condition names (data-<kind>-when) holds one of its values. */
+  function holds(form, element, kind) {
+    var control = form.elements.namedItem(element.dataset[kind + "When"]);
+    return element.dataset[kind + "Values"].split(" ").indexOf(control ? control.value : "") !== -1;
+  }
+
+  /* The definition's conditions, as form.html renders them: a field required only for some
+     answers (the phone, for a call) and a question asked only for some (which other language).
+     A question not asked is disabled, so its value is not sent. */
+  function applyConditions(form) {
+    Array.prototype.forEach.call(form.querySelectorAll("[data-required-when]"), function (control) {
+      control.required = holds(form, control, "required");
+    });
+    Array.prototype.forEach.call(form.querySelectorAll("[data-shown-when]"), function (field) {
+      var shown = holds(form, field, "shown");
+      field.hidden = !shown;
+      Array.prototype.forEach.call(field.querySelectorAll("[name]"), function (control) {
+        control.disabled = !shown;
+      });
+    });
+  }
+
   /* Every problem found without asking the service: name -> message. */
   function localProblems(form) {
     var problems = {};
@@ -222,11 +244,13 @@
     }
   }
 
-  /* Say at once that a chosen file will be refused, before anything is sent. */
-  function fileChosen(event) {
+  /* Say at once that a chosen file will be refused, before anything is sent;
+     an answer may change which other fields are asked or required. */
+  function changed(event) {
     if (event.target.type === "file") {
       markField(event.target, fileProblem(event.target));
     }
+    applyConditions(event.currentTarget);
   }
 
   /* A summary link moves focus into its field, not only the view. */
@@ -244,7 +268,8 @@
     // Our messages, in the page's language, replace the browser's bubbles.
     form.noValidate = true;
     form.addEventListener("submit", submit);
-    form.addEventListener("change", fileChosen);
+    form.addEventListener("change", changed);
+    applyConditions(form);
     part(form, "summary").addEventListener("click", followLink);
     // Back from the thank-you page, the page may come from the cache still busy.
     window.addEventListener("pageshow", function () {

@@ -8,6 +8,8 @@
  * page without JavaScript (class "no-js"), which stays fully usable. The first
  * touch, key, scroll or mouse move runs it, as if the page had just loaded;
  * arriving from a search result runs it at once.
+ * A key that opens search in Material (/, s, f) and woke the scripts is
+ * played again once they have mounted, so the first / opens search too.
  * main.html renders this script with the bundle's address in data-bundle.
  */
 (function () {
@@ -15,8 +17,19 @@
 
   var bundle = document.currentScript.dataset.bundle;
   var wakers = ["pointerdown", "touchstart", "keydown", "focusin", "wheel", "scroll", "mousemove"];
+  var searchKeys = ["/", "s", "f"];
 
-  function run() {
+  /* The search key that woke the scripts, if one did outside a text field. */
+  function searchKey(event) {
+    if (event.type !== "keydown" || event.ctrlKey || event.metaKey || event.altKey) {
+      return null;
+    }
+    var typing = event.target instanceof Element && event.target.closest("input, textarea, select, [contenteditable]");
+    return !typing && searchKeys.indexOf(event.key) >= 0 ? event.key : null;
+  }
+
+  function run(event) {
+    var key = event ? searchKey(event) : null;
     wakers.forEach(function (name) {
       window.removeEventListener(name, run, true);
     });
@@ -27,6 +40,9 @@
          the real one is past; during parsing the real one is still to come. */
       if (document.readyState !== "loading") {
         document.dispatchEvent(new Event("DOMContentLoaded"));
+      }
+      if (key) {
+        window.dispatchEvent(new KeyboardEvent("keydown", { key: key, bubbles: true }));
       }
     };
     document.body.appendChild(script);

@@ -24,7 +24,9 @@ FORMS_APP = "forms_service.wsgi:app"
 # README.md, "Start": `gunicorn --config python:forms_service.startup forms_service.wsgi:app --bind
 # 127.0.0.1:8001 --workers 3 --no-control-socket`
 # (gunicorn's default sync worker class); keep in step with it.
-DOCUMENTED_OPTIONS = ("--config", "python:forms_service.startup", "--workers", "3")
+STARTUP_OPTIONS = ("--config", "python:forms_service.startup")  # the forms app's own start-up check
+WORKER_OPTIONS = ("--workers", "3")
+DOCUMENTED_OPTIONS = (*STARTUP_OPTIONS, *WORKER_OPTIONS)
 # Not a performance setting: gunicorn 27 otherwise puts a control socket at one fixed
 # path in $HOME, which several servers started side by side would fight over.
 LOOPBACK_OPTIONS = ("--no-control-socket",)
