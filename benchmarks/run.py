@@ -64,7 +64,7 @@ class Scale:
 
 def service_settings(sink: CountingSink, data_dir: str) -> dict:
     """The service's settings for a run: mail to the sink, a fresh spool, no rate limit (one client IP)."""
-    return test_settings(sink.mail_config(), sink.ca_file, data_dir)
+    return test_settings(sink.mail_config(), sink.ca_file, Path(data_dir))  # harness.settings joins paths
 
 
 def requests(resume_bytes: int) -> bytes:
