@@ -205,7 +205,7 @@ class RssSampler:
 UPLOAD_BYTES = 5 * MEGABYTE - 64 * 1024  # a resumé just under the 5 MB cap
 WORKERS = 3  # README.md's documented gunicorn: each sync worker handles one upload at a time
 SERVER_MEMORY = 1024 * MEGABYTE  # the small server the issue names: gunicorn must fit in it
-REQUEST_PATH_APP = "forms_service.app:create_app()"  # the same app, without wsgi.py's delivery thread
+REQUEST_PATH_APP = "benchmarks.request_path:app"  # wsgi.py's worker, without its delivery thread
 
 
 def memory_rows(sink: CountingSink) -> list[Row]:
@@ -236,7 +236,7 @@ def memory_rows(sink: CountingSink) -> list[Row]:
 
 def request_path_row(sink: CountingSink, extra: dict, label: str) -> Row:
     """The worker's peak RSS growth while it receives one 5 MB upload and spools it, alone: the same
-    gunicorn and settings, but the app without its delivery thread (create_app, not wsgi.py), so that
+    gunicorn and settings, but the app without its delivery thread (benchmarks/request_path.py), so that
     what the delivery of earlier uploads costs is not counted. Peak: VmHWM, reset before each upload."""
     growths = []
     with tempfile.TemporaryDirectory() as data_dir, \
