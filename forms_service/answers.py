@@ -12,8 +12,11 @@ from markupsafe import escape
 from . import form_page, i18n
 from .fields import FILE, HIDDEN, HONEYPOT, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES, Form
 from .guard import style_nonce
-from .messages import BACK_TO_FORM, BACK_TO_SITE, CORRECT_BELOW, FAILED_TITLE, FAILURES, REFUSED_NOTICE, REFUSED_TITLE
+from .messages import (BACK_TO_FORM, BACK_TO_SITE, CORRECT_BELOW, FAILED_TITLE, FAILURES, REFUSED_NOTICE,
+                       REFUSED_TITLE, SPOOL_FULL)
 from .validation import Submission
+
+SPOOL_FULL_RETRY_SECONDS = 3600  # what SPOOL_FULL tells a person: an hour
 
 
 def language() -> str:
@@ -83,10 +86,17 @@ def _form_given_back(form: Form, catalogue: i18n.Catalogue, errors: dict[str, st
                             title=str(escape(catalogue.gettext(REFUSED_TITLE))), notice=notice)
 
 
-def failure(status: int, language_code: str, form: Form | None) -> Response:
-    """Any other refusal or failure, with one clear message."""
+def spool_full(language_code: str, form: Form) -> Response:
+    """503 saying the spool is full for this form, and when to try again (Retry-After)."""
+    response = failure(503, language_code, form, SPOOL_FULL)
+    response.headers["Retry-After"] = str(SPOOL_FULL_RETRY_SECONDS)
+    return response
+
+
+def failure(status: int, language_code: str, form: Form | None, msgid: str | None = None) -> Response:
+    """Any other refusal or failure, with one clear message (the status's own, unless `msgid`)."""
     catalogue = i18n.catalogue(language_code)
-    message = catalogue.gettext(FAILURES.get(status, FAILURES[500]),
+    message = catalogue.gettext(msgid or FAILURES.get(status, FAILURES[500]),
                                 max_megabytes=RESUME_MAX_BYTES // MEGABYTE, max_length=LONG_TEXT_MAX)
     if wants_json():
         return _json(status, ok=False, error=message)

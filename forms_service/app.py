@@ -22,6 +22,22 @@ from .spool import spool_from_config
 from .static_site import PROJECT
 
 
+class Upload(io.BytesIO):
+    """An uploaded file in memory, read whole without a copy.
+
+    BytesIO.read copies; getvalue hands out the buffer itself (CPython trims
+    it to size and shares it until the next write, which never comes). So
+    the resumé's bytes that validation reads are the upload's, held once.
+    """
+
+    def read(self, size: int | None = -1) -> bytes:
+        value = self.getvalue()
+        if self.tell() == 0 and (size is None or size < 0 or size >= len(value)):
+            self.seek(len(value))
+            return value
+        return super().read(size)
+
+
 class MemoryRequest(Request):
     """Keeps uploaded files in memory: Werkzeug would spool big ones to a plaintext temp file.
 
@@ -29,7 +45,7 @@ class MemoryRequest(Request):
     """
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        return io.BytesIO()
+        return Upload()
 
 
 class FormsApp(Flask):

@@ -63,6 +63,11 @@ class Setting:
         return f"`{literal}`"
 
 
+def _whole_bytes(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(name, "must be a whole number of bytes, e.g. 1073741824 for 1 GB")
+
+
 def _switch(name: str, value: object) -> None:
     # from_prefixed_env keeps what is not valid JSON as a string, so FORMS_MAIL_ALLOW_PLAINTEXT=False
     # (Python spelling) would be the true-ish string "False": switches must be real JSON booleans.
@@ -150,6 +155,9 @@ SETTINGS = (
     Setting("MAX_AGE_SECONDS", 5 * 24 * 3600, _seconds, shown="`432000` (5 days)"),
     # Half the lease must outlast one send (several SMTP commands, each up to MAIL_TIMEOUT).
     Setting("SPOOL_LEASE_SECONDS", None, _seconds, shown="10 × `FORMS_MAIL_TIMEOUT`"),
+    # What the spool may hold on disk, and the part of it only forms with uses_reserve may fill (spool.SpoolBounds).
+    Setting("SPOOL_MAX_BYTES", 1024 * 1024 * 1024, _whole_bytes, shown="`1073741824` (1 GB)"),
+    Setting("SPOOL_RESERVE_BYTES", 64 * 1024 * 1024, _whole_bytes, shown="`67108864` (64 MB)"),
     Setting("STAFF_LANGUAGE", "fr", _staff_language),
     Setting("HEALTH_TOKEN", None, lambda name, value: _check_health_token(value)),  # unset: no figures over HTTP
     Setting("PROXY_COUNT", 0, _at_least(0)),
@@ -247,6 +255,8 @@ def check(config: dict) -> None:
     _check_credentials(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
     if config["RETRY_BASE_SECONDS"] > config["RETRY_MAX_SECONDS"]:
         raise ConfigError("RETRY_BASE_SECONDS", "must not exceed FORMS_RETRY_MAX_SECONDS")
+    if config["SPOOL_RESERVE_BYTES"] >= config["SPOOL_MAX_BYTES"]:
+        raise ConfigError("SPOOL_RESERVE_BYTES", "must be less than FORMS_SPOOL_MAX_BYTES (it is a part of it)")
 
 
 def _check_secret(secret: object) -> None:

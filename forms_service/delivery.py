@@ -91,9 +91,14 @@ class Deliverer:
         never make two workers send the same message; the rest is released.
         Each send waits for a gap between this process's requests (traffic.py).
         """
+        # Opened in a gap between requests: a request's resumé is gone before a claimed one is opened.
+        self.traffic.wait_for_gap()
         batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
         if not batch:
             return 0
+        # Leasing rewrote each row: the erase gives the pages it freed back and takes the old versions
+        # out of the WAL, even when the mail server is down and nothing is delivered.
+        self.eraser.request()
         deadline = time.monotonic() + self.lease_seconds / 2
         pending = list(batch)
         try:

@@ -170,7 +170,9 @@ class Form:
     senders may be in distress names only the reference. `sealed_subject` is
     what shows outside an OpenPGP-encrypted email. `reply_to` names the EMAIL
     field that is the sender's address (Reply-To, and the acknowledgement);
-    a form without one sends no acknowledgement.
+    a form without one sends no acknowledgement. `uses_reserve`: its posts may
+    fill the spool's reserve (FORMS_SPOOL_RESERVE_BYTES) that a flood of the
+    other forms can never take, so that a request for help still gets in.
     """
 
     name: str
@@ -184,6 +186,7 @@ class Form:
     acknowledgement: Acknowledgement | None = None
     urgent: Urgency | None = None
     submit_label: str = N_("Send")
+    uses_reserve: bool = False
 
     def __post_init__(self) -> None:
         _check(self)
@@ -364,6 +367,7 @@ SUPPORT = Form(
     urgent=Urgency("urgent", subject=N_("URGENT: support request {reference}"),
                    sealed_subject=N_("URGENT: new support request (encrypted)")),
     reply_to="email",
+    uses_reserve=True,  # a few KB each: uploads flooding the spool must never lock out a request for help
     acknowledgement=Acknowledgement(
         subject=N_("We have received your request"),
         paragraphs=(

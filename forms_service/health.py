@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from flask import Flask
 
 from .delivery import SPOOL_EXTENSION
+from .fields import FORMS
 from .openpgp import Keyring, NoUsableKey
 from .outgoing import OutgoingMail
-from .spool import Spool, SpoolUnavailable, unopened_problem
+from .spool import Spool, SpoolBounds, SpoolUnavailable, unopened_problem
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ NOT_WRITABLE = "not writable"
 NO_USABLE_KEY = "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
 STORAGE_DOWN = "rate-limit storage unreachable: limits are counted per process until it is back"
 OK, WARNING, CRITICAL, UNKNOWN = range(4)  # monitoring-plugins exit statuses (`spool check`)
+MEGABYTE = 1024 * 1024
+# Within this of the bound, the next application (a 5 MB resumé: about 9 MB sealed) would be refused.
+RESERVE_MARGIN = 10 * MEGABYTE
 
 
 def is_operator(authorization: str | None, token: str | None) -> bool:
@@ -58,9 +62,10 @@ def answer(app: Flask, keyring: Keyring | None, operator: bool) -> tuple[dict, i
     problem = probe(spool, keyring)
     body: dict = {"ok": problem is None}
     if operator:
-        body["spool"] = problem or spool.stats().as_dict()
+        stats = None if problem else spool.stats()
+        body["spool"] = problem or stats.as_dict()
         expired, expiring = key_lines(keyring)
-        warnings = expired + expiring
+        warnings = expired + expiring + (reserve_lines(spool.bounds, stats.used_bytes) if stats else [])
         if storage_reachable(app) is False:
             warnings.append(STORAGE_DOWN)
         if warnings:
@@ -79,6 +84,22 @@ def probe(spool: Spool, keyring: Keyring | None) -> str | None:
     except SpoolUnavailable as error:
         return f"{NOT_WRITABLE} ({error})"
     return None
+
+
+def reserve_lines(bounds: SpoolBounds, used: int) -> list[str]:
+    """A line when the spool is past its bound for the forms that cannot use the reserve.
+
+    Not a failure: the forms that use the reserve (a request for help) still
+    get in, and the others get a 503 that says when to try again; past the
+    whole bound, the probe itself fails.
+    """
+    limit = bounds.limit(reserve=False)
+    if used + RESERVE_MARGIN <= limit:
+        return []
+    open_to = ", ".join(form.name for form in FORMS.values() if form.uses_reserve) or "no form"
+    return [f"spool holds {used / MEGABYTE:.0f} MB, at FORMS_SPOOL_MAX_BYTES less FORMS_SPOOL_RESERVE_BYTES "
+            f"({limit / MEGABYTE:.0f} MB): only the reserve is left ({open_to}); the other forms answer 503 "
+            "until deliveries drain it (is the mail server reachable?)"]
 
 
 def key_lines(keyring: Keyring | None) -> tuple[list[str], list[str]]:
@@ -148,6 +169,7 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
         stats, dead_copies = spool.stats(), spool.dead_copies()
     except sqlite3.Error as error:  # a page the probe does not touch may be the broken one
         return CRITICAL, "; ".join([*critical, f"spool unreadable ({type(error).__name__})", *warning]), ""
+    warning += reserve_lines(spool.bounds, stats.used_bytes)
     if dead_copies:
         critical.append(f"{dead_copies} association copies dead: `flask --app forms_service spool dead`")
     unopened = unopened_problem(spool, app.config)

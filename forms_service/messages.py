@@ -19,6 +19,9 @@ FAILURES = {
     503: N_("Sorry, we could not pass on your message just now. Nothing was sent. "
             "Please try again in a few minutes."),
 }
+# A 503 of its own: the spool holds all it may (FORMS_SPOOL_MAX_BYTES); a request for help still gets in.
+SPOOL_FULL = N_("Sorry, we are receiving more than we can hold just now. Nothing was sent. "
+                "Please try again in an hour.")
 REFUSED_TITLE = N_("Your form could not be sent")
 FAILED_TITLE = N_("Something went wrong")
 BACK_TO_FORM = N_("Back to the form")

@@ -19,16 +19,20 @@ for a boundary, whose "=_" prefix neither encoding produces.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Union
 from email.header import Header
 from email.utils import encode_rfc2231
 
 CRLF = b"\r\n"
 BASE64_LINE = 76  # RFC 2045: at most 76 characters per encoded line
+BASE64_LINE_BYTES = BASE64_LINE // 4 * 3  # what one line encodes (base64.encodebytes cuts there too)
+BASE64_BLOCK = BASE64_LINE_BYTES * 1024  # encoded at once: whole lines, about 77 KB of output
 FOLD_AT = 78  # RFC 5322's recommended line length
 # RFC 2231 continuation pieces of at most 20 characters or escapes (60 bytes), so that
 # folded lines stay near FOLD_AT, never cutting a %XX escape in two.
@@ -45,16 +49,42 @@ ENCODED_WORD_START = "=?"  # RFC 2047: how every encoded word begins
 ADDRESS_HEADERS = frozenset({"From", "To", "Cc", "Reply-To"})
 
 
+class Base64Lines:
+    """`data` as base64 lines of 76 characters ending in CRLF, encoded only when the message is written.
+
+    A resumé is then encoded once, straight into the message's one buffer
+    (`message`), never held as a separate encoded copy besides it.
+    """
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.data), BASE64_LINE_BYTES)
+        return full * (BASE64_LINE + 2) + (-(-rest // 3) * 4 + 2 if rest else 0)
+
+    def write_into(self, out: memoryview) -> None:
+        """Encode into `out` (exactly len(self) bytes), a block of lines at a time."""
+        data, position = memoryview(self.data), 0
+        for start in range(0, len(data), BASE64_BLOCK):
+            lines = base64.encodebytes(data[start:start + BASE64_BLOCK]).replace(b"\n", CRLF)
+            out[position:position + len(lines)] = lines
+            position += len(lines)
+
+
+Chunk = Union[bytes, Base64Lines]
+
+
 @dataclass(frozen=True)
 class Entity:
     """A MIME entity: its Content-* header lines and its encoded body as chunks.
 
-    Chunks are joined once, when the whole message is written, so a large
-    attachment is not copied again at each level of nesting.
+    Chunks are written once, when the whole message is, into one buffer, so
+    a large attachment is not copied again at each level of nesting.
     """
 
     headers: tuple[tuple[str, str], ...]
-    chunks: tuple[bytes, ...]
+    chunks: tuple[Chunk, ...]
 
 
 def header_value(name: str, text: str) -> str:
@@ -92,7 +122,7 @@ def attachment(data: bytes, content_type: str, filename: str) -> Entity:
         ("Content-Disposition", f"attachment;{_filename_parameter(filename)}"),
         ("Content-Transfer-Encoding", "base64"),
     )
-    return Entity(headers, (_base64_lines(data),))
+    return Entity(headers, (Base64Lines(data),))
 
 
 def multipart(subtype: str, parts: Sequence[Entity]) -> Entity:
@@ -112,17 +142,36 @@ def with_parameter(entity: Entity, parameter: str) -> Entity:
     return Entity(((name, f"{value}; {parameter}"), *others), entity.chunks)
 
 
-def seven_bit(content_type: str, description: str, text: str) -> Entity:
-    """A short ASCII part sent as is (CRLF line ends): the pieces of an OpenPGP/MIME envelope."""
+def seven_bit(content_type: str, description: str, data: bytes) -> Entity:
+    """An ASCII part sent as is, its line ends made CRLF: the pieces of an OpenPGP/MIME envelope.
+
+    Bytes, not text: the armored ciphertext, as large as the resumé and a
+    third more, is then copied once (the LF to CRLF), not decoded and encoded.
+    """
     headers = (("Content-Type", content_type), ("Content-Description", description),
                ("Content-Transfer-Encoding", "7bit"))
-    return Entity(headers, (_crlf(text).encode("ascii"),))
+    if not data.isascii():
+        raise ValueError("a 7bit part must be ASCII")
+    return Entity(headers, (data.replace(b"\r\n", b"\n").replace(b"\n", CRLF),))
 
 
-def message(headers: Sequence[tuple[str, str]], body: Entity) -> bytes:
-    """The whole message: `headers` (values from header_value or otherwise ASCII), MIME-Version, the body."""
-    head = _header_lines([*headers, ("MIME-Version", "1.0"), *body.headers])
-    return b"".join([head, CRLF, *body.chunks])
+def message(headers: Sequence[tuple[str, str]], body: Entity) -> bytearray:
+    """The whole message: `headers` (values from header_value or otherwise ASCII), MIME-Version, the body.
+
+    One buffer of the exact size, each chunk written into it once: a
+    bytearray, since bytes could only be made from it by copying it whole.
+    """
+    chunks = [_header_lines([*headers, ("MIME-Version", "1.0"), *body.headers]), CRLF, *body.chunks]
+    buffer = bytearray(sum(map(len, chunks)))
+    out, position = memoryview(buffer), 0
+    for chunk in chunks:
+        end = position + len(chunk)
+        if isinstance(chunk, Base64Lines):
+            chunk.write_into(out[position:end])
+        else:
+            out[position:end] = chunk
+        position = end
+    return buffer
 
 
 def _crlf(text: str) -> str:
@@ -143,9 +192,3 @@ def _filename_parameter(filename: str) -> str:
     pieces = PARAMETER_PIECE.findall(encode_rfc2231(filename, "utf-8"))
     return ";".join(f"\r\n filename*{number}*={piece}" for number, piece in enumerate(pieces))
 
-
-def _base64_lines(data: bytes) -> bytes:
-    """`data` in base64, CRLF every 76 characters: encoded once, in C, then cut into lines."""
-    encoded = binascii.b2a_base64(data, newline=False)
-    lines = [encoded[start:start + BASE64_LINE] for start in range(0, len(encoded), BASE64_LINE)]
-    return b"\r\n".join(lines) + CRLF

@@ -199,11 +199,16 @@ def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipien
     (OUTER_HEADERS) and `generic_subject`. Written with mime.py from the
     composed parts, so nothing is parsed back.
     """
-    inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
-    armored = pysequoia.encrypt(inner, list(recipients)).decode("ascii")
+    # pysequoia takes bytes only; the message's buffer is dropped as soon as it is copied, and the
+    # plaintext as soon as it is encrypted, so that a resumé is held as few times as can be.
+    inner = bytes(mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"')))
+    armored = pysequoia.encrypt(inner, list(recipients))
+    del inner
     outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
+    ciphertext = mime.seven_bit('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message", armored)
+    del armored
     envelope = mime.with_parameter(mime.multipart("encrypted", [
-        mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", "Version: 1\n"),
-        mime.seven_bit('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message", armored),
+        mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
+        ciphertext,
     ]), 'protocol="application/pgp-encrypted"')
     return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)

@@ -24,16 +24,28 @@ class OutgoingMail:
     message_id: str
     sender: str
     recipients: tuple[str, ...]
-    data: bytes
+    data: bytes  # or the bytearray mime.message writes: a resumé's size, never copied into bytes
     kind: str = ASSOCIATION
 
-    def dumps(self) -> bytes:
-        """Serialise for the spool: a JSON envelope line, then the raw message."""
+    def parts(self) -> tuple[bytes, bytes]:
+        """What the spool seals, in two parts not joined (the spool seals them as one, piece by piece):
+        a JSON envelope line, then the raw message."""
         head = {"message_id": self.message_id, "sender": self.sender, "recipients": list(self.recipients)}
-        return json.dumps(head, separators=(",", ":")).encode() + b"\n" + self.data
+        return json.dumps(head, separators=(",", ":")).encode() + b"\n", self.data
+
+    def dumps(self) -> bytes:
+        """Serialise for the spool, joined: what `loads` reads back."""
+        return b"".join(self.parts())
 
     @classmethod
-    def loads(cls, raw: bytes, kind: str = ASSOCIATION) -> OutgoingMail:
-        head, _, data = raw.partition(b"\n")
-        fields = json.loads(head)
+    def loads(cls, raw: bytes | bytearray, kind: str = ASSOCIATION) -> OutgoingMail:
+        """The email `dumps` wrote. A bytearray is taken over, not copied: its envelope line is cut off
+        in place (a resumé's size is never copied again on the way to SMTP)."""
+        end = raw.index(b"\n")
+        fields = json.loads(raw[:end])
+        if isinstance(raw, bytearray):
+            del raw[:end + 1]  # CPython moves the start of the buffer, not the bytes
+            data = raw
+        else:
+            data = raw[end + 1:]
         return cls(fields["message_id"], fields["sender"], tuple(fields["recipients"]), data, kind)

@@ -10,15 +10,29 @@ one that group or others could read, is refused.
 
 from __future__ import annotations
 
+import base64
 import os
+import struct
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.exceptions import InvalidSignature
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes, hmac, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .config import ConfigError
 
+# The Fernet token format (cryptography's fernet.py, the Fernet specification), for seal_into.
+FERNET_VERSION = b"\x80"
+IV_BYTES = 16  # also AES's block
+HMAC_BYTES = 32
+HEADER_BYTES = len(FERNET_VERSION) + 8 + IV_BYTES  # version, time, IV
+SEAL_CHUNK = 48 * 1024  # what seal_into encrypts and encodes at once: a multiple of 3 and of 16
+UNSEAL_CHUNK = 64 * 1024  # base64 characters unseal_from decodes at once: a multiple of 4
 OLD_KEY_FILE_NAME = "spool.key"  # where versions before issue 12 made a key, inside FORMS_DATA_DIR: never read
 
 class SealingError(Exception):
@@ -45,27 +59,176 @@ def keys_from_setting(value: str | Sequence[str]) -> list[bytes]:
     return [key.strip().encode() for key in ([value] if isinstance(value, str) else value)]
 
 
+class Keys(NamedTuple):
+    """The key that seals now, and every known key (to open), as Fernet and decoded."""
+
+    current: bytes
+    fernet: MultiFernet
+    raw: tuple[bytes, ...]
+
+
+def _key_set(keys: Sequence[bytes]) -> Keys:
+    fernet = _fernets(keys)  # refuses an empty list or a malformed key first
+    return Keys(keys[0], fernet, tuple(base64.urlsafe_b64decode(key) for key in keys))
+
+
 class Sealer:
     """Seals and opens spool blobs (Fernet tokens) with the current key; older keys still open."""
 
     def __init__(self, keys: Sequence[bytes]):
-        self._fernet = _fernets(keys)
+        self._key_set = _key_set(keys)
 
-    def _keys(self) -> MultiFernet:
+    def _keys(self) -> Keys:
         """The keys to use now."""
-        return self._fernet
+        return self._key_set
 
     def seal(self, data: bytes) -> bytes:
         """Encrypt and authenticate `data` with the current key."""
-        return self._keys().encrypt(data)
+        return self._keys().fernet.encrypt(data)
+
+    def seal_into(self, parts: Sequence[bytes], write: Callable[[bytes], object]) -> None:
+        """Seal the parts, joined, as `seal` would, handing the token to `write` a piece at a time.
+
+        The same Fernet token (Fernet opens it: version, time, IV, AES-CBC
+        ciphertext, HMAC-SHA256, in URL-safe base64), made with the same
+        primitives, but never held whole: Fernet.encrypt holds the padded
+        plaintext, the ciphertext, the token and its base64 at once, about
+        five copies of a resumé. sealed_size(len) says how long it will be.
+        """
+        key = base64.urlsafe_b64decode(self._keys().current)
+        iv = os.urandom(IV_BYTES)
+        header = FERNET_VERSION + struct.pack(">Q", int(time.time())) + iv  # HEADER_BYTES
+        signer = hmac.HMAC(key[:16], hashes.SHA256())
+        padder = padding.PKCS7(algorithms.AES.block_size).padder()
+        encryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(iv)).encryptor()
+        encoder = _Base64Writer(write)
+
+        def emit(piece: bytes) -> None:
+            signer.update(piece)
+            encoder.write(piece)
+
+        emit(header)
+        for part in parts:
+            view = memoryview(part)
+            for start in range(0, len(view), SEAL_CHUNK):
+                emit(encryptor.update(padder.update(view[start:start + SEAL_CHUNK])))
+        emit(encryptor.update(padder.finalize()) + encryptor.finalize())
+        encoder.write(signer.finalize())
+        encoder.close()
 
     def unseal(self, sealed: bytes) -> bytes:
         """Open a blob sealed with any known key; raises InvalidToken otherwise."""
-        return self._keys().decrypt(sealed)
+        return self._keys().fernet.decrypt(sealed)
+
+    def unseal_from(self, token: Readable) -> bytearray:
+        """Open a token read a piece at a time (a spool row's blob), as `unseal` would; InvalidToken otherwise.
+
+        Fernet.decrypt holds the token, its decoded bytes, a copy to sign,
+        the ciphertext and the padded and unpadded plaintext at once: a
+        resumé six times. Here the HMAC is checked over the pieces first
+        (with each known key, as MultiFernet does), then the pieces are
+        decrypted into one buffer the size of the plaintext.
+        """
+        size = _raw_size(token)
+        signed = size - HMAC_BYTES
+        header, mac = _raw_bytes(token, 0, HEADER_BYTES), _raw_bytes(token, signed, size)
+        if header[:1] != FERNET_VERSION:
+            raise InvalidToken
+        key = next((key for key in self._keys().raw if _signed_by(key, token, signed, mac)), None)
+        if key is None:
+            raise InvalidToken
+        decryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(header[-IV_BYTES:])).decryptor()
+        unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+        plain, position = bytearray(signed - HEADER_BYTES), 0
+        try:
+            for piece in [*_raw_range(token, HEADER_BYTES, signed), None]:
+                chunk = (unpadder.update(decryptor.update(piece)) if piece is not None
+                         else unpadder.update(decryptor.finalize()) + unpadder.finalize())
+                plain[position:position + len(chunk)] = chunk
+                position += len(chunk)
+        except ValueError:  # bad padding: only a token signed with our key yet malformed
+            raise InvalidToken from None
+        del plain[position:]  # the padding, trimmed in place
+        return plain
 
     def reseal(self, sealed: bytes) -> bytes:
         """Re-encrypt a blob with the current key, so older keys can be retired."""
-        return self._keys().rotate(sealed)
+        return self._keys().fernet.rotate(sealed)
+
+
+class Readable(Protocol):
+    """What unseal_from reads a token from: sqlite3.Blob (a spool row), or any such object."""
+
+    def __len__(self) -> int: ...
+    def seek(self, offset: int, origin: int = 0) -> object: ...
+    def read(self, length: int = -1) -> bytes: ...
+
+
+def _raw_size(token: Readable) -> int:
+    """Bytes the token decodes to, from its length and its base64 padding; InvalidToken if no Fernet token has it."""
+    length = len(token)
+    token.seek(max(length - 2, 0))
+    size = length // 4 * 3 - token.read(2).count(b"=")
+    if length % 4 or size < HEADER_BYTES + IV_BYTES + HMAC_BYTES or (size - HEADER_BYTES - HMAC_BYTES) % IV_BYTES:
+        raise InvalidToken
+    return size
+
+
+def _raw_range(token: Readable, start: int, end: int) -> Iterator[memoryview]:
+    """The decoded bytes [start, end) of a base64 token, in pieces, reading from the 4 characters holding `start`."""
+    quantum = start // 3
+    token.seek(quantum * 4)
+    offset = quantum * 3  # where the next piece starts, decoded
+    while offset < end:
+        characters = token.read(UNSEAL_CHUNK)
+        if not characters:
+            raise InvalidToken
+        try:
+            piece = memoryview(base64.urlsafe_b64decode(characters))
+        except ValueError:  # binascii.Error
+            raise InvalidToken from None
+        yield piece[max(start - offset, 0):max(min(end - offset, len(piece)), 0)]
+        offset += len(piece)
+
+
+def _raw_bytes(token: Readable, start: int, end: int) -> bytes:
+    return b"".join(_raw_range(token, start, end))
+
+
+def _signed_by(key: bytes, token: Readable, signed: int, mac: bytes) -> bool:
+    """Whether the HMAC of the token's first `signed` bytes under `key` is `mac` (constant-time compare)."""
+    signer = hmac.HMAC(key[:16], hashes.SHA256())
+    for piece in _raw_range(token, 0, signed):
+        signer.update(piece)
+    try:
+        signer.verify(mac)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def sealed_size(length: int) -> int:
+    """The length of the Fernet token of `length` bytes: version, time, IV, padded ciphertext and HMAC, base64."""
+    raw = len(FERNET_VERSION) + 8 + IV_BYTES + (length // IV_BYTES + 1) * IV_BYTES + HMAC_BYTES
+    return -(-raw // 3) * 4
+
+
+class _Base64Writer:
+    """URL-safe base64 of what is written, handed on in pieces of whole 3-byte groups; `close` pads."""
+
+    def __init__(self, write: Callable[[bytes], object]):
+        self._write, self._pending = write, b""
+
+    def write(self, data: bytes) -> None:
+        data = self._pending + data
+        whole = len(data) - len(data) % 3
+        self._pending = data[whole:]
+        if whole:
+            self._write(base64.urlsafe_b64encode(data[:whole]))
+
+    def close(self) -> None:
+        if self._pending:
+            self._write(base64.urlsafe_b64encode(self._pending))
 
 
 class KeyFileSealer(Sealer):
@@ -82,12 +245,12 @@ class KeyFileSealer(Sealer):
         self._signature = _signature(path)
         super().__init__(read_key_file(path))
 
-    def _keys(self) -> MultiFernet:
+    def _keys(self) -> Keys:
         signature = _signature(self.path)
         with self._lock:
             if signature != self._signature:
-                self._fernet, self._signature = _fernets(read_key_file(self.path)), signature
-            return self._fernet
+                self._key_set, self._signature = _key_set(read_key_file(self.path)), signature
+            return self._key_set
 
 
 def _signature(path: Path) -> tuple[int, int, int]:

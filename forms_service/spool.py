@@ -26,7 +26,7 @@ from cryptography.fernet import InvalidToken
 from . import config as settings
 from .config import ConfigError
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
-from .sealing import Sealer, SealingError, key_setting, sealer_from_config
+from .sealing import Sealer, SealingError, key_setting, sealed_size, sealer_from_config
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,12 @@ KIND_COLUMN = f"kind TEXT CHECK (kind IN ('{ASSOCIATION}', '{ACKNOWLEDGEMENT}'))
 NOT_ACKNOWLEDGEMENT = f"kind IS NOT '{ACKNOWLEDGEMENT}'"
 
 # AUTOINCREMENT: ids are never reused, so a late `delivered(id)` from a worker
-# whose lease ran out can never delete a newer row.
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS outgoing (
+# whose lease ran out can never delete a newer row. `sealed` comes last: SQLite
+# writes a trailing zeroblob without making it in memory (Spool._store), while
+# one followed by other columns is made whole, and then copied into the record.
+TABLE = f"""(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     submission_id TEXT NOT NULL,
-    sealed BLOB NOT NULL,
     state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead')),
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
@@ -57,34 +57,73 @@ CREATE TABLE IF NOT EXISTS outgoing (
     lease_owner TEXT,
     lease_until REAL,
     last_error TEXT,
-    {KIND_COLUMN}
-);
-CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at);
-"""
+    {KIND_COLUMN},
+    sealed BLOB NOT NULL
+)"""
+INDEX = "CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at)"
+SCHEMA = f"CREATE TABLE IF NOT EXISTS outgoing {TABLE};\n{INDEX};"
+COLUMNS = ("id, submission_id, state, attempts, created_at, queued_at, next_attempt_at, lease_owner, lease_until,"
+           " last_error, kind, sealed")
+# The sealed blob is written into the row's zeroblob afterwards (Spool._store), a piece at a time.
 INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
-          " VALUES (?, ?, ?, ?, ?, ?)")
+          " VALUES (?, zeroblob(?), ?, ?, ?, ?)")
 PROBE_SUBMISSION = "health-probe"
 
 # Oldest due first, at most `limit` rows, and rows only while the ones before them
 # hold less than `max_bytes`: twenty 5 MB resumés must not sit opened in one worker.
+# The lengths are taken in a query of their own: a window over `length(sealed)` itself
+# copies every blob into the window's temporary table (60 MB for a few resumés).
 CLAIM = """
 UPDATE outgoing SET lease_owner = ?, lease_until = ?
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, sum(length(sealed)) OVER (ORDER BY next_attempt_at, id) - length(sealed) AS bytes_before
-        FROM outgoing
-        WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-        ORDER BY next_attempt_at, id LIMIT ?
+        SELECT id, sum(bytes) OVER (ORDER BY next_attempt_at, id) - bytes AS bytes_before
+        FROM (
+            SELECT id, next_attempt_at, length(sealed) AS bytes
+            FROM outgoing
+            WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+            ORDER BY next_attempt_at, id LIMIT ?
+        )
     )
     WHERE bytes_before < ?
 )
-RETURNING id, submission_id, sealed, attempts, created_at, kind
+RETURNING id, submission_id, attempts, created_at, kind
 """
 CLAIM_BYTES = 8 * 1024 * 1024
+
+# What the spool's rows take on disk now: pages in use, free pages (given back by `erase`) left out.
+# One read of the file header: cheap enough for every accept, and the same figure for every process.
+USED_BYTES = ("SELECT (page_count - freelist_count) * page_size, page_size"
+              " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()")
+OVERFLOW_POINTER = 4  # bytes of each overflow page that hold the next page's number, not the row
+INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages can be given back to the file system
 
 
 class SpoolUnavailable(Exception):
     """The spool cannot durably store a submission now: the view must answer 503."""
+
+
+class SpoolFull(SpoolUnavailable):
+    """The spool holds all it may (FORMS_SPOOL_MAX_BYTES, less the reserve for this form): 503, try later."""
+
+
+@dataclass(frozen=True)
+class SpoolBounds:
+    """How much the spool may hold on disk, and how much of it only the forms that use the reserve may fill.
+
+    1 GB holds over a hundred of the largest applications (a 5 MB resumé is
+    about 9 MB sealed) waiting through a mail outage, and leaves a small
+    server's disk room for the system, the WAL and the logs. 64 MB of
+    reserve is thousands of support requests (a few KB each), so a flood of
+    uploads never fills the room a request for help needs.
+    """
+
+    max_bytes: int = settings.DEFAULTS["SPOOL_MAX_BYTES"]
+    reserve_bytes: int = settings.DEFAULTS["SPOOL_RESERVE_BYTES"]
+
+    def limit(self, reserve: bool) -> int:
+        """What the spool may hold after a submission: all of it with the reserve, else all but the reserve."""
+        return self.max_bytes if reserve else self.max_bytes - self.reserve_bytes
 
 
 @dataclass(frozen=True)
@@ -140,6 +179,7 @@ class SpoolStats:
     queued: int
     dead: int
     oldest_age_seconds: float | None
+    used_bytes: int = 0  # what the rows take on disk, the figure the bounds apply to (health.py warns)
 
     def as_dict(self) -> dict:
         return {"depth": self.queued, "dead": self.dead, "oldest_age_seconds": self.oldest_age_seconds}
@@ -154,11 +194,12 @@ class Spool:
     """
 
     def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, bounds: SpoolBounds | None = None):
         self.clock = clock  # wall time of every schedule and age: tests give one they move themselves
         self.path = Path(path)
         self.sealer = sealer
         self.policy = policy or RetryPolicy()
+        self.bounds = bounds or SpoolBounds()
         self.accepted = threading.Event()  # poked on accept so delivery starts at once
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
@@ -176,8 +217,10 @@ class Spool:
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             db = self._open()
             try:
+                _give_back_space(db)
                 db.executescript(SCHEMA)
                 _add_kind_column(db)
+                _put_sealed_last(db)
             finally:
                 db.close()  # a pre-forking master must not hand a connection to its workers
         except (OSError, sqlite3.Error) as exc:
@@ -233,26 +276,53 @@ class Spool:
 
     # -- accepting -----------------------------------------------------------
 
-    def accept(self, submission_id: str, mails: Sequence[OutgoingMail]) -> None:
+    def accept(self, submission_id: str, mails: Sequence[OutgoingMail], *, reserve: bool = False) -> None:
         """Store all emails of one submission in one transaction, sealed.
 
         Returns only after the commit reached the disk (synchronous=FULL), so
-        the caller may then answer success. Raises SpoolUnavailable otherwise.
+        the caller may then answer success. Raises SpoolFull when the spool
+        would then hold more than its bounds allow (`reserve`: this form may
+        use the reserve), SpoolUnavailable otherwise.
         """
         try:
-            rows = self._sealed_rows(submission_id, mails)
             with self._write() as db:
-                db.executemany(INSERT, rows)
+                self._store(db, submission_id, mails, reserve)
+        except SpoolFull:
+            log.warning("spool full: submission %s refused (FORMS_SPOOL_MAX_BYTES)", submission_id)
+            raise
         except (sqlite3.Error, OSError, SealingError) as exc:  # full disk, lost key file...
             log.error("spool write failed for submission %s: %s", submission_id, type(exc).__name__)
             raise SpoolUnavailable(type(exc).__name__) from exc
         self.accepted.set()
 
-    def _sealed_rows(self, submission_id: str, mails: Sequence[OutgoingMail]) -> list[tuple]:
-        """The INSERT values of `mails`, sealed: shared by accept and probe, so the probe proves
-        the very path a submission takes."""
-        now = self.clock()
-        return [(submission_id, self.sealer.seal(mail.dumps()), now, now, now, mail.kind) for mail in mails]
+    def _store(self, db: sqlite3.Connection, submission_id: str, mails: Sequence[OutgoingMail],
+               reserve: bool) -> list[int]:
+        """Insert `mails` sealed, within the bounds; returns the rows' ids. Shared by accept and probe,
+        so the probe proves the very path a submission takes.
+
+        Each row is inserted with a zeroblob of the token's exact size and the
+        token is sealed straight into it (incremental blob I/O), so neither
+        the token nor SQLite's copy of a bound value is ever held whole: a
+        resumé costs its message and a few pieces, not five copies more. This
+        seals inside the write transaction, a few milliseconds per megabyte.
+        """
+        contents = [mail.parts() for mail in mails]
+        sizes = [sealed_size(sum(map(len, parts))) for parts in contents]
+        self._make_room(db, sizes, reserve)
+        now, ids = self.clock(), []
+        for mail, parts, size in zip(mails, contents, sizes):
+            entry_id = db.execute(INSERT, (submission_id, size, now, now, now, mail.kind)).lastrowid
+            with db.blobopen("outgoing", "sealed", entry_id) as blob:
+                self.sealer.seal_into(parts, blob.write)
+            ids.append(entry_id)
+        return ids
+
+    def _make_room(self, db: sqlite3.Connection, sizes: Sequence[int], reserve: bool) -> None:
+        """Raise SpoolFull unless blobs of `sizes` fit within the bounds. Inside the write transaction, so
+        that workers accepting at once are counted one after another and never pass the bound together."""
+        used, page_size = db.execute(USED_BYTES).fetchone()
+        if used + sum(_pages(size, page_size) for size in sizes) * page_size > self.bounds.limit(reserve):
+            raise SpoolFull("full")
 
     def probe(self, mail: OutgoingMail) -> None:
         """Store `mail` as `accept` would and remove it in the same transaction (for the health check).
@@ -265,9 +335,8 @@ class Spool:
         delivered nor counted. Raises SpoolUnavailable.
         """
         try:
-            (row,) = self._sealed_rows(PROBE_SUBMISSION, [mail])
             with self._write() as db:
-                entry_id = db.execute(INSERT, row).lastrowid
+                (entry_id,) = self._store(db, PROBE_SUBMISSION, [mail], reserve=True)  # past the bound: nobody
                 db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
         except (sqlite3.Error, OSError, SealingError) as exc:
             raise SpoolUnavailable(type(exc).__name__) from exc
@@ -286,14 +355,27 @@ class Spool:
         with self._write() as db:
             rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit, max_bytes)).fetchall()
         claimed = []
-        for entry_id, submission_id, sealed, attempts, created_at, kind in sorted(rows):
+        for entry_id, submission_id, attempts, created_at, kind in sorted(rows):
             try:
-                mail = OutgoingMail.loads(self.sealer.unseal(sealed), kind or ASSOCIATION)
+                opened = self._opened(entry_id)
             except InvalidToken:
                 self.dead(entry_id, "InvalidToken")
                 continue
-            claimed.append(Claimed(entry_id, submission_id, attempts, created_at, mail))
+            if opened is not None:
+                claimed.append(Claimed(entry_id, submission_id, attempts, created_at,
+                                       OutgoingMail.loads(opened, kind or ASSOCIATION)))
         return claimed
+
+    def _opened(self, entry_id: int) -> bytearray | None:
+        """A row's blob opened, read a piece at a time (Sealer.unseal_from), so a resumé is held once,
+        not six times; None when the row is gone (delivered by a worker whose lease overlapped ours)."""
+        with self._connected() as db:
+            try:
+                blob = db.blobopen("outgoing", "sealed", entry_id, readonly=True)
+            except sqlite3.OperationalError:  # no such row
+                return None
+            with blob:
+                return self.sealer.unseal_from(blob)
 
     def delivered(self, entry_id: int) -> None:
         """Forget a delivered message; secure_delete zeroes its bytes in the new page
@@ -302,9 +384,11 @@ class Spool:
             db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
 
     def erase(self, seconds: float = 2.0) -> bool:
-        """Leave nothing of deleted or rewritten rows in the files; True once done.
+        """Leave nothing of deleted or rewritten rows in the files, and give freed pages back; True once done.
 
-        Every change writes new page versions to the WAL, and the older ones
+        Free pages go first (PRAGMA incremental_vacuum), so that the spool
+        file shrinks after a burst; it moves pages, writing new versions to
+        the WAL, which the checkpoint then takes away too. Every change writes new page versions to the WAL, and the older ones
         (the sealed row, as accepted and as leased) stay in it until a
         checkpoint copies the current pages into the main file and the WAL is
         cut to zero bytes: PRAGMA wal_checkpoint(TRUNCATE). That needs the
@@ -316,7 +400,7 @@ class Spool:
         deadline = time.monotonic() + seconds
         try:
             with closing(self._open(ERASE_WAIT_MS)) as db:
-                while db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:  # busy
+                while not _vacuumed(db) or db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:  # busy
                     if time.monotonic() >= deadline:
                         return False
                     time.sleep(random.uniform(0.001, 0.005))
@@ -410,8 +494,9 @@ class Spool:
         with self._connected() as db:
             counts = dict(db.execute("SELECT state, count(*) FROM outgoing GROUP BY state").fetchall())
             (oldest,) = db.execute("SELECT min(created_at) FROM outgoing WHERE state = 'queued'").fetchone()
+            used = db.execute(USED_BYTES).fetchone()[0]
         age = None if oldest is None else max(0.0, self.clock() - oldest)
-        return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age)
+        return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age, used)
 
     def list_dead(self) -> list[DeadEntry]:
         """Dead messages, oldest first."""
@@ -519,6 +604,72 @@ class Spool:
             return None
 
 
+def _pages(blob_bytes: int, page_size: int) -> int:
+    """Pages a new row of `blob_bytes` takes at most: its overflow pages, rounded up, and one for its cell
+    and the b-tree's growth, so that what the bounds count stays above what the file really holds."""
+    return -(-blob_bytes // (page_size - OVERFLOW_POINTER)) + 1
+
+
+def _give_back_space(db: sqlite3.Connection) -> None:
+    """Make the file able to shrink: auto_vacuum INCREMENTAL, so that `erase` gives freed pages back.
+
+    The mode can only change before the first table exists, or by a VACUUM,
+    which rewrites the file: so a new file is made that way, and a spool
+    file from before is rewritten once, when first opened. VACUUM takes the
+    write lock itself (a process that checked at the same moment rewrites
+    it once more, harmlessly); its copy stays in memory, not in a temporary
+    file outside FORMS_DATA_DIR, and the checkpoint then takes the old pages
+    out of the files.
+    """
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+        return
+    db.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+    db.execute("PRAGMA temp_store = MEMORY")
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _vacuumed(db: sqlite3.Connection) -> bool:
+    """Give every free page back to the file system; False when another connection holds the write lock.
+
+    executescript, not execute: the pragma frees one page per step, and
+    execute would take only the first.
+    """
+    if not db.execute("PRAGMA freelist_count").fetchone()[0]:
+        return True
+    try:
+        db.executescript("PRAGMA incremental_vacuum")
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return False
+        raise
+    return True
+
+
+def _put_sealed_last(db: sqlite3.Connection) -> None:
+    """Rebuild a table made before `sealed` came last (see TABLE), keeping its rows, ids and id sequence.
+
+    Under the write lock, checked again inside it, so that workers opening the
+    same old file at once rebuild it once.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if [row[1] for row in db.execute("PRAGMA table_info(outgoing)")][-1] != "sealed":
+            (sequence,) = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'outgoing'"
+                                     ).fetchone()
+            db.execute(f"CREATE TABLE outgoing_rebuilt {TABLE}")
+            db.execute(f"INSERT INTO outgoing_rebuilt ({COLUMNS}) SELECT {COLUMNS} FROM outgoing")
+            db.execute("DROP TABLE outgoing")
+            db.execute("ALTER TABLE outgoing_rebuilt RENAME TO outgoing")
+            db.execute(INDEX)
+            db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outgoing'", (sequence,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 def _add_kind_column(db: sqlite3.Connection) -> None:
     """Give a spool file made before kinds were recorded its `kind` column (old rows: NULL).
 
@@ -554,11 +705,16 @@ def retry_policy_from_config(config: Mapping) -> RetryPolicy:
                          for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")))
 
 
+def bounds_from_config(config: Mapping) -> SpoolBounds:
+    """FORMS_SPOOL_MAX_BYTES and FORMS_SPOOL_RESERVE_BYTES (checked by config.py: the reserve is part of the bound)."""
+    return SpoolBounds(*(settings.value(config, name) for name in ("SPOOL_MAX_BYTES", "SPOOL_RESERVE_BYTES")))
+
+
 def spool_from_config(config: Mapping) -> Spool:
     """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3); a bad setting stops start-up."""
-    sealer, policy = sealer_from_config(config), retry_policy_from_config(config)
+    sealer, policy, bounds = sealer_from_config(config), retry_policy_from_config(config), bounds_from_config(config)
     try:
-        return Spool(Path(config["DATA_DIR"]) / SPOOL_FILE_NAME, sealer, policy)
+        return Spool(Path(config["DATA_DIR"]) / SPOOL_FILE_NAME, sealer, policy, bounds=bounds)
     except SpoolUnavailable as error:
         raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
 

@@ -15,7 +15,7 @@ from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
 from .openpgp import NoUsableKey
 from .outgoing import OutgoingMail
-from .spool import SpoolUnavailable
+from .spool import SpoolFull, SpoolUnavailable
 from .validation import Submission, validate
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
@@ -47,7 +47,10 @@ def submit(form_name: str):
     settings = current_app.extensions[MAIL_SETTINGS]
     quotas = _within_quotas(submission, settings)
     try:
-        hand_over(submission_id, compose(submission, submission_id, language, settings, **quotas))
+        hand_over(submission_id, compose(submission, submission_id, language, settings, **quotas), form.uses_reserve)
+    except SpoolFull:  # the forms that use the reserve still get in
+        _log(submission_id, submission, "spool-full")
+        return answers.spool_full(language, form)
     except NoUsableKey:  # never sent in clear: refused, and said so (the health check is red too)
         _log(submission_id, submission, "no-usable-openpgp-key")
         return answers.failure(503, language, form)
@@ -82,13 +85,14 @@ def _parsed_body():
         raise BadRequest() from error
 
 
-def hand_over(submission_id: str, mails: list[OutgoingMail]) -> None:
+def hand_over(submission_id: str, mails: list[OutgoingMail], reserve: bool = False) -> None:
     """The one place where accepted mail leaves the request: committed to the spool.
 
     Returns only once the emails are on disk (sealed); the background
-    deliverer relays them. Raises SpoolUnavailable otherwise, so the answer is 503.
+    deliverer relays them. Raises SpoolUnavailable otherwise, so the answer is
+    503 (SpoolFull: past the bound, the reserve only for a form that `reserve`s).
     """
-    current_app.extensions[SPOOL_EXTENSION].accept(submission_id, mails)
+    current_app.extensions[SPOOL_EXTENSION].accept(submission_id, mails, reserve=reserve)
 
 
 @bp.get("/healthz")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import os
 from email import message_from_bytes
 from email.header import decode_header, make_header
 
@@ -38,3 +39,13 @@ def test_addresses_are_never_written_as_encoded_words():
 def test_bidi_controls_and_other_invisible_characters_are_dropped():
     value = mime.header_value("Subject", "\u202efdp.exe\u2066\u200f\x00\x7f\x9b ok\u2028\x85next")
     assert value == "fdp.exe ok next"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 56, 57, 58, 57 * 1024, 57 * 1024 + 1, 3 * 1024 * 1024 + 5])
+def test_an_attachment_is_base64_in_crlf_lines_of_76_written_once_into_the_message(size):
+    data = os.urandom(size)
+    message = mime.message([("Subject", "t")], mime.attachment(data, "application/pdf", "cv.pdf"))
+    body = message.split(b"\r\n\r\n", 1)[1]
+    assert body.endswith(b"\r\n") and b"\n" not in body.replace(b"\r\n", b"")
+    assert {len(line) for line in body.split(b"\r\n")[:-2]} <= {76}
+    assert message_from_bytes(bytes(message), policy=email.policy.default).get_content() == data

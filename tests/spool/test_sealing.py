@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
 from forms_service.config import ConfigError
 from forms_service.sealing import (
+    SEAL_CHUNK,
     KeyFileSealer,
     Sealer,
     SealingError,
@@ -16,6 +18,7 @@ from forms_service.sealing import (
     ensure_key_file,
     read_key_file,
     retire_old_keys,
+    sealed_size,
     sealer_from_config,
 )
 from forms_service.spool import Spool, spool_from_config, unopened_problem
@@ -176,3 +179,26 @@ def test_rotating_the_key_file_while_workers_run(tmp_path):
     assert new != old
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert len(opened_by(spool.path, Sealer([new]))) == 6
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 48 * 1024 - 1, 48 * 1024, 48 * 1024 + 1, 5 * 1024 * 1024 + 7])
+def test_sealing_a_piece_at_a_time_makes_a_token_fernet_opens(spool_key, size):
+    """seal_into (what the spool writes into its rows) is Fernet: cryptography's own Fernet opens it,
+    and its length is what sealed_size promised, the spool's room for it."""
+    data = os.urandom(size)
+    pieces = []
+    Sealer([spool_key]).seal_into([data[:size // 3], memoryview(data)[size // 3:]], pieces.append)
+    token = b"".join(pieces)
+    assert len(token) == sealed_size(size) == len(Fernet(spool_key).encrypt(data))
+    assert Fernet(spool_key).decrypt(token) == data
+    assert max(map(len, pieces)) <= 2 * SEAL_CHUNK  # never the whole token at once
+
+
+def test_sealing_a_piece_at_a_time_follows_a_rotated_key_file(tmp_path):
+    path = tmp_path / "keys"
+    ensure_key_file(path)
+    sealer = KeyFileSealer(path)
+    add_new_key(path)
+    pieces = []
+    sealer.seal_into([b"after rotation"], pieces.append)
+    assert Fernet(read_key_file(path)[0]).decrypt(b"".join(pieces)) == b"after rotation"

@@ -1,0 +1,124 @@
+"""The spool's bounds on a real file: FORMS_SPOOL_MAX_BYTES with a reserve only some forms may fill,
+and a file that gives its space back after a burst (delivery + erase, as the service runs them)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from forms_service.app import create_app
+from forms_service.config import ConfigError
+from forms_service.spool import SCHEMA, Spool, SpoolBounds, SpoolFull, bounds_from_config
+from tests.spool.conftest import FAST_RETRY, outgoing
+from tests.spool.test_delivery import make_deliverer
+
+MEGABYTE = 1024 * 1024
+BOUNDS = SpoolBounds(max_bytes=6 * MEGABYTE, reserve_bytes=MEGABYTE)
+
+
+def on_disk(path: Path) -> int:
+    """Bytes of the spool's files: the database and its WAL."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def used_bytes(path: Path) -> int:
+    """Pages in use, read by a connection of the test's own (as another process sees the file)."""
+    with sqlite3.connect(path) as db:
+        (used,) = db.execute("SELECT (page_count - freelist_count) * page_size"
+                             " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()").fetchone()
+    db.close()
+    return used
+
+
+def upload(marker: str, number: int):
+    """An email the size of a resumé's share of the bound."""
+    return outgoing(marker, number, body=(b"x" * 76 + b"\r\n") * (MEGABYTE // 2 // 78))
+
+
+def test_a_flood_of_uploads_stops_at_the_bound_and_the_reserve_still_takes_a_request_for_help(spool_path, sealer):
+    spool = Spool(spool_path, sealer, FAST_RETRY, bounds=BOUNDS)
+    accepted = 0
+    with pytest.raises(SpoolFull):
+        for number in range(100):
+            spool.accept(f"flood-{number}", [upload("flood", number)])
+            accepted += 1
+    assert 5 <= accepted < 12  # about 5 MB of half-megabyte emails (sealed: a third more)
+    assert used_bytes(spool_path) <= BOUNDS.limit(reserve=False)
+    for number in range(20):  # a request for help is a few KB: the reserve holds many
+        spool.accept(f"help-{number}", [outgoing("help", number)], reserve=True)
+    assert spool.stats().queued == accepted + 20
+    assert used_bytes(spool_path) <= BOUNDS.max_bytes
+
+
+def test_past_the_whole_bound_the_health_probe_fails(spool_path, sealer):
+    spool = Spool(spool_path, sealer, FAST_RETRY, bounds=BOUNDS)
+    def page_sized(marker: str, number: int):
+        return outgoing(marker, number, body=(b"y" * 76 + b"\r\n") * 750)
+
+    for mail in (upload, page_sized, outgoing):  # big ones, then smaller ones into what is left
+        with pytest.raises(SpoolFull):
+            for number in range(1000):
+                spool.accept(f"help-{number}", [mail("help", number)], reserve=True)
+    with pytest.raises(SpoolFull):
+        spool.probe(outgoing("probe"))
+
+
+def test_the_file_gives_its_space_back_once_the_burst_is_delivered(app, spool_path, sealer, smtp_server):
+    """No VACUUM by hand: the delivery pass deletes what it sent and erases, as the service does."""
+    spool = Spool(spool_path, sealer, FAST_RETRY)
+    for number in range(12):
+        spool.accept(f"burst-{number}", [upload("burst", number)])
+    burst = on_disk(spool_path)
+    assert burst > 6 * MEGABYTE
+    assert make_deliverer(app, spool).deliver_all() == 12
+    assert on_disk(spool_path) < MEGABYTE
+    assert spool_path.stat().st_size == used_bytes(spool_path)  # no free page kept
+
+
+def test_an_older_spool_file_is_rewritten_once_to_give_space_back(app, tmp_path, sealer, smtp_server):
+    """A file made before auto_vacuum: its rows survive the one-time VACUUM, and it shrinks after a drain."""
+    spool_path = tmp_path / "old" / "spool.sqlite3"
+    spool_path.parent.mkdir(mode=0o700)
+    with sqlite3.connect(spool_path, isolation_level=None) as old:
+        old.execute("PRAGMA journal_mode = WAL")
+        old.executescript(SCHEMA)
+        now = time.time()
+        for number in range(8):
+            old.execute("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
+                        " VALUES (?, ?, ?, ?, ?, 'association')",
+                        (f"old-{number}", sealer.seal(upload("old", number).dumps()), now, now, now))
+        old.execute("DELETE FROM outgoing WHERE id = 8")  # delivered: its id must never come back
+        assert old.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    old.close()
+    spool = Spool(spool_path, sealer, FAST_RETRY)
+    with sqlite3.connect(spool_path) as db:
+        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
+        # Rebuilt with the blob last, so that SQLite writes a new row's zeroblob without making it in memory.
+        assert [row[1] for row in db.execute("PRAGMA table_info(outgoing)")][-1] == "sealed"
+    db.close()
+    assert spool.stats().queued == 7
+    spool.accept("new", [outgoing("new")])
+    assert max(entry.id for entry in spool.claim("check", 0.001, 100)) == 9
+    before = on_disk(spool_path)
+    assert make_deliverer(app, spool).deliver_all() == 8
+    assert on_disk(spool_path) < before / 4
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"SPOOL_MAX_BYTES": "1G"}, "FORMS_SPOOL_MAX_BYTES"),
+    ({"SPOOL_RESERVE_BYTES": -1}, "FORMS_SPOOL_RESERVE_BYTES"),
+    ({"SPOOL_MAX_BYTES": MEGABYTE, "SPOOL_RESERVE_BYTES": MEGABYTE}, "FORMS_SPOOL_RESERVE_BYTES"),
+])
+def test_bad_bounds_stop_start_up_naming_the_setting(app_config, settings, named):
+    with pytest.raises(ConfigError) as refused:
+        create_app({**app_config, **settings})
+    assert refused.value.setting == named
+
+
+def test_defaults_leave_room_for_a_hundred_applications_and_thousands_of_requests_for_help():
+    bounds = bounds_from_config({})
+    assert (bounds.max_bytes, bounds.reserve_bytes) == (1024 * MEGABYTE, 64 * MEGABYTE)
