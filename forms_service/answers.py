@@ -12,8 +12,16 @@ from markupsafe import escape
 from . import form_page, i18n
 from .fields import FILE, HIDDEN, HONEYPOT, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES, Form
 from .guard import style_nonce
-from .messages import (BACK_TO_FORM, BACK_TO_SITE, CORRECT_BELOW, FAILED_TITLE, FAILURES, REFUSED_NOTICE,
-                       REFUSED_TITLE, SPOOL_FULL)
+from .messages import (
+    BACK_TO_FORM,
+    BACK_TO_SITE,
+    CORRECT_BELOW,
+    FAILED_TITLE,
+    FAILURES,
+    REFUSED_NOTICE,
+    REFUSED_TITLE,
+    SPOOL_FULL,
+)
 from .validation import Submission
 
 SPOOL_FULL_RETRY_SECONDS = 3600  # what SPOOL_FULL tells a person: an hour

@@ -25,9 +25,9 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 from email.header import Header
 from email.utils import encode_rfc2231
+from typing import Union
 
 CRLF = b"\r\n"
 BASE64_LINE = 76  # RFC 2045: at most 76 characters per encoded line

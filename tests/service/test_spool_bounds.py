@@ -12,10 +12,10 @@ import pytest
 import requests
 from urllib3 import encode_multipart_formdata
 
-from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
 from forms_service import i18n
 from forms_service.messages import SPOOL_FULL
 from harness import samples
+from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
 from harness.settings import JSON, OPERATOR, SITE, service_settings, support_form, volunteer_form
 from harness.smtp_sink import SmtpSink
 
