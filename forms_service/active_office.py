@@ -7,9 +7,14 @@ tells the sender when the file was opened. Embedded OLE objects, packages
 and ActiveX controls are programs in their own right; ODF event listeners
 and scripts run macros. All of these are refused.
 
-Hyperlinks to web pages, email addresses and phone numbers stay: they do nothing until
-clicked, and Word and LibreOffice turn every typed address into one, so
-refusing them would refuse most resumés.
+Links are refused too, whatever they point to (issue 12): a DOCX names every
+target outside its package by a relationship with TargetMode="External", and
+nothing promises that Word checks a relationship's type or the element using
+it before resolving it (a "hyperlink" to https can be named as the attached
+template), so telling a link that waits for a click from one fetched on
+opening would mean trusting the sender's package. An ODT's outside references
+are xlink:href values, refused the same way. The submitter is asked for a PDF,
+whose checks (active_pdf.py) can tell a link from an action.
 
 XML parts are read with expat directly, in bounded chunks, and any DTD is
 refused: office suites never write one, and without a DTD there are no
@@ -18,14 +23,12 @@ entities to expand (billion laughs) or to fetch.
 
 from __future__ import annotations
 
-import posixpath
 import zipfile
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from xml.parsers import expat
 
 READ_CHUNK = 64 * 1024
-CLICKABLE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 
 # Office Open XML: relationship types end with a name; strict and transitional URIs differ before it.
 ACTIVE_RELATIONSHIPS = frozenset({
@@ -36,10 +39,6 @@ ACTIVE_RELATIONSHIPS = frozenset({
 ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
 RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships Relationship"
-# Attributes naming a relationship (r:id, r:link, r:embed...), transitional and strict namespaces.
-RELATIONSHIP_REFERENCE = ("http://schemas.openxmlformats.org/officeDocument/2006/relationships ",
-                          "http://purl.oclc.org/ooxml/officeDocument/relationships ")
-HYPERLINK_ELEMENTS = frozenset({"hyperlink", "hlinkClick", "hlinkHover", "hlinkMouseOver"})
 
 # OpenDocument, by namespace URI (prefixes are the author's choice).
 OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0 "
@@ -47,8 +46,6 @@ SCRIPT = "urn:oasis:names:tc:opendocument:xmlns:script:1.0 "
 PRESENTATION = "urn:oasis:names:tc:opendocument:xmlns:presentation:1.0 "
 XLINK_HREF = "http://www.w3.org/1999/xlink href"
 ODF_SCRIPTS = frozenset({SCRIPT + "event-listener", PRESENTATION + "event-listener", OFFICE + "script"})
-ODF_HYPERLINKS = frozenset({"urn:oasis:names:tc:opendocument:xmlns:text:1.0 a",
-                            "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0 a"})
 
 
 class NoDTD(expat.ExpatError):
@@ -56,58 +53,23 @@ class NoDTD(expat.ExpatError):
 
 
 def docx_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:
-    """True if the Word package links outside itself, embeds objects or controls, or carries VBA."""
+    """True if the Word package has any outside relationship, embeds objects or controls, or carries VBA."""
     if any(name.lower().startswith(ACTIVE_PARTS) for name in names):
         return True
     for _tag, attributes in _start_tags(archive, "[Content_Types].xml"):
         if any(marker in attributes.get("ContentType", "").lower() for marker in ACTIVE_CONTENT_TYPES):
             return True
-    for rels in sorted(name for name in names if name.lower().endswith(".rels")):
-        links: set[str] = set()
-        for tag, attributes in _start_tags(archive, rels):
-            if tag != RELATIONSHIP:
-                continue
-            if _relationship_acts(attributes):
-                return True
-            if _external(attributes):
-                links.add(attributes.get("Id", ""))
-        source = _source_part(rels)
-        if links and source in names and _used_beyond_hyperlinks(archive, source, links):
-            return True
-    return False
+    return any(
+        tag == RELATIONSHIP and _relationship_acts(attributes)
+        for rels in sorted(name for name in names if name.lower().endswith(".rels"))
+        for tag, attributes in _start_tags(archive, rels)
+    )
 
 
 def _relationship_acts(attributes: dict[str, str]) -> bool:
-    """An active relationship type, or any outside target but a web or mail hyperlink."""
+    """An active relationship type, or any target outside the package (a hyperlink's too: see the module)."""
     kind = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower()
-    if kind in ACTIVE_RELATIONSHIPS:
-        return True
-    return _external(attributes) and not (kind == "hyperlink" and _clickable(attributes.get("Target", "")))
-
-
-def _external(attributes: dict[str, str]) -> bool:
-    return attributes.get("TargetMode", "").strip().lower() == "external"
-
-
-def _source_part(rels: str) -> str:
-    """The part a relationships part belongs to: word/_rels/document.xml.rels -> word/document.xml."""
-    folder, _, file_name = rels.rpartition("/")
-    return posixpath.join(posixpath.dirname(folder), file_name.removesuffix(".rels"))
-
-
-def _used_beyond_hyperlinks(archive: zipfile.ZipFile, source: str, links: set[str]) -> bool:
-    """True if the part refers to an outside web link from anything but a hyperlink.
-
-    Nothing promises that Word checks a relationship's type when it resolves
-    an r:id, so a "hyperlink" to a web address named by w:attachedTemplate or
-    an image's r:link is treated as what would be fetched on opening.
-    """
-    return any(
-        tag.rpartition(" ")[2] not in HYPERLINK_ELEMENTS
-        for tag, attributes in _start_tags(archive, source)
-        for attribute, value in attributes.items()
-        if attribute.startswith(RELATIONSHIP_REFERENCE) and value in links
-    )
+    return kind in ACTIVE_RELATIONSHIPS or attributes.get("TargetMode", "").strip().lower() == "external"
 
 
 def odt_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:
@@ -117,40 +79,35 @@ def odt_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:
     object ("Object 1/content.xml") is loaded with the document too.
     """
     return any(
-        _odf_element_acts(tag, attributes)
+        tag in ODF_SCRIPTS or not _inside_package(attributes.get(XLINK_HREF, ""))
         for name in sorted(names) if name.lower().endswith(".xml")
         for tag, attributes in _start_tags(archive, name)
     )
 
 
-def _odf_element_acts(tag: str, attributes: dict[str, str]) -> bool:
-    """A script or listener, or an xlink:href leaving the package (but a clickable web or mail link)."""
-    if tag in ODF_SCRIPTS:
-        return True
-    href = attributes.get(XLINK_HREF)
-    if href is None or _inside_package(href):
-        return False
-    return not (tag in ODF_HYPERLINKS and _clickable(href))
-
-
-def _clickable(target: str) -> bool:
-    """A web page, an email address or a phone number: what a hyperlink in a resumé honestly points to."""
-    return "\\" not in target and urlsplit(target.strip()).scheme.lower() in CLICKABLE_SCHEMES
-
-
 def _inside_package(href: str) -> bool:
-    """A reference resolved inside the package ("Pictures/a.png", "./Object 1", "#bookmark").
+    """True for a reference resolved inside the package: a relative path ("Pictures/a.png",
+    "./Object 1") or a place in the document itself ("#Experience", "").
 
-    ODF resolves relative references against the package, so "../" climbs out of it.
+    A bare fragment names a bookmark or heading of the document being read:
+    following it opens and fetches nothing, and it is how LibreOffice writes a
+    link to a heading (a table of contents is made of them). Anything else
+    leaves the package: a scheme (https:, mailto:, file:, vnd.sun.star.script:),
+    a host (//host/share), an absolute, Windows or UNC path, and "../" past the
+    root (ODF resolves relative references against the package, so one level
+    above its root is the folder holding the document). The path is checked
+    once percent escapes are decoded, as a suite that decodes them would read
+    it; a reference that cannot even be parsed is not trusted.
     """
-    href = href.strip()
-    if "\\" in href:
-        return False  # UNC (\\host\share) or a Windows path
-    parts = urlsplit(href)
-    if parts.scheme or parts.netloc or href.startswith("/"):
+    try:
+        parts = urlsplit(href.strip())
+    except ValueError:
+        return False
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or parts.query or path.startswith("/") or any(c in path for c in "\\:"):
         return False
     depth = 0
-    for segment in parts.path.split("/"):
+    for segment in path.split("/"):
         if segment == "..":
             depth -= 1
             if depth < 0:

@@ -47,8 +47,8 @@ ERRORS = MappingProxyType({
     "file_too_big": N_("The file is larger than {max_megabytes} MB; please send a smaller one."),
     "file_empty": N_("The file is empty."),
     "file_macros": N_("Documents with macros are not accepted; please save it as PDF, DOCX or ODT without macros."),
-    "file_active": N_("Documents that fetch content from elsewhere, embed other files or run scripts are not "
-                      "accepted; please save it as PDF without linked files or scripts."),
+    "file_active": N_("Documents with links, embedded objects or scripts, or that fetch content from elsewhere, "
+                      "are not accepted; please save it as PDF without links or scripts."),
     "file_encrypted": N_("Password-protected documents cannot be read; please send it without a password."),
     "file_damaged": N_("This document seems damaged; please export it again as PDF, DOCX or ODT."),
     "consent": N_("Please tick this box so that we may process what you send."),

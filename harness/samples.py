@@ -238,21 +238,24 @@ def docx_linked_image(target: str = "file:///\\\\files.example.net\\share\\photo
     return docx_with(("word/_rels/document.xml.rels", relationships(("image", target, True))))
 
 
-def docx_with_hyperlinks() -> bytes:
-    """A DOCX with web and mail hyperlinks, as Word makes of every typed address, and an embedded image."""
-    links = ('<w:p><w:hyperlink r:id="rId1"><w:r><w:t>amina@example.org</w:t></w:r></w:hyperlink>'
-             '<w:hyperlink r:id="rId2"><w:r><w:t>LinkedIn</w:t></w:r></w:hyperlink></w:p>'
-             '<w:p><w:r><w:drawing><a:blip xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
-             ' r:embed="rId3"/></w:drawing></w:r></w:p>')
+def docx_with_image(*hyperlinks: str) -> bytes:
+    """A DOCX with an embedded image, used from a:blip, and a hyperlink to each of `hyperlinks`."""
+    links = "".join(f'<w:hyperlink r:id="rId{number}"><w:r><w:t>{target}</w:t></w:r></w:hyperlink>'
+                    for number, target in enumerate(hyperlinks, start=2))
+    body = (f"<w:p>{links}</w:p>"
+            '<w:p><w:r><w:drawing><a:blip xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+            ' r:embed="rId1"/></w:drawing></w:r></w:p>')
     return docx_with(
         ("word/_rels/document.xml.rels", relationships(
-            ("hyperlink", "mailto:amina@example.org", True),
-            ("hyperlink", "https://www.linkedin.com/in/amina", True),
-            ("image", "media/image1.png", False),
-        )),
+            ("image", "media/image1.png", False), *(("hyperlink", target, True) for target in hyperlinks))),
         ("word/media/image1.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
-        content_types='<Default Extension="png" ContentType="image/png"/>', body=links,
+        content_types='<Default Extension="png" ContentType="image/png"/>', body=body,
     )
+
+
+def docx_with_hyperlinks() -> bytes:
+    """A DOCX with web and mail hyperlinks, as Word makes of every typed address, and an embedded image."""
+    return docx_with_image("mailto:amina@example.org", "https://www.linkedin.com/in/amina")
 
 
 def docx_with_ole_object() -> bytes:
@@ -332,15 +335,19 @@ def odt_onload_macro() -> bytes:
     return odt_with(scripts=listener)
 
 
-def odt_with_links_and_picture() -> bytes:
-    """An ODT with an embedded picture, web and mail hyperlinks and a bookmark link: all stay. Like
-    LibreOffice's, it holds an empty Configurations2/accelerator/current.xml (no XML at all)."""
-    links = ('<text:p><text:a xlink:type="simple" xlink:href="https://www.linkedin.com/in/amina">profile</text:a>'
-             ' <text:a xlink:href="mailto:amina@example.org">mail</text:a>'
-             ' <text:a xlink:href="#Experience">experience</text:a></text:p>')
-    return odt_with(odt_image("Pictures/photo.png") + links,
+def odt_with_picture(*links: str) -> bytes:
+    """An ODT with an embedded picture, a link to its own heading and a text:a to each of `links`.
+    Like LibreOffice's, it holds an empty Configurations2/accelerator/current.xml (no XML at all)."""
+    anchors = "".join(f' <text:a xlink:type="simple" xlink:href="{href}">{href}</text:a>' for href in links)
+    body = f'<text:p><text:a xlink:href="#Experience">experience</text:a>{anchors}</text:p>'
+    return odt_with(odt_image("Pictures/photo.png") + body,
                     parts=(("Pictures/photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
                            ("Configurations2/accelerator/current.xml", b"")))
+
+
+def odt_with_links_and_picture() -> bytes:
+    """An ODT with web and mail hyperlinks beside its picture and heading link."""
+    return odt_with_picture("https://www.linkedin.com/in/amina", "mailto:amina@example.org")
 
 
 def odt_bytes(text: str = "Curriculum vitae") -> bytes:
