@@ -172,7 +172,7 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
     warning += reserve_lines(spool.bounds, stats.used_bytes)
     if dead_copies:
         critical.append(f"{dead_copies} association copies dead: `flask --app forms_service spool dead`")
-    unopened = unopened_problem(spool, app.config)
+    unopened = unopened_problem(spool, app.config, since_last_check=True)  # not every CV every 5 minutes
     if unopened:
         critical.append(f"{unopened.code}; the service will not start")
     age = stats.oldest_age_seconds or 0.0

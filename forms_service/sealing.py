@@ -33,6 +33,7 @@ HMAC_BYTES = 32
 HEADER_BYTES = len(FERNET_VERSION) + 8 + IV_BYTES  # version, time, IV
 SEAL_CHUNK = 48 * 1024  # what seal_into encrypts and encodes at once: a multiple of 3 and of 16
 UNSEAL_CHUNK = 64 * 1024  # base64 characters unseal_from decodes at once: a multiple of 4
+FINGERPRINT_TEXT = b"forms_service spool key fingerprint"  # what Sealer.fingerprints signs
 OLD_KEY_FILE_NAME = "spool.key"  # where versions before issue 12 made a key, inside FORMS_DATA_DIR: never read
 
 class SealingError(Exception):
@@ -129,14 +130,7 @@ class Sealer:
         (with each known key, as MultiFernet does), then the pieces are
         decrypted into one buffer the size of the plaintext.
         """
-        size = _raw_size(token)
-        signed = size - HMAC_BYTES
-        header, mac = _raw_bytes(token, 0, HEADER_BYTES), _raw_bytes(token, signed, size)
-        if header[:1] != FERNET_VERSION:
-            raise InvalidToken
-        key = next((key for key in self._keys().raw if _signed_by(key, token, signed, mac)), None)
-        if key is None:
-            raise InvalidToken
+        key, header, signed = self._signer(token)
         decryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(header[-IV_BYTES:])).decryptor()
         unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
         plain, position = bytearray(signed - HEADER_BYTES), 0
@@ -150,6 +144,41 @@ class Sealer:
             raise InvalidToken from None
         del plain[position:]  # the padding, trimmed in place
         return plain
+
+    def opens(self, token: Readable) -> bool:
+        """Whether a known key signed the token, read a piece at a time: whether `unseal_from` opens it.
+
+        Only the HMAC is computed, nothing is decrypted. A token signed with
+        one of our keys was sealed by this code, which pads correctly, so the
+        signature alone answers; and without a key nobody can sign one.
+        """
+        try:
+            self._signer(token)
+        except InvalidToken:
+            return False
+        return True
+
+    def _signer(self, token: Readable) -> tuple[bytes, bytes, int]:
+        """(the known key that signed the token, its header, how many bytes are signed); InvalidToken if none did."""
+        size = _raw_size(token)
+        signed = size - HMAC_BYTES
+        header, mac = _raw_bytes(token, 0, HEADER_BYTES), _raw_bytes(token, signed, size)
+        if header[:1] != FERNET_VERSION:
+            raise InvalidToken
+        key = next((key for key in self._keys().raw if _signed_by(key, token, signed, mac)), None)
+        if key is None:
+            raise InvalidToken
+        return key, header, signed
+
+    def fingerprints(self) -> frozenset[str]:
+        """A name for each known key that tells nothing of it (HMAC of a fixed text under the key),
+        so that a record of which keys opened what can be kept beside the sealed rows."""
+        names = set()
+        for key in self._keys().raw:
+            signer = hmac.HMAC(key[:16], hashes.SHA256())
+            signer.update(FINGERPRINT_TEXT)
+            names.add(signer.finalize()[:16].hex())
+        return frozenset(names)
 
     def reseal(self, sealed: bytes) -> bytes:
         """Re-encrypt a blob with the current key, so older keys can be retired."""

@@ -61,7 +61,11 @@ TABLE = f"""(
     sealed BLOB NOT NULL
 )"""
 INDEX = "CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at)"
-SCHEMA = f"CREATE TABLE IF NOT EXISTS outgoing {TABLE};\n{INDEX};"
+# What the last clean check of the sealed rows (Spool.unopened) found: every row up to `through_id`
+# opens with the keys named (Sealer.fingerprints). One row.
+OPENED_CHECK = ("CREATE TABLE IF NOT EXISTS opened_check (only INTEGER PRIMARY KEY CHECK (only = 1),"
+                " keys TEXT NOT NULL, through_id INTEGER NOT NULL)")
+SCHEMA = f"CREATE TABLE IF NOT EXISTS outgoing {TABLE};\n{INDEX};\n{OPENED_CHECK};"
 COLUMNS = ("id, submission_id, state, attempts, created_at, queued_at, next_attempt_at, lease_owner, lease_until,"
            " last_error, kind, sealed")
 # The sealed blob is written into the row's zeroblob afterwards (Spool._store), a piece at a time.
@@ -562,18 +566,45 @@ class Spool:
                 (now, now),
             ).rowcount
 
-    def unopened(self) -> tuple[int, int]:
-        """(rows no configured key opens, all rows), reading one row at a time on a
-        connection of its own (a pre-forking master must not keep one)."""
-        unopened = total = 0
+    def unopened(self, *, since_last_check: bool = False) -> tuple[int, int]:
+        """(rows no configured key opens, all rows), on a connection of its own (a
+        pre-forking master must not keep one).
+
+        Each row is read a piece at a time and only its signature is checked
+        (Sealer.opens): nothing is decrypted. A clean check is recorded: the
+        last row id it saw, and the keys it used. `since_last_check` (the
+        monitoring check, every few minutes) then checks only the rows after
+        that id, as long as every recorded key is still configured: a row
+        never changes once written but by `rotate-key`, and a row that opened
+        with some keys opens with any set that holds them. Dropping a key
+        makes the next check read everything again, once. So with a backlog
+        of large CVs each check reads what came since the last one, and still
+        finds every row a configured key no longer opens. Start-up checks all.
+        """
+        keys = self.sealer.fingerprints()
         with closing(self._open()) as db:
-            for (sealed,) in db.execute("SELECT sealed FROM outgoing"):
-                total += 1
-                try:
-                    self.sealer.unseal(sealed)
-                except InvalidToken:
-                    unopened += 1
+            after = self._checked_through(db, keys) if since_last_check else 0
+            (total,) = db.execute("SELECT count(*) FROM outgoing").fetchone()
+            ids = [entry_id for (entry_id,) in db.execute("SELECT id FROM outgoing WHERE id > ?", (after,))]
+            unopened = sum(not self._opens(db, entry_id) for entry_id in ids)
+            if not unopened:
+                db.execute("INSERT OR REPLACE INTO opened_check VALUES (1, ?, ?)",
+                           (" ".join(sorted(keys)), max([after, *ids])))
         return unopened, total
+
+    @staticmethod
+    def _checked_through(db: sqlite3.Connection, keys: frozenset[str]) -> int:
+        """The last row id a clean check found opened with keys all still in `keys`, else 0."""
+        row = db.execute("SELECT keys, through_id FROM opened_check").fetchone()
+        return row[1] if row and set(row[0].split()) <= keys else 0
+
+    def _opens(self, db: sqlite3.Connection, entry_id: int) -> bool:
+        """Whether a configured key opens the row; True when it is gone (delivered meanwhile)."""
+        try:
+            with db.blobopen("outgoing", "sealed", entry_id, readonly=True) as blob:
+                return self.sealer.opens(blob)
+        except sqlite3.OperationalError:  # no such row
+            return True
 
     def reseal(self) -> tuple[int, list[int]]:
         """Re-encrypt every row with the current key, one row per transaction so
@@ -719,16 +750,17 @@ def spool_from_config(config: Mapping) -> Spool:
         raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
 
 
-def unopened_problem(spool: Spool, config: Mapping) -> ConfigError | None:
+def unopened_problem(spool: Spool, config: Mapping, *, since_last_check: bool = False) -> ConfigError | None:
     """The start-up error for a spool holding messages none of the configured keys opens, if any.
 
     Serving on would mark them all dead, and a new key would only add to what
     nobody can read: the service does not start (startup.py). The operator's
-    commands still run, so that `spool check` names it, `spool dead` lists and
-    `spool discard` removes what is truly lost, and `rotate-key` skips them.
+    commands still run, so that `spool check` names it (`since_last_check`:
+    see Spool.unopened), `spool dead` lists and `spool discard` removes what
+    is truly lost, and `rotate-key` skips them.
     """
     try:
-        unopened, total = spool.unopened()
+        unopened, total = spool.unopened(since_last_check=since_last_check)
     except sqlite3.Error as error:
         return ConfigError("DATA_DIR", f"cannot read the spool: {type(error).__name__}")
     if not unopened:

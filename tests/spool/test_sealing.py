@@ -145,6 +145,39 @@ def test_rows_no_key_opens_are_the_start_up_problem_and_stay(tmp_path):
     assert len(opened_by(tmp_path / "data" / "spool.sqlite3", Sealer([old.encode()]))) == 3
 
 
+class CountingSealer(Sealer):
+    """The real sealer, counting the rows whose signature a check reads."""
+
+    def __init__(self, keys):
+        super().__init__(keys)
+        self.read = 0
+
+    def opens(self, token) -> bool:
+        self.read += 1
+        return super().opens(token)
+
+
+def test_the_monitoring_check_reads_only_what_came_since_its_last_clean_check(spool_path):
+    """`spool check` runs every 5 minutes over a backlog of CVs: it reads each row once, until a
+    key is dropped, and still finds a row no configured key opens, however many others there are."""
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    fill(Spool(spool_path, Sealer([old])), 20)
+    sealer = CountingSealer([new, old])
+    spool = Spool(spool_path, sealer)
+    assert (spool.unopened(since_last_check=True), sealer.read) == ((0, 20), 20)
+    assert (spool.unopened(since_last_check=True), sealer.read) == ((0, 20), 20)  # nothing new, nothing read
+    fill(spool, 2)
+    assert (spool.unopened(since_last_check=True), sealer.read) == ((0, 22), 22)
+    Spool(spool_path, Sealer([Fernet.generate_key()])).accept("stranger", [outgoing("stranger")])
+    assert (spool.unopened(since_last_check=True), sealer.read) == ((1, 23), 23)
+    assert (spool.unopened(since_last_check=True), sealer.read) == ((1, 23), 24)  # said until it is fixed
+    without_old = CountingSealer([new])
+    assert Spool(spool_path, without_old).unopened(since_last_check=True) == (21, 23)
+    assert without_old.read == 23  # a key dropped: everything is read again
+    starting = CountingSealer([new, old])
+    assert Spool(spool_path, starting).unopened() == (1, 23) and starting.read == 23  # start-up reads all
+
+
 def fill(spool: Spool, count: int = 5) -> None:
     for number in range(count):
         spool.accept(f"sub-{number}", [outgoing("rotate", number)])
