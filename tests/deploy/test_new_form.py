@@ -32,36 +32,8 @@ from tests.forms.helpers import site_path, what_a_browser_sends
 SITE_URL = "https://site.test/"
 NAME = "contact"
 
-# The definition, appended to the copy's fields.py as README.md says: a Form, then in FORMS.
-DEFINITION = '''
-
-CONTACT = Form(
-    name="contact",
-    title=N_("Write to us"),
-    page="/contact.html",
-    thanks_page="/contact-thanks.html",
-    submit_label=N_("Send my message"),
-    subject=N_("Message {reference} from the contact form"),
-    sealed_subject=N_("New message from the contact form (encrypted)"),
-    reply_to="email",
-    acknowledgement=Acknowledgement(
-        subject=N_("We have received your message"),
-        paragraphs=(N_("Thank you for writing to CoCreate Humanity. We will answer you by email."),),
-    ),
-    fields=(
-        Field("name", TEXT, N_("Your name"), max_length=200, autocomplete="name",
-              purpose=N_("To know what to call you.")),
-        Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
-              hint=N_("We only use it to answer you."), purpose=N_("To reply to you.")),
-        Field("message", TEXTAREA, N_("Your message"), required=True, max_length=LONG_TEXT_MAX,
-              purpose=N_("To know what you would like to tell us.")),
-        _consent(N_("I agree that CoCreate Humanity uses these details only to answer my message, "
-                    "as the privacy policy explains.")),
-        LANG,
-        HONEYPOT_FIELD,
-    ),
-)
-'''
+# The definition as an operator writes it, appended to the copy's fields.py (README.md says: a Form, then in FORMS).
+DEFINITION = (Path(__file__).parent / "contact_form.txt").read_text(encoding="utf-8")
 REGISTERED = ("(VOLUNTEER, SUPPORT)", "(VOLUNTEER, SUPPORT, CONTACT)")
 
 # The translator's part: French for each new text (English is the msgid itself).
@@ -113,7 +85,7 @@ def add_definition(project: Path) -> None:
     text = fields.read_text(encoding="utf-8")
     head, registry = text.split("\nFORMS = ", 1)
     assert REGISTERED[0] in registry
-    fields.write_text(head + DEFINITION + "\nFORMS = " + registry.replace(*REGISTERED), encoding="utf-8")
+    fields.write_text(head + "\n\n" + DEFINITION + "\nFORMS = " + registry.replace(*REGISTERED), encoding="utf-8")
 
 
 def add_privacy_sections(project: Path) -> None:
