@@ -703,23 +703,22 @@ def _put_sealed_last(db: sqlite3.Connection) -> None:
 
 
 def _keep_bookkeeping_apart(db: sqlite3.Connection) -> None:
-    """Make `schedule` and its triggers (layout 1) where missing, and match its rows to `outgoing`'s.
+    """Move a file of layout 0 to layout 1: `schedule`, its triggers, and each row's bookkeeping as it stands.
 
-    At every open, after `_put_sealed_last` (whose rebuild would drop the
-    triggers): the rows of a layout 0 file get their bookkeeping as it stands,
-    and should the triggers ever have been missing, rows they missed are added
-    or forgotten. It reads the small columns only. Under the write lock, and
-    idempotent, so that workers opening the same file at once change it once.
+    After `_put_sealed_last`, whose rebuild would drop the triggers. Reads the
+    small columns only, and only once: a layout 1 file is not scanned at each
+    open (a damaged page must not stop the start, it is the health check's to
+    find). Under the write lock, checked again inside it, so that workers
+    opening the same old file at once move it once.
     """
     columns = ", ".join(BOOKKEEPING)
     with _immediate(db):
+        if db.execute("PRAGMA user_version").fetchone()[0] >= LAYOUT:
+            return
         for statement in (SCHEDULE, SCHEDULE_INDEX, *MIRRORS):
             db.execute(statement)
-        db.execute(f"INSERT INTO schedule (id, {columns}) SELECT id, {columns} FROM outgoing"
-                   " WHERE id NOT IN (SELECT id FROM schedule)")
-        db.execute("DELETE FROM schedule WHERE id NOT IN (SELECT id FROM outgoing)")
-        if db.execute("PRAGMA user_version").fetchone()[0] < LAYOUT:
-            db.execute(f"PRAGMA user_version = {LAYOUT}")
+        db.execute(f"INSERT OR REPLACE INTO schedule (id, {columns}) SELECT id, {columns} FROM outgoing")
+        db.execute(f"PRAGMA user_version = {LAYOUT}")
 
 
 def _add_kind_column(db: sqlite3.Connection) -> None:
