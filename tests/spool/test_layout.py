@@ -174,6 +174,27 @@ def test_both_releases_take_turns_on_one_file(clocked_spool, clock, previous_spo
     spool.delivered(retried.id)  # already gone: nothing happens
 
 
+def test_the_previous_release_splits_kills_requeues_and_discards_on_a_shared_file(clocked_spool, clock,
+                                                                                   previous_spool, previous):
+    spool = clocked_spool
+    old = previous_spool()
+    spool.accept("sub", [outgoing("shared", 1), outgoing("shared", 2)])
+    first, second = old.claim("old-worker", 30, 10)
+    halves = [previous.OutgoingMail(first.mail.message_id, first.mail.sender, (recipient,), first.mail.data)
+              for recipient in ("a@example.org", "b@example.org")]
+    parts = old.split(first.id, halves)
+    assert spool.claim("new-worker", 30, 10) == []  # the halves keep the old worker's lease
+    old.dead(parts[0], "550")
+    old.dead(second.id, "550")
+    assert {(entry.id, entry.attempts, entry.last_error) for entry in spool.list_dead()} == {
+        (parts[0], 1, "550"), (second.id, 1, "550")}
+    assert old.discard(second.id) and old.requeue() == 1
+    assert [entry.id for entry in spool.list_dead()] == [] and spool.stats().queued == 2
+    assert [(entry.id, entry.attempts) for entry in spool.claim("new-worker", 600, 10)] == [(parts[0], 0)]
+    clock.advance(30)  # the lease the old worker kept on the other half runs out
+    assert [entry.mail.recipients for entry in spool.claim("new-worker", 30, 10)] == [("b@example.org",)]
+
+
 def _open_in_child(spool_path: Path, key: bytes, results) -> None:  # pragma: no cover - child process
     Spool(spool_path, Sealer([key]), FAST_RETRY)
     results.put("opened")
