@@ -99,16 +99,16 @@ SCHEDULE_INDEX = "CREATE INDEX IF NOT EXISTS schedule_due ON schedule (state, ne
 # One trigger per column, fired only when a statement sets that column: a release of layout 0 that
 # leases a row must not put back the attempts or retry time its stale copy in `outgoing` holds.
 MIRRORS = (
-    "CREATE TRIGGER IF NOT EXISTS schedule_insert AFTER INSERT ON outgoing BEGIN"
-    f" INSERT OR REPLACE INTO schedule (id, {', '.join(BOOKKEEPING)})"
-    f" VALUES (NEW.id, {', '.join(f'NEW.{column}' for column in BOOKKEEPING)}); END",
-    "CREATE TRIGGER IF NOT EXISTS schedule_delete AFTER DELETE ON outgoing BEGIN"
-    " DELETE FROM schedule WHERE id = OLD.id; END",
+    ("CREATE TRIGGER IF NOT EXISTS schedule_insert AFTER INSERT ON outgoing BEGIN"
+     f" INSERT OR REPLACE INTO schedule (id, {', '.join(BOOKKEEPING)})"
+     f" VALUES (NEW.id, {', '.join(f'NEW.{column}' for column in BOOKKEEPING)}); END"),
+    "CREATE TRIGGER IF NOT EXISTS schedule_delete AFTER DELETE ON outgoing BEGIN DELETE FROM schedule WHERE id = OLD.id; END",
     *(f"CREATE TRIGGER IF NOT EXISTS schedule_{column} AFTER UPDATE OF {column} ON outgoing BEGIN"
       f" UPDATE schedule SET {column} = NEW.{column} WHERE id = NEW.id; END" for column in BOOKKEEPING),
 )
 # A message with its bookkeeping: s.* from `schedule`, o.* (ids, ages, kind, blob) from `outgoing`.
 MESSAGES = "schedule AS s JOIN outgoing AS o ON o.id = s.id"
+
 # The sealed blob is written into the row's zeroblob afterwards (Spool._store), a piece at a time.
 INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
           " VALUES (?, zeroblob(?), ?, ?, ?, ?)")

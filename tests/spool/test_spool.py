@@ -16,8 +16,14 @@ from cryptography.fernet import Fernet
 from forms_service.config import DEFAULTS, ConfigError
 from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.sealing import Sealer
-from forms_service.spool import (MESSAGES, RetryPolicy, Spool, SpoolUnavailable, retry_policy_from_config,
-                                  spool_from_config)
+from forms_service.spool import (
+    MESSAGES,
+    RetryPolicy,
+    Spool,
+    SpoolUnavailable,
+    retry_policy_from_config,
+    spool_from_config,
+)
 from tests.spool.conftest import FAST_RETRY, outgoing
 
 
