@@ -5,6 +5,20 @@ only after its commit is fsynced, the promise an MTA makes when it answers
 250. Every process (gunicorn workers, the CLI) opens the same file; delivery
 claims rows with a lease, so no message is sent twice in normal operation.
 Rows hold sealed blobs (see sealing.py) and bookkeeping without personal data.
+
+Layout (PRAGMA user_version = LAYOUT): a row of `outgoing` is written once,
+blob last, and deleted once delivered; what changes while it waits (state,
+attempts, next attempt, lease, last error) lives in `schedule`, one small row per
+message, as Postfix keeps a queue file apart from its state. SQLite rewrites a
+whole record on any UPDATE, so a lease written beside a 9 MB blob would copy
+it into memory and the WAL at every claim and retry. Releases up to 8b3365e
+(layout 0) read and write those columns in `outgoing` only; triggers stored in
+the file keep `schedule` up to date with whatever such a release inserts,
+updates or deletes, and `outgoing`'s own columns keep the values a row was
+inserted with, so both releases can run on one file during a blue/green
+switch or after a rollback. What the older one cannot see: this release's
+leases (it may send a message twice while both run, never lose one), and its
+retries and dead letters (it tries them again).
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 ERASE_WAIT_MS = 20
 QUEUED = "queued"
 DEAD = "dead"
+LAYOUT = 1  # PRAGMA user_version: 0 up to release 8b3365e, all in `outgoing`; 1 with `schedule`
 
 # Bookkeeping, not personal data: which email of a submission a row holds (outgoing.py).
 # NULL in rows spooled before the column existed: treated as the association's copy.
@@ -68,6 +83,36 @@ OPENED_CHECK = ("CREATE TABLE IF NOT EXISTS opened_check (only INTEGER PRIMARY K
 SCHEMA = f"CREATE TABLE IF NOT EXISTS outgoing {TABLE};\n{INDEX};\n{OPENED_CHECK};"
 COLUMNS = ("id, submission_id, state, attempts, created_at, queued_at, next_attempt_at, lease_owner, lease_until,"
            " last_error, kind, sealed")
+
+# What changes while a message waits, kept out of `outgoing`'s rows (see the module's docstring). The
+# same columns in `outgoing` keep what the row was inserted with, or what a release of layout 0 wrote.
+BOOKKEEPING = ("state", "attempts", "queued_at", "next_attempt_at", "lease_owner", "lease_until", "last_error")
+SCHEDULE = """CREATE TABLE IF NOT EXISTS schedule (
+    id INTEGER PRIMARY KEY,  -- outgoing.id
+    state TEXT NOT NULL CHECK (state IN ('queued', 'dead')),
+    attempts INTEGER NOT NULL,
+    queued_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error TEXT
+)"""
+SCHEDULE_INDEX = "CREATE INDEX IF NOT EXISTS schedule_due ON schedule (state, next_attempt_at)"
+# Triggers, so that the inserts, updates and deletes of every release, this one's and older ones', keep
+# `schedule` whole. They name the id and small columns only: SQLite then never loads a blob for them.
+# One trigger per column, fired only when a statement sets that column: a release of layout 0 that
+# leases a row must not put back the attempts or retry time its stale copy in `outgoing` holds.
+MIRRORS = (
+    ("CREATE TRIGGER IF NOT EXISTS schedule_insert AFTER INSERT ON outgoing BEGIN"
+     f" INSERT OR REPLACE INTO schedule (id, {', '.join(BOOKKEEPING)})"
+     f" VALUES (NEW.id, {', '.join(f'NEW.{column}' for column in BOOKKEEPING)}); END"),
+    "CREATE TRIGGER IF NOT EXISTS schedule_delete AFTER DELETE ON outgoing BEGIN DELETE FROM schedule WHERE id = OLD.id; END",
+    *(f"CREATE TRIGGER IF NOT EXISTS schedule_{column} AFTER UPDATE OF {column} ON outgoing BEGIN"
+      f" UPDATE schedule SET {column} = NEW.{column} WHERE id = NEW.id; END" for column in BOOKKEEPING),
+)
+# A message with its bookkeeping: s.* from `schedule`, o.* (ids, ages, kind, blob) from `outgoing`.
+MESSAGES = "schedule AS s JOIN outgoing AS o ON o.id = s.id"
+
 # The sealed blob is written into the row's zeroblob afterwards (Spool._store), a piece at a time.
 INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
           " VALUES (?, zeroblob(?), ?, ?, ?, ?)")
@@ -76,23 +121,21 @@ PROBE_SUBMISSION = "health-probe"
 # Oldest due first, at most `limit` rows, and rows only while the ones before them
 # hold less than `max_bytes`: twenty 5 MB resumés must not sit opened in one worker.
 # The lengths are taken in a query of their own: a window over `length(sealed)` itself
-# copies every blob into the window's temporary table (60 MB for a few resumés).
-CLAIM = """
-UPDATE outgoing SET lease_owner = ?, lease_until = ?
-WHERE id IN (
-    SELECT id FROM (
-        SELECT id, sum(bytes) OVER (ORDER BY next_attempt_at, id) - bytes AS bytes_before
-        FROM (
-            SELECT id, next_attempt_at, length(sealed) AS bytes
-            FROM outgoing
-            WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-            ORDER BY next_attempt_at, id LIMIT ?
-        )
+# copies every blob into the window's temporary table (60 MB for a few resumés); length()
+# alone reads the record's header, not the blob. The lease is then written in `schedule` (LEASE).
+DUE = f"""
+SELECT id, submission_id, attempts, created_at, kind FROM (
+    SELECT *, sum(bytes) OVER (ORDER BY next_attempt_at, id) - bytes AS bytes_before
+    FROM (
+        SELECT s.id, o.submission_id, s.attempts, o.created_at, o.kind, s.next_attempt_at, length(o.sealed) AS bytes
+        FROM {MESSAGES}
+        WHERE s.state = 'queued' AND s.next_attempt_at <= ? AND (s.lease_until IS NULL OR s.lease_until <= ?)
+        ORDER BY s.next_attempt_at, s.id LIMIT ?
     )
-    WHERE bytes_before < ?
 )
-RETURNING id, submission_id, attempts, created_at, kind
+WHERE bytes_before < ?
 """
+LEASE = "UPDATE schedule SET lease_owner = ?, lease_until = ? WHERE id = ?"
 CLAIM_BYTES = 8 * 1024 * 1024
 
 # What the spool's rows take on disk now: pages in use, free pages (given back by `erase`) left out.
@@ -225,6 +268,7 @@ class Spool:
                 db.executescript(SCHEMA)
                 _add_kind_column(db)
                 _put_sealed_last(db)
+                _keep_bookkeeping_apart(db)
             finally:
                 db.close()  # a pre-forking master must not hand a connection to its workers
         except (OSError, sqlite3.Error) as exc:
@@ -259,18 +303,9 @@ class Spool:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: the write lock is taken before reading, so
-        read-then-update is atomic across threads and processes."""
-        with self._lock:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        """One IMMEDIATE transaction (`_immediate`) on this process's connection, one thread at a time."""
+        with self._lock, _immediate(self._connection()) as db:
+            yield db
 
     @contextmanager
     def _connected(self) -> Iterator[sqlite3.Connection]:
@@ -357,7 +392,8 @@ class Spool:
         """
         now = self.clock()
         with self._write() as db:
-            rows = db.execute(CLAIM, (owner, now + lease_seconds, now, now, limit, max_bytes)).fetchall()
+            rows = db.execute(DUE, (now, now, limit, max_bytes)).fetchall()
+            db.executemany(LEASE, [(owner, now + lease_seconds, row[0]) for row in rows])
         claimed = []
         for entry_id, submission_id, attempts, created_at, kind in sorted(rows):
             try:
@@ -393,7 +429,7 @@ class Spool:
         Free pages go first (PRAGMA incremental_vacuum), so that the spool
         file shrinks after a burst; it moves pages, writing new versions to
         the WAL, which the checkpoint then takes away too. Every change writes new page versions to the WAL, and the older ones
-        (the sealed row, as accepted and as leased) stay in it until a
+        (the sealed row as accepted, its bookkeeping as it changed) stay in it until a
         checkpoint copies the current pages into the main file and the WAL is
         cut to zero bytes: PRAGMA wal_checkpoint(TRUNCATE). That needs the
         write lock and no reader of an older snapshot, so it is tried on a
@@ -424,15 +460,15 @@ class Spool:
         """
         sealed = [self.sealer.seal(mail.dumps()) for mail in parts]
         with self._write() as db:
-            rows = db.execute(
-                "DELETE FROM outgoing WHERE id = ?"
-                " RETURNING submission_id, attempts, created_at, queued_at, lease_owner, lease_until, kind",
-                (entry_id,),
-            ).fetchall()
-            if not rows:
+            row = db.execute(
+                "SELECT o.submission_id, s.attempts, o.created_at, s.queued_at, s.lease_owner, s.lease_until, o.kind"
+                f" FROM {MESSAGES} WHERE s.id = ?", (entry_id,),
+            ).fetchone()
+            if row is None:
                 return []
-            (submission_id, attempts, created_at, queued_at, owner, until, kind), ids = rows[0], []
-            for blob in sealed:
+            db.execute("DELETE FROM outgoing WHERE id = ?", (entry_id,))
+            (submission_id, attempts, created_at, queued_at, owner, until, kind), ids = row, []
+            for blob in sealed:  # the lease in `outgoing` too, where a release of layout 0 looks for it
                 cursor = db.execute(
                     "INSERT INTO outgoing (submission_id, sealed, attempts, created_at, queued_at, next_attempt_at,"
                     " lease_owner, lease_until, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -449,13 +485,13 @@ class Spool:
         """
         now = self.clock()
         with self._write() as db:
-            row = db.execute("SELECT attempts, queued_at FROM outgoing WHERE id = ?", (entry_id,)).fetchone()
+            row = db.execute("SELECT attempts, queued_at FROM schedule WHERE id = ?", (entry_id,)).fetchone()
             if row is None:
                 return  # delivered meanwhile by a worker whose lease overlapped ours
             attempts, queued_at = row[0] + 1, row[1]
             if now - queued_at < self.policy.max_age_seconds:
                 db.execute(
-                    "UPDATE outgoing SET attempts = ?, next_attempt_at = ?, last_error = ?,"
+                    "UPDATE schedule SET attempts = ?, next_attempt_at = ?, last_error = ?,"
                     " lease_owner = NULL, lease_until = NULL WHERE id = ?",
                     (attempts, now + self.policy.delay(attempts), error, entry_id),
                 )
@@ -469,11 +505,12 @@ class Spool:
         `spool discard` gives it up for good.
         """
         with self._write() as db:
-            row = db.execute(
-                "UPDATE outgoing SET state = 'dead', attempts = attempts + 1, last_error = ?,"
-                " lease_owner = NULL, lease_until = NULL WHERE id = ? RETURNING submission_id, attempts, kind",
-                (reason, entry_id),
-            ).fetchone()
+            db.execute(
+                "UPDATE schedule SET state = 'dead', attempts = attempts + 1, last_error = ?,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ?", (reason, entry_id),
+            )
+            row = db.execute(f"SELECT o.submission_id, s.attempts, o.kind FROM {MESSAGES} WHERE s.id = ?",
+                             (entry_id,)).fetchone()
         if row:
             log.error(
                 "DEAD spool entry %d (%s, submission %s) after %d attempts: %s; kept: once the cause is fixed,"
@@ -496,8 +533,8 @@ class Spool:
     def stats(self) -> SpoolStats:
         """Queue depth, dead count and the age of the oldest waiting message."""
         with self._connected() as db:
-            counts = dict(db.execute("SELECT state, count(*) FROM outgoing GROUP BY state").fetchall())
-            (oldest,) = db.execute("SELECT min(created_at) FROM outgoing WHERE state = 'queued'").fetchone()
+            counts = dict(db.execute("SELECT state, count(*) FROM schedule GROUP BY state").fetchall())
+            (oldest,) = db.execute(f"SELECT min(o.created_at) FROM {MESSAGES} WHERE s.state = 'queued'").fetchone()
             used = db.execute(USED_BYTES).fetchone()[0]
         age = None if oldest is None else max(0.0, self.clock() - oldest)
         return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age, used)
@@ -506,8 +543,8 @@ class Spool:
         """Dead messages, oldest first."""
         with self._connected() as db:
             rows = db.execute(
-                "SELECT id, submission_id, created_at, attempts, last_error, kind FROM outgoing"
-                " WHERE state = 'dead' ORDER BY created_at, id"
+                f"SELECT s.id, o.submission_id, o.created_at, s.attempts, s.last_error, o.kind FROM {MESSAGES}"
+                " WHERE s.state = 'dead' ORDER BY o.created_at, s.id"
             ).fetchall()
         return [DeadEntry(*row) for row in rows]
 
@@ -515,14 +552,15 @@ class Spool:
         """Dead rows holding the association's copy (or of unknown kind): mail nobody has read yet."""
         with self._connected() as db:
             (count,) = db.execute(
-                f"SELECT count(*) FROM outgoing WHERE state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()
+                f"SELECT count(*) FROM {MESSAGES} WHERE s.state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()
         return count
 
     def discard(self, entry_id: int) -> bool:
         """Delete one dead message for good (the operator decided); False if no dead row has that id."""
         with self._write() as db:
-            row = db.execute("DELETE FROM outgoing WHERE id = ? AND state = 'dead' RETURNING submission_id, kind",
-                             (entry_id,)).fetchone()
+            row = db.execute(
+                "DELETE FROM outgoing WHERE id = ? AND id IN (SELECT id FROM schedule WHERE state = 'dead')"
+                " RETURNING submission_id, kind", (entry_id,)).fetchone()
         if row:
             log.warning("discarded dead spool entry %d (%s, submission %s) at the operator's request",
                         entry_id, row[1] or "unknown kind", row[0])
@@ -532,7 +570,7 @@ class Spool:
         """Give dead messages (the given ids, or all) a fresh start; returns how many."""
         now = self.clock()
         query = (
-            "UPDATE outgoing SET state = 'queued', attempts = 0, queued_at = ?, next_attempt_at = ?"
+            "UPDATE schedule SET state = 'queued', attempts = 0, queued_at = ?, next_attempt_at = ?"
             " WHERE state = 'dead'"
         )
         with self._write() as db:
@@ -544,7 +582,7 @@ class Spool:
         """Hand back leased messages that `owner` will not try now, without counting an attempt."""
         with self._write() as db:
             db.executemany(
-                "UPDATE outgoing SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                "UPDATE schedule SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
                 [(entry_id, owner) for entry_id in ids],
             )
 
@@ -552,7 +590,7 @@ class Spool:
         """How long until a queued message (leased or not) may next be claimed."""
         with self._connected() as db:
             (due,) = db.execute(
-                "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outgoing WHERE state = 'queued'"
+                "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM schedule WHERE state = 'queued'"
             ).fetchone()
         return float("inf") if due is None else max(0.0, due - self.clock())
 
@@ -561,7 +599,7 @@ class Spool:
         now = self.clock()
         with self._write() as db:
             return db.execute(
-                "UPDATE outgoing SET next_attempt_at = ? WHERE state = 'queued'"
+                "UPDATE schedule SET next_attempt_at = ? WHERE state = 'queued'"
                 " AND (lease_until IS NULL OR lease_until <= ?)",
                 (now, now),
             ).rowcount
@@ -683,8 +721,7 @@ def _put_sealed_last(db: sqlite3.Connection) -> None:
     Under the write lock, checked again inside it, so that workers opening the
     same old file at once rebuild it once.
     """
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(db):
         if [row[1] for row in db.execute("PRAGMA table_info(outgoing)")][-1] != "sealed":
             (sequence,) = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'outgoing'"
                                      ).fetchone()
@@ -694,11 +731,25 @@ def _put_sealed_last(db: sqlite3.Connection) -> None:
             db.execute("ALTER TABLE outgoing_rebuilt RENAME TO outgoing")
             db.execute(INDEX)
             db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outgoing'", (sequence,))
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+
+
+def _keep_bookkeeping_apart(db: sqlite3.Connection) -> None:
+    """Move a file of layout 0 to layout 1: `schedule`, its triggers, and each row's bookkeeping as it stands.
+
+    After `_put_sealed_last`, whose rebuild would drop the triggers. Reads the
+    small columns only, and only once: a layout 1 file is not scanned at each
+    open (a damaged page must not stop the start, it is the health check's to
+    find). Under the write lock, checked again inside it, so that workers
+    opening the same old file at once move it once.
+    """
+    columns = ", ".join(BOOKKEEPING)
+    with _immediate(db):
+        if db.execute("PRAGMA user_version").fetchone()[0] >= LAYOUT:
+            return
+        for statement in (SCHEDULE, SCHEDULE_INDEX, *MIRRORS):
+            db.execute(statement)
+        db.execute(f"INSERT OR REPLACE INTO schedule (id, {columns}) SELECT id, {columns} FROM outgoing")
+        db.execute(f"PRAGMA user_version = {LAYOUT}")
 
 
 def _add_kind_column(db: sqlite3.Connection) -> None:
@@ -706,11 +757,19 @@ def _add_kind_column(db: sqlite3.Connection) -> None:
 
     Under the write lock, so that workers opening the same old file at once add it once.
     """
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(db):
         columns = {row[1] for row in db.execute("PRAGMA table_info(outgoing)")}
         if "kind" not in columns:
             db.execute(f"ALTER TABLE outgoing ADD COLUMN {KIND_COLUMN}")
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One IMMEDIATE transaction on `db`: the write lock is taken before reading, so that
+    read-then-write is atomic across threads and processes; rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

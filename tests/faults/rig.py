@@ -29,7 +29,7 @@ import requests
 import trustme
 
 from forms_service.sealing import keys_from_setting
-from forms_service.spool import SPOOL_FILE_NAME
+from forms_service.spool import MESSAGES, SPOOL_FILE_NAME
 from harness import samples
 from harness.gunicorn import Gunicorn
 from harness.settings import JSON, SITE, service_settings, support_form, volunteer_form
@@ -142,7 +142,7 @@ class Rig:
     def spool_rows(self) -> list[tuple[str, str, str]]:
         """(submission id, state, kind) of every message the spool holds."""
         with closing(sqlite3.connect(self.data_dir / SPOOL_FILE_NAME)) as db:
-            return db.execute("SELECT submission_id, state, kind FROM outgoing").fetchall()
+            return db.execute(f"SELECT o.submission_id, s.state, o.kind FROM {MESSAGES}").fetchall()
 
     def stolen(self) -> forensics.Recovered:
         """What a thief who copies the data folder now, file by file as `cp -r` does, and
@@ -155,7 +155,7 @@ class Rig:
     def failed_attempts(self) -> int:
         """Failed delivery attempts recorded for the messages still in the spool."""
         with closing(sqlite3.connect(self.data_dir / SPOOL_FILE_NAME)) as db:
-            return db.execute("SELECT total(attempts) FROM outgoing").fetchone()[0]
+            return db.execute("SELECT total(attempts) FROM schedule").fetchone()[0]
 
     def settled(self, server: Gunicorn | None = None, timeout: float = 20.0) -> None:
         """Wait until the spool holds nothing but dead messages; a timeout fails the scenario

@@ -120,7 +120,7 @@ def test_smtp_down_while_submissions_arrive(make_app, spool, smtp_ca):
 
 def failed_attempts(spool: Spool) -> int:
     with sqlite3.connect(spool.path) as db:
-        return db.execute("SELECT total(attempts) FROM outgoing").fetchone()[0]
+        return db.execute("SELECT total(attempts) FROM schedule").fetchone()[0]
 
 
 def test_a_slow_server_is_a_temporary_failure(make_app, spool, smtp_server):

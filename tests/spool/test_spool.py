@@ -16,14 +16,22 @@ from cryptography.fernet import Fernet
 from forms_service.config import DEFAULTS, ConfigError
 from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.sealing import Sealer
-from forms_service.spool import RetryPolicy, Spool, SpoolUnavailable, retry_policy_from_config, spool_from_config
+from forms_service.spool import (
+    MESSAGES,
+    RetryPolicy,
+    Spool,
+    SpoolUnavailable,
+    retry_policy_from_config,
+    spool_from_config,
+)
 from tests.spool.conftest import FAST_RETRY, outgoing
 
 
 def raw_rows(spool: Spool) -> list[tuple]:
     """The table as another process would see it, through a separate connection."""
     with sqlite3.connect(spool.path) as db:
-        return db.execute("SELECT id, submission_id, state, attempts, next_attempt_at, last_error FROM outgoing").fetchall()
+        return db.execute("SELECT s.id, o.submission_id, s.state, s.attempts, s.next_attempt_at, s.last_error"
+                          f" FROM {MESSAGES}").fetchall()
 
 
 def test_accepted_submission_survives_sigkill_right_after_accept(spool, sealer):
