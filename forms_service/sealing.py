@@ -11,6 +11,7 @@ one that group or others could read, is refused.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import struct
 import threading
@@ -135,7 +136,8 @@ class Sealer:
         unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
         plain, position = bytearray(signed - HEADER_BYTES), 0
         try:
-            for piece in [*_raw_range(token, HEADER_BYTES, signed), None]:
+            # chain, not a list: a list would hold every decoded piece, the ciphertext whole, beside `plain`.
+            for piece in itertools.chain(_raw_range(token, HEADER_BYTES, signed), [None]):
                 chunk = (unpadder.update(decryptor.update(piece)) if piece is not None
                          else unpadder.update(decryptor.finalize()) + unpadder.finalize())
                 plain[position:position + len(chunk)] = chunk
