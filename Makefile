@@ -7,12 +7,15 @@ export NO_MKDOCS_2_WARNING := 1
 .PHONY: run test test-core build install clean
 
 # The virtual environment is (re)built whenever requirements.txt or pyproject.toml changes.
+# --no-compile: Python compiles what it imports on first use; compiling every installed module
+# up front took most of an install's time.
+PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON3) --version))"; exit 1; }
 	$(PYTHON3) -m venv --clear $(VENV)  # a package dropped from requirements.txt goes too
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps --editable .
 	touch $@
 
 install: $(VENV)/.installed
@@ -22,14 +25,19 @@ install: $(VENV)/.installed
 run: install
 	$(PYTHON) -m forms_service.devserver
 
+# Tests run side by side (pytest-xdist): most of their time is spent waiting for servers, browsers
+# and subprocesses, so more at once than there are cores. TEST_WORKERS=0 runs them one after another.
+TEST_WORKERS ?= 6
+PYTEST := $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist load
+
 ## Run every test: unit, integration with a real SMTP server, nginx, browser.
 test: install
-	$(PYTHON) -m pytest
+	$(PYTEST)
 
 ## The service, spool and site-build tests alone, e.g. on another interpreter in its own venv:
 ## make test-core PYTHON3=/usr/bin/python3 VENV=.venv-system (CI runs them on Debian's python3 and on 3.13).
 test-core: install
-	$(PYTHON) -m pytest tests/service tests/spool tests/site/test_build.py
+	$(PYTEST) tests/service tests/spool tests/site/test_build.py
 
 ## Build the static site into site/ for a production host (SITE_URL: where it will live).
 build: install
