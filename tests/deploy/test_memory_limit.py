@@ -37,7 +37,8 @@ ANSWER_TIMEOUT = 120.0
 DELIVERY_TIMEOUT = 300.0
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
-pytestmark = pytest.mark.skipif(cgroup.unavailable() is not None, reason=f"no memory cgroup: {cgroup.unavailable()}")
+NO_CGROUP = cgroup.unavailable()
+pytestmark = pytest.mark.skipif(NO_CGROUP is not None, reason=f"no memory cgroup to run the servers in: {NO_CGROUP}")
 
 
 def resumes() -> list[tuple[str, bytes, str]]:
