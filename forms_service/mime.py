@@ -23,7 +23,7 @@ import base64
 import binascii
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import encode_rfc2231
@@ -50,10 +50,11 @@ ADDRESS_HEADERS = frozenset({"From", "To", "Cc", "Reply-To"})
 
 
 class Base64Lines:
-    """`data` as base64 lines of 76 characters ending in CRLF, encoded only when the message is written.
+    """`data` as base64 lines of 76 characters ending in CRLF, encoded a block at a time as it is read.
 
-    A resumé is then encoded once, straight into the message's one buffer
-    (`message`), never held as a separate encoded copy besides it.
+    Its length is known without encoding, so a message holding a resumé is
+    sealed into the spool while it is encoded: its 6.7 MB of base64 are never
+    held whole beside the upload itself.
     """
 
     def __init__(self, data: bytes):
@@ -63,13 +64,11 @@ class Base64Lines:
         full, rest = divmod(len(self.data), BASE64_LINE_BYTES)
         return full * (BASE64_LINE + 2) + (-(-rest // 3) * 4 + 2 if rest else 0)
 
-    def write_into(self, out: memoryview) -> None:
-        """Encode into `out` (exactly len(self) bytes), a block of lines at a time."""
-        data, position = memoryview(self.data), 0
+    def __iter__(self) -> Iterator[bytes]:
+        """The encoded lines, a block of whole lines (about 77 KB) at a time."""
+        data = memoryview(self.data)
         for start in range(0, len(data), BASE64_BLOCK):
-            lines = base64.encodebytes(data[start:start + BASE64_BLOCK]).replace(b"\n", CRLF)
-            out[position:position + len(lines)] = lines
-            position += len(lines)
+            yield base64.encodebytes(data[start:start + BASE64_BLOCK]).replace(b"\n", CRLF)
 
 
 Chunk = Union[bytes, Base64Lines]
@@ -79,8 +78,8 @@ Chunk = Union[bytes, Base64Lines]
 class Entity:
     """A MIME entity: its Content-* header lines and its encoded body as chunks.
 
-    Chunks are written once, when the whole message is, into one buffer, so
-    a large attachment is not copied again at each level of nesting.
+    Chunks are referenced by the entities holding this one and by the
+    message, never copied (see Message).
     """
 
     headers: tuple[tuple[str, str], ...]
@@ -155,23 +154,40 @@ def seven_bit(content_type: str, description: str, data: bytes) -> Entity:
     return Entity(headers, (data.replace(b"\r\n", b"\n").replace(b"\n", CRLF),))
 
 
-def message(headers: Sequence[tuple[str, str]], body: Entity) -> bytearray:
+class Message:
+    """A whole message as the chunks it is written from: its exact length without writing it, and
+    its bytes a piece at a time (`iter`), an attachment's base64 encoded only as it is read.
+
+    What the spool seals (sealing.Sealer.seal_into), so a resumé's encoding
+    is never held whole; `bytes()` joins it, for what needs it whole (OpenPGP).
+    """
+
+    def __init__(self, chunks: Sequence[Chunk]):
+        self.chunks = tuple(chunks)
+        self._length = sum(map(len, self.chunks))
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            if isinstance(chunk, Base64Lines):
+                yield from chunk
+            else:
+                yield chunk
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self)
+
+
+def message(headers: Sequence[tuple[str, str]], body: Entity) -> Message:
     """The whole message: `headers` (values from header_value or otherwise ASCII), MIME-Version, the body.
 
-    One buffer of the exact size, each chunk written into it once: a
-    bytearray, since bytes could only be made from it by copying it whole.
+    Written as it is read: each chunk is referenced, not copied, so a large
+    attachment is not copied at each level of nesting, and its base64 is
+    made a block at a time by whoever reads the message.
     """
-    chunks = [_header_lines([*headers, ("MIME-Version", "1.0"), *body.headers]), CRLF, *body.chunks]
-    buffer = bytearray(sum(map(len, chunks)))
-    out, position = memoryview(buffer), 0
-    for chunk in chunks:
-        end = position + len(chunk)
-        if isinstance(chunk, Base64Lines):
-            chunk.write_into(out[position:end])
-        else:
-            out[position:end] = chunk
-        position = end
-    return buffer
+    return Message([_header_lines([*headers, ("MIME-Version", "1.0"), *body.headers]), CRLF, *body.chunks])
 
 
 def _crlf(text: str) -> str:

@@ -191,7 +191,7 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
 
 
 def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert],
-                 generic_subject: str) -> bytes:
+                 generic_subject: str) -> mime.Message:
     """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
 
     The inner entity is marked protected-headers="v1", so mail clients show
@@ -199,8 +199,9 @@ def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipien
     (OUTER_HEADERS) and `generic_subject`. Written with mime.py from the
     composed parts, so nothing is parsed back.
     """
-    # pysequoia takes bytes only; the message's buffer is dropped as soon as it is copied, and the
-    # plaintext as soon as it is encrypted, so that a resumé is held as few times as can be.
+    # pysequoia takes bytes only, so the message is joined whole here (its pieces are dropped as soon
+    # as they are joined), and the plaintext dropped as soon as it is encrypted, so that a resumé is
+    # held as few times as can be.
     inner = bytes(mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"')))
     armored = pysequoia.encrypt(inner, list(recipients))
     del inner

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .mime import Message
+
 # What a spooled email is, for its handling when refused (delivery.py) and for the operator:
 # the association's copy (urgent recipients included) must never be lost; an acknowledgement
 # holds nothing the association needs.
@@ -24,18 +26,21 @@ class OutgoingMail:
     message_id: str
     sender: str
     recipients: tuple[str, ...]
-    data: bytes  # or the bytearray mime.message writes: a resumé's size, never copied into bytes
+    # mime.Message when composed (an attachment's base64 made only while the spool seals it), the
+    # bytearray the spool opens when relayed: a resumé's size, never copied into bytes.
+    data: bytes | bytearray | Message
     kind: str = ASSOCIATION
 
-    def parts(self) -> tuple[bytes, bytes]:
+    def parts(self) -> tuple[bytes, bytes | bytearray | Message]:
         """What the spool seals, in two parts not joined (the spool seals them as one, piece by piece):
-        a JSON envelope line, then the raw message."""
+        a JSON envelope line, then the raw message. Each has its exact len()."""
         head = {"message_id": self.message_id, "sender": self.sender, "recipients": list(self.recipients)}
         return json.dumps(head, separators=(",", ":")).encode() + b"\n", self.data
 
     def dumps(self) -> bytes:
         """Serialise for the spool, joined: what `loads` reads back."""
-        return b"".join(self.parts())
+        head, data = self.parts()
+        return b"".join([head, *data] if isinstance(data, Message) else [head, data])
 
     @classmethod
     def loads(cls, raw: bytes | bytearray, kind: str = ASSOCIATION) -> OutgoingMail:

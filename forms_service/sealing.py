@@ -16,7 +16,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -88,8 +88,11 @@ class Sealer:
         """Encrypt and authenticate `data` with the current key."""
         return self._keys().fernet.encrypt(data)
 
-    def seal_into(self, parts: Sequence[bytes], write: Callable[[bytes], object]) -> None:
+    def seal_into(self, parts: Sequence[bytes | Iterable[bytes]], write: Callable[[bytes], object]) -> None:
         """Seal the parts, joined, as `seal` would, handing the token to `write` a piece at a time.
+
+        A part is bytes-like, or an iterable of bytes-like pieces (mime.Message,
+        whose attachment is encoded only as it is read here).
 
         The same Fernet token (Fernet opens it: version, time, IV, AES-CBC
         ciphertext, HMAC-SHA256, in URL-safe base64), made with the same
@@ -111,9 +114,8 @@ class Sealer:
 
         emit(header)
         for part in parts:
-            view = memoryview(part)
-            for start in range(0, len(view), SEAL_CHUNK):
-                emit(encryptor.update(padder.update(view[start:start + SEAL_CHUNK])))
+            for piece in _pieces(part):
+                emit(encryptor.update(padder.update(piece)))
         emit(encryptor.update(padder.finalize()) + encryptor.finalize())
         encoder.write(signer.finalize())
         encoder.close()
@@ -185,6 +187,14 @@ class Sealer:
     def reseal(self, sealed: bytes) -> bytes:
         """Re-encrypt a blob with the current key, so older keys can be retired."""
         return self._keys().fernet.rotate(sealed)
+
+
+def _pieces(part: bytes | Iterable[bytes]) -> Iterator[memoryview]:
+    """A part of seal_into in pieces of at most SEAL_CHUNK, so no piece is encrypted and encoded whole."""
+    for buffer in (part,) if isinstance(part, (bytes, bytearray, memoryview)) else part:
+        view = memoryview(buffer)
+        for start in range(0, len(view), SEAL_CHUNK):
+            yield view[start:start + SEAL_CHUNK]
 
 
 class Readable(Protocol):

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.cgroup import MemoryCgroup
+
 PROJECT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 FORMS_APP = "forms_service.wsgi:app"
@@ -49,16 +51,19 @@ class Gunicorn:
     meanwhile would answer the health check in gunicorn's place. `health_path`
     is polled until it answers, so a run never starts while workers are still
     importing the app. `project`: the folder it runs in, whose forms_service it
-    serves (a copy of the project, in tests/deploy/test_new_form.py).
+    serves (a copy of the project, in tests/deploy/test_new_form.py). `cgroup`:
+    a memory cgroup (harness/cgroup.py) that gunicorn, and so every worker, runs in.
     """
 
     def __init__(self, app: str = FORMS_APP, settings: dict | None = None, *,
                  options: tuple[str, ...] = DOCUMENTED_OPTIONS, health_path: str = "/forms/healthz",
-                 project: Path = PROJECT):
+                 project: Path = PROJECT, cgroup: MemoryCgroup | None = None):
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=LISTEN_BACKLOG)
         self.port = self.listener.getsockname()[1]
         self.health_path = health_path
         self.command = [str(GUNICORN), app, "--bind", f"fd://{self.listener.fileno()}", *options, *LOOPBACK_OPTIONS]
+        if cgroup:
+            self.command = cgroup.command(self.command)
         self.project = project  # gunicorn imports the app from its working directory first
         self.env = service_environment(settings)
         self.process: subprocess.Popen | None = None

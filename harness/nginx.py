@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.cgroup import MemoryCgroup
 from harness.smtp_sink import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -33,12 +34,14 @@ class LocalNginx:
     names the client), into `workdir`, so a test can read what production would
     keep; the error log at info level, below production's, to see more.
     `read_timeout` replaces the snippet's proxy_read_timeout, so that a test of a
-    stalled service does not wait a minute.
+    stalled service does not wait a minute. `cgroup`: a memory cgroup
+    (harness/cgroup.py) that nginx, and so its workers, run in.
     """
 
     def __init__(self, workdir: Path, site_dir: Path, forms_port: int | None = None, port: int | None = None,
-                 upstream: Path | None = None, read_timeout: str | None = None):
+                 upstream: Path | None = None, read_timeout: str | None = None, cgroup: MemoryCgroup | None = None):
         self.workdir = Path(workdir)
+        self.cgroup = cgroup
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         # Production speaks HTTP/2 (over TLS); this port speaks it in clear, to clients that know.
@@ -101,7 +104,8 @@ http {{
 
     def start(self) -> LocalNginx:
         log = open(self.workdir / "stderr.log", "wb")
-        self.process = subprocess.Popen([NGINX, "-c", str(self.conf), "-p", str(self.workdir)], stderr=log)
+        command = [NGINX, "-c", str(self.conf), "-p", str(self.workdir)]
+        self.process = subprocess.Popen(self.cgroup.command(command) if self.cgroup else command, stderr=log)
         if listening(self.port):
             return self
         self.stop()

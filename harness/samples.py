@@ -8,6 +8,7 @@ LibreOffice write), so tests exercise the service's real content checks.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zipfile
 import zlib
@@ -176,6 +177,11 @@ def docx_entries(text: str = "Curriculum vitae", main_type: str = DOCX_CONTENT_T
 def docx_bytes(text: str = "Curriculum vitae") -> bytes:
     """A minimal valid DOCX (Office Open XML word-processing package)."""
     return _zip(docx_entries(text))
+
+
+def padded_docx(size: int) -> bytes:
+    """A valid DOCX of about `size` bytes (a little more): a photo's worth of incompressible media inside."""
+    return docx_with(("word/media/image1.png", os.urandom(size)))
 
 
 def docm_bytes() -> bytes:

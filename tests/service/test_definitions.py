@@ -50,7 +50,7 @@ def composed(form: Form, values: dict, **quotas) -> list:
 def test_a_form_without_a_reply_address_sends_no_acknowledgement(acknowledge):
     [mail] = composed(SUGGESTIONS, {"message": "The waiting room is cold."}, acknowledge=acknowledge)
     assert mail.recipients == ("box@example.org",)
-    message = message_from_bytes(mail.data, policy=policy.default)
+    message = message_from_bytes(bytes(mail.data), policy=policy.default)
     assert message["Reply-To"] is None
     assert message["Subject"] == "Support request abcdefgh"
     assert ACK_SKIPPED not in message.get_body(("plain",)).get_content()  # nothing was left out
@@ -61,7 +61,7 @@ def test_an_optional_reply_address_acknowledges_only_when_given():
                                acknowledgement=SUPPORT.acknowledgement)
     assert len(composed(form, {"message": "Hello"})) == 1
     association, acknowledgement = composed(form, {"message": "Hello", "email": "sam@example.org"})
-    assert message_from_bytes(association.data, policy=policy.default)["Reply-To"] == "sam@example.org"
+    assert message_from_bytes(bytes(association.data), policy=policy.default)["Reply-To"] == "sam@example.org"
     assert acknowledgement.recipients == ("sam@example.org",)
 
 
@@ -94,7 +94,7 @@ def test_the_urgent_rule_is_a_checkbox_of_the_form():
     urgent = Field("urgent", CHECKBOX, N_("Marked as urgent"), purpose=N_("To reply to you."))
     form = dataclasses.replace(SUGGESTIONS, fields=(MESSAGE, urgent, LANG), urgent=SUPPORT.urgent)
     [mail] = composed(form, {"message": "Now", "urgent": "yes"})
-    assert message_from_bytes(mail.data, policy=policy.default)["Subject"] == "URGENT: support request abcdefgh"
+    assert message_from_bytes(bytes(mail.data), policy=policy.default)["Subject"] == "URGENT: support request abcdefgh"
 
 
 @pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())

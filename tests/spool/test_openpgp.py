@@ -38,7 +38,7 @@ def inner_message() -> tuple[list[tuple[str, str]], mime.Entity]:
 
 def encrypted(certs) -> bytes:
     """The wire bytes of inner_message() encrypted to `certs`."""
-    return encrypt_mime(*inner_message(), certs, "Nouvelle candidature")
+    return bytes(encrypt_mime(*inner_message(), certs, "Nouvelle candidature"))
 
 
 def decrypt_with_gpg(keys, wire: bytes) -> EmailMessage:

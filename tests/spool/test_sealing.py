@@ -8,6 +8,7 @@ import os
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
+from forms_service import mime
 from forms_service.config import ConfigError
 from forms_service.sealing import (
     SEAL_CHUNK,
@@ -225,6 +226,18 @@ def test_sealing_a_piece_at_a_time_makes_a_token_fernet_opens(spool_key, size):
     assert len(token) == sealed_size(size) == len(Fernet(spool_key).encrypt(data))
     assert Fernet(spool_key).decrypt(token) == data
     assert max(map(len, pieces)) <= 2 * SEAL_CHUNK  # never the whole token at once
+
+
+@pytest.mark.parametrize("size", [0, 58, 2 * 1024 * 1024 + 1])
+def test_a_message_written_as_it_is_sealed_is_sealed_whole(spool_key, size):
+    """A part may be an iterable of pieces (mime.Message): sealed as its bytes, in bounded pieces."""
+    attachment = mime.attachment(os.urandom(size), "application/pdf", "cv.pdf")
+    message = mime.message([("Subject", "t")], mime.multipart("mixed", [attachment]))
+    pieces = []
+    Sealer([spool_key]).seal_into([b"head\n", message], pieces.append)
+    assert Fernet(spool_key).decrypt(b"".join(pieces)) == b"head\n" + bytes(message)
+    assert len(b"".join(pieces)) == sealed_size(len(b"head\n") + len(message))
+    assert max(map(len, pieces)) <= 2 * SEAL_CHUNK
 
 
 def test_sealing_a_piece_at_a_time_follows_a_rotated_key_file(tmp_path):

@@ -13,8 +13,9 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 
+from forms_service import mime
 from forms_service.config import DEFAULTS, ConfigError
-from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
+from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
 from forms_service.sealing import Sealer
 from forms_service.spool import (
     MESSAGES,
@@ -105,6 +106,18 @@ def test_a_claim_holds_a_bounded_number_of_bytes(spool):
     assert [entry.mail.message_id for entry in first] == ["<big.0@forms.test>", "<big.1@forms.test>"]
     (alone,) = spool.claim("worker", 60, 10, max_bytes=1)
     assert alone.mail.message_id == "<big.2@forms.test>" and len(alone.mail.data) > megabyte
+
+
+@pytest.mark.parametrize("size", [0, 57, 5 * 1024 * 1024 - 3])
+def test_a_composed_message_is_spooled_as_encoded_whole(spool, size):
+    """A composed email (its attachment's base64 made while it is sealed) comes out of the spool as
+    the bytes the message makes at once: the row sized by its len(), every byte of it sealed."""
+    attachment = mime.attachment(os.urandom(size), "application/pdf", "cv.pdf")
+    message = mime.message([("Subject", "t")], mime.multipart("mixed", [mime.text("Bonjour", "plain"), attachment]))
+    spool.accept("composed", [OutgoingMail("<composed.1@forms.test>", "forms@association.test",
+                                           ("box@example.org",), message)])
+    (entry,) = spool.claim("worker", 60, 10)
+    assert entry.mail.data == bytes(message)
 
 
 def claim_all(spool: Spool, owner: str, found: list) -> None:
