@@ -53,11 +53,12 @@ class Gunicorn:
     importing the app. `project`: the folder it runs in, whose forms_service it
     serves (a copy of the project, in tests/deploy/test_new_form.py). `cgroup`:
     a memory cgroup (harness/cgroup.py) that gunicorn, and so every worker, runs in.
+    `environment`: variables other than settings (a benchmark's instruments).
     """
 
     def __init__(self, app: str = FORMS_APP, settings: dict | None = None, *,
                  options: tuple[str, ...] = DOCUMENTED_OPTIONS, health_path: str = "/forms/healthz",
-                 project: Path = PROJECT, cgroup: MemoryCgroup | None = None):
+                 project: Path = PROJECT, cgroup: MemoryCgroup | None = None, environment: dict | None = None):
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=LISTEN_BACKLOG)
         self.port = self.listener.getsockname()[1]
         self.health_path = health_path
@@ -65,7 +66,7 @@ class Gunicorn:
         if cgroup:
             self.command = cgroup.command(self.command)
         self.project = project  # gunicorn imports the app from its working directory first
-        self.env = service_environment(settings)
+        self.env = {**service_environment(settings), **(environment or {})}
         self.process: subprocess.Popen | None = None
         # A file, not a pipe: a full pipe would block gunicorn's logging mid-benchmark.
         self.log = tempfile.TemporaryFile()
