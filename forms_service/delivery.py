@@ -10,7 +10,6 @@ messages accepted by another process or left by a crashed one go out too.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import os
 import secrets
@@ -27,7 +26,7 @@ from flask import Flask
 from .erasure import Eraser
 from .outgoing import ACKNOWLEDGEMENT, OutgoingMail
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
-from .spool import Claimed, Spool, after_fork_in_child
+from .spool import Claimed, RowGone, Spool, after_fork_in_child
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
@@ -126,6 +125,10 @@ class Deliverer:
         """Send one message and record the outcome in the spool."""
         try:
             session.send(entry.mail)
+        except RowGone:  # the relay left the message unfinished: the server discards it
+            log.info("spool entry %d (submission %s) was gone while sent: delivered by an overlapping lease",
+                     entry.id, entry.submission_id)
+            return
         except RecipientsRefused as refusal:
             self._partly_failed(entry, refusal)
             return
@@ -144,8 +147,7 @@ class Deliverer:
         Message-ID, so nobody is sent a second copy.
         """
         groups = [group for group in (refusal.temporary, refusal.permanent) if group]
-        parts = [dataclasses.replace(entry.mail, recipients=group) for group in groups]
-        new_ids = dict(zip(groups, self.spool.split(entry.id, parts)))
+        new_ids = dict(zip(groups, self.spool.split(entry.id, groups)))
         code = error_code(refusal)
         if refusal.temporary in new_ids:
             log.warning("spool entry %d (submission %s) refused for %d recipient(s), will retry them as entry %d: %s",

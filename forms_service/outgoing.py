@@ -6,12 +6,14 @@ import json
 from dataclasses import dataclass
 
 from .mime import Message
+from .sealing import Opening
 
 # What a spooled email is, for its handling when refused (delivery.py) and for the operator:
 # the association's copy (urgent recipients included) must never be lost; an acknowledgement
 # holds nothing the association needs.
 ASSOCIATION = "association"
 ACKNOWLEDGEMENT = "acknowledgement"
+ENVELOPE_END = b"\n"  # what ends the JSON envelope line before the message, in what the spool seals
 
 
 @dataclass(frozen=True)
@@ -27,15 +29,16 @@ class OutgoingMail:
     sender: str
     recipients: tuple[str, ...]
     # mime.Message when composed (an attachment's base64 made only while the spool seals it), the
-    # bytearray the spool opens when relayed: a resumé's size, never copied into bytes.
-    data: bytes | bytearray | Message
+    # spool row's Opening when relayed (decrypted a piece at a time as DATA sends it), the bytearray
+    # `loads` takes over when a row is opened whole.
+    data: bytes | bytearray | Message | Opening
     kind: str = ASSOCIATION
 
     def parts(self) -> tuple[bytes, bytes | bytearray | Message]:
         """What the spool seals, in two parts not joined (the spool seals them as one, piece by piece):
         a JSON envelope line, then the raw message. Each has its exact len()."""
         head = {"message_id": self.message_id, "sender": self.sender, "recipients": list(self.recipients)}
-        return json.dumps(head, separators=(",", ":")).encode() + b"\n", self.data
+        return json.dumps(head, separators=(",", ":")).encode() + ENVELOPE_END, self.data
 
     def dumps(self) -> bytes:
         """Serialise for the spool, joined: what `loads` reads back."""
@@ -46,11 +49,15 @@ class OutgoingMail:
     def loads(cls, raw: bytes | bytearray, kind: str = ASSOCIATION) -> OutgoingMail:
         """The email `dumps` wrote. A bytearray is taken over, not copied: its envelope line is cut off
         in place (a resumé's size is never copied again on the way to SMTP)."""
-        end = raw.index(b"\n")
-        fields = json.loads(raw[:end])
+        end = raw.index(ENVELOPE_END) + len(ENVELOPE_END)
+        envelope = bytes(raw[:end])
         if isinstance(raw, bytearray):
-            del raw[:end + 1]  # CPython moves the start of the buffer, not the bytes
-            data = raw
-        else:
-            data = raw[end + 1:]
+            del raw[:end]  # CPython moves the start of the buffer, not the bytes
+            return cls.enveloped(envelope, raw, kind)
+        return cls.enveloped(envelope, raw[end:], kind)
+
+    @classmethod
+    def enveloped(cls, envelope: bytes, data: bytes | bytearray | Opening, kind: str = ASSOCIATION) -> OutgoingMail:
+        """The email of an envelope line `dumps` wrote and the message that followed it."""
+        fields = json.loads(envelope)
         return cls(fields["message_id"], fields["sender"], tuple(fields["recipients"]), data, kind)

@@ -14,7 +14,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import flask_mail
 from flask import Flask
@@ -58,25 +58,27 @@ class RecipientsRefused(RelayError):
 
 
 class StreamedData:
-    """smtplib's DATA command without its whole copies of the message.
+    """smtplib's DATA command without whole copies of the message, which may itself come in pieces.
 
     smtplib.SMTP.data dot-stuffs the message into a new bytes object and then
     appends the end marker, twice copying it whole: a resumé's email three
     times over. Here it is dot-stuffed and sent a block of whole lines at a
-    time, with the same result on the wire (RFC 5321 4.5.2).
+    time, with the same result on the wire (RFC 5321 4.5.2). The message is
+    bytes, or pieces of bytes with an exact len() (a spool row's Opening,
+    decrypted as it is read): the end marker goes only once the last piece is
+    read, so a reading that fails leaves the transaction unfinished.
     """
 
-    def data(self, msg: bytes | bytearray) -> tuple[int, bytes]:
+    def data(self, msg: bytes | bytearray | Iterable[bytes]) -> tuple[int, bytes]:
         self.putcmd("data")
         code, reply = self.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
-        view, start = memoryview(msg), 0
-        while start < len(view):
-            end = _line_end(msg, min(start + DATA_BLOCK, len(view)))
-            self.send(STUFF.sub(b"..", view[start:end]))  # each block starts a line: ^ is a line start
-            start = end
-        self.send(b".\r\n" if bytes(view[-2:]) == b"\r\n" else b"\r\n.\r\n")
+        ending = b""
+        for block in _line_blocks(_pieces(msg)):
+            self.send(STUFF.sub(b"..", block))  # each block starts a line: ^ is a line start
+            ending = block[-2:]
+        self.send(b".\r\n" if ending == b"\r\n" else b"\r\n.\r\n")
         code, reply = self.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
@@ -91,12 +93,27 @@ class StreamedSMTPS(StreamedData, smtplib.SMTP_SSL):
     """smtplib.SMTP_SSL sending DATA a block at a time."""
 
 
-def _line_end(data: bytes | bytearray, at: int) -> int:
-    """The end of the line that `at` falls in (just after its LF), or the end of the data."""
-    if at >= len(data):
-        return len(data)
-    newline = data.find(b"\n", at - 1)
-    return len(data) if newline < 0 else newline + 1
+def _pieces(msg: bytes | bytearray | Iterable[bytes]) -> Iterator[bytes]:
+    """The message in pieces: bytes cut into blocks of DATA_BLOCK, or the pieces it comes in."""
+    if isinstance(msg, (bytes, bytearray)):
+        view = memoryview(msg)
+        return (bytes(view[start:start + DATA_BLOCK]) for start in range(0, len(view), DATA_BLOCK))
+    return iter(msg)
+
+
+def _line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces cut again after their last line end, so each block holds whole lines: a line that
+    straddles two pieces is carried to the next block, and dot-stuffing sees where every line starts."""
+    carried = b""
+    for piece in pieces:
+        cut = piece.rfind(b"\n") + 1
+        if not cut:  # a line longer than a piece: rare, RFC 5322 lines have at most 998 characters
+            carried += piece
+            continue
+        yield carried + piece[:cut]
+        carried = piece[cut:]
+    if carried:
+        yield carried
 
 
 class VerifiedConnection(flask_mail.Connection):
@@ -161,6 +178,8 @@ class Relay:
 
         RecipientsRefused names the recipients still to serve or to give up
         on: the others already have the message and must not get it twice.
+        An error reading the message itself (a spool row gone or rewritten
+        while sent) comes out as it is, the transaction left unfinished.
         """
         host = self._open().host
         try:
@@ -174,8 +193,17 @@ class Relay:
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TemporaryRelayError(f"sending failed: {type(error).__name__}") from None
+        except Exception:  # reading the message failed during DATA (see Claimed): it must stay unfinished
+            self._abandon()
+            raise
         if refused:
             raise RecipientsRefused(refused)
+
+    def _abandon(self) -> None:
+        """Drop the connection without a word: during DATA, anything sent (QUIT too) would be taken as the
+        message, and a server drops a transaction whose end marker never came (RFC 5321 3.8)."""
+        connection, self._connection = self._connection, None
+        connection.host.close()
 
     def close(self) -> None:
         """End the session politely if possible; a dead connection is just dropped."""

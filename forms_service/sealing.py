@@ -134,18 +134,13 @@ class Sealer:
         decrypted into one buffer the size of the plaintext.
         """
         key, header, signed = self._signer(token)
-        decryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(header[-IV_BYTES:])).decryptor()
-        unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+        decrypt = _decrypting(key, header[-IV_BYTES:])
         plain, position = bytearray(signed - HEADER_BYTES), 0
-        try:
-            # chain, not a list: a list would hold every decoded piece, the ciphertext whole, beside `plain`.
-            for piece in itertools.chain(_raw_range(token, HEADER_BYTES, signed), [None]):
-                chunk = (unpadder.update(decryptor.update(piece)) if piece is not None
-                         else unpadder.update(decryptor.finalize()) + unpadder.finalize())
-                plain[position:position + len(chunk)] = chunk
-                position += len(chunk)
-        except ValueError:  # bad padding: only a token signed with our key yet malformed
-            raise InvalidToken from None
+        # chain, not a list: a list would hold every decoded piece, the ciphertext whole, beside `plain`.
+        for piece in itertools.chain(_raw_range(token, HEADER_BYTES, signed), [None]):
+            chunk = decrypt(piece)
+            plain[position:position + len(chunk)] = chunk
+            position += len(chunk)
         del plain[position:]  # the padding, trimmed in place
         return plain
 
@@ -164,15 +159,27 @@ class Sealer:
 
     def _signer(self, token: Readable) -> tuple[bytes, bytes, int]:
         """(the known key that signed the token, its header, how many bytes are signed); InvalidToken if none did."""
-        size = _raw_size(token)
-        signed = size - HMAC_BYTES
-        header, mac = _raw_bytes(token, 0, HEADER_BYTES), _raw_bytes(token, signed, size)
-        if header[:1] != FERNET_VERSION:
-            raise InvalidToken
+        header, signed, mac = _token_parts(token)
         key = next((key for key in self._keys().raw if _signed_by(key, token, signed, mac)), None)
         if key is None:
             raise InvalidToken
         return key, header, signed
+
+    def opening(self, token: Readable, separator: bytes) -> Opening:
+        """Open a token to be read a piece at a time, whose plaintext is a head ending with `separator`
+        (a spool row: its envelope line), then a body; InvalidToken if no known key signed it or the
+        plaintext holds no separator.
+
+        The head is decrypted in the pass that checks the signature, so it is
+        authenticated before anyone acts on it; the body is only decrypted as
+        the Opening is iterated, and authenticated again then (see Opening).
+        """
+        header, signed, mac = _token_parts(token)
+        for key in self._keys().raw:
+            head = _signed_head(key, token, header, signed, mac, separator)
+            if head is not None:
+                return Opening(token, key, signed, mac, head, _plaintext_size(key, token, signed) - len(head))
+        raise InvalidToken
 
     def fingerprints(self) -> frozenset[str]:
         """A name for each known key that tells nothing of it (HMAC of a fixed text under the key),
@@ -187,6 +194,79 @@ class Sealer:
     def reseal(self, sealed: bytes) -> bytes:
         """Re-encrypt a blob with the current key, so older keys can be retired."""
         return self._keys().fernet.rotate(sealed)
+
+
+class TokenChanged(Exception):
+    """A token read again does not match the one first authenticated: it was rewritten meanwhile
+    (`spool rotate-key`) or altered. What was read of it must not be used; read it anew later."""
+
+
+class Opening:
+    """A token's body, decrypted a piece at a time as it is iterated (Sealer.opening), so it is never held whole.
+
+    len() is the body's exact length, learnt without decrypting it (from the
+    padding of the last block), for SMTP's SIZE. Each iteration reads the
+    token again, computing its HMAC over what it actually reads, and raises
+    TokenChanged instead of ending if that is not the signature first
+    checked: a reader that acts only once the iteration ends (DATA's end
+    marker) acts only on what was authenticated, even if the token was
+    rewritten between the passes. Pieces before that are unauthenticated.
+    """
+
+    def __init__(self, token: Readable, key: bytes, signed: int, mac: bytes, head: bytes, length: int):
+        self._token, self._key, self._signed, self._mac = token, key, signed, mac
+        self.head, self._length = head, length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from _skipped(len(self.head), self._plaintext())
+        except InvalidToken:  # malformed base64 or padding: signed by our key, so rewritten since
+            raise TokenChanged from None
+
+    def _plaintext(self) -> Iterator[bytes]:
+        """The whole plaintext in pieces, its last piece only once the HMAC of what was read is checked."""
+        signer = hmac.HMAC(self._key[:16], hashes.SHA256())
+        header = _raw_bytes(self._token, 0, HEADER_BYTES)
+        signer.update(header)
+        decrypt = _decrypting(self._key, header[-IV_BYTES:])
+        for piece in _raw_range(self._token, HEADER_BYTES, self._signed):
+            signer.update(piece)
+            yield decrypt(piece)
+        last = decrypt(None)
+        try:
+            signer.verify(self._mac)
+        except InvalidSignature:
+            raise TokenChanged from None
+        yield last
+
+
+def _skipped(count: int, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces without their first `count` bytes (the head, which the reader has already)."""
+    for piece in pieces:
+        if count:
+            cut = min(count, len(piece))
+            piece, count = piece[cut:], count - cut
+        if piece:
+            yield piece
+
+
+def _decrypting(key: bytes, iv: bytes) -> Callable[[bytes | memoryview | None], bytes]:
+    """AES-CBC decryption and PKCS7 unpadding as one function of a piece of ciphertext; None ends it.
+    InvalidToken for bad padding: only a token signed with our key yet malformed, or rewritten."""
+    decryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(iv)).decryptor()
+    unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+
+    def decrypt(piece: bytes | memoryview | None) -> bytes:
+        try:
+            if piece is None:
+                return unpadder.update(decryptor.finalize()) + unpadder.finalize()
+            return unpadder.update(decryptor.update(piece))
+        except ValueError:
+            raise InvalidToken from None
+    return decrypt
 
 
 def _pieces(part: bytes | Iterable[bytes]) -> Iterator[memoryview]:
@@ -246,6 +326,53 @@ def _signed_by(key: bytes, token: Readable, signed: int, mac: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def _token_parts(token: Readable) -> tuple[bytes, int, bytes]:
+    """(the token's header, how many of its bytes are signed, its HMAC); InvalidToken if it is no Fernet token."""
+    size = _raw_size(token)
+    signed = size - HMAC_BYTES
+    header, mac = _raw_bytes(token, 0, HEADER_BYTES), _raw_bytes(token, signed, size)
+    if header[:1] != FERNET_VERSION:
+        raise InvalidToken
+    return header, signed, mac
+
+
+def _signed_head(key: bytes, token: Readable, header: bytes, signed: int, mac: bytes, separator: bytes) -> bytes | None:
+    """The plaintext up to its first `separator` (included) if `key` signed the token, else None; InvalidToken
+    if it holds no separator. Decrypted in the HMAC's own pass, so the head is the text authenticated."""
+    signer = hmac.HMAC(key[:16], hashes.SHA256())
+    signer.update(header)
+    decrypt, plain, end = _decrypting(key, header[-IV_BYTES:]), bytearray(), -1
+    for piece in _raw_range(token, HEADER_BYTES, signed):
+        signer.update(piece)
+        if end < 0:  # only the pieces up to the separator are decrypted
+            end = _find_end(plain, decrypt(piece), separator)
+    try:
+        signer.verify(mac)
+    except InvalidSignature:
+        return None
+    if end < 0:
+        end = _find_end(plain, decrypt(None), separator)
+    if end < 0:
+        raise InvalidToken
+    return bytes(plain[:end])
+
+
+def _find_end(plain: bytearray, piece: bytes, separator: bytes) -> int:
+    """Add `piece` to `plain`; where the first separator in it ends, or -1."""
+    start = max(len(plain) - len(separator) + 1, 0)
+    plain += piece
+    found = plain.find(separator, start)
+    return -1 if found < 0 else found + len(separator)
+
+
+def _plaintext_size(key: bytes, token: Readable, signed: int) -> int:
+    """The plaintext's length, from the padding of the last block alone (CBC: the block before is its IV)."""
+    last_two = _raw_bytes(token, signed - 2 * IV_BYTES, signed)
+    decrypt = _decrypting(key, last_two[:IV_BYTES])
+    tail = decrypt(last_two[IV_BYTES:]) + decrypt(None)  # the unpadder gives the last block only at its end
+    return signed - HEADER_BYTES - IV_BYTES + len(tail)
 
 
 def sealed_size(length: int) -> int:

@@ -32,17 +32,20 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.fernet import InvalidToken
 
 from . import config as settings
 from .config import ConfigError
-from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
+from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, ENVELOPE_END, OutgoingMail
 from .sealing import Sealer, SealingError, key_setting, sealed_size, sealer_from_config
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SPOOL_FILE_NAME = "spool.sqlite3"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -150,6 +153,10 @@ class SpoolUnavailable(Exception):
     """The spool cannot durably store a submission now: the view must answer 503."""
 
 
+class RowGone(Exception):
+    """A row was deleted while it was read: delivered (or split) by a worker whose lease overlapped ours."""
+
+
 class SpoolFull(SpoolUnavailable):
     """The spool holds all it may (FORMS_SPOOL_MAX_BYTES, less the reserve for this form): 503, try later."""
 
@@ -194,7 +201,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A leased message, opened and ready to hand to the relay."""
+    """A leased message, its envelope opened, ready to hand to the relay: its `mail.data` is the row's
+    Opening, which reads and decrypts the row a piece at a time as DATA sends it (RowGone, TokenChanged)."""
 
     id: int
     submission_id: str
@@ -397,25 +405,36 @@ class Spool:
         claimed = []
         for entry_id, submission_id, attempts, created_at, kind in sorted(rows):
             try:
-                opened = self._opened(entry_id)
+                opening = self.sealer.opening(_RowBlob(self, entry_id), ENVELOPE_END)
             except InvalidToken:
                 self.dead(entry_id, "InvalidToken")
                 continue
-            if opened is not None:
-                claimed.append(Claimed(entry_id, submission_id, attempts, created_at,
-                                       OutgoingMail.loads(opened, kind or ASSOCIATION)))
+            except RowGone:
+                continue
+            claimed.append(Claimed(entry_id, submission_id, attempts, created_at,
+                                   OutgoingMail.enveloped(opening.head, opening, kind or ASSOCIATION)))
         return claimed
 
-    def _opened(self, entry_id: int) -> bytearray | None:
-        """A row's blob opened, read a piece at a time (Sealer.unseal_from), so a resumé is held once,
-        not six times; None when the row is gone (delivered by a worker whose lease overlapped ours)."""
+    def _with_blob(self, entry_id: int, use: Callable[[sqlite3.Blob], T]) -> T:
+        """`use` applied to a row's blob, opened for that alone under the lock; RowGone if the row is gone.
+
+        The blob handle is a read transaction: kept open through an SMTP
+        send, it would stop `erase`'s checkpoint (which needs no reader of an
+        older snapshot) for as long as the mail server takes.
+        """
         with self._connected() as db:
             try:
-                blob = db.blobopen("outgoing", "sealed", entry_id, readonly=True)
-            except sqlite3.OperationalError:  # no such row
-                return None
-            with blob:
-                return self.sealer.unseal_from(blob)
+                with db.blobopen("outgoing", "sealed", entry_id, readonly=True) as blob:
+                    return use(blob)
+            except sqlite3.OperationalError:
+                if db.execute("SELECT 1 FROM outgoing WHERE id = ?", (entry_id,)).fetchone() is None:
+                    raise RowGone(entry_id) from None
+                raise
+
+    def _opened(self, entry_id: int) -> bytearray:
+        """A row's blob opened whole, read a piece at a time (Sealer.unseal_from), so a resumé is held once,
+        not six times; RowGone when it is gone (delivered by a worker whose lease overlapped ours)."""
+        return self._with_blob(entry_id, self.sealer.unseal_from)
 
     def delivered(self, entry_id: int) -> None:
         """Forget a delivered message; secure_delete zeroes its bytes in the new page
@@ -449,16 +468,24 @@ class Spool:
             return False
         return True
 
-    def split(self, entry_id: int, parts: Sequence[OutgoingMail]) -> list[int]:
-        """Replace a row by one row per part (the same email to fewer recipients).
+    def split(self, entry_id: int, groups: Sequence[tuple[str, ...]]) -> list[int]:
+        """Replace a row by one row per group of its recipients (the same email to fewer recipients).
 
         The new rows keep the submission id, ages and attempt count, so the
         retry budget and dead-letter handling go on as before; they keep the
         row's lease, so no other worker sends them before the caller schedules
         them or marks them dead. Returns their ids, or [] when the row is gone
         (delivered by an overlapping lease).
+
+        The recipients are inside the seal, so the email is opened whole here
+        and sealed again per group: a rare path (a server refused some
+        recipients), unlike sending, which never holds the email whole.
         """
-        sealed = [self.sealer.seal(mail.dumps()) for mail in parts]
+        try:
+            mail = OutgoingMail.loads(self._opened(entry_id))
+        except RowGone:
+            return []
+        sealed = [self.sealer.seal(replace(mail, recipients=group).dumps()) for group in groups]
         with self._write() as db:
             row = db.execute(
                 "SELECT o.submission_id, s.attempts, o.created_at, s.queued_at, s.lease_owner, s.lease_until, o.kind"
@@ -671,6 +698,31 @@ class Spool:
             return self.sealer.reseal(sealed)
         except InvalidToken:
             return None
+
+
+class _RowBlob:
+    """A row's sealed blob as Sealer reads a token (sealing.Readable), each read in a blob handle of its
+    own (Spool._with_blob), so that a send that takes minutes holds no read transaction meanwhile."""
+
+    def __init__(self, spool: Spool, entry_id: int):
+        self._spool, self._id, self._position = spool, entry_id, 0
+        self._length = spool._with_blob(entry_id, len)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def seek(self, offset: int, origin: int = os.SEEK_SET) -> None:
+        self._position = offset + {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._length}[origin]
+
+    def read(self, length: int = -1) -> bytes:
+        data = self._spool._with_blob(self._id, partial(_read_at, position=self._position, length=length))
+        self._position += len(data)
+        return data
+
+
+def _read_at(blob: sqlite3.Blob, position: int, length: int) -> bytes:
+    blob.seek(position)
+    return blob.read(length)
 
 
 def _pages(blob_bytes: int, page_size: int) -> int:

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 
 from forms_service.outgoing import OutgoingMail
 from forms_service.sealing import Sealer
-from forms_service.spool import RetryPolicy, Spool
+from forms_service.spool import Claimed, RetryPolicy, Spool
 
 FAST_RETRY = RetryPolicy(base_seconds=0.05, max_seconds=0.2, max_age_seconds=60)
 
@@ -27,6 +27,11 @@ def outgoing(marker: str, number: int = 0, body: bytes = b"") -> OutgoingMail:
     head = f"Subject: {marker}\r\nMessage-ID: <{marker}.{number}@forms.test>\r\n\r\n".encode()
     return OutgoingMail(f"<{marker}.{number}@forms.test>", "forms@association.test", (f"{marker}@example.org",),
                         head + (body or f"body {marker}\r\n".encode()))
+
+
+def opened(entry: Claimed) -> bytes:
+    """The message of a claimed entry, read whole as DATA reads it (its data is the row's Opening)."""
+    return b"".join(entry.mail.data)
 
 
 def corrupt_outgoing_table(path) -> None:

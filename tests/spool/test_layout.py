@@ -22,7 +22,7 @@ import pytest
 
 from forms_service.sealing import Sealer
 from forms_service.spool import LAYOUT, SCHEMA, Spool
-from tests.spool.conftest import FAST_RETRY, outgoing
+from tests.spool.conftest import FAST_RETRY, opened, outgoing
 
 PREVIOUS_RELEASE = "8b3365e"  # the last release with all bookkeeping in `outgoing`
 PREVIOUS_PACKAGE = "forms_service_8b3365e"
@@ -138,7 +138,7 @@ def test_this_release_keeps_the_state_the_previous_one_left(clocked_spool, clock
     assert (dead_id, attempts, error) == (dead.id, 1, "550")
     assert spool.stats().queued == 3
     (fresh,) = spool.claim("new-worker", 600, 10)  # neither the leased row nor the retried one, not yet due
-    assert fresh.mail.data == outgoing("old", 3).data
+    assert opened(fresh) == outgoing("old", 3).data
     clock.advance(1)
     (again,) = spool.claim("new-worker", 600, 10)
     assert (again.id, again.attempts) == (retried.id, 1)
@@ -157,7 +157,7 @@ def test_both_releases_take_turns_on_one_file(clocked_spool, clock, previous_spo
     (leased,) = old.claim("old-worker", 30, 1)
     assert leased.mail.data == outgoing("old", 1).data
     taken = spool.claim("new-worker", 30, 10)
-    assert [entry.mail.data for entry in taken] == [outgoing("old", 2).data, outgoing("new", 1).data]
+    assert [opened(entry) for entry in taken] == [outgoing("old", 2).data, outgoing("new", 1).data]
     old.retry_later(leased.id, "421")
     for entry in taken:
         spool.delivered(entry.id)
@@ -218,5 +218,5 @@ def test_workers_opening_an_older_file_at_once_move_its_bookkeeping_once(spool_p
         assert child.exitcode == 0
     spool = Spool(spool_path, sealer, FAST_RETRY)
     claimed = spool.claim("new-worker", 30, 100)
-    assert [(entry.mail.data, entry.attempts) for entry in claimed] == [
+    assert [(opened(entry), entry.attempts) for entry in claimed] == [
         (outgoing("old", number).data, 2) for number in range(20)]
