@@ -31,21 +31,18 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 from cryptography.fernet import InvalidToken
 
 from . import config as settings
 from .config import ConfigError
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, ENVELOPE_END, OutgoingMail
-from .sealing import Sealer, SealingError, key_setting, sealed_size, sealer_from_config
+from .sealing import Opening, Sealer, SealingError, key_setting, sealed_size, sealer_from_config
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SPOOL_FILE_NAME = "spool.sqlite3"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -411,7 +408,7 @@ class Spool:
         claimed = []
         for entry_id, submission_id, attempts, created_at, kind in sorted(rows):
             try:
-                opening = self.sealer.opening(_RowBlob(self, entry_id), ENVELOPE_END)
+                opening = self._opening(entry_id)
             except InvalidToken:
                 self.dead(entry_id, "InvalidToken")
                 continue
@@ -421,8 +418,9 @@ class Spool:
                                    OutgoingMail.enveloped(opening.head, opening, kind or ASSOCIATION)))
         return claimed
 
-    def _with_blob(self, entry_id: int, use: Callable[[sqlite3.Blob], T]) -> T:
-        """`use` applied to a row's blob, opened for that alone under the lock; RowGone if the row is gone.
+    @contextmanager
+    def _blob(self, entry_id: int) -> Iterator[sqlite3.Blob]:
+        """A row's blob, open under the lock while the block runs; RowGone if the row is gone.
 
         The blob handle is a read transaction: kept open through an SMTP
         send, it would stop `erase`'s checkpoint (which needs no reader of an
@@ -430,17 +428,32 @@ class Spool:
         """
         with self._connected() as db:
             try:
-                with db.blobopen("outgoing", "sealed", entry_id, readonly=True) as blob:
-                    return use(blob)
+                blob = db.blobopen("outgoing", "sealed", entry_id, readonly=True)
             except sqlite3.OperationalError:
                 if db.execute("SELECT 1 FROM outgoing WHERE id = ?", (entry_id,)).fetchone() is None:
                     raise RowGone(entry_id) from None
                 raise
+            with blob:
+                yield blob
+
+    def _opening(self, entry_id: int) -> Opening:
+        """A row opened to be sent (Sealer.opening): its envelope line read, its message read later.
+
+        The first pass, which checks the signature, reads the row through one
+        blob handle, one snapshot: a row `rotate-key` rewrites meanwhile is
+        read as it was, not half old and half new, which would look forged and
+        go dead. The message is read later a blob handle per piece (_RowBlob).
+        """
+        with self._blob(entry_id) as blob:
+            row = _RowBlob(self, entry_id, len(blob))
+            with row.reading_from(blob):
+                return self.sealer.opening(row, ENVELOPE_END)
 
     def _opened(self, entry_id: int) -> bytearray:
         """A row's blob opened whole, read a piece at a time (Sealer.unseal_from), so a resumé is held once,
         not six times; RowGone when it is gone (delivered by a worker whose lease overlapped ours)."""
-        return self._with_blob(entry_id, self.sealer.unseal_from)
+        with self._blob(entry_id) as blob:
+            return self.sealer.unseal_from(blob)
 
     def delivered(self, entry_id: int) -> None:
         """Forget a delivered message; secure_delete zeroes its bytes in the new page
@@ -707,12 +720,20 @@ class Spool:
 
 
 class _RowBlob:
-    """A row's sealed blob as Sealer reads a token (sealing.Readable), each read in a blob handle of its
-    own (Spool._with_blob), so that a send that takes minutes holds no read transaction meanwhile."""
+    """A row's sealed blob as Sealer reads a token (sealing.Readable): from the blob handle given by
+    `reading_from` while it lasts, else each read from a blob handle of its own (Spool._blob), so that a
+    send that takes minutes holds no read transaction meanwhile."""
 
-    def __init__(self, spool: Spool, entry_id: int):
-        self._spool, self._id, self._position = spool, entry_id, 0
-        self._length = spool._with_blob(entry_id, len)
+    def __init__(self, spool: Spool, entry_id: int, length: int):
+        self._spool, self._id, self._length, self._position, self._blob = spool, entry_id, length, 0, None
+
+    @contextmanager
+    def reading_from(self, blob: sqlite3.Blob) -> Iterator[None]:
+        self._blob = blob
+        try:
+            yield
+        finally:
+            self._blob = None
 
     def __len__(self) -> int:
         return self._length
@@ -721,14 +742,11 @@ class _RowBlob:
         self._position = offset + {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._length}[origin]
 
     def read(self, length: int = -1) -> bytes:
-        data = self._spool._with_blob(self._id, partial(_read_at, position=self._position, length=length))
+        with nullcontext(self._blob) if self._blob is not None else self._spool._blob(self._id) as blob:
+            blob.seek(self._position)
+            data = blob.read(length)
         self._position += len(data)
         return data
-
-
-def _read_at(blob: sqlite3.Blob, position: int, length: int) -> bytes:
-    blob.seek(position)
-    return blob.read(length)
 
 
 def _pages(blob_bytes: int, page_size: int) -> int:

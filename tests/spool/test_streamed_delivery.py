@@ -111,6 +111,53 @@ def test_a_row_rewritten_while_sent_is_not_sent_altered_and_is_retried(app, spoo
     assert [received.data for received in smtp_server.messages] == [composed]
 
 
+class ReadsThen:
+    """A token (sealing.Readable) that runs `action` at its `count`-th read, once."""
+
+    def __init__(self, token, count: int, action):
+        self.token, self.count, self.action = token, count, action
+
+    def __len__(self) -> int:
+        return len(self.token)
+
+    def seek(self, offset: int, origin: int = 0) -> None:
+        self.token.seek(offset, origin)
+
+    def read(self, length: int = -1) -> bytes:
+        self.count -= 1
+        if not self.count:
+            self.action()
+        return self.token.read(length)
+
+
+class RotatedWhileChecked(Sealer):
+    """A Sealer whose first pass over a row (the signature check) is interrupted by `rotate`, once."""
+
+    def __init__(self, keys, rotate):
+        super().__init__(keys)
+        self.rotate = rotate
+
+    def opening(self, token, separator):
+        action, self.rotate = self.rotate, lambda: None
+        return super().opening(ReadsThen(token, 5, action), separator)  # inside the HMAC's loop
+
+
+def test_a_row_rewritten_while_its_signature_is_checked_is_not_taken_for_forged(app, spool_path, smtp_server):
+    """The check reads one snapshot of the row: the old token whole, which opens; the rest of DATA then
+    reads the new one, so the message is retried, and delivered as composed."""
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    mail, composed = application(300_000)
+    Spool(spool_path, Sealer([old, new])).accept("rewritten", [mail])
+    spool = Spool(spool_path, RotatedWhileChecked([old, new], Spool(spool_path, Sealer([new, old])).reseal),
+                  SLOW_RETRY)
+    assert deliverer(spool, partial(Relay, app)).deliver_all() == 1
+    assert spool.list_dead() == [] and smtp_server.messages == []
+    assert [row[1:] for row in schedule(spool_path)] == [("queued", 1, "TokenChanged")]
+    spool.make_due()
+    assert deliverer(spool, partial(Relay, app)).deliver_all() == 1
+    assert [received.data for received in smtp_server.messages] == [composed]
+
+
 def test_a_row_deleted_while_sent_is_not_recorded_as_failed(app, spool, smtp_server, caplog):
     """A worker whose lease overlapped ours delivered it meanwhile: our copy stays unfinished, and
     nothing is retried or counted against it."""
