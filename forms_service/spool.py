@@ -394,8 +394,9 @@ class Spool:
     # -- delivering ----------------------------------------------------------
 
     def claim(self, owner: str, lease_seconds: float, limit: int, max_bytes: int = CLAIM_BYTES) -> list[Claimed]:
-        """Lease up to `limit` due messages to `owner` and return them opened, oldest first;
-        no row is added once those taken hold `max_bytes`, so memory stays bounded.
+        """Lease up to `limit` due messages to `owner` and return them, oldest first, their envelopes
+        opened and signatures checked (the messages are read as they are sent: see Claimed); no row is
+        added once those taken hold `max_bytes`.
 
         A row stays leased until `lease_seconds` have passed, after which a
         crashed owner's messages become due for someone else. Rows that no
