@@ -124,7 +124,8 @@ INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, n
 PROBE_SUBMISSION = "health-probe"
 
 # Oldest due first, at most `limit` rows, and rows only while the ones before them
-# hold less than `max_bytes`: twenty 5 MB resumés must not sit opened in one worker.
+# hold less than `max_bytes`: a lease is a promise to send within half of it, and one worker's SMTP
+# session sends twenty 5 MB resumés one after another, so a batch is kept to what it can send in time.
 # The lengths are taken in a query of their own: a window over `length(sealed)` itself
 # copies every blob into the window's temporary table (60 MB for a few resumés); length()
 # alone reads the record's header, not the blob. The lease is then written in `schedule` (LEASE).
