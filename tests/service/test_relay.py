@@ -79,7 +79,7 @@ def test_plaintext_to_another_host_is_refused_before_connecting(app):
     started = time.monotonic()
     with pytest.raises(InsecureTransportError):
         send_all(app, [mail()])
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5  # refused at once, not after a connection attempt's timeout
 
 
 def test_plaintext_to_loopback_is_allowed(make_app, smtp_sink_factory):
@@ -96,11 +96,11 @@ def test_starttls_required_but_not_offered_is_refused(make_app, smtp_sink_factor
 
 
 def test_every_operation_has_a_timeout(make_app, smtp_server):
-    smtp_server.handler.delay = 3
+    smtp_server.handler.delay = 15
     started = time.monotonic()
     with pytest.raises(TemporaryRelayError):
         send_all(make_app(MAIL_TIMEOUT=1), [mail()])
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 10  # cut by the 1 s timeout, not by the server's 15 s delay
 
 
 def test_refused_connection_is_temporary(make_app):

@@ -144,10 +144,9 @@ def test_wakes_at_once_when_a_submission_is_accepted(app, spool, smtp_server):
     deliverer.start()
     try:
         time.sleep(0.1)  # the first pass found nothing; now it sleeps up to 60 s
-        started = time.monotonic()
         accept(spool, 1, "wake")
-        assert smtp_server.handler.wait_for(1, timeout=5)
-        assert time.monotonic() - started < 2
+        # Well under the 60 s poll, with room for a loaded machine: only a wake-up delivers in time.
+        assert smtp_server.handler.wait_for(1, timeout=20)
     finally:
         deliverer.stop()
 
@@ -156,9 +155,9 @@ def test_stop_ends_the_thread(app, spool):
     deliverer = make_deliverer(app, spool)
     deliverer.start()
     started = time.monotonic()
-    deliverer.stop(timeout=5)
+    deliverer.stop(timeout=30)
     assert not deliverer._thread.is_alive()
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # woken, not left to its 60 s poll
 
 
 def test_survives_a_failing_pass(app, spool, smtp_server, monkeypatch, caplog):
