@@ -95,8 +95,8 @@ class Deliverer:
         batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
         if not batch:
             return 0
-        # Leasing rewrote each row: the erase gives the pages it freed back and takes the old versions
-        # out of the WAL, even when the mail server is down and nothing is delivered.
+        # Leasing wrote the rows' bookkeeping (spool.py's `schedule`, never the sealed rows): the erase
+        # takes the old page versions out of the WAL, even when the mail server is down.
         self.eraser.request()
         deadline = time.monotonic() + self.lease_seconds / 2
         pending = list(batch)
