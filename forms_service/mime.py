@@ -31,8 +31,7 @@ from typing import Union
 
 CRLF = b"\r\n"
 BASE64_LINE = 76  # RFC 2045: at most 76 characters per encoded line
-BASE64_LINE_BYTES = BASE64_LINE // 4 * 3  # what one line encodes (base64.encodebytes cuts there too)
-BASE64_BLOCK = BASE64_LINE_BYTES * 1024  # encoded at once: whole lines, about 77 KB of output
+BASE64_BLOCK_LINES = 1024  # encoded at once: about 77 KB of output at 76 characters a line
 FOLD_AT = 78  # RFC 5322's recommended line length
 # RFC 2231 continuation pieces of at most 20 characters or escapes (60 bytes), so that
 # folded lines stay near FOLD_AT, never cutting a %XX escape in two.
@@ -50,25 +49,42 @@ ADDRESS_HEADERS = frozenset({"From", "To", "Cc", "Reply-To"})
 
 
 class Base64Lines:
-    """`data` as base64 lines of 76 characters ending in CRLF, encoded a block at a time as it is read.
+    """`data` as base64 lines of `line_length` characters (76 by default) ending in CRLF, encoded a block at a
+    time as it is read.
 
     Its length is known without encoding, so a message holding a resumé is
     sealed into the spool while it is encoded: its 6.7 MB of base64 are never
-    held whole beside the upload itself.
+    held whole beside the upload itself. OpenPGP's ASCII armor is the same
+    encoding in lines of 64 (openpgp.py).
     """
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, line_length: int = BASE64_LINE):
         self.data = data
+        self.line_length = line_length
 
     def __len__(self) -> int:
-        full, rest = divmod(len(self.data), BASE64_LINE_BYTES)
-        return full * (BASE64_LINE + 2) + (-(-rest // 3) * 4 + 2 if rest else 0)
+        full, rest = divmod(len(self.data), self._line_bytes)
+        return full * (self.line_length + 2) + (-(-rest // 3) * 4 + 2 if rest else 0)
+
+    @property
+    def _line_bytes(self) -> int:
+        return self.line_length // 4 * 3
 
     def __iter__(self) -> Iterator[bytes]:
-        """The encoded lines, a block of whole lines (about 77 KB) at a time."""
+        """The encoded lines, a block of 1024 whole lines (about 77 KB at 76 characters) at a time."""
+        return map(self.encode, self.blocks())
+
+    def blocks(self) -> Iterator[memoryview]:
+        """The data in pieces of 1024 lines' worth, the last one shorter: what `encode` takes."""
         data = memoryview(self.data)
-        for start in range(0, len(data), BASE64_BLOCK):
-            yield base64.encodebytes(data[start:start + BASE64_BLOCK]).replace(b"\n", CRLF)
+        size = self._line_bytes * BASE64_BLOCK_LINES
+        return (data[start:start + size] for start in range(0, len(data), size))
+
+    def encode(self, block: memoryview) -> bytes:
+        """One of `blocks` as base64 lines ending in CRLF."""
+        encoded = base64.b64encode(block)
+        line = self.line_length
+        return b"".join(encoded[at:at + line] + CRLF for at in range(0, len(encoded), line))
 
 
 Chunk = Union[bytes, Base64Lines]
@@ -142,16 +158,21 @@ def with_parameter(entity: Entity, parameter: str) -> Entity:
 
 
 def seven_bit(content_type: str, description: str, data: bytes) -> Entity:
-    """An ASCII part sent as is, its line ends made CRLF: the pieces of an OpenPGP/MIME envelope.
+    """An ASCII part sent as is, its line ends made CRLF: the pieces of an OpenPGP/MIME envelope."""
+    if not data.isascii():
+        raise ValueError("a 7bit part must be ASCII")
+    return seven_bit_lines(content_type, description, (data.replace(b"\r\n", b"\n").replace(b"\n", CRLF),))
 
-    Bytes, not text: the armored ciphertext, as large as the resumé and a
-    third more, is then copied once (the LF to CRLF), not decoded and encoded.
+
+def seven_bit_lines(content_type: str, description: str, chunks: Sequence[Chunk]) -> Entity:
+    """A part of `chunks` that are already ASCII lines ending in CRLF, sent as they are (7bit).
+
+    So the armored ciphertext, as large as the resumé and a third more, is
+    written a block at a time by whoever reads the message (openpgp.py).
     """
     headers = (("Content-Type", content_type), ("Content-Description", description),
                ("Content-Transfer-Encoding", "7bit"))
-    if not data.isascii():
-        raise ValueError("a 7bit part must be ASCII")
-    return Entity(headers, (data.replace(b"\r\n", b"\n").replace(b"\n", CRLF),))
+    return Entity(headers, tuple(chunks))
 
 
 class Message:

@@ -11,9 +11,11 @@ no key that can read what it spools or sends.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pysequoia
@@ -31,6 +33,14 @@ OUTER_HEADERS = ("From", "To", "Cc", "Date", "Message-ID", "Auto-Submitted")
 ARMORED_PREFIX = "-----BEGIN PGP"
 SECRET_TAGS = (Tag.SecretKey, Tag.SecretSubkey)
 EXPIRY_WARNING = datetime.timedelta(days=30)
+# RFC 9580 6.2: the armor header line, an empty line (no armor headers), base64 in lines of 64,
+# the checksum line ("=" and the CRC24 in base64), the tail line.
+ARMOR_BEGIN = b"-----BEGIN PGP MESSAGE-----\r\n\r\n"
+ARMOR_LINE = 64
+CHECKSUM_LINE = 7
+ARMOR_END = b"-----END PGP MESSAGE-----\r\n"
+CRC24_INIT = 0xB704CE  # RFC 9580 6.1.1
+CRC24_POLY = 0x1864CFB
 
 
 class KeyRefused(Exception):
@@ -190,26 +200,98 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
         raise ConfigError("PGP_KEYS", str(refused)) from refused
 
 
-def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert],
-                 generic_subject: str) -> mime.Message:
-    """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
+def protected_message(headers: Sequence[tuple[str, str]], body: mime.Entity) -> bytes:
+    """The message that encrypt_mime encrypts, as bytes (pysequoia takes bytes only).
 
-    The inner entity is marked protected-headers="v1", so mail clients show
-    its real Subject; the outer message only carries the routing headers
-    (OUTER_HEADERS) and `generic_subject`. Written with mime.py from the
-    composed parts, so nothing is parsed back.
+    Its entity is marked protected-headers="v1", so mail clients show its
+    real Subject. Joined whole once, its pieces dropped as soon as they are.
     """
-    # pysequoia takes bytes only, so the message is joined whole here (its pieces are dropped as soon
-    # as they are joined), and the plaintext dropped as soon as it is encrypted, so that a resumé is
-    # held as few times as can be.
-    inner = bytes(mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"')))
-    armored = pysequoia.encrypt(inner, list(recipients))
-    del inner
+    return bytes(mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"')))
+
+
+def encrypt_mime(headers: Sequence[tuple[str, str]], inner: bytes, recipients: Sequence[pysequoia.Cert],
+                 generic_subject: str) -> mime.Message:
+    """The message `inner` (from protected_message) wrapped whole in RFC 3156 OpenPGP/MIME.
+
+    The outer message only carries the routing headers (OUTER_HEADERS) and
+    `generic_subject`. Written with mime.py from the composed parts, so
+    nothing is parsed back. The ciphertext is binary, about the size of
+    `inner`; its ASCII armor is written a block at a time by whoever reads
+    the message (the spool, as it seals it), never held whole.
+    """
+    ciphertext = pysequoia.encrypt(inner, list(recipients), armor=False)
     outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
-    ciphertext = mime.seven_bit('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message", armored)
-    del armored
     envelope = mime.with_parameter(mime.multipart("encrypted", [
         mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
-        ciphertext,
+        mime.seven_bit_lines('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message",
+                             [Armor(ciphertext)]),
     ]), 'protocol="application/pgp-encrypted"')
     return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)
+
+
+class Armor(mime.Base64Lines):
+    """A binary OpenPGP message as RFC 9580 ASCII armor in CRLF lines, written a block at a time
+    as it is read, so the 9 MB armor of a resumé is never held whole.
+
+    With the CRC24 checksum line, which RFC 9580 (6.1) says to write only
+    when interoperability needs it: it does, GnuPG 2.2 reports a message
+    whose length is a multiple of 3 armored without it as invalid ("invalid
+    packet (ctb=10)", exit status 2), though it decrypts it.
+    """
+
+    def __init__(self, ciphertext: bytes):
+        super().__init__(ciphertext, ARMOR_LINE)
+
+    def __len__(self) -> int:
+        return len(ARMOR_BEGIN) + super().__len__() + CHECKSUM_LINE + len(ARMOR_END)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield ARMOR_BEGIN
+        crc = CRC24_INIT
+        for block in self.blocks():
+            crc = _crc24_extend(crc, block)
+            yield self.encode(block)
+        yield b"=" + base64.b64encode(crc.to_bytes(3, "big")) + mime.CRLF + ARMOR_END
+
+
+def _crc24_extend(crc: int, block: memoryview) -> int:
+    """The CRC24 of what `crc` is the CRC24 of, followed by `block`.
+
+    Python would take a second per resumé to compute it byte by byte; Sequoia
+    computes each block's in its armor (pysequoia.armor), and CRCs being linear,
+    they combine: `crc` (less the initial value, which the block's own CRC
+    includes) advanced over the block's length in zero bytes, plus the block's.
+    """
+    armored = pysequoia.armor(bytes(block), pysequoia.ArmorKind.Message)
+    checksum = next(line for line in armored.splitlines() if line.startswith("="))
+    block_crc = int.from_bytes(base64.b64decode(checksum[1:]), "big")
+    return _gf2_apply(_zero_bytes(len(block)), crc ^ CRC24_INIT) ^ block_crc
+
+
+@functools.cache
+def _zero_bytes(count: int) -> tuple[int, ...]:
+    """The CRC24 register's change over `count` zero bytes, a linear map: the images of its 24 bits."""
+    one_bit = tuple(_crc24_shift(1 << bit) for bit in range(24))
+    result, power, bits = tuple(1 << bit for bit in range(24)), one_bit, 8 * count
+    while bits:  # square and multiply: a few dozen compositions for a block of any size
+        if bits & 1:
+            result = tuple(_gf2_apply(power, image) for image in result)
+        power = tuple(_gf2_apply(power, image) for image in power)
+        bits >>= 1
+    return result
+
+
+def _crc24_shift(register: int) -> int:
+    """The register after one zero bit."""
+    register <<= 1
+    return register ^ CRC24_POLY if register & 0x1000000 else register
+
+
+def _gf2_apply(images: tuple[int, ...], vector: int) -> int:
+    """The linear map given by the images of the 24 bits, applied to `vector`."""
+    result = 0
+    for image in images:
+        if vector & 1:
+            result ^= image
+        vector >>= 1
+    return result

@@ -14,6 +14,7 @@ that is the job of active_office.py and active_pdf.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import lzma
 import re
@@ -21,7 +22,6 @@ import struct
 import unicodedata
 import zipfile
 import zlib
-from dataclasses import dataclass
 from xml.parsers.expat import ExpatError
 
 import filetype
@@ -64,13 +64,21 @@ class UploadRefused(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Document:
-    """An accepted document: its detected type, a safe file name and the exact bytes."""
+    """An accepted document: its detected type, a safe file name, the exact bytes and their count.
+
+    `size` outlives `data` (see without_data), for the log line.
+    """
 
     kind: FileType
     filename: str
     data: bytes
+    size: int
+
+    def without_data(self) -> Document:
+        """This document once its bytes are let go of: name, type and size only."""
+        return dataclasses.replace(self, data=b"")
 
 
 def inspect(filename: str | None, data: bytes) -> Document:
@@ -78,7 +86,7 @@ def inspect(filename: str | None, data: bytes) -> Document:
     if not data:
         raise UploadRefused("file_empty")
     kind = detect(data)
-    return Document(kind, safe_filename(filename, kind), data)
+    return Document(kind, safe_filename(filename, kind), data, len(data))
 
 
 def detect(data: bytes) -> FileType:

@@ -36,6 +36,7 @@ def submit(form_name: str):
     if request.mimetype not in FORM_ENCODINGS:
         raise UnsupportedMediaType()
     submission = validate(form, *_parsed_body())
+    _close_uploads()
     language = answers.language()
     submission_id = secrets.token_urlsafe(16)
     if submission.honeypot:
@@ -83,6 +84,13 @@ def _parsed_body():
         raise  # 413 and friends keep their own answer
     except Exception as error:
         raise BadRequest() from error
+
+
+def _close_uploads() -> None:
+    """Close the uploaded files' streams once validated: a resumé's bytes then live on in the
+    submission only, which compose lets go of before encrypting (Submission.release_document)."""
+    for _, upload in request.files.items(multi=True):
+        upload.close()
 
 
 def hand_over(submission_id: str, mails: list[OutgoingMail], reserve: bool = False) -> None:
@@ -174,5 +182,5 @@ def _log(submission_id: str, submission: Submission, outcome: str) -> None:
     current_app.logger.info(
         "submission id=%s form=%s outcome=%s request_bytes=%s text_bytes=%d file_bytes=%d",
         submission_id, submission.form.name, outcome, request.content_length,
-        submission.text_bytes, len(document.data) if document else 0,
+        submission.text_bytes, document.size if document else 0,
     )

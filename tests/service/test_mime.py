@@ -68,4 +68,4 @@ def test_a_message_read_a_piece_at_a_time_is_the_message_encoded_whole(size):
                      else chunk for chunk in message.chunks)
     assert b"".join(pieces) == bytes(message) == eager
     assert length == len(eager) == sum(map(len, pieces))
-    assert max(map(len, pieces)) <= mime.BASE64_BLOCK // mime.BASE64_LINE_BYTES * (mime.BASE64_LINE + 2)
+    assert max(map(len, pieces)) <= mime.BASE64_BLOCK_LINES * (mime.BASE64_LINE + 2)

@@ -8,11 +8,13 @@ import os
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import pysequoia
 import pytest
 
 from forms_service import mime
 from forms_service.config import ConfigError
-from forms_service.openpgp import KeyRefused, NoUsableKey, encrypt_mime, load_recipients, recipients_from_config
+from forms_service.openpgp import (Armor, KeyRefused, NoUsableKey, encrypt_mime, load_recipients, protected_message,
+                                   recipients_from_config)
 from tests.spool.conftest import gpg
 
 RESUME = b"%PDF-1.7\n" + os.urandom(4000) + b"\n%%EOF\n"
@@ -38,7 +40,8 @@ def inner_message() -> tuple[list[tuple[str, str]], mime.Entity]:
 
 def encrypted(certs) -> bytes:
     """The wire bytes of inner_message() encrypted to `certs`."""
-    return bytes(encrypt_mime(*inner_message(), certs, "Nouvelle candidature"))
+    headers, body = inner_message()
+    return bytes(encrypt_mime(headers, protected_message(headers, body), certs, "Nouvelle candidature"))
 
 
 def decrypt_with_gpg(keys, wire: bytes) -> EmailMessage:
@@ -173,3 +176,38 @@ def test_secret_keys_are_refused(pgp_keys):
 def test_unset_means_no_openpgp():
     assert recipients_from_config({}) is None
     assert recipients_from_config({"PGP_KEYS": None}) is None
+
+
+
+def test_the_encrypted_part_is_ascii_armor_that_gnupg_reads(pgp_keys):
+    """The armor written as the message is read: GnuPG decrypts it to the inner message
+    exactly, and the message's length is known before it is written."""
+    certs = load_recipients([str(pgp_keys.files["good"])]).usable()
+    headers, body = inner_message()
+    inner = protected_message(headers, body)
+    message = encrypt_mime(headers, inner, certs, "Nouvelle candidature")
+    wire = bytes(message)
+    assert len(message) == len(wire) == sum(map(len, message))
+    _, payload = message_from_bytes(wire, policy=policy.default).iter_parts()
+    assert payload["Content-Type"] == 'application/octet-stream; name="encrypted.asc"'
+    assert (payload["Content-Description"], payload["Content-Transfer-Encoding"]) == ("OpenPGP encrypted message",
+                                                                                      "7bit")
+    start = wire.index(b"-----BEGIN PGP MESSAGE-----\r\n")
+    end = wire.index(b"-----END PGP MESSAGE-----\r\n") + len(b"-----END PGP MESSAGE-----\r\n")
+    assert gpg(pgp_keys.home, "--decrypt", stdin=wire[start:end]) == inner
+
+
+# Around the sizes GnuPG 2.2 cares about (a multiple of 3 needs the checksum line) and the blocks the armor is
+# written in (48 bytes a line, 1024 lines a block).
+ARMOR_SIZES = [1, 2, 3, 47, 48, 49, 48 * 1024 - 1, 48 * 1024, 48 * 1024 + 1, 3 * 48 * 1024 + 7, 1_000_002]
+
+
+@pytest.mark.parametrize("size", ARMOR_SIZES)
+def test_the_armor_written_a_block_at_a_time_is_sequoias_own(size):
+    """Byte for byte what Sequoia armors whole (CRLF line ends), checksum line included, and its
+    length known before it is written."""
+    data = os.urandom(size)
+    armor = Armor(data)
+    pieces = list(armor)
+    assert b"".join(pieces) == pysequoia.armor(data, pysequoia.ArmorKind.Message).encode().replace(b"\n", b"\r\n")
+    assert len(armor) == sum(map(len, pieces))

@@ -4,6 +4,8 @@ decrypted by GnuPG; unusable keys stop start-up with one line."""
 
 from __future__ import annotations
 
+import io
+import logging
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 import requests
 
 from forms_service.app import create_app
+from forms_service.fields import RESUME_MAX_BYTES
 from harness import samples
 from harness.gunicorn import PROJECT, Gunicorn, service_environment
 from harness.settings import JSON, OPERATOR, SITE, volunteer_form
@@ -123,3 +126,28 @@ def test_a_key_expiring_soon_is_a_warning_on_every_health_check(pgp_settings, pg
         (warning,) = answer.get_json()["warnings"]
         assert warning.startswith(f"OpenPGP key {pgp_keys.fingerprint('expiring')} expires on ")
         assert warning.endswith(": renew it")
+
+
+def test_a_5_mb_application_decrypts_to_the_very_bytes_uploaded(pgp_settings, pgp_keys, smtp_server):
+    """The largest resumé allowed, through gunicorn: the worker lets go of the upload before
+    encrypting and writes the armor as it spools, and what GnuPG decrypts is the upload."""
+    resume = samples.padded_pdf(RESUME_MAX_BYTES - 64 * 1024)  # the form's other fields fit in the cap too
+    with Gunicorn(settings=pgp_settings) as server:
+        response = requests.post(f"http://127.0.0.1:{server.port}/forms/volunteer", data=volunteer_form(resume=None),
+                                 files={"resume": ("cv.pdf", resume, "application/pdf")},
+                                 headers={**SITE, **JSON}, timeout=60)
+        assert response.status_code == 202, response.text
+        received = smtp_server.handler.wait_for(2, timeout=60)
+    association = next(message for message in received if message.rcpt_tos == ("volunteer@cch.example.org",))
+    (attachment,) = decrypt_with_gpg(pgp_keys, association.data).iter_attachments()
+    assert attachment.get_content() == resume
+
+
+def test_the_log_line_gives_the_size_of_a_resume_let_go_of(pgp_settings, smtp_server, caplog):
+    """Compose lets go of the resumé's bytes before encrypting: the log line still gives its size."""
+    client = create_app(pgp_settings).test_client()
+    resume = (io.BytesIO(RESUME), "cv.pdf", "application/pdf")
+    with caplog.at_level(logging.INFO):
+        assert post(client, "volunteer", volunteer_form(resume=resume), JSON).status_code == 202
+    (line,) = [record.getMessage() for record in caplog.records if "outcome=accepted" in record.getMessage()]
+    assert f"file_bytes={len(RESUME)}" in line
