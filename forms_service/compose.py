@@ -23,9 +23,8 @@ import jinja2
 
 from . import i18n, mime
 from .fields import FILE, FORMS, N_, PEER_LANGUAGES, Acknowledgement, Form
-from .openpgp import Keyring, encrypt_mime, protected_message
+from .openpgp import Keyring, encrypt_mime
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
-from .uploads import Document
 from .validation import Submission
 
 REFERENCE_CHARS = 8
@@ -147,30 +146,20 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
         "notes": [staff.gettext(note) for note in notes],
     }
     body = _bodies("association", context)
-    if submission.document:
-        body = mime.multipart("mixed", [body, _attachment(submission.document)])
+    document = submission.document
+    if document:
+        body = mime.multipart("mixed", [body, mime.attachment(document.data, document.kind.mime, document.filename)])
     message_id = _message_id(submission_id, 1, settings)
     headers = _headers(settings, recipients, subject, message_id)
     if submission.reply_address:
         headers.append(("Reply-To", mime.header_value("Reply-To", submission.reply_address)))
     headers.append(("Content-Language", staff.language))
     if settings.keyring:
-        keys = settings.keyring.usable()  # NoUsableKey before anything is let go of
         sealed_subject = _subject(staff, sealed_msgid, submission, submission_id)
-        inner = protected_message(headers, body)
-        # The resumé is in `inner` now: its other holders let go of it, so that
-        # only `inner` and its ciphertext are held while it is encrypted.
-        del body
-        submission.release_document()
-        data = encrypt_mime(headers, inner, keys, sealed_subject)
+        data = encrypt_mime(headers, body, settings.keyring.usable(), sealed_subject)
     else:
         data = mime.message(headers, body)
     return OutgoingMail(message_id, settings.envelope_sender, recipients, data, ASSOCIATION)
-
-
-def _attachment(document: Document) -> mime.Entity:
-    """The resumé attached to the association's email, under its safe name and detected type."""
-    return mime.attachment(document.data, document.kind.mime, document.filename)
 
 
 def _acknowledgement(submission: Submission, submission_id: str, language: str,

@@ -26,7 +26,7 @@ from flask import Flask
 
 from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
-from .openpgp import Keyring, NoUsableKey
+from .openpgp import GnuPGFailed, Keyring, NoUsableKey
 from .outgoing import OutgoingMail
 from .spool import Spool, SpoolBounds, SpoolUnavailable, unopened_problem
 
@@ -37,6 +37,7 @@ LIMITER_EXTENSION = "limiter"  # where Flask-Limiter registers itself (a set of 
 STORAGE_WATCH = "forms_storage_watch"
 NOT_WRITABLE = "not writable"
 NO_USABLE_KEY = "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
+ENCRYPTION_FAILED = "OpenPGP encryption failed"
 STORAGE_DOWN = "rate-limit storage unreachable: limits are counted per process until it is back"
 OK, WARNING, CRITICAL, UNKNOWN = range(4)  # monitoring-plugins exit statuses (`spool check`)
 MEGABYTE = 1024 * 1024
@@ -79,6 +80,8 @@ def probe(spool: Spool, keyring: Keyring | None) -> str | None:
         data = keyring.probe() if keyring else b"probe"
     except NoUsableKey:
         return NO_USABLE_KEY
+    except GnuPGFailed as error:
+        return f"{ENCRYPTION_FAILED} ({error})"
     try:
         spool.probe(OutgoingMail("<health-probe>", "", (), data))
     except SpoolUnavailable as error:

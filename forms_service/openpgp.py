@@ -1,6 +1,7 @@
 """OpenPGP/MIME (RFC 3156) encryption of emails to the association's public keys.
 
-The only module that touches pysequoia. FORMS_PGP_KEYS lists the public
+The only module that touches pysequoia (which reads and vets the keys) and
+GnuPG (which encrypts, as a stream). FORMS_PGP_KEYS lists the public
 certificates of everyone who may read submissions, as a JSON list (parsed
 by Flask's from_prefixed_env) whose items are each either a path to a key
 file (armored or binary, possibly holding several certificates) or an
@@ -12,11 +13,18 @@ no key that can read what it spools or sends.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import functools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import mmap
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pysequoia
 from pysequoia.packet import PacketPile, Tag
@@ -33,6 +41,11 @@ OUTER_HEADERS = ("From", "To", "Cc", "Date", "Message-ID", "Auto-Submitted")
 ARMORED_PREFIX = "-----BEGIN PGP"
 SECRET_TAGS = (Tag.SecretKey, Tag.SecretSubkey)
 EXPIRY_WARNING = datetime.timedelta(days=30)
+# GnuPG, without its configuration, agent, key servers or keyring; no compression: a resumé's
+# formats are compressed already, and deflating the rest would cost more time than it saves.
+GPG = ("gpg", "--batch", "--no-tty", "--quiet", "--no-options", "--no-autostart", "--no-auto-key-retrieve",
+       "--compress-algo", "none")
+GPG_TIMEOUT_SECONDS = 60
 # RFC 9580 6.2: the armor header line, an empty line (no armor headers), base64 in lines of 64,
 # the checksum line ("=" and the CRC24 in base64), the tail line.
 ARMOR_BEGIN = b"-----BEGIN PGP MESSAGE-----\r\n\r\n"
@@ -94,6 +107,10 @@ def refusal(cert: pysequoia.Cert) -> str | None:
 class NoUsableKey(Exception):
     """Every configured OpenPGP key has expired: the association's mail cannot be encrypted, so no
     submission may be accepted (sending it in clear would break the promise); the view answers 503."""
+
+
+class GnuPGFailed(Exception):
+    """gpg could not encrypt: as with NoUsableKey, nothing is accepted (503) and the health check is red."""
 
 
 def _fingerprint(cert: pysequoia.Cert) -> str:
@@ -164,8 +181,8 @@ class Keyring:
         return [expired_line(cert) for cert in self.expired(now)], expiring
 
     def probe(self) -> bytes:
-        """A few bytes encrypted to the usable keys, as every submission is (for the health check)."""
-        return pysequoia.encrypt(b"probe", self.usable())
+        """A few bytes encrypted to the usable keys, the way every submission is (for the health check)."""
+        return bytes(encrypt([b"probe"], self.usable()))
 
 
 def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None = None) -> Keyring:
@@ -195,38 +212,94 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
     if not setting:
         return None
     try:
+        require_gnupg()
         return load_recipients(setting)
     except KeyRefused as refused:
         raise ConfigError("PGP_KEYS", str(refused)) from refused
 
 
-def protected_message(headers: Sequence[tuple[str, str]], body: mime.Entity) -> bytes:
-    """The message that encrypt_mime encrypts, as bytes (pysequoia takes bytes only).
-
-    Its entity is marked protected-headers="v1", so mail clients show its
-    real Subject. Joined whole once, its pieces dropped as soon as they are.
-    """
-    return bytes(mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"')))
-
-
-def encrypt_mime(headers: Sequence[tuple[str, str]], inner: bytes, recipients: Sequence[pysequoia.Cert],
+def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert],
                  generic_subject: str) -> mime.Message:
-    """The message `inner` (from protected_message) wrapped whole in RFC 3156 OpenPGP/MIME.
+    """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
 
-    The outer message only carries the routing headers (OUTER_HEADERS) and
-    `generic_subject`. Written with mime.py from the composed parts, so
-    nothing is parsed back. The ciphertext is binary, about the size of
-    `inner`; its ASCII armor is written a block at a time by whoever reads
-    the message (the spool, as it seals it), never held whole.
+    The inner entity is marked protected-headers="v1", so mail clients show
+    its real Subject; the outer message only carries the routing headers
+    (OUTER_HEADERS) and `generic_subject`. Written with mime.py from the
+    composed parts, so nothing is parsed back. The inner message is encrypted
+    as it is written, and the ciphertext's ASCII armor is written a block at a
+    time by whoever reads the message (the spool, as it seals it).
     """
-    ciphertext = pysequoia.encrypt(inner, list(recipients), armor=False)
+    inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
     outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
     envelope = mime.with_parameter(mime.multipart("encrypted", [
         mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
         mime.seven_bit_lines('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message",
-                             [Armor(ciphertext)]),
+                             [Armor(encrypt(inner, recipients))]),
     ]), 'protocol="application/pgp-encrypted"')
     return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)
+
+
+def encrypt(plaintext: Iterable[bytes], recipients: Sequence[pysequoia.Cert]) -> mmap.mmap:
+    """`plaintext`, given a piece at a time, encrypted to `recipients` by GnuPG: a binary OpenPGP
+    message in memory, mapped read-only (unmapped with the last reference to it).
+
+    Streamed, so that a resumé is never held whole a second time. pysequoia
+    cannot stream in memory: `encrypt` takes and returns whole `bytes`, and
+    `encrypt_file` buffers 8 MB of its own; both hold the GIL throughout.
+    gpg reads the pieces from a pipe and writes into a file in memory (memfd,
+    never on disk). Each key is handed over in a file of its own
+    (--recipient-file: nothing is imported), and the keys' validity is the
+    Keyring's decision. Raises GnuPGFailed if gpg fails or is missing.
+    """
+    with tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home, \
+            _memory_file("forms-openpgp") as ciphertext, _memory_file("forms-gnupg-stderr") as errors, \
+            contextlib.ExitStack() as keys:
+        key_files = [keys.enter_context(_memory_file("forms-openpgp-key")) for _ in recipients]
+        for cert, key_file in zip(recipients, key_files):
+            key_file.write(str(cert).encode())
+            key_file.flush()
+        command = [*GPG, "--homedir", home, "--encrypt"]
+        for key_file in key_files:
+            command += ["--recipient-file", f"/proc/self/fd/{key_file.fileno()}"]
+        try:
+            gpg = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=ciphertext, stderr=errors,
+                                   pass_fds=[key_file.fileno() for key_file in key_files])
+        except OSError as error:
+            raise GnuPGFailed(f"gpg cannot be run ({error.strerror})") from error
+        try:
+            for piece in plaintext:
+                gpg.stdin.write(piece)
+        except BrokenPipeError:
+            pass  # gpg stopped reading: its status and message say why
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                gpg.stdin.close()
+            _wait(gpg)
+        if gpg.returncode:
+            errors.seek(0)
+            message = errors.read(1000).decode(errors="replace").strip().splitlines()
+            raise GnuPGFailed(f"gpg exited with status {gpg.returncode}: {message[-1] if message else 'no message'}")
+        return mmap.mmap(ciphertext.fileno(), 0, prot=mmap.PROT_READ)
+
+
+def _wait(gpg: subprocess.Popen) -> None:
+    """Wait for gpg, killed past GPG_TIMEOUT_SECONDS: a submission must not hang on it."""
+    try:
+        gpg.wait(GPG_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        gpg.kill()
+        gpg.wait()
+
+
+def _memory_file(name: str) -> BinaryIO:
+    """An anonymous file in memory (Linux's memfd), gone when closed; `name` shows in /proc only."""
+    return open(os.memfd_create(name, os.MFD_CLOEXEC), "w+b")
+
+
+def require_gnupg() -> None:
+    """Raise KeyRefused unless gpg can be run: with OpenPGP configured, nothing is accepted without it."""
+    if not shutil.which(GPG[0]):
+        raise KeyRefused("needs GnuPG's gpg, which is not installed (Debian: apt-get install gnupg)")
 
 
 class Armor(mime.Base64Lines):
@@ -239,7 +312,7 @@ class Armor(mime.Base64Lines):
     packet (ctb=10)", exit status 2), though it decrypts it.
     """
 
-    def __init__(self, ciphertext: bytes):
+    def __init__(self, ciphertext: mmap.mmap | bytes):
         super().__init__(ciphertext, ARMOR_LINE)
 
     def __len__(self) -> int:

@@ -14,7 +14,6 @@ that is the job of active_office.py and active_pdf.py.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import lzma
 import re
@@ -22,6 +21,7 @@ import struct
 import unicodedata
 import zipfile
 import zlib
+from dataclasses import dataclass
 from xml.parsers.expat import ExpatError
 
 import filetype
@@ -64,21 +64,13 @@ class UploadRefused(Exception):
         self.code = code
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Document:
-    """An accepted document: its detected type, a safe file name, the exact bytes and their count.
-
-    `size` outlives `data` (see without_data), for the log line.
-    """
+    """An accepted document: its detected type, a safe file name and the exact bytes."""
 
     kind: FileType
     filename: str
     data: bytes
-    size: int
-
-    def without_data(self) -> Document:
-        """This document once its bytes are let go of: name, type and size only."""
-        return dataclasses.replace(self, data=b"")
 
 
 def inspect(filename: str | None, data: bytes) -> Document:
@@ -86,7 +78,7 @@ def inspect(filename: str | None, data: bytes) -> Document:
     if not data:
         raise UploadRefused("file_empty")
     kind = detect(data)
-    return Document(kind, safe_filename(filename, kind), data, len(data))
+    return Document(kind, safe_filename(filename, kind), data)
 
 
 def detect(data: bytes) -> FileType:

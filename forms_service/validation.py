@@ -81,20 +81,6 @@ class Submission:
         """Size of what was typed, in UTF-8 bytes: loggable without revealing content."""
         return sum(len(str(value).encode()) for value in self.values.values())
 
-    def release_document(self) -> None:
-        """Let go of the document's bytes, keeping its name, type and size.
-
-        For compose alone, the last reader of the bytes: with OpenPGP, once
-        they are in the message it encrypts, so a 5 MB resumé is not held
-        beside its encryption too (the request's streams are closed once
-        validated, see views.submit). A method of the submission rather than
-        something compose returns: the view keeps one object for the whole
-        request, and nothing after compose (the log line, the answer) reads
-        the bytes.
-        """
-        if self.document:
-            self.document = self.document.without_data()
-
 
 def validate(form: Form, values: MultiValues, files: MultiValues) -> Submission:
     """Check every field of `form`; never raises on bad input, it records problems."""

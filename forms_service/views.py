@@ -13,7 +13,7 @@ from . import answers, guard, health, ratelimit
 from .compose import MailSettings, compose, is_urgent
 from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
-from .openpgp import NoUsableKey
+from .openpgp import GnuPGFailed, NoUsableKey
 from .outgoing import OutgoingMail
 from .spool import SpoolFull, SpoolUnavailable
 from .validation import Submission, validate
@@ -36,7 +36,6 @@ def submit(form_name: str):
     if request.mimetype not in FORM_ENCODINGS:
         raise UnsupportedMediaType()
     submission = validate(form, *_parsed_body())
-    _close_uploads()
     language = answers.language()
     submission_id = secrets.token_urlsafe(16)
     if submission.honeypot:
@@ -54,6 +53,10 @@ def submit(form_name: str):
         return answers.spool_full(language, form)
     except NoUsableKey:  # never sent in clear: refused, and said so (the health check is red too)
         _log(submission_id, submission, "no-usable-openpgp-key")
+        return answers.failure(503, language, form)
+    except GnuPGFailed as error:  # as above; the operator must act (README, "OpenPGP")
+        current_app.logger.error("OpenPGP encryption failed: %s", error)
+        _log(submission_id, submission, "openpgp-failed")
         return answers.failure(503, language, form)
     except SpoolUnavailable as error:
         _log(submission_id, submission, f"spool-unavailable ({error})")
@@ -84,13 +87,6 @@ def _parsed_body():
         raise  # 413 and friends keep their own answer
     except Exception as error:
         raise BadRequest() from error
-
-
-def _close_uploads() -> None:
-    """Close the uploaded files' streams once validated: a resumé's bytes then live on in the
-    submission only, which compose lets go of before encrypting (Submission.release_document)."""
-    for _, upload in request.files.items(multi=True):
-        upload.close()
 
 
 def hand_over(submission_id: str, mails: list[OutgoingMail], reserve: bool = False) -> None:
@@ -182,5 +178,5 @@ def _log(submission_id: str, submission: Submission, outcome: str) -> None:
     current_app.logger.info(
         "submission id=%s form=%s outcome=%s request_bytes=%s text_bytes=%d file_bytes=%d",
         submission_id, submission.form.name, outcome, request.content_length,
-        submission.text_bytes, document.size if document else 0,
+        submission.text_bytes, len(document.data) if document else 0,
     )

@@ -13,8 +13,7 @@ import pytest
 
 from forms_service import mime
 from forms_service.config import ConfigError
-from forms_service.openpgp import (Armor, KeyRefused, NoUsableKey, encrypt_mime, load_recipients, protected_message,
-                                   recipients_from_config)
+from forms_service.openpgp import Armor, KeyRefused, NoUsableKey, encrypt_mime, load_recipients, recipients_from_config
 from tests.spool.conftest import gpg
 
 RESUME = b"%PDF-1.7\n" + os.urandom(4000) + b"\n%%EOF\n"
@@ -40,8 +39,7 @@ def inner_message() -> tuple[list[tuple[str, str]], mime.Entity]:
 
 def encrypted(certs) -> bytes:
     """The wire bytes of inner_message() encrypted to `certs`."""
-    headers, body = inner_message()
-    return bytes(encrypt_mime(headers, protected_message(headers, body), certs, "Nouvelle candidature"))
+    return bytes(encrypt_mime(*inner_message(), certs, "Nouvelle candidature"))
 
 
 def decrypt_with_gpg(keys, wire: bytes) -> EmailMessage:
@@ -178,14 +176,13 @@ def test_unset_means_no_openpgp():
     assert recipients_from_config({"PGP_KEYS": None}) is None
 
 
-
 def test_the_encrypted_part_is_ascii_armor_that_gnupg_reads(pgp_keys):
     """The armor written as the message is read: GnuPG decrypts it to the inner message
     exactly, and the message's length is known before it is written."""
     certs = load_recipients([str(pgp_keys.files["good"])]).usable()
     headers, body = inner_message()
-    inner = protected_message(headers, body)
-    message = encrypt_mime(headers, inner, certs, "Nouvelle candidature")
+    inner = bytes(mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"')))
+    message = encrypt_mime(headers, body, certs, "Nouvelle candidature")
     wire = bytes(message)
     assert len(message) == len(wire) == sum(map(len, message))
     _, payload = message_from_bytes(wire, policy=policy.default).iter_parts()

@@ -4,7 +4,6 @@ decrypted by GnuPG; unusable keys stop start-up with one line."""
 
 from __future__ import annotations
 
-import io
 import logging
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from forms_service.app import create_app
 from forms_service.fields import RESUME_MAX_BYTES
 from harness import samples
 from harness.gunicorn import PROJECT, Gunicorn, service_environment
-from harness.settings import JSON, OPERATOR, SITE, volunteer_form
+from harness.settings import JSON, OPERATOR, SITE, support_form, volunteer_form
 from tests.service.helpers import as_shown, post
 from tests.service.test_injection import ENCODED_NAMES, VOLUNTEER_SUBJECTS
 from tests.spool.conftest import gpg
@@ -129,8 +128,8 @@ def test_a_key_expiring_soon_is_a_warning_on_every_health_check(pgp_settings, pg
 
 
 def test_a_5_mb_application_decrypts_to_the_very_bytes_uploaded(pgp_settings, pgp_keys, smtp_server):
-    """The largest resumé allowed, through gunicorn: the worker lets go of the upload before
-    encrypting and writes the armor as it spools, and what GnuPG decrypts is the upload."""
+    """The largest resumé allowed, through gunicorn: encrypted by GnuPG as the message is written,
+    armored as it is spooled, and what GnuPG decrypts is the upload."""
     resume = samples.padded_pdf(RESUME_MAX_BYTES - 64 * 1024)  # the form's other fields fit in the cap too
     with Gunicorn(settings=pgp_settings) as server:
         response = requests.post(f"http://127.0.0.1:{server.port}/forms/volunteer", data=volunteer_form(resume=None),
@@ -143,11 +142,27 @@ def test_a_5_mb_application_decrypts_to_the_very_bytes_uploaded(pgp_settings, pg
     assert attachment.get_content() == resume
 
 
-def test_the_log_line_gives_the_size_of_a_resume_let_go_of(pgp_settings, smtp_server, caplog):
-    """Compose lets go of the resumé's bytes before encrypting: the log line still gives its size."""
-    client = create_app(pgp_settings).test_client()
-    resume = (io.BytesIO(RESUME), "cv.pdf", "application/pdf")
-    with caplog.at_level(logging.INFO):
-        assert post(client, "volunteer", volunteer_form(resume=resume), JSON).status_code == 202
-    (line,) = [record.getMessage() for record in caplog.records if "outcome=accepted" in record.getMessage()]
-    assert f"file_bytes={len(RESUME)}" in line
+def test_without_gnupg_start_up_stops_with_one_line(pgp_settings, tmp_path):
+    environment = {**service_environment(pgp_settings), "PATH": str(tmp_path)}  # no gpg on it
+    result = subprocess.run([sys.executable, "-m", "forms_service.startup"], cwd=PROJECT, env=environment,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4
+    assert result.stderr == ("forms_service: FORMS_PGP_KEYS needs GnuPG's gpg, which is not installed "
+                             "(Debian: apt-get install gnupg)\n")
+
+
+def test_gnupg_gone_while_running_refuses_rather_than_sends_in_clear(pgp_settings, smtp_server, monkeypatch, tmp_path,
+                                                                    caplog):
+    """gnupg removed under a running service (an upgrade gone wrong): 503, nothing kept, health red, and the
+    operator told why."""
+    app = create_app(pgp_settings)
+    client = app.test_client()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with caplog.at_level(logging.ERROR):
+        response = post(client, "support", support_form(), JSON)
+    assert response.status_code == 503
+    assert app.extensions["forms_spool"].stats().queued == 0 and smtp_server.messages == []
+    assert "OpenPGP encryption failed: gpg cannot be run" in caplog.text
+    assert client.get("/forms/healthz").status_code == 503
+    assert client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"].startswith(
+        "OpenPGP encryption failed (gpg cannot be run")
