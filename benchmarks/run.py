@@ -19,11 +19,11 @@ import contextlib
 import io
 import json
 import logging
-import tempfile
 import subprocess
-import sys
+import tempfile
 import threading
 import time
+import unittest.mock
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -32,6 +32,7 @@ import pysequoia
 
 from benchmarks import heap, lighthouse, load
 from benchmarks.sink import CountingSink
+from forms_service import openpgp
 from harness import cgroup, samples
 from harness.cgroup import MemoryCgroup
 from harness.gunicorn import FORMS_APP, WORKER_OPTIONS, Gunicorn
@@ -249,45 +250,45 @@ def memory_rows(sink: CountingSink) -> list[Row]:
     return rows + [gpg_row()] + spool_size_rows()
 
 
-GPG_PEAK = """
-import subprocess, sys, threading, time
-import pysequoia
-from forms_service import openpgp
-peaks = {"VmHWM": 0, "RssAnon": 0}
-def watch(pid):  # /proc/PID/status until gpg has exited (ru_maxrss would count the fork's copy of this process)
-    while True:
-        try:
-            status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
-            for name in peaks:
-                peaks[name] = max(peaks[name], int(status[name].split()[0]) * 1024)
-        except (OSError, KeyError):
-            return
-        time.sleep(0.0005)
-class Watched(subprocess.Popen):
+class WatchedProcess(subprocess.Popen):
+    """A child process whose peak VmHWM and RssAnon are read from /proc/PID/status until it exits
+    (ru_maxrss would count the fork's copy of its parent); `started` lists every one."""
+
+    started: list[WatchedProcess] = []
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.watcher = threading.Thread(target=watch, args=(self.pid,))
+        self.peaks = {"VmHWM": 0, "RssAnon": 0}
+        self.watcher = threading.Thread(target=self._watch)
         self.watcher.start()
-subprocess.Popen = Watched
-cert = pysequoia.Cert.from_bytes(sys.stdin.buffer.read())
-openpgp.encrypt((bytes(76) + b"\\r\\n" for _ in range(int(sys.argv[1]) // 78)), [cert])
-print(peaks["VmHWM"], peaks["RssAnon"])
-"""
+        self.started.append(self)
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                status = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
+                for name in self.peaks:
+                    self.peaks[name] = max(self.peaks[name], int(status[name].split()[0]) * 1024)
+            except (OSError, KeyError):  # gone, or a zombie without memory lines
+                return
+            time.sleep(0.0005)
 
 
 def gpg_row() -> Row:
     """The gpg process that encrypts a 5 MB upload's message with OpenPGP (openpgp.encrypt): outside the
-    worker, so outside the heap figures. Peak RSS, measured in a process of its own (its only child)."""
-    message_bytes = UPLOAD_BYTES * 4 // 3 * 78 // 76  # the resumé's base64 lines
-    peaks = {}
-    for size in (1000, message_bytes):
-        peaks[size] = [int(figure) for figure in subprocess.run(
-            [sys.executable, "-c", GPG_PEAK, str(size)], input=openpgp_public_key().encode(), capture_output=True,
-            check=True).stdout.split()]
-    (rss, anonymous), (small_rss, _) = peaks[message_bytes], peaks[1000]
+    worker, so outside the heap figures. Its peak RSS, and for a 1 KB message to show it streams."""
+    cert = pysequoia.Cert.from_bytes(openpgp_public_key().encode())
+    peaks = []
+    for size in (UPLOAD_BYTES * 4 // 3 * 78 // 76, 1000):  # the resumé's base64 lines; a short message
+        with unittest.mock.patch.object(subprocess, "Popen", WatchedProcess):
+            openpgp.encrypt((bytes(76) + b"\r\n" for _ in range(size // 78)), [cert])
+        gpg = WatchedProcess.started.pop()
+        gpg.watcher.join()
+        peaks.append(gpg.peaks)
+    (large, small) = peaks
     return Row("memory", "gpg encrypting a 5 MB upload's message (OpenPGP), a process of its own",
-               f"peak RSS {rss / MEGABYTE:.1f} MB, of which {anonymous / MEGABYTE:.1f} MB its own (the rest "
-               f"shared libraries); {small_rss / MEGABYTE:.1f} MB for a 1 KB message: it streams")
+               f"peak RSS {large['VmHWM'] / MEGABYTE:.1f} MB, of which {large['RssAnon'] / MEGABYTE:.1f} MB its own "
+               f"(the rest shared libraries); {small['VmHWM'] / MEGABYTE:.1f} MB for a 1 KB message: it streams")
 
 
 def cgroup_row(figures: dict[str, int], label: str) -> Row:

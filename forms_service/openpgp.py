@@ -89,18 +89,24 @@ def _expired(cert: pysequoia.Cert, now: datetime.datetime) -> bool:
     return cert.expiration is not None and cert.expiration <= now
 
 
-def refusal(cert: pysequoia.Cert) -> str | None:
+def refusal(cert: pysequoia.Cert, now: datetime.datetime) -> str | None:
     """Why `cert` can never be used to encrypt, or None when it can (expiry is the Keyring's business).
 
-    pysequoia itself would encrypt to a revoked certificate, so that is
-    checked here before the probe for an encryption-capable subkey.
+    Proved by encrypting a probe to it with gpg, as every submission is: a key
+    gpg cannot use (no encryption subkey, or an algorithm or key version newer
+    than it knows, which pysequoia would accept) stops start-up, rather than
+    making every submission fail. gpg refuses an expired key too, which the
+    Keyring leaves out at each use instead, so that one is not probed. A
+    revoked key is named as such before the probe.
     """
     if cert.is_revoked:
         return "is revoked"
+    if _expired(cert, now):
+        return None
     try:
-        pysequoia.encrypt(b"probe", [cert])
-    except Exception:  # pysequoia reports "no suitable encryption subkey" as RuntimeError
-        return "has no valid encryption-capable subkey"
+        encrypt([b"probe"], [cert])
+    except GnuPGFailed as failed:
+        return f"cannot be encrypted to ({failed})"
     return None
 
 
@@ -197,8 +203,10 @@ def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None 
     certs = [cert for position, item in enumerate(items, 1) for cert in _parse(item, position)]
     if not certs:
         raise KeyRefused("is an empty list: leave it unset to rely on the symmetric spool key alone")
+    require_gnupg()
+    now = now or _utcnow()
     for cert in certs:
-        reason = refusal(cert)
+        reason = refusal(cert, now)
         if reason:
             raise KeyRefused(f"key {_fingerprint(cert)} {reason}: remove it or configure a valid key")
     keyring = Keyring(certs)
@@ -212,7 +220,6 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
     if not setting:
         return None
     try:
-        require_gnupg()
         return load_recipients(setting)
     except KeyRefused as refused:
         raise ConfigError("PGP_KEYS", str(refused)) from refused
@@ -254,10 +261,7 @@ def encrypt(plaintext: Iterable[bytes], recipients: Sequence[pysequoia.Cert]) ->
     with tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home, \
             _memory_file("forms-openpgp") as ciphertext, _memory_file("forms-gnupg-stderr") as errors, \
             contextlib.ExitStack() as keys:
-        key_files = [keys.enter_context(_memory_file("forms-openpgp-key")) for _ in recipients]
-        for cert, key_file in zip(recipients, key_files):
-            key_file.write(str(cert).encode())
-            key_file.flush()
+        key_files = [keys.enter_context(_key_file(cert)) for cert in recipients]
         command = [*GPG, "--homedir", home, "--encrypt"]
         for key_file in key_files:
             command += ["--recipient-file", f"/proc/self/fd/{key_file.fileno()}"]
@@ -291,13 +295,22 @@ def _wait(gpg: subprocess.Popen) -> None:
         gpg.wait()
 
 
+def _key_file(cert: pysequoia.Cert) -> BinaryIO:
+    """`cert`, armored, in a file in memory for gpg's --recipient-file."""
+    key_file = _memory_file("forms-openpgp-key")
+    key_file.write(str(cert).encode())
+    key_file.flush()
+    return key_file
+
+
 def _memory_file(name: str) -> BinaryIO:
     """An anonymous file in memory (Linux's memfd), gone when closed; `name` shows in /proc only."""
     return open(os.memfd_create(name, os.MFD_CLOEXEC), "w+b")
 
 
 def require_gnupg() -> None:
-    """Raise KeyRefused unless gpg can be run: with OpenPGP configured, nothing is accepted without it."""
+    """Raise KeyRefused unless gpg is installed: with OpenPGP configured, nothing is accepted without it
+    (and no key could be vetted)."""
     if not shutil.which(GPG[0]):
         raise KeyRefused("needs GnuPG's gpg, which is not installed (Debian: apt-get install gnupg)")
 

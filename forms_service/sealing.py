@@ -103,7 +103,7 @@ class Sealer:
         key = base64.urlsafe_b64decode(self._keys().current)
         iv = os.urandom(IV_BYTES)
         header = FERNET_VERSION + struct.pack(">Q", int(time.time())) + iv  # HEADER_BYTES
-        signer = hmac.HMAC(key[:16], hashes.SHA256())
+        signer = _hmac(key)
         padder = padding.PKCS7(algorithms.AES.block_size).padder()
         encryptor = Cipher(algorithms.AES(key[16:]), modes.CBC(iv)).encryptor()
         encoder = _Base64Writer(write)
@@ -186,7 +186,7 @@ class Sealer:
         so that a record of which keys opened what can be kept beside the sealed rows."""
         names = set()
         for key in self._keys().raw:
-            signer = hmac.HMAC(key[:16], hashes.SHA256())
+            signer = _hmac(key)
             signer.update(FINGERPRINT_TEXT)
             names.add(signer.finalize()[:16].hex())
         return frozenset(names)
@@ -228,7 +228,7 @@ class Opening:
 
     def _plaintext(self) -> Iterator[bytes]:
         """The whole plaintext in pieces, its last piece only once the HMAC of what was read is checked."""
-        signer = hmac.HMAC(self._key[:16], hashes.SHA256())
+        signer = _hmac(self._key)
         header = _raw_bytes(self._token, 0, HEADER_BYTES)
         signer.update(header)
         decrypt = _decrypting(self._key, header[-IV_BYTES:])
@@ -316,9 +316,14 @@ def _raw_bytes(token: Readable, start: int, end: int) -> bytes:
     return b"".join(_raw_range(token, start, end))
 
 
+def _hmac(key: bytes) -> hmac.HMAC:
+    """Fernet's HMAC-SHA256 under the signing half of `key` (a raw 32-byte Fernet key)."""
+    return hmac.HMAC(key[:16], hashes.SHA256())
+
+
 def _signed_by(key: bytes, token: Readable, signed: int, mac: bytes) -> bool:
     """Whether the HMAC of the token's first `signed` bytes under `key` is `mac` (constant-time compare)."""
-    signer = hmac.HMAC(key[:16], hashes.SHA256())
+    signer = _hmac(key)
     for piece in _raw_range(token, 0, signed):
         signer.update(piece)
     try:
@@ -341,7 +346,7 @@ def _token_parts(token: Readable) -> tuple[bytes, int, bytes]:
 def _signed_head(key: bytes, token: Readable, header: bytes, signed: int, mac: bytes, separator: bytes) -> bytes | None:
     """The plaintext up to its first `separator` (included) if `key` signed the token, else None; InvalidToken
     if it holds no separator. Decrypted in the HMAC's own pass, so the head is the text authenticated."""
-    signer = hmac.HMAC(key[:16], hashes.SHA256())
+    signer = _hmac(key)
     signer.update(header)
     decrypt, plain, end = _decrypting(key, header[-IV_BYTES:]), bytearray(), -1
     for piece in _raw_range(token, HEADER_BYTES, signed):

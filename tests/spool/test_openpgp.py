@@ -107,7 +107,8 @@ def test_armored_blocks_are_accepted_alone_or_in_the_list(pgp_keys):
 
 @pytest.mark.parametrize("name, reason", [
     ("revoked", "is revoked"),
-    ("signonly", "has no valid encryption-capable subkey"),
+    ("signonly", "cannot be encrypted to (gpg exited with status 2: gpg: [stdin]: encryption failed: "
+                 "Unusable public key)"),
 ])
 def test_unusable_keys_stop_start_up_naming_the_fingerprint(pgp_keys, name, reason):
     setting = [str(pgp_keys.files["good"]), str(pgp_keys.files[name])]
@@ -118,6 +119,22 @@ def test_unusable_keys_stop_start_up_naming_the_fingerprint(pgp_keys, name, reas
     assert pgp_keys.fingerprint(name) in line
     assert reason in line
     assert "\n" not in line
+
+
+@pytest.mark.parametrize("kind", [
+    {"cipher_suite": pysequoia.CipherSuite.Cv448},  # X448: GnuPG 2.4 has it, Debian 12's 2.2 does not
+    {"profile": pysequoia.Profile.RFC9580},  # a version 6 key
+])
+def test_a_key_pysequoia_reads_but_gpg_cannot_use_stops_start_up(pgp_keys, tmp_path, kind):
+    """Vetted by encrypting with gpg, as submissions are: otherwise start-up passes and every
+    submission is refused."""
+    cert = pysequoia.Tsk.generate("Newer <newer@keys.test>", **kind).extract_certificate()
+    key_file = tmp_path / "newer.asc"
+    key_file.write_text(str(cert))
+    with pytest.raises(ConfigError) as refused:
+        recipients_from_config({"PGP_KEYS": [str(pgp_keys.files["good"]), str(key_file)]})
+    assert str(refused.value).startswith(f"forms_service: FORMS_PGP_KEYS key {cert.fingerprint.upper()} cannot be "
+                                         "encrypted to (gpg exited with status 2: gpg: [stdin]: encryption failed: ")
 
 
 def test_an_expired_key_is_left_out_at_each_use_naming_it_once(pgp_keys, caplog):
