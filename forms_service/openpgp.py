@@ -327,17 +327,17 @@ class Armor(mime.Base64Lines):
 
     def __init__(self, ciphertext: mmap.mmap | bytes):
         super().__init__(ciphertext, ARMOR_LINE)
+        # Here, not as the armor is read: the spool reads it inside its write transaction, which
+        # every other worker's submission waits for.
+        self._crc = functools.reduce(_crc24_extend, self.blocks(), CRC24_INIT)
 
     def __len__(self) -> int:
         return len(ARMOR_BEGIN) + super().__len__() + CHECKSUM_LINE + len(ARMOR_END)
 
     def __iter__(self) -> Iterator[bytes]:
         yield ARMOR_BEGIN
-        crc = CRC24_INIT
-        for block in self.blocks():
-            crc = _crc24_extend(crc, block)
-            yield self.encode(block)
-        yield b"=" + base64.b64encode(crc.to_bytes(3, "big")) + mime.CRLF + ARMOR_END
+        yield from super().__iter__()
+        yield b"=" + base64.b64encode(self._crc.to_bytes(3, "big")) + mime.CRLF + ARMOR_END
 
 
 def _crc24_extend(crc: int, block: memoryview) -> int:

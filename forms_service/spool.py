@@ -53,6 +53,10 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 PAGE_CACHE_KIB = 256
 # One erase attempt may hold up writers this long while readers of an older snapshot finish.
 ERASE_WAIT_MS = 20
+# Opening at start-up waits this long for another process's write lock (an older spool file's one-time
+# VACUUM, three workers starting on a busy machine): giving up sooner stops the worker with exit status 4,
+# which systemd does not restart (a bad setting, for all it knows).
+START_WAIT_MS = 60_000
 QUEUED = "queued"
 DEAD = "dead"
 LAYOUT = 1  # PRAGMA user_version: 0 up to release 8b3365e, all in `outgoing`; 1 with `schedule`
@@ -252,7 +256,8 @@ class Spool:
     """
 
     def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000,
-                 clock: Callable[[], float] = time.time, bounds: SpoolBounds | None = None):
+                 start_wait_ms: int = START_WAIT_MS, clock: Callable[[], float] = time.time,
+                 bounds: SpoolBounds | None = None):
         self.clock = clock  # wall time of every schedule and age: tests give one they move themselves
         self.path = Path(path)
         self.sealer = sealer
@@ -263,17 +268,17 @@ class Spool:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._inherited: list[sqlite3.Connection] = []
-        self._create()
+        self._create(start_wait_ms)
         after_fork_in_child(self._forked)
 
     # -- connection handling -------------------------------------------------
 
-    def _create(self) -> None:
+    def _create(self, wait_ms: int) -> None:
         """Create directory (0700), file (0600) and schema; SQLite gives -wal/-shm the same mode."""
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-            db = self._open()
+            db = self._open(wait_ms)
             try:
                 _give_back_space(db)
                 db.executescript(SCHEMA)

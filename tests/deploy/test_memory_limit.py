@@ -48,6 +48,11 @@ def resumes() -> list[tuple[str, bytes, str]]:
             for number in range(UPLOADS)]
 
 
+def refusals(log: str) -> list[str]:
+    """The log lines of submissions not accepted: each names why (views._log)."""
+    return [line for line in log.splitlines() if "outcome=" in line and "outcome=accepted" not in line]
+
+
 def post_all(url: str) -> list[int]:
     """The statuses of UPLOADS volunteer applications posted at once (a barrier releases them together)."""
     start = threading.Barrier(UPLOADS)
@@ -84,7 +89,7 @@ def test_a_1_gb_server_survives_20_concurrent_5_mb_uploads(openpgp, smtp_sink_fa
             still, figures = server.pids()[1:], limited.stats()
             report = (f"limit {SERVER_LIMIT / MEGABYTE:.0f} MB: statuses {statuses}, {len(received)}/{MAILS} "
                       f"emails, workers {workers} then {still}, cgroup {describe(figures)}\n"
-                      f"gunicorn's log ends: {server.output()[-2000:]}")
+                      f"refusals logged: {refusals(server.output())}\ngunicorn's log ends: {server.output()[-2000:]}")
         finally:
             nginx.stop()
     assert figures.get("oom_kill", 0) == 0, report

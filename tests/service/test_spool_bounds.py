@@ -50,7 +50,7 @@ def apply(server: Gunicorn, language: str, headers: dict) -> requests.Response:
     fields.append(("resume", ("cv.pdf", samples.padded_pdf(MEGABYTE), "application/pdf")))
     body, content_type = encode_multipart_formdata(fields)
     return requests.post(f"http://127.0.0.1:{server.port}/forms/volunteer", data=body, timeout=60,
-                         headers={**SITE, **headers, "Content-Type": content_type})
+                         headers={**SITE, **headers, "Content-Type": content_type}, allow_redirects=False)
 
 
 def test_a_flood_of_uploads_past_the_bound_still_lets_a_request_for_help_in(server):
@@ -76,7 +76,12 @@ def test_a_flood_of_uploads_past_the_bound_still_lets_a_request_for_help_in(serv
 
 
 def test_the_refusal_page_says_so_in_the_submitters_language(server):
-    """Without JavaScript: the HTML page, in French, with Retry-After (the spool is still full)."""
-    response = apply(server, "fr", {"Accept": "text/html"})
+    """Without JavaScript: the HTML page, in French, with Retry-After. The spool is full after the flood;
+    when this test runs alone, or room was left, applications fill it first (each accepted one is
+    redirected to the thank-you page)."""
+    for _ in range(APPLICATIONS):
+        response = apply(server, "fr", {"Accept": "text/html"})
+        if response.status_code != 303:
+            break
     assert response.status_code == 503 and response.headers["Retry-After"] == "3600"
     assert html.escape(i18n.catalogue("fr").gettext(SPOOL_FULL)) in response.text

@@ -284,7 +284,9 @@ def test_unreadable_rows_go_dead_instead_of_blocking(spool_path, spool):
     assert [entry.last_error for entry in stranger.list_dead()] == ["InvalidToken"]
 
 
-def test_seconds_until_due_follows_retries_and_leases(spool):
+def test_seconds_until_due_follows_retries_and_leases(clocked_spool):
+    """On the test's clock: with real time, a loaded machine let the short retry fall due before it was asked."""
+    spool = clocked_spool
     assert spool.seconds_until_due() == float("inf")
     spool.accept("sub", [outgoing("due")])
     assert spool.seconds_until_due() == 0
@@ -372,3 +374,27 @@ def test_reseal_skips_rows_no_key_opens_and_reports_them(spool_path, sealer, cap
     assert done == 2
     assert [entry.id for entry in spool.list_dead()] == unreadable
     assert [entry.submission_id for entry in spool.list_dead()] == ["sub-foreign"]
+
+
+@pytest.mark.parametrize("start_wait_ms, opens", [(None, True), (100, False)])
+def test_a_starting_worker_waits_for_another_process_holding_the_file(spool_path, sealer, start_wait_ms, opens):
+    """Three workers starting at once on a busy machine, or one rewriting an older spool file once: the
+    others wait for its write lock, well past the ordinary busy timeout, rather than stop with exit
+    status 4, which systemd does not restart. The control shows the wait is what lets it open."""
+    spool_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    holder = sqlite3.connect(spool_path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(1.0, holder.rollback)
+    release.start()
+    started = time.monotonic()
+    try:
+        options = {} if start_wait_ms is None else {"start_wait_ms": start_wait_ms}
+        if opens:
+            Spool(spool_path, sealer, busy_timeout_ms=100, **options)
+            assert time.monotonic() - started >= 0.9  # it waited for the lock
+        else:
+            with pytest.raises(SpoolUnavailable):
+                Spool(spool_path, sealer, busy_timeout_ms=100, **options)
+    finally:
+        release.join()
+        holder.close()
