@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import signal
 import sys
 import threading
 import time
@@ -158,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smtp-port", type=int, default=8025)
     parser.add_argument("--folder", type=Path, default=PROJECT / "instance" / "dev")
     args = parser.parse_args(argv)
+    # Ctrl-C stops, even when started by a script: a shell without job control starts
+    # its background commands with SIGINT ignored, and Python then installs no handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return serve(args)
     except KeyboardInterrupt:  # Ctrl-C during the first build: no traceback

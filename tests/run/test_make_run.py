@@ -48,7 +48,9 @@ class DevServer:
         self.url = f"http://127.0.0.1:{self.port}/"
         command = [sys.executable, "-m", "forms_service.devserver", "--port", str(self.port),
                    "--smtp-port", str(self.smtp_port), "--folder", str(folder)]
-        self.process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE,
+        # Started with SIGINT ignored, as a script's background job is: Ctrl-C must stop it all the same.
+        ignoring_ctrl_c = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+        self.process = subprocess.Popen(ignoring_ctrl_c + command, cwd=PROJECT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._new_line = threading.Condition()
