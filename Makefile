@@ -7,15 +7,17 @@ export NO_MKDOCS_2_WARNING := 1
 .PHONY: run test test-core build install clean
 
 # The virtual environment is (re)built whenever requirements.txt or pyproject.toml changes.
-# --no-compile: Python compiles what it imports on first use; compiling every installed module
-# up front took most of an install's time.
-PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile
+# Bytecode is compiled at install, the project's included: the service cannot write into its release
+# (systemd's ProtectSystem=strict), and where PYTHONDONTWRITEBYTECODE is set nothing caches it either,
+# so every process (each gunicorn worker, each check, each test's subprocess) would compile every module.
+PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON3) --version))"; exit 1; }
 	$(PYTHON3) -m venv --clear $(VENV)  # a package dropped from requirements.txt goes too
 	$(PIP) -r requirements.txt
 	$(PIP) --no-deps --editable .
+	$(PYTHON) -m compileall -q forms_service
 	touch $@
 
 install: $(VENV)/.installed

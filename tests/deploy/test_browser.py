@@ -1,14 +1,16 @@
-"""Chromium through the deploy nginx: the site runs under its Content-Security-Policy without a single violation."""
+"""Chromium through the deploy nginx, as readers meet the site: every page under its Content-Security-Policy
+without a single violation, a request to another host, a console error or an axe violation."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from harness.nginx import PROJECT
-from tests.site.helpers import open_search
+from tests.site.helpers import axe_violations, open_search, wake_theme_scripts
 
 pytestmark = pytest.mark.browser
 
@@ -30,16 +32,25 @@ def page(browser):
     context.close()
 
 
-def test_every_page_passes_the_csp_without_console_errors(deployed, page):
-    problems: list[str] = []
-    page.on("console", lambda message: message.type == "error" and problems.append(f"{page.url}: {message.text}"))
-    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
+def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_violation(deployed, page):
+    """One visit per page checks all four (page loads are most of a browser test's cost): the policy, no
+    request to another host (Material's scripts, the search worker and the index included), no error, and
+    WCAG as every reader first sees the page, then once Material's scripts have run and search is open."""
+    origin = urlsplit(deployed.url).netloc
+    problems: dict[str, list[str]] = {"csp": [], "foreign requests": [], "console": [], "axe": []}
+    page.on("request", lambda request: urlsplit(request.url).netloc != origin
+            and problems["foreign requests"].append(request.url))
+    page.on("console", lambda message: message.type == "error"
+            and problems["console"].append(f"{page.url}: {message.text}"))
+    page.on("pageerror", lambda error: problems["console"].append(f"{page.url}: {error}"))
     for path in deployed.pages():
         page.goto(deployed.url + path, wait_until="networkidle")
-        # Material's scripts, the search worker and the language's index: the policy must allow them too.
+        problems["axe"] += [f"{path} before the first interaction: {found}" for found in axe_violations(page)]
+        wake_theme_scripts(page)
+        problems["axe"] += [f"{path} after the first interaction: {found}" for found in axe_violations(page)]
         open_search(page)
-        problems += [f"{path}: {violation}" for violation in page.evaluate("window.__violations")]
-    assert problems == []
+        problems["csp"] += [f"{path}: {violation}" for violation in page.evaluate("window.__violations")]
+    assert problems == {"csp": [], "foreign requests": [], "console": [], "axe": []}
 
 
 def failed_requests(page) -> list[str]:

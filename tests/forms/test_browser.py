@@ -8,7 +8,6 @@ tests/conftest.py. Every page runs under the deploy Content-Security-Policy.
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from forms_service import i18n
@@ -16,10 +15,9 @@ from forms_service.fields import CHECKBOX, FILE, FORMS, MEGABYTE, SELECT
 from forms_service.messages import CHOOSE_FILE_AGAIN, FAILURES, NETWORK_FAILURE, REFUSED_TITLE
 from harness import samples
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
+from tests.site.helpers import axe_violations
 
 pytestmark = pytest.mark.browser
-
-AXE = Axe()
 
 
 def document(data: bytes, name: str = "CV Amina.pdf", mime: str = "application/pdf") -> dict:
@@ -94,10 +92,6 @@ def expect_field_error(page, name: str, field: str, text: str) -> None:
     expect(page.locator(f"#{name}-{field}-error")).to_have_text(text)
     expect(control).to_have_attribute("aria-invalid", "true")
     assert f"{name}-{field}-error" in control.get_attribute("aria-describedby").split()
-
-
-def axe_violations(page) -> list[str]:
-    return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in AXE.run(page).response["violations"]]
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])

@@ -1,62 +1,17 @@
-"""The site in a real browser: privacy, accessibility, language, search, no-JS."""
+"""The site in a real browser: search, language, the theme's scripts, no-JS.
+
+Every page's privacy (no request leaves the origin), console and accessibility are checked in one visit
+per page, behind the deploy nginx: tests/deploy/test_browser.py."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
-from tests.site.helpers import open_search, wake_theme_scripts
+from tests.site.helpers import open_search
 
 pytestmark = pytest.mark.browser
-
-AXE = Axe()
-
-
-def visit_every_page(site, page, handle):
-    """Load every built page (404s included) and call handle(path) on each."""
-    for path in site.pages():
-        if path.startswith(("assets/", "search/")):
-            continue
-        page.goto(site.url + path, wait_until="networkidle")
-        handle(path)
-
-
-def test_no_request_leaves_the_sites_origin(site, page):
-    origin = urlsplit(site.url).netloc
-    foreign: list[str] = []
-    page.on("request", lambda request: urlsplit(request.url).netloc != origin and foreign.append(request.url))
-
-    # Material's scripts, the search worker and the index must stay home too.
-    visit_every_page(site, page, lambda path: open_search(page))
-    assert foreign == []
-
-
-def test_no_console_error_on_any_page(site, page):
-    errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and errors.append(f"{page.url}: {message.text}"))
-    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-    visit_every_page(site, page, lambda path: wake_theme_scripts(page))
-    assert errors == []
-
-
-def test_zero_axe_violations_on_every_page(site, page):
-    violations: dict[str, list[str]] = {}
-
-    def audit(label):
-        found = AXE.run(page).response["violations"]
-        if found:
-            violations[label] = [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in found]
-
-    def audit_both_states(path):
-        # As every reader first sees the page, then once Material's scripts have run.
-        audit(f"{path} (before the first interaction)")
-        wake_theme_scripts(page)
-        audit(f"{path} (after the first interaction)")
-
-    visit_every_page(site, page, audit_both_states)
-    assert violations == {}
 
 
 @pytest.mark.parametrize("folder, query", [("en/", "volunteer"), ("", "bénévole")])
