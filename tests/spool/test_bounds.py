@@ -74,7 +74,10 @@ def test_the_file_gives_its_space_back_once_the_burst_is_delivered(app, spool_pa
         spool.accept(f"burst-{number}", [upload("burst", number)])
     burst = on_disk(spool_path)
     assert burst > 6 * MEGABYTE
-    assert make_deliverer(app, spool).deliver_all() == 12
+    # Counted as delivered, not as claimed: on a loaded machine a batch outlives half its lease, and
+    # what it had not sent yet is released and claimed again.
+    make_deliverer(app, spool).deliver_all()
+    assert spool.stats().queued == 0 and len(smtp_server.messages) == 12
     assert on_disk(spool_path) < MEGABYTE
     assert spool_path.stat().st_size == used_bytes(spool_path)  # no free page kept
 
@@ -104,7 +107,8 @@ def test_an_older_spool_file_is_rewritten_once_to_give_space_back(app, tmp_path,
     spool.accept("new", [outgoing("new")])
     assert max(entry.id for entry in spool.claim("check", 0.001, 100)) == 9
     before = on_disk(spool_path)
-    assert make_deliverer(app, spool).deliver_all() == 8
+    make_deliverer(app, spool).deliver_all()  # counted as delivered, as above
+    assert spool.stats().queued == 0 and len(smtp_server.messages) == 8
     assert on_disk(spool_path) < before / 4
 
 
