@@ -51,6 +51,11 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # that upload is in memory: 2 MB more per upload. A blob's pages are read or written once; what is
 # touched again (b-tree and schedule pages) fits in a few hundred KiB.
 PAGE_CACHE_KIB = 256
+# Every write waits this long for another process's write lock. In a burst of resumés each accept and
+# each delivery (secure_delete zeroes the row) writes and fsyncs megabytes, one after another: with 5 s,
+# a busy disk turned submissions that only had to wait their turn into 503s. Well below gunicorn's 30 s
+# worker timeout, which the upload itself also spends.
+BUSY_WAIT_MS = 15_000
 # One erase attempt may hold up writers this long while readers of an older snapshot finish.
 ERASE_WAIT_MS = 20
 # Opening at start-up waits this long for another process's write lock (an older spool file's one-time
@@ -255,9 +260,9 @@ class Spool:
     processes.
     """
 
-    def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *, busy_timeout_ms: int = 5000,
-                 start_wait_ms: int = START_WAIT_MS, clock: Callable[[], float] = time.time,
-                 bounds: SpoolBounds | None = None):
+    def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *,
+                 busy_timeout_ms: int = BUSY_WAIT_MS, start_wait_ms: int = START_WAIT_MS,
+                 clock: Callable[[], float] = time.time, bounds: SpoolBounds | None = None):
         self.clock = clock  # wall time of every schedule and age: tests give one they move themselves
         self.path = Path(path)
         self.sealer = sealer
