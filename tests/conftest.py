@@ -14,12 +14,6 @@ from harness.settings import service_settings
 from harness.smtp_sink import SmtpSink
 
 
-def pytest_collection_modifyitems(items):
-    """Slow tests first: pytest-xdist hands tests out in this order, and a slow one handed out last runs
-    on alone while the other workers sit idle (measured: the last 3 % of the suite took a fifth of it)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(scope="session")
 def smtp_ca() -> trustme.CA:
     """The test CA the service is told to trust (FORMS_MAIL_CA_FILE)."""

@@ -32,7 +32,6 @@ def page(browser):
     context.close()
 
 
-@pytest.mark.slow
 def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_violation(deployed, page):
     """One visit per page checks all four (page loads are most of a browser test's cost): the policy, no
     request to another host (Material's scripts, the search worker and the index included), no error, and

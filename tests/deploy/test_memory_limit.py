@@ -70,7 +70,6 @@ def post_all(url: str) -> list[int]:
         return list(pool.map(post, resumes()))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("openpgp", [False, True], ids=["plain", "openpgp"])
 def test_a_1_gb_server_survives_20_concurrent_5_mb_uploads(openpgp, smtp_sink_factory, smtp_ca_file, tmp_path):
     sink = smtp_sink_factory(auth=True)

@@ -176,7 +176,6 @@ def test_the_body_buffer_is_as_large_as_the_cap():
     assert set(re.findall(r"client_body_buffer_size (\S+);", snippet)) == caps
 
 
-@pytest.mark.slow
 def test_no_log_line_names_the_visitor(unavailable, stalled):
     nginx = unavailable.nginx
     assert post_support(unavailable, "en")[0] == 504

@@ -226,7 +226,6 @@ def test_first_install_serves_the_release_on_the_other_port(host):
     assert host.post().status_code == 202
 
 
-@pytest.mark.slow
 def test_upgrade_and_rollback_under_load_lose_nothing(host, smtp_server):
     first, second = host.ports
     with Load(host.post) as load:

@@ -111,7 +111,6 @@ def test_a_killed_service_leaves_nothing_readable(rig):
     assert after.nothing(), after.summary()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("pace", PACES.values(), ids=PACES.keys())
 def test_delivered_messages_are_unreadable_under_steady_load(rig, pace):
     """Two clients keep posting all along; the marked submissions, once delivered, are
@@ -166,7 +165,6 @@ def stalling_after(sink, answered: int, seconds: float):
         del handler.handle_DATA
 
 
-@pytest.mark.slow
 def test_a_send_that_hangs_does_not_hold_up_the_erasure(rig):
     """The association's email is delivered, then the server takes 12 s over the acknowledgement
     (within FORMS_MAIL_TIMEOUT): the delivered one is unreadable by its deadline all the same."""

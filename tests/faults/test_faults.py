@@ -82,7 +82,6 @@ def test_permanent_refusals_go_dead_and_are_kept(rig):
     assert figures.duplicated == 0
 
 
-@pytest.mark.slow
 def test_sigkill_under_load_then_restart_loses_nothing(rig):
     """Killed mid-request (uploads in flight) and mid-relay (DATA in progress): after a restart
     every accepted submission arrives; duplicates at most one per killed worker."""

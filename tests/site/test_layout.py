@@ -54,7 +54,6 @@ def pages_of(site) -> list[str]:
     return [path for path in site.pages() if not path.startswith(("assets/", "search/"))]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scripts", ["with scripts", "without scripts"])
 def test_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, browser, scripts):
     context = browser.new_context(java_script_enabled=scripts == "with scripts", viewport=PHONE)
