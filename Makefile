@@ -37,7 +37,7 @@ test: install
 	$(PYTEST)
 
 ## The service, spool and site-build tests alone, e.g. on another interpreter in its own venv:
-## make test-core PYTHON3=/usr/bin/python3 VENV=.venv-system (CI runs them on Debian's python3 and on 3.13).
+## make test-core PYTHON3=python3.13 VENV=.venv-3.13 (CI runs them on 3.13, after the whole suite on Debian's python3).
 test-core: install
 	$(PYTEST) tests/service tests/spool tests/site/test_build.py
 
