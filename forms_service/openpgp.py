@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -270,29 +271,24 @@ def encrypt(plaintext: Iterable[bytes], recipients: Sequence[pysequoia.Cert]) ->
                                    pass_fds=[key_file.fileno() for key_file in key_files])
         except OSError as error:
             raise GnuPGFailed(f"gpg cannot be run ({error.strerror})") from error
+        # A submission must not hang on gpg, neither while it is fed nor after: killed past the timeout.
+        watchdog = threading.Timer(GPG_TIMEOUT_SECONDS, gpg.kill)
+        watchdog.start()
         try:
             for piece in plaintext:
                 gpg.stdin.write(piece)
         except BrokenPipeError:
-            pass  # gpg stopped reading: its status and message say why
+            pass  # gpg stopped reading (or was killed): its status and message say why
         finally:
             with contextlib.suppress(BrokenPipeError):
                 gpg.stdin.close()
-            _wait(gpg)
+            gpg.wait()
+            watchdog.cancel()
         if gpg.returncode:
             errors.seek(0)
             message = errors.read(1000).decode(errors="replace").strip().splitlines()
             raise GnuPGFailed(f"gpg exited with status {gpg.returncode}: {message[-1] if message else 'no message'}")
         return mmap.mmap(ciphertext.fileno(), 0, prot=mmap.PROT_READ)
-
-
-def _wait(gpg: subprocess.Popen) -> None:
-    """Wait for gpg, killed past GPG_TIMEOUT_SECONDS: a submission must not hang on it."""
-    try:
-        gpg.wait(GPG_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        gpg.kill()
-        gpg.wait()
 
 
 def _key_file(cert: pysequoia.Cert) -> BinaryIO:

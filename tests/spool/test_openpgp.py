@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import shutil
+import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pysequoia
 import pytest
 
-from forms_service import mime
+from forms_service import mime, openpgp
 from forms_service.config import ConfigError
 from forms_service.openpgp import Armor, KeyRefused, NoUsableKey, encrypt_mime, load_recipients, recipients_from_config
 from tests.spool.conftest import gpg
@@ -225,3 +227,18 @@ def test_the_armor_written_a_block_at_a_time_is_sequoias_own(size):
     pieces = list(armor)
     assert b"".join(pieces) == pysequoia.armor(data, pysequoia.ArmorKind.Message).encode().replace(b"\n", b"\r\n")
     assert len(armor) == sum(map(len, pieces))
+
+
+def test_a_gpg_that_stops_reading_is_killed_rather_than_hanging_the_submission(pgp_keys, tmp_path, monkeypatch):
+    """A stand-in gpg that never reads: feeding it a resumé fills the pipe, and the writer would wait
+    for ever; the timeout covers the feeding too."""
+    certs = load_recipients([str(pgp_keys.files["good"])]).usable()
+    stuck = tmp_path / "gpg"
+    stuck.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 60\n")
+    stuck.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(openpgp, "GPG_TIMEOUT_SECONDS", 1)
+    started = time.monotonic()
+    with pytest.raises(openpgp.GnuPGFailed, match="gpg exited with status -9"):
+        openpgp.encrypt([bytes(1024 * 1024)], certs)
+    assert time.monotonic() - started < 30
