@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 PYTHON3 ?= python3
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: run test test-core build install clean
+.PHONY: run test test-core lint build install clean
 
 # The virtual environment is (re)built whenever requirements.txt or pyproject.toml changes.
 # Bytecode is compiled at install, the project's included: the service cannot write into its release
@@ -32,9 +32,17 @@ run: install
 TEST_WORKERS ?= 6
 PYTEST := $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist load
 
-## Run every test: unit, integration with a real SMTP server, nginx, browser.
-test: install
+# What ruff lints and formats (its settings: pyproject.toml).
+LINTED := forms_service tests harness benchmarks overrides
+
+## Run every test: unit, integration with a real SMTP server, nginx, browser; lint and format first.
+test: install lint
 	$(PYTEST)
+
+## ruff's lint and format checks (`ruff format $(LINTED)` formats).
+lint: install
+	$(PYTHON) -m ruff check $(LINTED)
+	$(PYTHON) -m ruff format --check $(LINTED)
 
 ## The service, spool and site-build tests alone, e.g. on another interpreter in its own venv:
 ## make test-core PYTHON3=python3.13 VENV=.venv-3.13 (CI runs them on 3.13, after the whole suite on Debian's python3).

@@ -106,12 +106,15 @@ def measure(pages: list[str] | None = None) -> tuple[float, list[dict]]:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'page':40} {'perf':>4} {'a11y':>4} {'b.p.':>4} {'seo':>4} {'KB first load':>13}"
-          + "".join(f" {name:>6}" for name in METRICS))
+    print(
+        f"{'page':40} {'perf':>4} {'a11y':>4} {'b.p.':>4} {'seo':>4} {'KB first load':>13}"
+        + "".join(f" {name:>6}" for name in METRICS)
+    )
     for r in rows:
         print(
             f"{r['page']:40} {r['performance']:>4} {r['accessibility']:>4} {r['best-practices']:>4} {r['seo']:>4}"
-            f" {r['bytes'] / 1024:>13.1f}" + "".join(f" {r[name]:>6.0f}" for name in METRICS)
+            f" {r['bytes'] / 1024:>13.1f}"
+            + "".join(f" {r[name]:>6.0f}" for name in METRICS)
             + (f"   below 100: {', '.join(r['failed'])}" if r["failed"] else "")
         )
 

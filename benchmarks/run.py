@@ -83,14 +83,22 @@ def requests(resume_bytes: int) -> bytes:
 
 # -- site ---------------------------------------------------------------------------------------
 
+
 def site_rows(quick: bool) -> list[Row]:
     """Build time, then Lighthouse scores and first-load KB per page (targets: issue 2 and 5)."""
     build_seconds, pages = lighthouse.measure(QUICK_PAGES if quick else None)
     rows = [Row("site", "build, both languages", f"{build_seconds:.1f} s")]
     for page in pages:
         scores = [page[category] for category in lighthouse.CATEGORIES]
-        rows.append(Row("site", f"{page['page']} Lighthouse p/a/bp/seo", "/".join(map(str, scores)),
-                        "100/100/100/100", all(score == 100 for score in scores)))
+        rows.append(
+            Row(
+                "site",
+                f"{page['page']} Lighthouse p/a/bp/seo",
+                "/".join(map(str, scores)),
+                "100/100/100/100",
+                all(score == 100 for score in scores),
+            )
+        )
         kilobytes = page["bytes"] / 1024
         rows.append(Row("site", f"{page['page']} first load", f"{kilobytes:.1f} KB", "≤ 100 KB", kilobytes <= 100))
     return rows
@@ -98,11 +106,14 @@ def site_rows(quick: bool) -> list[Row]:
 
 # -- service ------------------------------------------------------------------------------------
 
+
 def load_row(label: str, result: load.LoadResult, clients: int, *, targeted: bool) -> Row:
     """Throughput and latency of one run; the 16-client run without file carries issue 4's target."""
     per_second, p99 = result.per_second(), result.percentile(0.99) * 1000
-    figure = (f"{per_second:.0f}/s p50 {result.percentile(0.5) * 1000:.0f} ms p99 {p99:.0f} ms "
-              f"(client CPU {result.client_cpu / result.elapsed:.0%}, answers {dict(result.statuses)})")
+    figure = (
+        f"{per_second:.0f}/s p50 {result.percentile(0.5) * 1000:.0f} ms p99 {p99:.0f} ms "
+        f"(client CPU {result.client_cpu / result.elapsed:.0%}, answers {dict(result.statuses)})"
+    )
     if targeted:
         return Row("service", label, figure, "≥ 300/s, p99 < 100 ms", per_second >= 300 and p99 < 100)
     return Row("service", label, figure)
@@ -151,13 +162,15 @@ def delivery_row(sink: CountingSink, server: Gunicorn, accepted: int) -> Row:
     spool = json.loads(server.get("/forms/healthz", headers=OPERATOR)[1])["spool"]
     waiting = spool["depth"] + spool["dead"]
     lost, duplicated = expected - len(set(ids)) - waiting, len(ids) - len(set(ids))
-    figure = (f"{accepted} accepted: {len(set(ids))} of {expected} emails received, {waiting} still in the spool "
-              f"after {DELIVERY_TIMEOUT:.0f} s at most, lost {lost}, duplicated {duplicated}")
+    figure = (
+        f"{accepted} accepted: {len(set(ids))} of {expected} emails received, {waiting} still in the spool "
+        f"after {DELIVERY_TIMEOUT:.0f} s at most, lost {lost}, duplicated {duplicated}"
+    )
     return Row("service", "nothing lost (emails at the SMTP sink)", figure, "lost 0", lost == 0)
 
 
-
 # -- relay --------------------------------------------------------------------------------------
+
 
 def relay_rows(sink: CountingSink, scale: Scale) -> list[Row]:
     """Messages per second from the spool to SMTP while submissions arrive, and connections used."""
@@ -169,13 +182,18 @@ def relay_rows(sink: CountingSink, scale: Scale) -> list[Row]:
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else float("nan")
     return [
         Row("relay", "emails delivered per second", f"{(delivered - 1) / span:.0f}/s ({delivered} emails)"),
-        Row("relay", "SMTP connections (emails per connection)",
-            f"{sink.connections} ({delivered / max(sink.connections, 1):.1f})", "reused (> 1 email each)",
-            delivered > sink.connections),
+        Row(
+            "relay",
+            "SMTP connections (emails per connection)",
+            f"{sink.connections} ({delivered / max(sink.connections, 1):.1f})",
+            "reused (> 1 email each)",
+            delivered > sink.connections,
+        ),
     ]
 
 
 # -- memory -------------------------------------------------------------------------------------
+
 
 class RssSampler:
     """Samples the summed RSS of a set of processes in a thread, keeping the peak."""
@@ -223,27 +241,54 @@ def memory_rows(sink: CountingSink) -> list[Row]:
     rows = []
     for label, extra in (("", {}), (", OpenPGP", {"PGP_KEYS": [openpgp_public_key()]})):
         limited = None if cgroup.unavailable() else MemoryCgroup(SERVER_MEMORY)
-        with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as heap_dir, \
-                limited or contextlib.nullcontext(), \
-                Gunicorn(WORKER_APP, {**service_settings(sink, data_dir), **extra}, cgroup=limited,
-                         environment={heap.DIRECTORY_VARIABLE: heap_dir}) as server:
+        with (
+            tempfile.TemporaryDirectory() as data_dir,
+            tempfile.TemporaryDirectory() as heap_dir,
+            limited or contextlib.nullcontext(),
+            Gunicorn(
+                WORKER_APP,
+                {**service_settings(sink, data_dir), **extra},
+                cgroup=limited,
+                environment={heap.DIRECTORY_VARIABLE: heap_dir},
+            ) as server,
+        ):
             sink.reset()
             baseline, peaks, after, accepted, in_use = upload_rounds(server, sink, Path(heap_dir))
             figures = limited.stats() if limited else {}
         growth = max(peaks) - baseline
-        figure = (f"baseline {baseline / MEGABYTE:.0f} MB, peaks {peaks[0] / MEGABYTE:.0f} then "
-                  f"{peaks[1] / MEGABYTE:.0f} MB, after {after / MEGABYTE:.0f} MB ({accepted}/40 accepted)")
+        figure = (
+            f"baseline {baseline / MEGABYTE:.0f} MB, peaks {peaks[0] / MEGABYTE:.0f} then "
+            f"{peaks[1] / MEGABYTE:.0f} MB, after {after / MEGABYTE:.0f} MB ({accepted}/40 accepted)"
+        )
         rows += [
-            Row("memory", f"gunicorn RSS, 2 rounds of 20 × 5 MB uploads{label}", figure,
-                "flat (round 2 ≤ round 1 + 10 %)", peaks[1] <= peaks[0] * 1.1),
-            Row("memory", f"heap per in-flight 5 MB upload{label} (round 2, delivery running)",
+            Row(
+                "memory",
+                f"gunicorn RSS, 2 rounds of 20 × 5 MB uploads{label}",
+                figure,
+                "flat (round 2 ≤ round 1 + 10 %)",
+                peaks[1] <= peaks[0] * 1.1,
+            ),
+            Row(
+                "memory",
+                f"heap per in-flight 5 MB upload{label} (round 2, delivery running)",
                 f"{in_use / MEGABYTE:.1f} MB = {in_use / UPLOAD_BYTES:.1f} × the upload (malloc in use, worst "
-                f"worker, above its level before the round)", "≤ 3 × the upload", in_use <= 3 * UPLOAD_BYTES),
-            Row("memory", f"RSS per in-flight 5 MB upload{label}, from cold workers",
+                f"worker, above its level before the round)",
+                "≤ 3 × the upload",
+                in_use <= 3 * UPLOAD_BYTES,
+            ),
+            Row(
+                "memory",
+                f"RSS per in-flight 5 MB upload{label}, from cold workers",
                 f"{growth / WORKERS / MEGABYTE:.1f} MB = {growth / WORKERS / UPLOAD_BYTES:.1f} × the upload "
-                f"(peak − baseline, over {WORKERS} workers: with each worker's one-time growth)"),
-            Row("memory", f"gunicorn peak RSS, 20 concurrent 5 MB uploads{label}", f"{max(peaks) / MEGABYTE:.0f} MB",
-                "< 1 GB (a 1 GB server)", max(peaks) < SERVER_MEMORY),
+                f"(peak − baseline, over {WORKERS} workers: with each worker's one-time growth)",
+            ),
+            Row(
+                "memory",
+                f"gunicorn peak RSS, 20 concurrent 5 MB uploads{label}",
+                f"{max(peaks) / MEGABYTE:.0f} MB",
+                "< 1 GB (a 1 GB server)",
+                max(peaks) < SERVER_MEMORY,
+            ),
             cgroup_row(figures, label),
         ]
         rows.append(request_path_row(sink, extra, label))
@@ -286,9 +331,12 @@ def gpg_row() -> Row:
         gpg.watcher.join()
         peaks.append(gpg.peaks)
     (large, small) = peaks
-    return Row("memory", "gpg encrypting a 5 MB upload's message (OpenPGP), a process of its own",
-               f"peak RSS {large['VmHWM'] / MEGABYTE:.1f} MB, of which {large['RssAnon'] / MEGABYTE:.1f} MB its own "
-               f"(the rest shared libraries); {small['VmHWM'] / MEGABYTE:.1f} MB for a 1 KB message: it streams")
+    return Row(
+        "memory",
+        "gpg encrypting a 5 MB upload's message (OpenPGP), a process of its own",
+        f"peak RSS {large['VmHWM'] / MEGABYTE:.1f} MB, of which {large['RssAnon'] / MEGABYTE:.1f} MB its own "
+        f"(the rest shared libraries); {small['VmHWM'] / MEGABYTE:.1f} MB for a 1 KB message: it streams",
+    )
 
 
 def cgroup_row(figures: dict[str, int], label: str) -> Row:
@@ -298,12 +346,16 @@ def cgroup_row(figures: dict[str, int], label: str) -> Row:
     measure = f"memory cgroup peak of gunicorn, 2 rounds of 20 × 5 MB uploads{label}"
     if not figures:
         return Row("memory", measure, f"not measured: {cgroup.unavailable()}")
-    return Row("memory", measure,
-               f"{figures['max_usage'] / MEGABYTE:.0f} MB, page cache included (after the rounds: "
-               f"{figures['cache'] / MEGABYTE:.0f} MB cache, {figures['rss'] / MEGABYTE:.0f} MB RSS); "
-               f"limit hit {figures['failcnt']} times, "
-               f"OOM kills {figures.get('oom_kill', 'not reported')})",
-               "< 1 GB, no OOM kill", figures["max_usage"] < SERVER_MEMORY and not figures.get("oom_kill"))
+    return Row(
+        "memory",
+        measure,
+        f"{figures['max_usage'] / MEGABYTE:.0f} MB, page cache included (after the rounds: "
+        f"{figures['cache'] / MEGABYTE:.0f} MB cache, {figures['rss'] / MEGABYTE:.0f} MB RSS); "
+        f"limit hit {figures['failcnt']} times, "
+        f"OOM kills {figures.get('oom_kill', 'not reported')})",
+        "< 1 GB, no OOM kill",
+        figures["max_usage"] < SERVER_MEMORY and not figures.get("oom_kill"),
+    )
 
 
 def request_path_row(sink: CountingSink, extra: dict, label: str) -> Row:
@@ -312,9 +364,15 @@ def request_path_row(sink: CountingSink, extra: dict, label: str) -> Row:
     what the delivery of earlier uploads costs is not counted. Heap: heap.py's peak above the level
     before; RSS: VmHWM, reset before each upload (a first upload's one-time growth included)."""
     heaps, rss = [], []
-    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as heap_dir, \
-            Gunicorn(REQUEST_PATH_APP, {**service_settings(sink, data_dir), **extra},
-                     environment={heap.DIRECTORY_VARIABLE: heap_dir}) as server:
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        tempfile.TemporaryDirectory() as heap_dir,
+        Gunicorn(
+            REQUEST_PATH_APP,
+            {**service_settings(sink, data_dir), **extra},
+            environment={heap.DIRECTORY_VARIABLE: heap_dir},
+        ) as server,
+    ):
         workers = server.pids()[1:]
         load.run(server.port, requests(0), len(workers), 3 * len(workers))  # warm-up: imports, templates
         upload = requests(UPLOAD_BYTES)
@@ -324,10 +382,14 @@ def request_path_row(sink: CountingSink, extra: dict, label: str) -> Row:
             heaps.append(heap.growth(Path(heap_dir), levels))
             rss.append(max(memory_status(pid)["VmHWM"] - before[pid] for pid in workers))
     worst = max(heaps)
-    return Row("memory", f"heap of the worker receiving one 5 MB upload{label} (request path only)",
-               f"{worst / MEGABYTE:.1f} MB = {worst / UPLOAD_BYTES:.1f} × the upload (malloc in use, worst of "
-               f"{len(heaps)}); RSS growth {max(rss) / MEGABYTE:.1f} MB at worst", "≤ 3 × the upload",
-               worst <= 3 * UPLOAD_BYTES)
+    return Row(
+        "memory",
+        f"heap of the worker receiving one 5 MB upload{label} (request path only)",
+        f"{worst / MEGABYTE:.1f} MB = {worst / UPLOAD_BYTES:.1f} × the upload (malloc in use, worst of "
+        f"{len(heaps)}); RSS growth {max(rss) / MEGABYTE:.1f} MB at worst",
+        "≤ 3 × the upload",
+        worst <= 3 * UPLOAD_BYTES,
+    )
 
 
 def memory_status(pid: int) -> dict[str, int]:
@@ -366,9 +428,12 @@ def spool_size_rows() -> list[Row]:
     """The spool's files after 20 uploads of 5 MB while the mail server is down, then once it is back
     and they are delivered: the service gives the space back itself (delivery, then erase)."""
     down = CountingSink()  # not started yet: every delivery fails and the spool only grows
-    with tempfile.TemporaryDirectory() as data_dir, \
-            Gunicorn(FORMS_APP, {**service_settings(down, data_dir), "RETRY_BASE_SECONDS": 1,
-                                 "RETRY_MAX_SECONDS": 2}) as server:
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        Gunicorn(
+            FORMS_APP, {**service_settings(down, data_dir), "RETRY_BASE_SECONDS": 1, "RETRY_MAX_SECONDS": 2}
+        ) as server,
+    ):
         spool = Path(data_dir) / "spool.sqlite3"
         accepted = load.run(server.port, requests(UPLOAD_BYTES), 20, 20).statuses[202]
         burst = spool_bytes(spool)
@@ -381,10 +446,19 @@ def spool_size_rows() -> list[Row]:
             drained = spool_bytes(spool)
         finally:
             down.stop()
-    figure = (f"{burst / MEGABYTE:.0f} MB after {accepted} uploads (mail server down); {drained / MEGABYTE:.2f} MB "
-              f"once the {delivered} emails are delivered")
-    return [Row("memory", "spool files (database + WAL), burst then drained", figure,
-                "shrinks after the drain", drained < burst / 10)]
+    figure = (
+        f"{burst / MEGABYTE:.0f} MB after {accepted} uploads (mail server down); {drained / MEGABYTE:.2f} MB "
+        f"once the {delivered} emails are delivered"
+    )
+    return [
+        Row(
+            "memory",
+            "spool files (database + WAL), burst then drained",
+            figure,
+            "shrinks after the drain",
+            drained < burst / 10,
+        )
+    ]
 
 
 def spool_bytes(path: Path) -> int:
@@ -394,6 +468,7 @@ def spool_bytes(path: Path) -> int:
 
 # -- table --------------------------------------------------------------------------------------
 
+
 def print_table(rows: list[Row]) -> None:
     """One plain-text table, wide columns sized to their content."""
     header = Row("section", "measure", "figure", "target")
@@ -401,13 +476,19 @@ def print_table(rows: list[Row]) -> None:
     for row in [header, *rows]:
         met = {True: "met", False: "MISSED", None: ""}[row.met] if row is not header else "met?"
         cells = (row.section, row.measure, row.figure)
-        print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)), row.target.ljust(24), met)
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)), row.target.ljust(24), met
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print every benchmark figure in one table.")
-    parser.add_argument("--only", action="append", choices=["site", "service", "relay", "memory"],
-                        help="run only these parts (repeatable); default: all")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["site", "service", "relay", "memory"],
+        help="run only these parts (repeatable); default: all",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer requests and pages: a smoke run")
     args = parser.parse_args()
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd warns about its own API at each AUTH

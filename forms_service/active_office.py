@@ -31,11 +31,18 @@ from xml.parsers import expat
 READ_CHUNK = 64 * 1024
 
 # Office Open XML: relationship types end with a name; strict and transitional URIs differ before it.
-ACTIVE_RELATIONSHIPS = frozenset({
-    "oleobject", "package", "control", "activexcontrol", "activexcontrolbinary",
-    "afchunk",  # altChunk: a whole file (RTF, HTML, another DOCX) Word imports when opening
-    "vbaproject", "wordvbadata",
-})
+ACTIVE_RELATIONSHIPS = frozenset(
+    {
+        "oleobject",
+        "package",
+        "control",
+        "activexcontrol",
+        "activexcontrolbinary",
+        "afchunk",  # altChunk: a whole file (RTF, HTML, another DOCX) Word imports when opening
+        "vbaproject",
+        "wordvbadata",
+    }
+)
 ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
 RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships Relationship"
@@ -80,7 +87,8 @@ def odt_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:
     """
     return any(
         tag in ODF_SCRIPTS or not _inside_package(attributes.get(XLINK_HREF, ""))
-        for name in sorted(names) if name.lower().endswith(".xml")
+        for name in sorted(names)
+        if name.lower().endswith(".xml")
         for tag, attributes in _start_tags(archive, name)
     )
 

@@ -32,11 +32,25 @@ from collections.abc import Iterator
 MAX_EXTRA_BYTES = 16 * 1024 * 1024  # read beyond the file itself: object streams inflated, skipped spans again
 MAX_DEPTH = 4  # object streams and skipped spans inside each other; honest files need 1
 
-ACTIVE_NAMES = frozenset({
-    b"JS", b"JavaScript", b"Launch", b"AA", b"GoToR", b"GoToE", b"SubmitForm", b"ImportData",
-    b"EmbeddedFile", b"EmbeddedFiles", b"FileAttachment", b"RichMedia", b"RichMediaExecute", b"Rendition",
-    b"XFA",
-})
+ACTIVE_NAMES = frozenset(
+    {
+        b"JS",
+        b"JavaScript",
+        b"Launch",
+        b"AA",
+        b"GoToR",
+        b"GoToE",
+        b"SubmitForm",
+        b"ImportData",
+        b"EmbeddedFile",
+        b"EmbeddedFiles",
+        b"FileAttachment",
+        b"RichMedia",
+        b"RichMediaExecute",
+        b"Rendition",
+        b"XFA",
+    }
+)
 OBJECT_STREAM_KEYS = frozenset({b"Type", b"ObjStm", b"N", b"First", b"Length", b"Filter", b"FlateDecode", b"Extends"})
 
 _WS = rb"[\x00\t\n\x0c\r ]"
@@ -103,9 +117,9 @@ class _Scan:
                 self._skipped(buffer, *value, depth)
             elif kind == "stream":
                 self._skipped(buffer, *value, depth)
-                raw = buffer[value[0]:value[1]]
+                raw = buffer[value[0] : value[1]]
                 if b"ObjStm" in object_names or {b"N", b"First"} <= object_names:
-                    self._object_stream(buffer[object_start:value[0]], object_names, raw, depth)
+                    self._object_stream(buffer[object_start : value[0]], object_names, raw, depth)
         for match in OBJECT.finditer(buffer) if depth == 0 else ():
             self.objects[int(match[1])].append((buffer, match.end()))
 
@@ -114,7 +128,7 @@ class _Scan:
         there by the cross-reference table would; a reader needs that header, so spans without one are data."""
         header = OBJECT.search(buffer, start, end)
         if header and self._spend(len(buffer) - header.start(), depth):
-            self.read(buffer[header.start():], depth + 1)
+            self.read(buffer[header.start() :], depth + 1)
 
     def _object_stream(self, head: bytes, names: set[bytes], raw: bytes, depth: int) -> None:
         """Read the objects packed in an object stream, or mark the PDF unreadable."""
@@ -136,7 +150,7 @@ class _Scan:
         self.read(content, depth + 1, object_stream=True)
         start = int(first[1])
         numbers = [int(number) for number in re.findall(rb"\d+", content[:start])]
-        for number, offset in zip(numbers[::2], numbers[1::2]):
+        for number, offset in zip(numbers[::2], numbers[1::2], strict=False):
             self.objects[number].append((content, start + offset))
 
     def _spend(self, size: int, depth: int) -> bool:

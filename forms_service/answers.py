@@ -81,17 +81,34 @@ def _form_given_back(form: Form, catalogue: i18n.Catalogue, errors: dict[str, st
     built = form_page.built_page(current_app.config["SITE_DIR"], form, language)
     if built is None:
         return None
-    typed = {item.name: request.form.get(item.name, "") for item in form.fields
-             if item.kind not in (FILE, HIDDEN, HONEYPOT)}
+    typed = {
+        item.name: request.form.get(item.name, "") for item in form.fields if item.kind not in (FILE, HIDDEN, HONEYPOT)
+    }
     endpoint = url_for("forms.submit", form_name=form.name).rsplit("/", 1)[0]  # where every form posts: /forms
     context = form_page.form_context(
-        form, language, endpoint,
-        thanks_url=site_url(language, form.thanks_page), privacy_url=site_url(language, form_page.PRIVACY_PAGE),
-        values=typed, errors=errors)
-    notice = render_template("refused_notice.html", catalogue=catalogue, title=REFUSED_TITLE,
-                             notice=REFUSED_NOTICE, summary=f"#{form.name}-summary")
-    return form_page.around(built, form, site_url(language, form.page), render_template(form_page.TEMPLATE, **context),
-                            title=str(escape(catalogue.gettext(REFUSED_TITLE))), notice=notice)
+        form,
+        language,
+        endpoint,
+        thanks_url=site_url(language, form.thanks_page),
+        privacy_url=site_url(language, form_page.PRIVACY_PAGE),
+        values=typed,
+        errors=errors,
+    )
+    notice = render_template(
+        "refused_notice.html",
+        catalogue=catalogue,
+        title=REFUSED_TITLE,
+        notice=REFUSED_NOTICE,
+        summary=f"#{form.name}-summary",
+    )
+    return form_page.around(
+        built,
+        form,
+        site_url(language, form.page),
+        render_template(form_page.TEMPLATE, **context),
+        title=str(escape(catalogue.gettext(REFUSED_TITLE))),
+        notice=notice,
+    )
 
 
 def spool_full(language_code: str, form: Form) -> Response:
@@ -104,8 +121,11 @@ def spool_full(language_code: str, form: Form) -> Response:
 def failure(status: int, language_code: str, form: Form | None, msgid: str | None = None) -> Response:
     """Any other refusal or failure, with one clear message (the status's own, unless `msgid`)."""
     catalogue = i18n.catalogue(language_code)
-    message = catalogue.gettext(msgid or FAILURES.get(status, FAILURES[500]),
-                                max_megabytes=RESUME_MAX_BYTES // MEGABYTE, max_length=LONG_TEXT_MAX)
+    message = catalogue.gettext(
+        msgid or FAILURES.get(status, FAILURES[500]),
+        max_megabytes=RESUME_MAX_BYTES // MEGABYTE,
+        max_length=LONG_TEXT_MAX,
+    )
     if wants_json():
         return _json(status, ok=False, error=message)
     title = REFUSED_TITLE if form else FAILED_TITLE
@@ -123,8 +143,14 @@ def _page(status: int, catalogue: i18n.Catalogue, title: str, form: Form | None,
     """The HTML error page, linking back to the form (or the site home) in the same language."""
     back_url = site_url(catalogue.language, form.page if form else "/")
     html = render_template(
-        "error.html", catalogue=catalogue, nonce=style_nonce(), title=catalogue.gettext(title),
-        back_url=back_url, back_label=catalogue.gettext(BACK_TO_FORM if form else BACK_TO_SITE),
-        problems=content.get("problems"), message=content.get("message"), correct_below=CORRECT_BELOW,
+        "error.html",
+        catalogue=catalogue,
+        nonce=style_nonce(),
+        title=catalogue.gettext(title),
+        back_url=back_url,
+        back_label=catalogue.gettext(BACK_TO_FORM if form else BACK_TO_SITE),
+        problems=content.get("problems"),
+        message=content.get("message"),
+        correct_below=CORRECT_BELOW,
     )
     return Response(html, status, mimetype="text/html")

@@ -59,9 +59,16 @@ class FormsApp(Flask):
 
     def log_exception(self, exc_info) -> None:
         _, error, trace = exc_info
-        frames = "".join(f"\n  {frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(trace))
-        self.logger.error("unexpected %s on %s %s, stack (most recent call last):%s",
-                          type(error).__name__, request.method, request.path, frames)
+        frames = "".join(
+            f"\n  {frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(trace)
+        )
+        self.logger.error(
+            "unexpected %s on %s %s, stack (most recent call last):%s",
+            type(error).__name__,
+            request.method,
+            request.path,
+            frames,
+        )
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -34,7 +34,7 @@ def _deliverer() -> Deliverer:
 
 def _when(timestamp: float) -> str:
     """UTC time to the second, as operators compare it with mail server logs."""
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _echo_status(spool: Spool) -> None:
@@ -68,8 +68,10 @@ def dead() -> None:
     """
     click.echo("id\tsubmission\tkind\tcreated\tattempts\tlast error")
     for entry in _spool().list_dead():
-        click.echo(f"{entry.id}\t{entry.submission_id}\t{entry.kind or 'unknown'}\t{_when(entry.created_at)}"
-                   f"\t{entry.attempts}\t{entry.last_error}")
+        click.echo(
+            f"{entry.id}\t{entry.submission_id}\t{entry.kind or 'unknown'}\t{_when(entry.created_at)}"
+            f"\t{entry.attempts}\t{entry.last_error}"
+        )
 
 
 @spool_cli.command("requeue")
@@ -94,8 +96,11 @@ def discard(entry_id: int, yes: bool) -> None:
     if entry is None:
         raise click.ClickException(f"no dead message has id {entry_id} (see `spool dead`)")
     if not yes:
-        click.confirm(f"Discard dead message {entry_id} ({entry.kind or 'unknown'}, submission "
-                      f"{entry.submission_id})? It can never be delivered afterwards", abort=True)
+        click.confirm(
+            f"Discard dead message {entry_id} ({entry.kind or 'unknown'}, submission "
+            f"{entry.submission_id})? It can never be delivered afterwards",
+            abort=True,
+        )
     if not spool.discard(entry_id):
         raise click.ClickException(f"message {entry_id} is no longer dead (requeued meanwhile?): kept")
     click.echo(f"discarded: {entry_id}")
@@ -118,8 +123,10 @@ def rotate_key(retire_old: bool) -> None:
     done, unreadable = spool.reseal()
     click.echo(f"re-sealed: {done}")
     if unreadable:
-        click.echo(f"skipped, no key opens them (now dead, see `flask --app forms_service spool dead`): "
-                   f"{' '.join(map(str, unreadable))}")
+        click.echo(
+            f"skipped, no key opens them (now dead, see `flask --app forms_service spool dead`): "
+            f"{' '.join(map(str, unreadable))}"
+        )
     if isinstance(sealer, KeyFileSealer) and retire_old:
         retire_old_keys(sealer.path)
         click.echo("old keys deleted from the key file")
@@ -156,14 +163,34 @@ class MonitoringCommand(click.Command):
 
 
 THRESHOLD_OPTIONS = (
-    click.option("--warning-queued", type=click.IntRange(0), default=health.Thresholds.warning_queued,
-                 show_default=True, help="WARNING above this many queued messages."),
-    click.option("--critical-queued", type=click.IntRange(0), default=health.Thresholds.critical_queued,
-                 show_default=True, help="CRITICAL above this many queued messages."),
-    click.option("--warning-age", type=click.IntRange(0), default=health.Thresholds.warning_age,
-                 show_default=True, help="WARNING when the oldest queued message is older (seconds)."),
-    click.option("--critical-age", type=click.IntRange(0), default=health.Thresholds.critical_age,
-                 show_default=True, help="CRITICAL when the oldest queued message is older (seconds)."),
+    click.option(
+        "--warning-queued",
+        type=click.IntRange(0),
+        default=health.Thresholds.warning_queued,
+        show_default=True,
+        help="WARNING above this many queued messages.",
+    ),
+    click.option(
+        "--critical-queued",
+        type=click.IntRange(0),
+        default=health.Thresholds.critical_queued,
+        show_default=True,
+        help="CRITICAL above this many queued messages.",
+    ),
+    click.option(
+        "--warning-age",
+        type=click.IntRange(0),
+        default=health.Thresholds.warning_age,
+        show_default=True,
+        help="WARNING when the oldest queued message is older (seconds).",
+    ),
+    click.option(
+        "--critical-age",
+        type=click.IntRange(0),
+        default=health.Thresholds.critical_age,
+        show_default=True,
+        help="CRITICAL when the oldest queued message is older (seconds).",
+    ),
 )
 
 
@@ -185,8 +212,9 @@ def check(**thresholds: int) -> None:
     queue is longer or older than the warning thresholds.
     """
     try:
-        verdict = health.assess(current_app, current_app.extensions[MAIL_SETTINGS].keyring,
-                                health.Thresholds(**thresholds))
+        verdict = health.assess(
+            current_app, current_app.extensions[MAIL_SETTINGS].keyring, health.Thresholds(**thresholds)
+        )
     except Exception as error:  # whatever happens, monitoring gets a line and a status it knows
         _report(health.UNKNOWN, f"the check itself failed: {type(error).__name__}")
     _report(*verdict)
@@ -205,8 +233,14 @@ class UnconfiguredSpool(click.Group):
     def __init__(self, error: BaseException):
         super().__init__("spool", help="The service cannot start: see `spool check`.")
         self.error = error
-        self.add_command(click.Command("check", callback=self._check, help=check.help,
-                                       context_settings={"ignore_unknown_options": True, "allow_extra_args": True}))
+        self.add_command(
+            click.Command(
+                "check",
+                callback=self._check,
+                help=check.help,
+                context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+            )
+        )
 
     def _check(self) -> NoReturn:
         reason = self.error.code if isinstance(self.error, SystemExit) else f"cannot start: {type(self.error).__name__}"

@@ -30,10 +30,14 @@ from .validation import Submission
 REFERENCE_CHARS = 8
 
 # Lines of the association's email when a daily quota left an email out.
-ACK_SKIPPED = N_("No acknowledgement was sent to this address: it already received the most allowed in 24 hours "
-                 "(a protection against using the form to flood someone's inbox).")
-PAGE_SKIPPED = N_("The on-call address was not alerted: this connection already sent the most urgent requests "
-                  "allowed in 24 hours. The request is still urgent.")
+ACK_SKIPPED = N_(
+    "No acknowledgement was sent to this address: it already received the most allowed in 24 hours "
+    "(a protection against using the form to flood someone's inbox)."
+)
+PAGE_SKIPPED = N_(
+    "The on-call address was not alerted: this connection already sent the most urgent requests "
+    "allowed in 24 hours. The request is still urgent."
+)
 
 ACKNOWLEDGEMENT_END = (
     N_("For your privacy, this message does not repeat what you wrote."),
@@ -94,8 +98,15 @@ class MailSettings:
         return f"{mime.header_value('From', name)} <{address}>"
 
 
-def compose(submission: Submission, submission_id: str, language: str, settings: MailSettings, *,
-            acknowledge: bool = True, page_on_call: bool = True) -> list[OutgoingMail]:
+def compose(
+    submission: Submission,
+    submission_id: str,
+    language: str,
+    settings: MailSettings,
+    *,
+    acknowledge: bool = True,
+    page_on_call: bool = True,
+) -> list[OutgoingMail]:
     """The association's email first, then the submitter's acknowledgement, if the form has a
     reply address and it was given.
 
@@ -122,8 +133,9 @@ def is_urgent(submission: Submission) -> bool:
     return urgency is not None and bool(submission.values.get(urgency.field))
 
 
-def _association_mail(submission: Submission, submission_id: str, language: str,
-                      settings: MailSettings, notes: list[str]) -> OutgoingMail:
+def _association_mail(
+    submission: Submission, submission_id: str, language: str, settings: MailSettings, notes: list[str]
+) -> OutgoingMail:
     """All fields laid out for a coordinator, in the staff language, resumé attached;
     OpenPGP-encrypted as a whole when keys are configured."""
     form = submission.form
@@ -132,8 +144,9 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
     urgent = is_urgent(submission)
     if urgent and PAGE_SKIPPED not in notes:
         recipients = tuple(dict.fromkeys(recipients + settings.urgent_recipients))
-    subject_msgid, sealed_msgid = ((form.urgent.subject, form.urgent.sealed_subject) if urgent
-                                   else (form.subject, form.sealed_subject))
+    subject_msgid, sealed_msgid = (
+        (form.urgent.subject, form.urgent.sealed_subject) if urgent else (form.subject, form.sealed_subject)
+    )
     subject = _subject(staff, subject_msgid, submission, submission_id)
     context = {
         "catalogue": staff,
@@ -162,8 +175,7 @@ def _association_mail(submission: Submission, submission_id: str, language: str,
     return OutgoingMail(message_id, settings.envelope_sender, recipients, data, ASSOCIATION)
 
 
-def _acknowledgement(submission: Submission, submission_id: str, language: str,
-                     settings: MailSettings) -> OutgoingMail:
+def _acknowledgement(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> OutgoingMail:
     """A fixed text in the submitter's language: it repeats nothing they typed."""
     language = i18n.catalogue(language).language  # what the text is really in
     subject, body = _acknowledgement_text(submission.form.acknowledgement, language)
@@ -180,8 +192,11 @@ def _acknowledgement_text(acknowledgement: Acknowledgement, language: str) -> tu
     catalogue = i18n.catalogue(language)
     subject = catalogue.gettext(acknowledgement.subject)
     paragraphs = acknowledgement.paragraphs + ACKNOWLEDGEMENT_END
-    context = {"catalogue": catalogue, "subject": subject,
-               "paragraphs": [catalogue.gettext(msgid) for msgid in paragraphs]}
+    context = {
+        "catalogue": catalogue,
+        "subject": subject,
+        "paragraphs": [catalogue.gettext(msgid) for msgid in paragraphs],
+    }
     return subject, _bodies("acknowledgement", context)
 
 
@@ -215,8 +230,9 @@ def _language_name(code: str) -> str:
     return names.get(code, code)
 
 
-def _headers(settings: MailSettings, recipients: tuple[str, ...], subject: str,
-             message_id: str) -> list[tuple[str, str]]:
+def _headers(
+    settings: MailSettings, recipients: tuple[str, ...], subject: str, message_id: str
+) -> list[tuple[str, str]]:
     """Headers common to every email, each value encoded and on one logical line."""
     return [
         ("From", settings.from_header),
@@ -236,9 +252,10 @@ def _message_id(submission_id: str, number: int, settings: MailSettings) -> str:
 
 def _bodies(template: str, context: dict) -> mime.Entity:
     """The text and HTML versions of an email, from its two templates, as alternatives."""
-    return mime.multipart("alternative", [
-        mime.text(_templates.get_template(f"emails/{template}.txt").render(context), "plain"),
-        mime.text(_templates.get_template(f"emails/{template}.html").render(context), "html"),
-    ])
-
-
+    return mime.multipart(
+        "alternative",
+        [
+            mime.text(_templates.get_template(f"emails/{template}.txt").render(context), "plain"),
+            mime.text(_templates.get_template(f"emails/{template}.html").render(context), "html"),
+        ],
+    )

@@ -79,6 +79,7 @@ def _at_least(minimum: float) -> Callable[[str, object], None]:
     def check(name: str, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
             raise ConfigError(name, f"must be a number of at least {minimum}")
+
     return check
 
 
@@ -108,12 +109,15 @@ def _limits(name: str, value: object) -> None:
 def _recipients(required: bool) -> Callable[[str, object], None]:
     def check(name: str, value: object) -> None:
         _check_addresses(name, value, required=required)
+
     return check
 
 
 def _envelope_from(name: str, value: object) -> None:
     if value is not None and not _is_address(value):
-        raise ConfigError(name, "must be one address (the mailbox that receives bounces), e.g. '\"bounces@example.org\"'")
+        raise ConfigError(
+            name, "must be one address (the mailbox that receives bounces), e.g. '\"bounces@example.org\"'"
+        )
 
 
 def _staff_language(name: str, value: object) -> None:
@@ -190,8 +194,9 @@ SETTINGS = (
     Setting("MAX_FORM_PARTS", 50, _at_least(1)),
 )
 BY_NAME = MappingProxyType({setting.name: setting for setting in SETTINGS})
-DEFAULTS = MappingProxyType({setting.name: None if setting.default is REQUIRED else setting.default
-                             for setting in SETTINGS})
+DEFAULTS = MappingProxyType(
+    {setting.name: None if setting.default is REQUIRED else setting.default for setting in SETTINGS}
+)
 
 
 def value(config: Mapping, name: str):
@@ -261,25 +266,37 @@ def check(config: dict) -> None:
 
 def _check_secret(secret: object) -> None:
     if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError("SECRET_KEY", f"is missing, not text or shorter than {MIN_SECRET_LENGTH} characters: "
-                                        "set a long random value, e.g. from `python -c 'import secrets; "
-                                        "print(secrets.token_urlsafe(48))'`")
+        raise ConfigError(
+            "SECRET_KEY",
+            f"is missing, not text or shorter than {MIN_SECRET_LENGTH} characters: "
+            "set a long random value, e.g. from `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'`",
+        )
 
 
 def _check_health_token(token: object) -> None:
     # Sent in an HTTP header: visible ASCII, long enough that guessing is hopeless.
-    if token is not None and not (isinstance(token, str) and len(token) >= MIN_SECRET_LENGTH
-                                  and token.isascii() and token.isprintable() and " " not in token):
-        raise ConfigError("HEALTH_TOKEN", f"must be at least {MIN_SECRET_LENGTH} visible ASCII characters "
-                                          "(no spaces), e.g. from `python -c 'import secrets; "
-                                          "print(secrets.token_urlsafe(32))'`; or leave it unset")
+    if token is not None and not (
+        isinstance(token, str)
+        and len(token) >= MIN_SECRET_LENGTH
+        and token.isascii()
+        and token.isprintable()
+        and " " not in token
+    ):
+        raise ConfigError(
+            "HEALTH_TOKEN",
+            f"must be at least {MIN_SECRET_LENGTH} visible ASCII characters "
+            "(no spaces), e.g. from `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`; or leave it unset",
+        )
 
 
 def _check_site_url(url: object) -> None:
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError("SITE_URL", "is missing or not a URL: set the public address of the site, "
-                                      "e.g. https://www.example.org")
+        raise ConfigError(
+            "SITE_URL", "is missing or not a URL: set the public address of the site, e.g. https://www.example.org"
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError("SITE_URL", "must use https (plain http is only allowed for localhost)")
 
@@ -306,8 +323,9 @@ def _check_sender(sender: object) -> None:
     # name ("Forms, Geneva <f@x>") makes parseaddr see another address, and every email bounce.
     address = email.utils.parseaddr(sender)[1] if isinstance(sender, str) else None
     if not _is_address(address):
-        raise ConfigError("MAIL_DEFAULT_SENDER", "is missing or not an address: set e.g. "
-                                                 "'\"CoCreate Humanity <forms@example.org>\"'")
+        raise ConfigError(
+            "MAIL_DEFAULT_SENDER", "is missing or not an address: set e.g. '\"CoCreate Humanity <forms@example.org>\"'"
+        )
 
 
 def _check_mail_transport(config: dict) -> None:
@@ -315,9 +333,12 @@ def _check_mail_transport(config: dict) -> None:
         raise ConfigError("MAIL_USE_SSL", "and FORMS_MAIL_USE_TLS are both true: choose one")
     encrypted = config["MAIL_USE_TLS"] or config["MAIL_USE_SSL"]
     if not encrypted and not config["MAIL_ALLOW_PLAINTEXT"] and not is_loopback(str(config["MAIL_SERVER"])):
-        raise ConfigError("MAIL_SERVER", "is not on this machine and neither FORMS_MAIL_USE_TLS nor "
-                                         "FORMS_MAIL_USE_SSL is true (set FORMS_MAIL_ALLOW_PLAINTEXT=true "
-                                         "only if plaintext is really intended)")
+        raise ConfigError(
+            "MAIL_SERVER",
+            "is not on this machine and neither FORMS_MAIL_USE_TLS nor "
+            "FORMS_MAIL_USE_SSL is true (set FORMS_MAIL_ALLOW_PLAINTEXT=true "
+            "only if plaintext is really intended)",
+        )
 
 
 def _check_credentials(username: object, password: object) -> None:
@@ -331,9 +352,8 @@ def _check_credentials(username: object, password: object) -> None:
 def _check_origins(origins: object) -> None:
     if origins is None:
         return
-    if not isinstance(origins, list) or not all(
-        isinstance(item, str) and item == origin_of(item) for item in origins
-    ):
-        raise ConfigError("ALLOWED_ORIGINS", "must be a JSON array of origins such as "
-                                             "'[\"https://www.example.org\"]' (scheme and host, no path)")
-
+    if not isinstance(origins, list) or not all(isinstance(item, str) and item == origin_of(item) for item in origins):
+        raise ConfigError(
+            "ALLOWED_ORIGINS",
+            "must be a JSON array of origins such as '[\"https://www.example.org\"]' (scheme and host, no path)",
+        )

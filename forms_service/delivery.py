@@ -126,8 +126,11 @@ class Deliverer:
         try:
             session.send(entry.mail)
         except RowGone:  # the relay left the message unfinished: the server discards it
-            log.info("spool entry %d (submission %s) was gone while sent: delivered by an overlapping lease",
-                     entry.id, entry.submission_id)
+            log.info(
+                "spool entry %d (submission %s) was gone while sent: delivered by an overlapping lease",
+                entry.id,
+                entry.submission_id,
+            )
             return
         except RecipientsRefused as refusal:
             self._partly_failed(entry, refusal)
@@ -147,11 +150,17 @@ class Deliverer:
         Message-ID, so nobody is sent a second copy.
         """
         groups = [group for group in (refusal.temporary, refusal.permanent) if group]
-        new_ids = dict(zip(groups, self.spool.split(entry.id, groups)))
+        new_ids = dict(zip(groups, self.spool.split(entry.id, groups), strict=True))
         code = error_code(refusal)
         if refusal.temporary in new_ids:
-            log.warning("spool entry %d (submission %s) refused for %d recipient(s), will retry them as entry %d: %s",
-                        entry.id, entry.submission_id, len(refusal.temporary), new_ids[refusal.temporary], code)
+            log.warning(
+                "spool entry %d (submission %s) refused for %d recipient(s), will retry them as entry %d: %s",
+                entry.id,
+                entry.submission_id,
+                len(refusal.temporary),
+                new_ids[refusal.temporary],
+                code,
+            )
             self.spool.retry_later(new_ids[refusal.temporary], code)
         if refusal.permanent in new_ids:
             self._refused(new_ids[refusal.permanent], entry.kind, code)

@@ -22,7 +22,15 @@ def N_(msgid: str) -> str:
 
 
 TEXT, EMAIL, TEL, TEXTAREA, SELECT, CHECKBOX, FILE, HIDDEN, HONEYPOT = (
-    "text", "email", "tel", "textarea", "select", "checkbox", "file", "hidden", "honeypot",
+    "text",
+    "email",
+    "tel",
+    "textarea",
+    "select",
+    "checkbox",
+    "file",
+    "hidden",
+    "honeypot",
 )
 SINGLE_LINE_KINDS = frozenset({TEXT, EMAIL, TEL, SELECT, HIDDEN, HONEYPOT})
 
@@ -33,26 +41,31 @@ LONG_TEXT_MAX = 5000
 NO_CHOICE = N_("— choose —")
 """Label of the empty first option of a select: an optional choice may stay unanswered."""
 
-ERRORS = MappingProxyType({
-    "required": N_("This field is required."),
-    "too_long": N_("Please shorten this to at most {max_length} characters."),
-    "single_line": N_("Please write this on a single line, without special control characters."),
-    "control_chars": N_("This text contains invisible control characters; please remove them."),
-    "bidi_controls": N_("This text contains invisible characters that change the direction of writing; "
-                        "please remove them."),
-    "email": N_("Please enter a valid email address, for example name@example.org."),
-    "choice": N_("Please choose one of the options offered."),
-    "repeated": N_("This field was sent more than once; please send the form again from the page."),
-    "file_type": N_("Please attach a PDF, DOCX or ODT document."),
-    "file_too_big": N_("The file is larger than {max_megabytes} MB; please send a smaller one."),
-    "file_empty": N_("The file is empty."),
-    "file_macros": N_("Documents with macros are not accepted; please save it as PDF, DOCX or ODT without macros."),
-    "file_active": N_("Documents with links, embedded objects or scripts, or that fetch content from elsewhere, "
-                      "are not accepted; please save it as PDF without links or scripts."),
-    "file_encrypted": N_("Password-protected documents cannot be read; please send it without a password."),
-    "file_damaged": N_("This document seems damaged; please export it again as PDF, DOCX or ODT."),
-    "consent": N_("Please tick this box so that we may process what you send."),
-})
+ERRORS = MappingProxyType(
+    {
+        "required": N_("This field is required."),
+        "too_long": N_("Please shorten this to at most {max_length} characters."),
+        "single_line": N_("Please write this on a single line, without special control characters."),
+        "control_chars": N_("This text contains invisible control characters; please remove them."),
+        "bidi_controls": N_(
+            "This text contains invisible characters that change the direction of writing; please remove them."
+        ),
+        "email": N_("Please enter a valid email address, for example name@example.org."),
+        "choice": N_("Please choose one of the options offered."),
+        "repeated": N_("This field was sent more than once; please send the form again from the page."),
+        "file_type": N_("Please attach a PDF, DOCX or ODT document."),
+        "file_too_big": N_("The file is larger than {max_megabytes} MB; please send a smaller one."),
+        "file_empty": N_("The file is empty."),
+        "file_macros": N_("Documents with macros are not accepted; please save it as PDF, DOCX or ODT without macros."),
+        "file_active": N_(
+            "Documents with links, embedded objects or scripts, or that fetch content from elsewhere, "
+            "are not accepted; please save it as PDF without links or scripts."
+        ),
+        "file_encrypted": N_("Password-protected documents cannot be read; please send it without a password."),
+        "file_damaged": N_("This document seems damaged; please export it again as PDF, DOCX or ODT."),
+        "consent": N_("Please tick this box so that we may process what you send."),
+    }
+)
 """Error code -> msgid; placeholders are filled with the field's limits."""
 
 
@@ -238,8 +251,11 @@ def _check(form: Form) -> None:
         fail("an acknowledgement needs a reply_to address, and a reply_to address an acknowledgement")
     if form.urgent and (form.urgent.field not in names or form[form.urgent.field].kind != CHECKBOX):
         fail(f"urgent field {form.urgent.field!r} is not a checkbox of the form")
-    subjects = [form.subject, form.sealed_subject, *((form.urgent.subject, form.urgent.sealed_subject)
-                                                     if form.urgent else ())]
+    subjects = [
+        form.subject,
+        form.sealed_subject,
+        *((form.urgent.subject, form.urgent.sealed_subject) if form.urgent else ()),
+    ]
     for subject in subjects:
         if not _placeholders(subject) <= {"reference", *names}:
             fail(f"subject {subject!r} names something that is neither a field nor {{reference}}")
@@ -256,7 +272,7 @@ def _check_condition(form: Form, item: Field, condition: Condition | None, fail)
     if condition is None:
         return
     name, values = condition
-    earlier = [field.name for field in form.fields[:form.fields.index(item)]]
+    earlier = [field.name for field in form.fields[: form.fields.index(item)]]
     if name not in earlier or form[name].kind != SELECT:
         fail(f"field {item.name!r} depends on {name!r}, which is not a select before it")
     if not values or not set(values) <= {choice.value for choice in form[name].choices}:
@@ -266,17 +282,20 @@ def _check_condition(form: Form, item: Field, condition: Condition | None, fail)
 
 
 LANG = Field("lang", HIDDEN, max_length=16)
-HONEYPOT_FIELD = Field(
-    "website", HONEYPOT, label=N_("Leave this field empty"), max_length=200, autocomplete="off"
-)
+HONEYPOT_FIELD = Field("website", HONEYPOT, label=N_("Leave this field empty"), max_length=200, autocomplete="off")
 
 
 def _consent(label: str) -> Field:
     """The consent checkbox; its text names the purpose so the question "why" is answered."""
-    return Field("consent", CHECKBOX, label=label, required=True, staff_label=N_("Consent to the privacy policy"),
-                 purpose=N_("To let you agree, knowingly, to our handling this information as described on "
-                            "this page."),
-                 errors=MappingProxyType({**ERRORS, "required": ERRORS["consent"]}))
+    return Field(
+        "consent",
+        CHECKBOX,
+        label=label,
+        required=True,
+        staff_label=N_("Consent to the privacy policy"),
+        purpose=N_("To let you agree, knowingly, to our handling this information as described on this page."),
+        errors=MappingProxyType({**ERRORS, "required": ERRORS["consent"]}),
+    )
 
 
 VOLUNTEER = Form(
@@ -297,34 +316,87 @@ VOLUNTEER = Form(
         ),
     ),
     fields=(
-        Field("name", TEXT, N_("Full name"), required=True, max_length=200, autocomplete="name",
-              purpose=N_("To know who is applying.")),
-        Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
-              hint=N_("We only use it to answer you."),
-              purpose=N_("To reply to you and send you the acknowledgement.")),
-        Field("motivation", TEXTAREA, N_("Your motivation"), required=True, max_length=LONG_TEXT_MAX,
-              hint=N_("Why would you like to become a peer supporter? (5000 characters at most)"),
-              purpose=N_("To understand why you would like to become a peer supporter."),
-              staff_label=N_("Motivation")),
-        Field("resume", FILE, N_("Your CV"), required=True, accept=DOCUMENT_TYPES,
-              max_bytes=RESUME_MAX_BYTES, hint=N_("PDF, DOCX or ODT, 5 MB at most."),
-              purpose=N_("To learn about your background and experience."),
-              staff_label=N_("CV (attached)")),
-        Field("languages", TEXT, N_("Languages you speak"), max_length=300,
-              hint=N_("For example: English, French, Arabic."),
-              purpose=N_("To know in which languages you could listen to your peers.")),
-        Field("location", TEXT, N_("Country or time zone"), max_length=200, autocomplete="country-name",
-              hint=N_("For example: Kenya, or UTC+3."),
-              purpose=N_("To know where you are based.")),
-        Field("availability", TEXT, N_("Availability"), max_length=500,
-              hint=N_("The role asks for 2 to 4 hours a week. When are you usually available?"),
-              purpose=N_("To know when you could give your time.")),
-        Field("training", TEXTAREA, N_("Relevant training or experience"), max_length=2000,
-              hint=N_("For example: peer support, psychological first aid, counselling, field experience."),
-              purpose=N_("To know about your training, for example in mental health first aid, coaching or "
-                         "psychosocial support.")),
-        _consent(N_("I agree that CoCreate Humanity uses these details, including my CV, "
-                    "only to consider my application, as the privacy policy explains.")),
+        Field(
+            "name",
+            TEXT,
+            N_("Full name"),
+            required=True,
+            max_length=200,
+            autocomplete="name",
+            purpose=N_("To know who is applying."),
+        ),
+        Field(
+            "email",
+            EMAIL,
+            N_("Email address"),
+            required=True,
+            max_length=254,
+            autocomplete="email",
+            hint=N_("We only use it to answer you."),
+            purpose=N_("To reply to you and send you the acknowledgement."),
+        ),
+        Field(
+            "motivation",
+            TEXTAREA,
+            N_("Your motivation"),
+            required=True,
+            max_length=LONG_TEXT_MAX,
+            hint=N_("Why would you like to become a peer supporter? (5000 characters at most)"),
+            purpose=N_("To understand why you would like to become a peer supporter."),
+            staff_label=N_("Motivation"),
+        ),
+        Field(
+            "resume",
+            FILE,
+            N_("Your CV"),
+            required=True,
+            accept=DOCUMENT_TYPES,
+            max_bytes=RESUME_MAX_BYTES,
+            hint=N_("PDF, DOCX or ODT, 5 MB at most."),
+            purpose=N_("To learn about your background and experience."),
+            staff_label=N_("CV (attached)"),
+        ),
+        Field(
+            "languages",
+            TEXT,
+            N_("Languages you speak"),
+            max_length=300,
+            hint=N_("For example: English, French, Arabic."),
+            purpose=N_("To know in which languages you could listen to your peers."),
+        ),
+        Field(
+            "location",
+            TEXT,
+            N_("Country or time zone"),
+            max_length=200,
+            autocomplete="country-name",
+            hint=N_("For example: Kenya, or UTC+3."),
+            purpose=N_("To know where you are based."),
+        ),
+        Field(
+            "availability",
+            TEXT,
+            N_("Availability"),
+            max_length=500,
+            hint=N_("The role asks for 2 to 4 hours a week. When are you usually available?"),
+            purpose=N_("To know when you could give your time."),
+        ),
+        Field(
+            "training",
+            TEXTAREA,
+            N_("Relevant training or experience"),
+            max_length=2000,
+            hint=N_("For example: peer support, psychological first aid, counselling, field experience."),
+            purpose=N_(
+                "To know about your training, for example in mental health first aid, coaching or psychosocial support."
+            ),
+        ),
+        _consent(
+            N_(
+                "I agree that CoCreate Humanity uses these details, including my CV, "
+                "only to consider my application, as the privacy policy explains."
+            )
+        ),
         LANG,
         HONEYPOT_FIELD,
     ),
@@ -364,61 +436,128 @@ SUPPORT = Form(
     # People in distress write here: subjects carry the reference only, never what they typed.
     subject=N_("Support request {reference}"),
     sealed_subject=N_("New support request (encrypted)"),
-    urgent=Urgency("urgent", subject=N_("URGENT: support request {reference}"),
-                   sealed_subject=N_("URGENT: new support request (encrypted)")),
+    urgent=Urgency(
+        "urgent",
+        subject=N_("URGENT: support request {reference}"),
+        sealed_subject=N_("URGENT: new support request (encrypted)"),
+    ),
     reply_to="email",
     uses_reserve=True,  # a few KB each: uploads flooding the spool must never lock out a request for help
     acknowledgement=Acknowledgement(
         subject=N_("We have received your request"),
         paragraphs=(
             N_("Thank you for reaching out to CoCreate Humanity."),
-            N_("We have received your request. A peer supporter will contact you as soon as possible, "
-               "in confidence."),
-            N_("This is not an emergency service. If you are in danger or need immediate help, "
-               "call your local emergency number."),
+            N_("We have received your request. A peer supporter will contact you as soon as possible, in confidence."),
+            N_(
+                "This is not an emergency service. If you are in danger or need immediate help, "
+                "call your local emergency number."
+            ),
         ),
     ),
     fields=(
-        Field("email", EMAIL, N_("Email address"), required=True, max_length=254, autocomplete="email",
-              hint=N_("We only use it to answer you. A personal address is safer than a work one: "
-                      "our reply will go there."),
-              purpose=N_("To reply to you.")),
+        Field(
+            "email",
+            EMAIL,
+            N_("Email address"),
+            required=True,
+            max_length=254,
+            autocomplete="email",
+            hint=N_(
+                "We only use it to answer you. A personal address is safer than a work one: our reply will go there."
+            ),
+            purpose=N_("To reply to you."),
+        ),
         # "nickname", not "given-name": the browser must not offer the legal name it knows.
-        Field("name", TEXT, N_("First name or pseudonym"), max_length=100, autocomplete="nickname",
-              hint=N_("Optional: any name you would like us to use."),
-              purpose=N_("To know what to call you. Your full name is not needed.")),
-        Field("message", TEXTAREA, N_("Your message"), max_length=LONG_TEXT_MAX,
-              hint=N_("Optional: say as much or as little as you wish (5000 characters at most)."),
-              purpose=N_("To tell us, if you wish, what you are going through.")),
-        Field("situation", SELECT, N_("Your situation"), choices=SITUATIONS,
-              hint=N_("Optional: it helps us find a peer who knows your situation."),
-              purpose=N_("To understand your context and find the most suitable peer for you.")),
-        Field("preferred_language", SELECT, N_("Preferred language"), choices=PEER_LANGUAGES,
-              purpose=N_("To put you in touch, where possible, with a peer who speaks your language.")),
-        Field("other_language", TEXT, N_("Which other language?"), max_length=100,
-              shown_when=("preferred_language", ("other",)),
-              hint=N_("Only if you chose “Other” as your preferred language."),
-              purpose=N_("To know your language when it is not in the list."),
-              staff_label=N_("Other language")),
-        Field("contact", SELECT, N_("Preferred way to be contacted"), choices=CONTACT_WAYS,
-              purpose=N_("To reach you in the way that suits you.")),
-        Field("phone", TEL, N_("Phone number"), max_length=40, autocomplete="tel",
-              required_when=("contact", ("phone", "video")),
-              hint=N_("Needed if you prefer a phone or video call; include the country code."),
-              purpose=N_("To call you, if you prefer a phone or video call."),
-              errors=MappingProxyType({**ERRORS, "required": N_(
-                  "Please give a phone number so that we can call you, or choose to be contacted by email.")})),
-        Field("urgent", CHECKBOX, N_("This is urgent: please contact me as soon as possible"),
-              # The crisis guidance again where a reader in danger looks: the numbers themselves,
-              # as in the support page's box (docs/<lang>/support.md), not a pointer to them.
-              hint=N_("We still cannot answer at once. If you are in danger, call now: in Switzerland 144 "
-                      "(medical emergency) or 143 (someone to talk to, day and night); in the European Union "
-                      "112; elsewhere your local emergency number, or a helpline listed on findahelpline.com."),
-              purpose=N_("To let the association know that your request is pressing. This still does not "
-                         "make it an emergency service."),
-              staff_label=N_("Marked as urgent")),
-        _consent(N_("I agree that CoCreate Humanity uses these details only to answer my request, "
-                    "as the privacy policy explains.")),
+        Field(
+            "name",
+            TEXT,
+            N_("First name or pseudonym"),
+            max_length=100,
+            autocomplete="nickname",
+            hint=N_("Optional: any name you would like us to use."),
+            purpose=N_("To know what to call you. Your full name is not needed."),
+        ),
+        Field(
+            "message",
+            TEXTAREA,
+            N_("Your message"),
+            max_length=LONG_TEXT_MAX,
+            hint=N_("Optional: say as much or as little as you wish (5000 characters at most)."),
+            purpose=N_("To tell us, if you wish, what you are going through."),
+        ),
+        Field(
+            "situation",
+            SELECT,
+            N_("Your situation"),
+            choices=SITUATIONS,
+            hint=N_("Optional: it helps us find a peer who knows your situation."),
+            purpose=N_("To understand your context and find the most suitable peer for you."),
+        ),
+        Field(
+            "preferred_language",
+            SELECT,
+            N_("Preferred language"),
+            choices=PEER_LANGUAGES,
+            purpose=N_("To put you in touch, where possible, with a peer who speaks your language."),
+        ),
+        Field(
+            "other_language",
+            TEXT,
+            N_("Which other language?"),
+            max_length=100,
+            shown_when=("preferred_language", ("other",)),
+            hint=N_("Only if you chose “Other” as your preferred language."),
+            purpose=N_("To know your language when it is not in the list."),
+            staff_label=N_("Other language"),
+        ),
+        Field(
+            "contact",
+            SELECT,
+            N_("Preferred way to be contacted"),
+            choices=CONTACT_WAYS,
+            purpose=N_("To reach you in the way that suits you."),
+        ),
+        Field(
+            "phone",
+            TEL,
+            N_("Phone number"),
+            max_length=40,
+            autocomplete="tel",
+            required_when=("contact", ("phone", "video")),
+            hint=N_("Needed if you prefer a phone or video call; include the country code."),
+            purpose=N_("To call you, if you prefer a phone or video call."),
+            errors=MappingProxyType(
+                {
+                    **ERRORS,
+                    "required": N_(
+                        "Please give a phone number so that we can call you, or choose to be contacted by email."
+                    ),
+                }
+            ),
+        ),
+        Field(
+            "urgent",
+            CHECKBOX,
+            N_("This is urgent: please contact me as soon as possible"),
+            # The crisis guidance again where a reader in danger looks: the numbers themselves,
+            # as in the support page's box (docs/<lang>/support.md), not a pointer to them.
+            hint=N_(
+                "We still cannot answer at once. If you are in danger, call now: in Switzerland 144 "
+                "(medical emergency) or 143 (someone to talk to, day and night); in the European Union "
+                "112; elsewhere your local emergency number, or a helpline listed on findahelpline.com."
+            ),
+            purpose=N_(
+                "To let the association know that your request is pressing. This still does not "
+                "make it an emergency service."
+            ),
+            staff_label=N_("Marked as urgent"),
+        ),
+        _consent(
+            N_(
+                "I agree that CoCreate Humanity uses these details only to answer my request, "
+                "as the privacy policy explains."
+            )
+        ),
         LANG,
         HONEYPOT_FIELD,
     ),

@@ -34,11 +34,18 @@ SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>\s*", re.S | re.I)
 RELATIVE = re.compile(r'(\s(?:href|src)=")(?![#"])([^"]*)"')
 TITLE = re.compile(r"<title>(.*?)</title>", re.S)
 # The page's own title in Material's article: the notice goes right after it.
-HEADING = re.compile(r'<article\b[^>]*\bmd-content__inner\b.*?</h1>', re.S)
+HEADING = re.compile(r"<article\b[^>]*\bmd-content__inner\b.*?</h1>", re.S)
 
 
-def form_context(form: Form, language: str, endpoint: str, thanks_url: str, privacy_url: str,
-                 values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> dict:
+def form_context(
+    form: Form,
+    language: str,
+    endpoint: str,
+    thanks_url: str,
+    privacy_url: str,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict:
     """What form.html needs: the form, its language's texts, the URLs around it, and, when the
     service gives it back, what was typed (`values`) and each field's problem (`errors`, translated)."""
     return {
@@ -73,7 +80,7 @@ def around(page: str, form: Form, page_url: str, form_html: str, title: str, not
     end = page.find("</form>", start)
     if start == -1 or end == -1:
         return None
-    before, after = (_served_elsewhere(part, page_url) for part in (page[:start], page[end + len("</form>"):]))
+    before, after = (_served_elsewhere(part, page_url) for part in (page[:start], page[end + len("</form>") :]))
     before = TITLE.sub(lambda match: f"<title>{title} – {match.group(1)}</title>", before, count=1)
     before = HEADING.sub(lambda match: match.group(0) + notice, before, count=1)
     return before + form_html + after

@@ -100,9 +100,11 @@ def reserve_lines(bounds: SpoolBounds, used: int) -> list[str]:
     if used + RESERVE_MARGIN <= limit:
         return []
     open_to = ", ".join(form.name for form in FORMS.values() if form.uses_reserve) or "no form"
-    return [f"spool holds {used / MEGABYTE:.0f} MB, at FORMS_SPOOL_MAX_BYTES less FORMS_SPOOL_RESERVE_BYTES "
-            f"({limit / MEGABYTE:.0f} MB): only the reserve is left ({open_to}); the other forms answer 503 "
-            "until deliveries drain it (is the mail server reachable?)"]
+    return [
+        f"spool holds {used / MEGABYTE:.0f} MB, at FORMS_SPOOL_MAX_BYTES less FORMS_SPOOL_RESERVE_BYTES "
+        f"({limit / MEGABYTE:.0f} MB): only the reserve is left ({open_to}); the other forms answer 503 "
+        "until deliveries drain it (is the mail server reachable?)"
+    ]
 
 
 def key_lines(keyring: Keyring | None) -> tuple[list[str], list[str]]:
@@ -179,8 +181,10 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
     if unopened:
         critical.append(f"{unopened.code}; the service will not start")
     age = stats.oldest_age_seconds or 0.0
-    for value, warn, crit, what in ((stats.queued, limits.warning_queued, limits.critical_queued, "queued messages"),
-                                    (age, limits.warning_age, limits.critical_age, "seconds the oldest has waited")):
+    for value, warn, crit, what in (
+        (stats.queued, limits.warning_queued, limits.critical_queued, "queued messages"),
+        (age, limits.warning_age, limits.critical_age, "seconds the oldest has waited"),
+    ):
         if value > crit:
             critical.append(f"{value:.0f} {what} (critical above {crit})")
         elif value > warn:
@@ -189,7 +193,9 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
     figures = f"{stats.queued} queued, {dead_copies} dead"
     if stats.dead > dead_copies:
         figures += f" (and {stats.dead - dead_copies} acknowledgements)"
-    perfdata = (f"queued={stats.queued};{limits.warning_queued};{limits.critical_queued} dead={dead_copies};;0 "
-                f"dead_acknowledgements={stats.dead - dead_copies} "
-                f"oldest={age:.0f}s;{limits.warning_age};{limits.critical_age}")
+    perfdata = (
+        f"queued={stats.queued};{limits.warning_queued};{limits.critical_queued} dead={dead_copies};;0 "
+        f"dead_acknowledgements={stats.dead - dead_copies} "
+        f"oldest={age:.0f}s;{limits.warning_age};{limits.critical_age}"
+    )
     return status, "; ".join([*critical, *warning, figures]), perfdata

@@ -11,23 +11,26 @@ FAILURES = {
     403: N_("This form can only be sent from the association's website."),
     404: N_("This page does not exist."),
     405: N_("This address only receives forms sent from the website."),
-    413: N_("What you sent is too large: the CV may be at most {max_megabytes} MB "
-          "and each text at most {max_length} characters."),
+    413: N_(
+        "What you sent is too large: the CV may be at most {max_megabytes} MB "
+        "and each text at most {max_length} characters."
+    ),
     415: N_("Please send the form from the website, as a normal web form."),
     429: N_("Too many attempts from your connection. Please wait a few minutes and try again."),
     500: N_("Sorry, something went wrong on our side. Nothing was sent. Please try again later."),
-    503: N_("Sorry, we could not pass on your message just now. Nothing was sent. "
-            "Please try again in a few minutes."),
+    503: N_("Sorry, we could not pass on your message just now. Nothing was sent. Please try again in a few minutes."),
 }
 # A 503 of its own: the spool holds all it may (FORMS_SPOOL_MAX_BYTES); a request for help still gets in.
-SPOOL_FULL = N_("Sorry, we are receiving more than we can hold just now. Nothing was sent. "
-                "Please try again in an hour.")
+SPOOL_FULL = N_(
+    "Sorry, we are receiving more than we can hold just now. Nothing was sent. Please try again in an hour."
+)
 REFUSED_TITLE = N_("Your form could not be sent")
 FAILED_TITLE = N_("Something went wrong")
 BACK_TO_FORM = N_("Back to the form")
 BACK_TO_SITE = N_("Back to the website")
 CORRECT_BELOW = N_("Please correct the following, then send the form again:")
-NETWORK_FAILURE = N_("We could not reach our service. Please check your connection, then send again: "
-                     "what you typed is still here.")
+NETWORK_FAILURE = N_(
+    "We could not reach our service. Please check your connection, then send again: what you typed is still here."
+)
 CHOOSE_FILE_AGAIN = N_("The file you chose could not be kept: please choose it again.")
 REFUSED_NOTICE = N_("What to correct is shown with the form below; what you typed is still there.")

@@ -27,7 +27,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import encode_rfc2231
-from typing import Union
 
 CRLF = b"\r\n"
 BASE64_LINE = 76  # RFC 2045: at most 76 characters per encoded line
@@ -78,16 +77,16 @@ class Base64Lines:
         """The data in pieces of 1024 lines' worth, the last one shorter: what `encode` takes."""
         data = memoryview(self.data)
         size = self._line_bytes * BASE64_BLOCK_LINES
-        return (data[start:start + size] for start in range(0, len(data), size))
+        return (data[start : start + size] for start in range(0, len(data), size))
 
     def encode(self, block: memoryview) -> bytes:
         """One of `blocks` as base64 lines ending in CRLF."""
         encoded = base64.b64encode(block)
         line = self.line_length
-        return b"".join(encoded[at:at + line] + CRLF for at in range(0, len(encoded), line))
+        return b"".join(encoded[at : at + line] + CRLF for at in range(0, len(encoded), line))
 
 
-Chunk = Union[bytes, Base64Lines]
+Chunk = bytes | Base64Lines
 
 
 @dataclass(frozen=True)
@@ -170,8 +169,11 @@ def seven_bit_lines(content_type: str, description: str, chunks: Sequence[Chunk]
     So the armored ciphertext, as large as the resumé and a third more, is
     written a block at a time by whoever reads the message (openpgp.py).
     """
-    headers = (("Content-Type", content_type), ("Content-Description", description),
-               ("Content-Transfer-Encoding", "7bit"))
+    headers = (
+        ("Content-Type", content_type),
+        ("Content-Description", description),
+        ("Content-Transfer-Encoding", "7bit"),
+    )
     return Entity(headers, tuple(chunks))
 
 
@@ -228,4 +230,3 @@ def _filename_parameter(filename: str) -> str:
         return f'\r\n filename="{filename}"'
     pieces = PARAMETER_PIECE.findall(encode_rfc2231(filename, "utf-8"))
     return ";".join(f"\r\n filename*{number}*={piece}" for number, piece in enumerate(pieces))
-

@@ -44,8 +44,17 @@ SECRET_TAGS = (Tag.SecretKey, Tag.SecretSubkey)
 EXPIRY_WARNING = datetime.timedelta(days=30)
 # GnuPG, without its configuration, agent, key servers or keyring; no compression: a resumé's
 # formats are compressed already, and deflating the rest would cost more time than it saves.
-GPG = ("gpg", "--batch", "--no-tty", "--quiet", "--no-options", "--no-autostart", "--no-auto-key-retrieve",
-       "--compress-algo", "none")
+GPG = (
+    "gpg",
+    "--batch",
+    "--no-tty",
+    "--quiet",
+    "--no-options",
+    "--no-autostart",
+    "--no-auto-key-retrieve",
+    "--compress-algo",
+    "none",
+)
 GPG_TIMEOUT_SECONDS = 60
 # RFC 9580 6.2: the armor header line, an empty line (no armor headers), base64 in lines of 64,
 # the checksum line ("=" and the CRC24 in base64), the tail line.
@@ -83,7 +92,7 @@ def _parse(item: str, position: int) -> list[pysequoia.Cert]:
 
 
 def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _expired(cert: pysequoia.Cert, now: datetime.datetime) -> bool:
@@ -126,8 +135,10 @@ def _fingerprint(cert: pysequoia.Cert) -> str:
 
 def expired_line(cert: pysequoia.Cert) -> str:
     """What an expired key means for the operator, in one line naming it."""
-    return (f"OpenPGP key {_fingerprint(cert)} expired on {cert.expiration:%Y-%m-%d}: nothing is encrypted to it "
-            "any more; put its renewed public key in FORMS_PGP_KEYS (or remove it) and restart")
+    return (
+        f"OpenPGP key {_fingerprint(cert)} expired on {cert.expiration:%Y-%m-%d}: nothing is encrypted to it "
+        "any more; put its renewed public key in FORMS_PGP_KEYS (or remove it) and restart"
+    )
 
 
 def expiring_line(cert: pysequoia.Cert) -> str:
@@ -160,8 +171,9 @@ class Keyring:
     def expiring(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
         """Keys still valid that expire within EXPIRY_WARNING: the operator must renew them."""
         now = now or _utcnow()
-        return [cert for cert in self.certs
-                if cert.expiration is not None and now < cert.expiration < now + EXPIRY_WARNING]
+        return [
+            cert for cert in self.certs if cert.expiration is not None and now < cert.expiration < now + EXPIRY_WARNING
+        ]
 
     def usable(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
         """The keys to encrypt to now; raises NoUsableKey when every one has expired."""
@@ -176,8 +188,9 @@ class Keyring:
     def refuse_expired(self, now: datetime.datetime | None = None) -> None:
         """For the service's start-up only (see startup.py): an expired key stops it, naming the key."""
         for cert in self.expired(now):
-            raise KeyRefused(f"key {_fingerprint(cert)} expired on {cert.expiration:%Y-%m-%d}: "
-                             "remove it or configure a valid key")
+            raise KeyRefused(
+                f"key {_fingerprint(cert)} expired on {cert.expiration:%Y-%m-%d}: remove it or configure a valid key"
+            )
 
     def notices(self, now: datetime.datetime | None = None) -> tuple[list[str], list[str]]:
         """(expired, expiring soon) as lines for the operator: the health check's and `spool check`'s."""
@@ -226,8 +239,9 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
         raise ConfigError("PGP_KEYS", str(refused)) from refused
 
 
-def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert],
-                 generic_subject: str) -> mime.Message:
+def encrypt_mime(
+    headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert], generic_subject: str
+) -> mime.Message:
     """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
 
     The inner entity is marked protected-headers="v1", so mail clients show
@@ -239,11 +253,20 @@ def encrypt_mime(headers: Sequence[tuple[str, str]], body: mime.Entity, recipien
     """
     inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
     outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
-    envelope = mime.with_parameter(mime.multipart("encrypted", [
-        mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
-        mime.seven_bit_lines('application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message",
-                             [Armor(encrypt(inner, recipients))]),
-    ]), 'protocol="application/pgp-encrypted"')
+    envelope = mime.with_parameter(
+        mime.multipart(
+            "encrypted",
+            [
+                mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
+                mime.seven_bit_lines(
+                    'application/octet-stream; name="encrypted.asc"',
+                    "OpenPGP encrypted message",
+                    [Armor(encrypt(inner, recipients))],
+                ),
+            ],
+        ),
+        'protocol="application/pgp-encrypted"',
+    )
     return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)
 
 
@@ -259,16 +282,24 @@ def encrypt(plaintext: Iterable[bytes], recipients: Sequence[pysequoia.Cert]) ->
     (--recipient-file: nothing is imported), and the keys' validity is the
     Keyring's decision. Raises GnuPGFailed if gpg fails or is missing.
     """
-    with tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home, \
-            _memory_file("forms-openpgp") as ciphertext, _memory_file("forms-gnupg-stderr") as errors, \
-            contextlib.ExitStack() as keys:
+    with (
+        tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home,
+        _memory_file("forms-openpgp") as ciphertext,
+        _memory_file("forms-gnupg-stderr") as errors,
+        contextlib.ExitStack() as keys,
+    ):
         key_files = [keys.enter_context(_key_file(cert)) for cert in recipients]
         command = [*GPG, "--homedir", home, "--encrypt"]
         for key_file in key_files:
             command += ["--recipient-file", f"/proc/self/fd/{key_file.fileno()}"]
         try:
-            gpg = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=ciphertext, stderr=errors,
-                                   pass_fds=[key_file.fileno() for key_file in key_files])
+            gpg = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=ciphertext,
+                stderr=errors,
+                pass_fds=[key_file.fileno() for key_file in key_files],
+            )
         except OSError as error:
             raise GnuPGFailed(f"gpg cannot be run ({error.strerror})") from error
         # A submission must not hang on gpg, neither while it is fed nor after: killed past the timeout.

@@ -82,8 +82,7 @@ class Limits:
             try:
                 allowed = self._quota.hit(item, kind, key)
             except Exception as error:  # any storage (SQLite, Redis) has its own errors
-                log.warning("daily quotas counted in memory for %d s: %s", QUOTA_FALLBACK_SECONDS,
-                            type(error).__name__)
+                log.warning("daily quotas counted in memory for %d s: %s", QUOTA_FALLBACK_SECONDS, type(error).__name__)
                 self._fallback_until = time.monotonic() + QUOTA_FALLBACK_SECONDS
         if allowed is None:
             allowed = self._fallback.hit(item, kind, key)
@@ -164,17 +163,31 @@ def install(app: Flask) -> Limiter:
     if not config["RATELIMIT_STORAGE_URI"]:
         config["RATELIMIT_STORAGE_URI"] = counters.storage_uri(config["DATA_DIR"])
     try:
-        app.extensions[LIMITS_EXTENSION] = Limits(config["SECRET_KEY"], config["RATELIMIT_STORAGE_URI"],
-                                                  config["ACK_LIMIT"], config["URGENT_LIMIT"])
-        limiter = Limiter(client_key, app=app, default_limits=[
-            Limit(limit_provider=config["RATELIMIT_DEFAULT"], scope=SUBMISSIONS_SCOPE,
-                  exempt_when=_not_a_site_submission),
-            Limit(limit_provider=config["RATELIMIT_REFUSALS"], scope=_refusal_scope, exempt_when=_not_a_submission,
-                  deduct_when=_refused),
-        ])
+        app.extensions[LIMITS_EXTENSION] = Limits(
+            config["SECRET_KEY"], config["RATELIMIT_STORAGE_URI"], config["ACK_LIMIT"], config["URGENT_LIMIT"]
+        )
+        limiter = Limiter(
+            client_key,
+            app=app,
+            default_limits=[
+                Limit(
+                    limit_provider=config["RATELIMIT_DEFAULT"],
+                    scope=SUBMISSIONS_SCOPE,
+                    exempt_when=_not_a_site_submission,
+                ),
+                Limit(
+                    limit_provider=config["RATELIMIT_REFUSALS"],
+                    scope=_refusal_scope,
+                    exempt_when=_not_a_submission,
+                    deduct_when=_refused,
+                ),
+            ],
+        )
     except ConfigurationError:
         # The URI is not quoted back: it may hold the Redis password.
-        raise ConfigError("RATELIMIT_STORAGE_URI", "is not usable: leave it unset (a file in FORMS_DATA_DIR), "
-                                                   "or give redis://host:port/db or memory://") from None
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI",
+            "is not usable: leave it unset (a file in FORMS_DATA_DIR), or give redis://host:port/db or memory://",
+        ) from None
     app.after_request(functools.partial(_give_back, limiter))
     return limiter

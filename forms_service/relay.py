@@ -97,7 +97,7 @@ def _pieces(msg: bytes | bytearray | Iterable[bytes]) -> Iterator[bytes]:
     """The message in pieces: bytes cut into blocks of DATA_BLOCK, or the pieces it comes in."""
     if isinstance(msg, (bytes, bytearray)):
         view = memoryview(msg)
-        return (bytes(view[start:start + DATA_BLOCK]) for start in range(0, len(view), DATA_BLOCK))
+        return (bytes(view[start : start + DATA_BLOCK]) for start in range(0, len(view), DATA_BLOCK))
     return iter(msg)
 
 

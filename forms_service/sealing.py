@@ -37,6 +37,7 @@ UNSEAL_CHUNK = 64 * 1024  # base64 characters unseal_from decodes at once: a mul
 FINGERPRINT_TEXT = b"forms_service spool key fingerprint"  # what Sealer.fingerprints signs
 OLD_KEY_FILE_NAME = "spool.key"  # where versions before issue 12 made a key, inside FORMS_DATA_DIR: never read
 
+
 class SealingError(Exception):
     """The sealing keys are missing, malformed or unsafely stored; start-up must stop.
 
@@ -52,8 +53,10 @@ def _fernets(keys: Sequence[bytes]) -> MultiFernet:
     try:
         return MultiFernet([Fernet(key) for key in keys])
     except (ValueError, TypeError) as exc:
-        raise SealingError("holds something that is not a Fernet key (make one with `python -c \"from "
-                           "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"`)") from exc
+        raise SealingError(
+            'holds something that is not a Fernet key (make one with `python -c "from '
+            'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
+        ) from exc
 
 
 def keys_from_setting(value: str | Sequence[str]) -> list[bytes]:
@@ -139,7 +142,7 @@ class Sealer:
         # chain, not a list: a list would hold every decoded piece, the ciphertext whole, beside `plain`.
         for piece in itertools.chain(_raw_range(token, HEADER_BYTES, signed), [None]):
             chunk = decrypt(piece)
-            plain[position:position + len(chunk)] = chunk
+            plain[position : position + len(chunk)] = chunk
             position += len(chunk)
         del plain[position:]  # the padding, trimmed in place
         return plain
@@ -266,6 +269,7 @@ def _decrypting(key: bytes, iv: bytes) -> Callable[[bytes | memoryview | None], 
             return unpadder.update(decryptor.update(piece))
         except ValueError:
             raise InvalidToken from None
+
     return decrypt
 
 
@@ -274,7 +278,7 @@ def _pieces(part: bytes | Iterable[bytes]) -> Iterator[memoryview]:
     for buffer in (part,) if isinstance(part, (bytes, bytearray, memoryview)) else part:
         view = memoryview(buffer)
         for start in range(0, len(view), SEAL_CHUNK):
-            yield view[start:start + SEAL_CHUNK]
+            yield view[start : start + SEAL_CHUNK]
 
 
 class Readable(Protocol):
@@ -308,7 +312,7 @@ def _raw_range(token: Readable, start: int, end: int) -> Iterator[memoryview]:
             piece = memoryview(base64.urlsafe_b64decode(characters))
         except ValueError:  # binascii.Error
             raise InvalidToken from None
-        yield piece[max(start - offset, 0):max(min(end - offset, len(piece)), 0)]
+        yield piece[max(start - offset, 0) : max(min(end - offset, len(piece)), 0)]
         offset += len(piece)
 
 
@@ -503,10 +507,16 @@ def key_setting(config: Mapping) -> str:
     if not given:
         old_key_file = Path(config["DATA_DIR"]) / OLD_KEY_FILE_NAME
         if old_key_file.exists():
-            raise ConfigError("SPOOL_KEY", f"is unset and {old_key_file}, made by an older version, holds the key: "
-                                           "move it into FORMS_SPOOL_KEY and delete the file (deploy/README.md)")
-        raise ConfigError("SPOOL_KEY", "is unset: set it to a key from `flask --app forms_service spool new-key` "
-                                       "(or name a key file in FORMS_SPOOL_KEY_FILE), outside FORMS_DATA_DIR")
+            raise ConfigError(
+                "SPOOL_KEY",
+                f"is unset and {old_key_file}, made by an older version, holds the key: "
+                "move it into FORMS_SPOOL_KEY and delete the file (deploy/README.md)",
+            )
+        raise ConfigError(
+            "SPOOL_KEY",
+            "is unset: set it to a key from `flask --app forms_service spool new-key` "
+            "(or name a key file in FORMS_SPOOL_KEY_FILE), outside FORMS_DATA_DIR",
+        )
     if len(given) == 2:
         raise ConfigError("SPOOL_KEY_FILE", "and FORMS_SPOOL_KEY are both set: choose one")
     return given[0]
@@ -516,8 +526,11 @@ def key_file_path(config: Mapping) -> Path:
     """FORMS_SPOOL_KEY_FILE, refused inside FORMS_DATA_DIR: a copy of that folder must open nothing."""
     path = Path(config["SPOOL_KEY_FILE"]).resolve()
     if path.is_relative_to(Path(config["DATA_DIR"]).resolve()):
-        raise ConfigError("SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR: one copy of that folder would open "
-                                            "everything; keep the key elsewhere, e.g. /etc/cocreatehumanity")
+        raise ConfigError(
+            "SPOOL_KEY_FILE",
+            "is inside FORMS_DATA_DIR: one copy of that folder would open "
+            "everything; keep the key elsewhere, e.g. /etc/cocreatehumanity",
+        )
     return path
 
 

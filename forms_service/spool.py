@@ -92,11 +92,15 @@ TABLE = f"""(
 INDEX = "CREATE INDEX IF NOT EXISTS outgoing_due ON outgoing (state, next_attempt_at)"
 # What the last clean check of the sealed rows (Spool.unopened) found: every row up to `through_id`
 # opens with the keys named (Sealer.fingerprints). One row.
-OPENED_CHECK = ("CREATE TABLE IF NOT EXISTS opened_check (only INTEGER PRIMARY KEY CHECK (only = 1),"
-                " keys TEXT NOT NULL, through_id INTEGER NOT NULL)")
+OPENED_CHECK = (
+    "CREATE TABLE IF NOT EXISTS opened_check (only INTEGER PRIMARY KEY CHECK (only = 1),"
+    " keys TEXT NOT NULL, through_id INTEGER NOT NULL)"
+)
 SCHEMA = f"CREATE TABLE IF NOT EXISTS outgoing {TABLE};\n{INDEX};\n{OPENED_CHECK};"
-COLUMNS = ("id, submission_id, state, attempts, created_at, queued_at, next_attempt_at, lease_owner, lease_until,"
-           " last_error, kind, sealed")
+COLUMNS = (
+    "id, submission_id, state, attempts, created_at, queued_at, next_attempt_at, lease_owner, lease_until,"
+    " last_error, kind, sealed"
+)
 
 # What changes while a message waits, kept out of `outgoing`'s rows (see the module's docstring). The
 # same columns in `outgoing` keep what the row was inserted with, or what a release of layout 0 wrote.
@@ -117,19 +121,26 @@ SCHEDULE_INDEX = "CREATE INDEX IF NOT EXISTS schedule_due ON schedule (state, ne
 # One trigger per column, fired only when a statement sets that column: a release of layout 0 that
 # leases a row must not put back the attempts or retry time its stale copy in `outgoing` holds.
 MIRRORS = (
-    ("CREATE TRIGGER IF NOT EXISTS schedule_insert AFTER INSERT ON outgoing BEGIN"
-     f" INSERT OR REPLACE INTO schedule (id, {', '.join(BOOKKEEPING)})"
-     f" VALUES (NEW.id, {', '.join(f'NEW.{column}' for column in BOOKKEEPING)}); END"),
+    (
+        "CREATE TRIGGER IF NOT EXISTS schedule_insert AFTER INSERT ON outgoing BEGIN"
+        f" INSERT OR REPLACE INTO schedule (id, {', '.join(BOOKKEEPING)})"
+        f" VALUES (NEW.id, {', '.join(f'NEW.{column}' for column in BOOKKEEPING)}); END"
+    ),
     "CREATE TRIGGER IF NOT EXISTS schedule_delete AFTER DELETE ON outgoing BEGIN DELETE FROM schedule WHERE id = OLD.id; END",
-    *(f"CREATE TRIGGER IF NOT EXISTS schedule_{column} AFTER UPDATE OF {column} ON outgoing BEGIN"
-      f" UPDATE schedule SET {column} = NEW.{column} WHERE id = NEW.id; END" for column in BOOKKEEPING),
+    *(
+        f"CREATE TRIGGER IF NOT EXISTS schedule_{column} AFTER UPDATE OF {column} ON outgoing BEGIN"
+        f" UPDATE schedule SET {column} = NEW.{column} WHERE id = NEW.id; END"
+        for column in BOOKKEEPING
+    ),
 )
 # A message with its bookkeeping: s.* from `schedule`, o.* (ids, ages, kind, blob) from `outgoing`.
 MESSAGES = "schedule AS s JOIN outgoing AS o ON o.id = s.id"
 
 # The sealed blob is written into the row's zeroblob afterwards (Spool._store), a piece at a time.
-INSERT = ("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
-          " VALUES (?, zeroblob(?), ?, ?, ?, ?)")
+INSERT = (
+    "INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
+    " VALUES (?, zeroblob(?), ?, ?, ?, ?)"
+)
 PROBE_SUBMISSION = "health-probe"
 
 # Oldest due first, at most `limit` rows, and rows only while the ones before them
@@ -155,8 +166,10 @@ CLAIM_BYTES = 8 * 1024 * 1024
 
 # What the spool's rows take on disk now: pages in use, free pages (given back by `erase`) left out.
 # One read of the file header: cheap enough for every accept, and the same figure for every process.
-USED_BYTES = ("SELECT (page_count - freelist_count) * page_size, page_size"
-              " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()")
+USED_BYTES = (
+    "SELECT (page_count - freelist_count) * page_size, page_size"
+    " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()"
+)
 OVERFLOW_POINTER = 4  # bytes of each overflow page that hold the next page's number, not the row
 INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages can be given back to the file system
 
@@ -260,9 +273,17 @@ class Spool:
     processes.
     """
 
-    def __init__(self, path: Path, sealer: Sealer, policy: RetryPolicy | None = None, *,
-                 busy_timeout_ms: int = BUSY_WAIT_MS, start_wait_ms: int = START_WAIT_MS,
-                 clock: Callable[[], float] = time.time, bounds: SpoolBounds | None = None):
+    def __init__(
+        self,
+        path: Path,
+        sealer: Sealer,
+        policy: RetryPolicy | None = None,
+        *,
+        busy_timeout_ms: int = BUSY_WAIT_MS,
+        start_wait_ms: int = START_WAIT_MS,
+        clock: Callable[[], float] = time.time,
+        bounds: SpoolBounds | None = None,
+    ):
         self.clock = clock  # wall time of every schedule and age: tests give one they move themselves
         self.path = Path(path)
         self.sealer = sealer
@@ -356,8 +377,9 @@ class Spool:
             raise SpoolUnavailable(type(exc).__name__) from exc
         self.accepted.set()
 
-    def _store(self, db: sqlite3.Connection, submission_id: str, mails: Sequence[OutgoingMail],
-               reserve: bool) -> list[int]:
+    def _store(
+        self, db: sqlite3.Connection, submission_id: str, mails: Sequence[OutgoingMail], reserve: bool
+    ) -> list[int]:
         """Insert `mails` sealed, within the bounds; returns the rows' ids. Shared by accept and probe,
         so the probe proves the very path a submission takes.
 
@@ -371,7 +393,7 @@ class Spool:
         sizes = [sealed_size(sum(map(len, parts))) for parts in contents]
         self._make_room(db, sizes, reserve)
         now, ids = self.clock(), []
-        for mail, parts, size in zip(mails, contents, sizes):
+        for mail, parts, size in zip(mails, contents, sizes, strict=True):
             entry_id = db.execute(INSERT, (submission_id, size, now, now, now, mail.kind)).lastrowid
             with db.blobopen("outgoing", "sealed", entry_id) as blob:
                 self.sealer.seal_into(parts, blob.write)
@@ -426,8 +448,15 @@ class Spool:
                 continue
             except RowGone:
                 continue
-            claimed.append(Claimed(entry_id, submission_id, attempts, created_at,
-                                   OutgoingMail.enveloped(opening.head, opening, kind or ASSOCIATION)))
+            claimed.append(
+                Claimed(
+                    entry_id,
+                    submission_id,
+                    attempts,
+                    created_at,
+                    OutgoingMail.enveloped(opening.head, opening, kind or ASSOCIATION),
+                )
+            )
         return claimed
 
     @contextmanager
@@ -520,7 +549,8 @@ class Spool:
         with self._write() as db:
             row = db.execute(
                 "SELECT o.submission_id, s.attempts, o.created_at, s.queued_at, s.lease_owner, s.lease_until, o.kind"
-                f" FROM {MESSAGES} WHERE s.id = ?", (entry_id,),
+                f" FROM {MESSAGES} WHERE s.id = ?",
+                (entry_id,),
             ).fetchone()
             if row is None:
                 return []
@@ -565,16 +595,24 @@ class Spool:
         with self._write() as db:
             db.execute(
                 "UPDATE schedule SET state = 'dead', attempts = attempts + 1, last_error = ?,"
-                " lease_owner = NULL, lease_until = NULL WHERE id = ?", (reason, entry_id),
+                " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                (reason, entry_id),
             )
-            row = db.execute(f"SELECT o.submission_id, s.attempts, o.kind FROM {MESSAGES} WHERE s.id = ?",
-                             (entry_id,)).fetchone()
+            row = db.execute(
+                f"SELECT o.submission_id, s.attempts, o.kind FROM {MESSAGES} WHERE s.id = ?", (entry_id,)
+            ).fetchone()
         if row:
             log.error(
                 "DEAD spool entry %d (%s, submission %s) after %d attempts: %s; kept: once the cause is fixed,"
                 " `flask --app forms_service spool requeue %d`, or to give it up, `flask --app forms_service"
                 " spool discard %d`",
-                entry_id, row[2] or "unknown kind", row[0], row[1], reason, entry_id, entry_id,
+                entry_id,
+                row[2] or "unknown kind",
+                row[0],
+                row[1],
+                reason,
+                entry_id,
+                entry_id,
             )
 
     def drop(self, entry_id: int, reason: str) -> None:
@@ -583,8 +621,12 @@ class Spool:
         with self._write() as db:
             row = db.execute("DELETE FROM outgoing WHERE id = ? RETURNING submission_id", (entry_id,)).fetchone()
         if row:
-            log.warning("dropped acknowledgement spool entry %d (submission %s): %s; the association's copy is"
-                        " not affected", entry_id, row[0], reason)
+            log.warning(
+                "dropped acknowledgement spool entry %d (submission %s): %s; the association's copy is not affected",
+                entry_id,
+                row[0],
+                reason,
+            )
 
     # -- operating -----------------------------------------------------------
 
@@ -610,7 +652,8 @@ class Spool:
         """Dead rows holding the association's copy (or of unknown kind): mail nobody has read yet."""
         with self._connected() as db:
             (count,) = db.execute(
-                f"SELECT count(*) FROM {MESSAGES} WHERE s.state = 'dead' AND {NOT_ACKNOWLEDGEMENT}").fetchone()
+                f"SELECT count(*) FROM {MESSAGES} WHERE s.state = 'dead' AND {NOT_ACKNOWLEDGEMENT}"
+            ).fetchone()
         return count
 
     def discard(self, entry_id: int) -> bool:
@@ -618,10 +661,16 @@ class Spool:
         with self._write() as db:
             row = db.execute(
                 "DELETE FROM outgoing WHERE id = ? AND id IN (SELECT id FROM schedule WHERE state = 'dead')"
-                " RETURNING submission_id, kind", (entry_id,)).fetchone()
+                " RETURNING submission_id, kind",
+                (entry_id,),
+            ).fetchone()
         if row:
-            log.warning("discarded dead spool entry %d (%s, submission %s) at the operator's request",
-                        entry_id, row[1] or "unknown kind", row[0])
+            log.warning(
+                "discarded dead spool entry %d (%s, submission %s) at the operator's request",
+                entry_id,
+                row[1] or "unknown kind",
+                row[0],
+            )
         return row is not None
 
     def requeue(self, ids: Iterable[int] | None = None) -> int:
@@ -684,8 +733,9 @@ class Spool:
             ids = [entry_id for (entry_id,) in db.execute("SELECT id FROM outgoing WHERE id > ?", (after,))]
             unopened = sum(not self._opens(db, entry_id) for entry_id in ids)
             if not unopened:
-                db.execute("INSERT OR REPLACE INTO opened_check VALUES (1, ?, ?)",
-                           (" ".join(sorted(keys)), max([after, *ids])))
+                db.execute(
+                    "INSERT OR REPLACE INTO opened_check VALUES (1, ?, ?)", (" ".join(sorted(keys)), max([after, *ids]))
+                )
         return unopened, total
 
     @staticmethod
@@ -811,8 +861,9 @@ def _put_sealed_last(db: sqlite3.Connection) -> None:
     """
     with _immediate(db):
         if [row[1] for row in db.execute("PRAGMA table_info(outgoing)")][-1] != "sealed":
-            (sequence,) = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'outgoing'"
-                                     ).fetchone()
+            (sequence,) = db.execute(
+                "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'outgoing'"
+            ).fetchone()
             db.execute(f"CREATE TABLE outgoing_rebuilt {TABLE}")
             db.execute(f"INSERT INTO outgoing_rebuilt ({COLUMNS}) SELECT {COLUMNS} FROM outgoing")
             db.execute("DROP TABLE outgoing")
@@ -879,8 +930,12 @@ def after_fork_in_child(method: Callable[[], None]) -> None:
 
 def retry_policy_from_config(config: Mapping) -> RetryPolicy:
     """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS (checked by config.py)."""
-    return RetryPolicy(*(float(settings.value(config, name))
-                         for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")))
+    return RetryPolicy(
+        *(
+            float(settings.value(config, name))
+            for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")
+        )
+    )
 
 
 def bounds_from_config(config: Mapping) -> SpoolBounds:

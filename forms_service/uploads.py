@@ -52,8 +52,19 @@ PDF_HEADER_WINDOW = 1024  # PDF readers accept the header anywhere in the first 
 # What zipfile raises on corrupt or hostile data besides BadZipFile (fuzzing found
 # zlib.error for bad deflate streams and ValueError such as "negative seek value"),
 # and what expat raises on a part that is not well-formed XML or declares a DTD.
-ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError,
-              NotImplementedError, RuntimeError, OSError, ValueError, ExpatError)
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+    ValueError,
+    ExpatError,
+)
 
 
 class UploadRefused(Exception):

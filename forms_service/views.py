@@ -71,8 +71,10 @@ def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, 
     quotas = ratelimit.limits()
     address = submission.reply_address
     pages = is_urgent(submission) and bool(settings.urgent_recipients)
-    return {"acknowledge": bool(address) and quotas.acknowledgement_allowed(address),
-            "page_on_call": not pages or quotas.urgent_page_allowed()}
+    return {
+        "acknowledge": bool(address) and quotas.acknowledgement_allowed(address),
+        "page_on_call": not pages or quotas.urgent_page_allowed(),
+    }
 
 
 def _parsed_body():
@@ -177,6 +179,10 @@ def _log(submission_id: str, submission: Submission, outcome: str) -> None:
     document = submission.document
     current_app.logger.info(
         "submission id=%s form=%s outcome=%s request_bytes=%s text_bytes=%d file_bytes=%d",
-        submission_id, submission.form.name, outcome, request.content_length,
-        submission.text_bytes, len(document.data) if document else 0,
+        submission_id,
+        submission.form.name,
+        outcome,
+        request.content_length,
+        submission.text_bytes,
+        len(document.data) if document else 0,
     )

@@ -40,7 +40,10 @@ def service_environment(settings: dict | None = None) -> dict[str, str]:
     """This process's environment with every FORMS_* variable replaced by `settings` (keys without
     the prefix, JSON-encoded as config.py parses them): a start-up sees exactly those settings."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("FORMS_")}
-    return {**clean, **{f"FORMS_{key}": json.dumps(value) for key, value in (settings or {}).items() if key != "TESTING"}}
+    return {
+        **clean,
+        **{f"FORMS_{key}": json.dumps(value) for key, value in (settings or {}).items() if key != "TESTING"},
+    }
 
 
 class Gunicorn:
@@ -56,9 +59,17 @@ class Gunicorn:
     `environment`: variables other than settings (a benchmark's instruments).
     """
 
-    def __init__(self, app: str = FORMS_APP, settings: dict | None = None, *,
-                 options: tuple[str, ...] = DOCUMENTED_OPTIONS, health_path: str = "/forms/healthz",
-                 project: Path = PROJECT, cgroup: MemoryCgroup | None = None, environment: dict | None = None):
+    def __init__(
+        self,
+        app: str = FORMS_APP,
+        settings: dict | None = None,
+        *,
+        options: tuple[str, ...] = DOCUMENTED_OPTIONS,
+        health_path: str = "/forms/healthz",
+        project: Path = PROJECT,
+        cgroup: MemoryCgroup | None = None,
+        environment: dict | None = None,
+    ):
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=LISTEN_BACKLOG)
         self.port = self.listener.getsockname()[1]
         self.health_path = health_path
@@ -72,8 +83,14 @@ class Gunicorn:
         self.log = tempfile.TemporaryFile()
 
     def __enter__(self) -> Gunicorn:
-        self.process = subprocess.Popen(self.command, cwd=self.project, env=self.env, pass_fds=(self.listener.fileno(),),
-                                        stdout=subprocess.DEVNULL, stderr=self.log)
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=self.project,
+            env=self.env,
+            pass_fds=(self.listener.fileno(),),
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
         # gunicorn has its copy; once it is gone, connections must be refused, not queued here.
         self.listener.close()
         deadline = time.monotonic() + START_TIMEOUT
@@ -84,7 +101,7 @@ class Gunicorn:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not answer within %.0f s" % START_TIMEOUT)
+        raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT:.0f} s")
 
     def __exit__(self, *exc_info) -> None:
         self.stop()

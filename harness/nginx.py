@@ -38,8 +38,16 @@ class LocalNginx:
     (harness/cgroup.py) that nginx, and so its workers, run in.
     """
 
-    def __init__(self, workdir: Path, site_dir: Path, forms_port: int | None = None, port: int | None = None,
-                 upstream: Path | None = None, read_timeout: str | None = None, cgroup: MemoryCgroup | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        site_dir: Path,
+        forms_port: int | None = None,
+        port: int | None = None,
+        upstream: Path | None = None,
+        read_timeout: str | None = None,
+        cgroup: MemoryCgroup | None = None,
+    ):
         self.workdir = Path(workdir)
         self.cgroup = cgroup
         self.port = port or free_port()
@@ -53,28 +61,31 @@ class LocalNginx:
             snippet = snippet.replace(READ_TIMEOUT, f"proxy_read_timeout {read_timeout};")
         (self.workdir / "site.conf").write_text(snippet)
         temp = "\n".join(
-            f"  {name}_temp_path {self.workdir / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            f"  {name}_temp_path {self.workdir / name};"
+            for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
         user = "user root;\n" if os.geteuid() == 0 else ""
         if not upstream:  # the shipped file with the port moved, as deploy/release installs it
             upstream = self.workdir / "upstream.conf"
-            upstream.write_text(UPSTREAM_SERVER.sub(f"server 127.0.0.1:{forms_port or free_port()};", UPSTREAM_FILE.read_text()))
+            upstream.write_text(
+                UPSTREAM_SERVER.sub(f"server 127.0.0.1:{forms_port or free_port()};", UPSTREAM_FILE.read_text())
+            )
         self.conf.write_text(
             f"""{user}daemon off;
 worker_processes 1;
-pid {self.workdir / 'nginx.pid'};
-error_log {self.workdir / 'error.log'} info;
+pid {self.workdir / "nginx.pid"};
+error_log {self.workdir / "error.log"} info;
 events {{ worker_connections 256; }}
 http {{
   include /etc/nginx/mime.types;
   default_type application/octet-stream;
-  access_log {self.workdir / 'access.log'};
+  access_log {self.workdir / "access.log"};
 {temp}
   include {upstream};
   server {{
     listen 127.0.0.1:{self.port};
     listen 127.0.0.1:{self.http2_port} http2;
-    include {self.workdir / 'site.conf'};
+    include {self.workdir / "site.conf"};
   }}
 }}
 """
@@ -83,7 +94,9 @@ http {{
 
     def check(self) -> subprocess.CompletedProcess:
         """`nginx -t` on the configuration."""
-        return subprocess.run([NGINX, "-t", "-c", str(self.conf), "-p", str(self.workdir)], capture_output=True, text=True)
+        return subprocess.run(
+            [NGINX, "-t", "-c", str(self.conf), "-p", str(self.workdir)], capture_output=True, text=True
+        )
 
     def logs(self) -> str:
         """Everything nginx has logged so far: access, error and its standard error."""
@@ -92,7 +105,10 @@ http {{
     def open_files(self) -> list[str]:
         """The files nginx's processes hold open, deleted ones included (nginx unlinks
         a temporary file as soon as it creates it, so only this shows one in use)."""
-        pids = [self.process.pid, *Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()]
+        pids = [
+            self.process.pid,
+            *Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split(),
+        ]
         paths = []
         for pid in pids:
             for fd in Path(f"/proc/{pid}/fd").iterdir():

@@ -40,8 +40,14 @@ def _write_objects(out: bytearray, objects: list[bytes], first: int = 1) -> list
     return offsets
 
 
-def pdf_bytes(text: str = "Curriculum vitae", *, catalog_extra: bytes = b"", page_extra: bytes = b"",
-              extra_objects: tuple[bytes, ...] = (), info: bytes | None = None) -> bytes:
+def pdf_bytes(
+    text: str = "Curriculum vitae",
+    *,
+    catalog_extra: bytes = b"",
+    page_extra: bytes = b"",
+    extra_objects: tuple[bytes, ...] = (),
+    info: bytes | None = None,
+) -> bytes:
     """A minimal, valid one-page PDF 1.4 showing `text` (ASCII), with exact xref offsets.
 
     `catalog_extra` and `page_extra` add entries to the catalog and the page;
@@ -61,14 +67,20 @@ def pdf_bytes(text: str = "Curriculum vitae", *, catalog_extra: bytes = b"", pag
 def pdf_with_object_stream(packed: tuple[bytes, ...], catalog_extra: bytes = b"") -> bytes:
     """A PDF 1.5 as Word and LibreOffice write them: objects from 6 on packed in a Flate object
     stream, found through a cross-reference stream."""
-    header = b" ".join(b"%d %d" % (6 + index, sum(len(body) + 1 for body in packed[:index]))
-                       for index in range(len(packed))) + b" "
+    header = (
+        b" ".join(b"%d %d" % (6 + index, sum(len(body) + 1 for body in packed[:index])) for index in range(len(packed)))
+        + b" "
+    )
     content = header + b"".join(body + b" " for body in packed)
     compressed = zlib.compress(content)
     objects = _pdf_objects("Curriculum vitae", catalog_extra, b"")
     stream_number = 6 + len(packed)
     object_stream = b"<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (
-        len(packed), len(header), len(compressed), compressed)
+        len(packed),
+        len(header),
+        len(compressed),
+        compressed,
+    )
     out = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
     offsets = _write_objects(out, objects)
     offsets += _write_objects(out, [object_stream], first=stream_number)
@@ -78,13 +90,15 @@ def pdf_with_object_stream(packed: tuple[bytes, ...], catalog_extra: bytes = b""
     rows += [struct.pack(">BIH", 2, stream_number, index) for index in range(len(packed))]
     rows += [struct.pack(">BIH", 1, offsets[5], 0), struct.pack(">BIH", 1, xref, 0)]
     table = b"".join(rows)
-    out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (
-        xref_number, xref_number + 1, len(table), table)
+    out += (
+        b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n%s\nendstream\nendobj\n"
+        % (xref_number, xref_number + 1, len(table), table)
+    )
     out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
 
 
-JAVASCRIPT_ACTION = b"<< /Type /Action /S /JavaScript /JS (app.launchURL\\(\"https://track.example.net/\"\\);) >>"
+JAVASCRIPT_ACTION = b'<< /Type /Action /S /JavaScript /JS (app.launchURL\\("https://track.example.net/"\\);) >>'
 
 
 def pdf_javascript_on_open() -> bytes:
@@ -96,24 +110,29 @@ def pdf_with_links() -> bytes:
     """A PDF opening at its first page, with a web link, and "/JavaScript" in its title and keywords."""
     link = b"<< /Type /Annot /Subtype /Link /Rect [72 700 300 730] /A << /S /URI /URI (https://example.org/) >> >>"
     info = b"<< /Title (CV - C/C++/JavaScript developer) /Keywords (Python /JavaScript /Go) >>"
-    return pdf_bytes(catalog_extra=b" /OpenAction [3 0 R /Fit]", page_extra=b" /Annots [7 0 R]",
-                     info=info, extra_objects=(link,))
+    return pdf_bytes(
+        catalog_extra=b" /OpenAction [3 0 R /Fit]", page_extra=b" /Annots [7 0 R]", info=info, extra_objects=(link,)
+    )
 
 
 def pdf_with_embedded_file() -> bytes:
     """A PDF carrying a file (here a small executable) in its embedded files."""
     payload = b"MZ\x90\x00"
-    return pdf_bytes(catalog_extra=b" /Names << /EmbeddedFiles << /Names [(setup.exe) 6 0 R] >> >>", extra_objects=(
-        b"<< /Type /Filespec /F (setup.exe) /EF << /F 7 0 R >> >>",
-        b"<< /Type /EmbeddedFile /Length %d >>\nstream\n%s\nendstream" % (len(payload), payload),
-    ))
+    return pdf_bytes(
+        catalog_extra=b" /Names << /EmbeddedFiles << /Names [(setup.exe) 6 0 R] >> >>",
+        extra_objects=(
+            b"<< /Type /Filespec /F (setup.exe) /EF << /F 7 0 R >> >>",
+            b"<< /Type /EmbeddedFile /Length %d >>\nstream\n%s\nendstream" % (len(payload), payload),
+        ),
+    )
 
 
 def pdf_javascript_in_object_stream() -> bytes:
     """Document-level JavaScript (run on opening) packed in a compressed object stream, as a
     modern PDF would hide it: no name of it is readable in the file's bytes."""
-    return pdf_with_object_stream((b"<< /JavaScript << /Names [(init) 7 0 R] >> >>", JAVASCRIPT_ACTION),
-                                  catalog_extra=b" /Names 6 0 R")
+    return pdf_with_object_stream(
+        (b"<< /JavaScript << /Names [(init) 7 0 R] >> >>", JAVASCRIPT_ACTION), catalog_extra=b" /Names 6 0 R"
+    )
 
 
 def padded_pdf(size: int) -> bytes:
@@ -164,8 +183,9 @@ def _document_xml(text: str, body: str = "") -> bytes:
     ).encode()
 
 
-def docx_entries(text: str = "Curriculum vitae", main_type: str = DOCX_CONTENT_TYPE,
-                 content_types: str = "", body: str = "") -> list[tuple[str, bytes]]:
+def docx_entries(
+    text: str = "Curriculum vitae", main_type: str = DOCX_CONTENT_TYPE, content_types: str = "", body: str = ""
+) -> list[tuple[str, bytes]]:
     """The parts of a minimal Word document, for variants that add or change parts."""
     return [
         ("[Content_Types].xml", _content_types(main_type, content_types)),
@@ -202,9 +222,11 @@ def relationships(*items: tuple[str, str, bool]) -> bytes:
         f'<Relationship Id="rId{number}" Type="{_REL}{kind}" Target="{target}"{_EXTERNAL if external else ""}/>'
         for number, (kind, target, external) in enumerate(items, start=1)
     )
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rows}'
-            "</Relationships>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rows}'
+        "</Relationships>"
+    ).encode()
 
 
 def docx_with(*parts: tuple[str, bytes], content_types: str = "", body: str = "") -> bytes:
@@ -246,16 +268,25 @@ def docx_linked_image(target: str = "file:///\\\\files.example.net\\share\\photo
 
 def docx_with_image(*hyperlinks: str) -> bytes:
     """A DOCX with an embedded image, used from a:blip, and a hyperlink to each of `hyperlinks`."""
-    links = "".join(f'<w:hyperlink r:id="rId{number}"><w:r><w:t>{target}</w:t></w:r></w:hyperlink>'
-                    for number, target in enumerate(hyperlinks, start=2))
-    body = (f"<w:p>{links}</w:p>"
-            '<w:p><w:r><w:drawing><a:blip xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
-            ' r:embed="rId1"/></w:drawing></w:r></w:p>')
+    links = "".join(
+        f'<w:hyperlink r:id="rId{number}"><w:r><w:t>{target}</w:t></w:r></w:hyperlink>'
+        for number, target in enumerate(hyperlinks, start=2)
+    )
+    body = (
+        f"<w:p>{links}</w:p>"
+        '<w:p><w:r><w:drawing><a:blip xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+        ' r:embed="rId1"/></w:drawing></w:r></w:p>'
+    )
     return docx_with(
-        ("word/_rels/document.xml.rels", relationships(
-            ("image", "media/image1.png", False), *(("hyperlink", target, True) for target in hyperlinks))),
+        (
+            "word/_rels/document.xml.rels",
+            relationships(
+                ("image", "media/image1.png", False), *(("hyperlink", target, True) for target in hyperlinks)
+            ),
+        ),
         ("word/media/image1.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
-        content_types='<Default Extension="png" ContentType="image/png"/>', body=body,
+        content_types='<Default Extension="png" ContentType="image/png"/>',
+        body=body,
     )
 
 
@@ -270,7 +301,7 @@ def docx_with_ole_object() -> bytes:
         ("word/_rels/document.xml.rels", relationships(("oleObject", "embeddings/oleObject1.bin", False))),
         ("word/embeddings/oleObject1.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512),
         content_types='<Default Extension="bin" '
-                      'ContentType="application/vnd.openxmlformats-officedocument.oleObject"/>',
+        'ContentType="application/vnd.openxmlformats-officedocument.oleObject"/>',
     )
 
 
@@ -282,15 +313,23 @@ def docx_with_activex() -> bytes:
     )
 
 
-_ODF_NAMESPACES = " ".join(
-    f'xmlns:{prefix}="urn:oasis:names:tc:opendocument:xmlns:{name}"'
-    for prefix, name in (("office", "office:1.0"), ("text", "text:1.0"), ("draw", "drawing:1.0"),
-                         ("script", "script:1.0"))
-) + ' xmlns:xlink="http://www.w3.org/1999/xlink"'
+_ODF_NAMESPACES = (
+    " ".join(
+        f'xmlns:{prefix}="urn:oasis:names:tc:opendocument:xmlns:{name}"'
+        for prefix, name in (
+            ("office", "office:1.0"),
+            ("text", "text:1.0"),
+            ("draw", "drawing:1.0"),
+            ("script", "script:1.0"),
+        )
+    )
+    + ' xmlns:xlink="http://www.w3.org/1999/xlink"'
+)
 
 
-def odt_entries(text: str = "Curriculum vitae", manifest_extra: str = "", body: str = "",
-                scripts: str = "") -> list[tuple[str, bytes]]:
+def odt_entries(
+    text: str = "Curriculum vitae", manifest_extra: str = "", body: str = "", scripts: str = ""
+) -> list[tuple[str, bytes]]:
     """The parts of a minimal ODF text document, `mimetype` first as the spec requires.
 
     `body` is XML added after the paragraph; `scripts` is the content of office:scripts.
@@ -324,8 +363,10 @@ def odt_with(body: str = "", scripts: str = "", parts: tuple[tuple[str, bytes], 
 
 def odt_image(href: str) -> str:
     """An image frame as LibreOffice writes it, its picture at `href`."""
-    return (f'<text:p><draw:frame draw:name="Photo"><draw:image xlink:href="{href}" xlink:type="simple"'
-            ' xlink:show="embed" xlink:actuate="onLoad"/></draw:frame></text:p>')
+    return (
+        f'<text:p><draw:frame draw:name="Photo"><draw:image xlink:href="{href}" xlink:type="simple"'
+        ' xlink:show="embed" xlink:actuate="onLoad"/></draw:frame></text:p>'
+    )
 
 
 def odt_web_image(href: str = "https://pixel.example.net/open.png") -> bytes:
@@ -335,9 +376,11 @@ def odt_web_image(href: str = "https://pixel.example.net/open.png") -> bytes:
 
 def odt_onload_macro() -> bytes:
     """An ODT running a macro when opened: an event listener, no Basic library in the package."""
-    listener = ('<office:event-listeners><script:event-listener script:language="ooo:script"'
-                ' script:event-name="dom:load" xlink:href="vnd.sun.star.script:Tools.Misc.Run?'
-                'language=Basic&amp;location=application"/></office:event-listeners>')
+    listener = (
+        '<office:event-listeners><script:event-listener script:language="ooo:script"'
+        ' script:event-name="dom:load" xlink:href="vnd.sun.star.script:Tools.Misc.Run?'
+        'language=Basic&amp;location=application"/></office:event-listeners>'
+    )
     return odt_with(scripts=listener)
 
 
@@ -346,9 +389,13 @@ def odt_with_picture(*links: str) -> bytes:
     Like LibreOffice's, it holds an empty Configurations2/accelerator/current.xml (no XML at all)."""
     anchors = "".join(f' <text:a xlink:type="simple" xlink:href="{href}">{href}</text:a>' for href in links)
     body = f'<text:p><text:a xlink:href="#Experience">experience</text:a>{anchors}</text:p>'
-    return odt_with(odt_image("Pictures/photo.png") + body,
-                    parts=(("Pictures/photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
-                           ("Configurations2/accelerator/current.xml", b"")))
+    return odt_with(
+        odt_image("Pictures/photo.png") + body,
+        parts=(
+            ("Pictures/photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),
+            ("Configurations2/accelerator/current.xml", b""),
+        ),
+    )
 
 
 def odt_with_links_and_picture() -> bytes:
@@ -370,10 +417,12 @@ def odt_with_macros() -> bytes:
 
 def encrypted_odt() -> bytes:
     """A password-protected ODT: LibreOffice encrypts content.xml itself and says so in the manifest."""
-    extra = ('<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
-             '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
-             '<manifest:algorithm manifest:algorithm-name="Blowfish CFB" manifest:initialisation-vector="AAAA"/>'
-             "</manifest:encryption-data></manifest:file-entry>")
+    extra = (
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+        '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
+        '<manifest:algorithm manifest:algorithm-name="Blowfish CFB" manifest:initialisation-vector="AAAA"/>'
+        "</manifest:encryption-data></manifest:file-entry>"
+    )
     entries = odt_entries(manifest_extra=extra)
     entries[2] = ("content.xml", bytes(range(256)) * 4)
     return _zip(entries, stored_first=True)

@@ -74,8 +74,9 @@ def untrusted_smtp_server(smtp_sink_factory, untrusted_ca) -> SmtpSink:
 @pytest.fixture
 def app_config(smtp_server, smtp_ca_file, tmp_path) -> dict:
     """Complete test settings (keys without the FORMS_ prefix) aimed at smtp_server."""
-    return service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data", TESTING=True,
-                            ALLOWED_ORIGINS=["https://site.test"])
+    return service_settings(
+        smtp_server.mail_config(), smtp_ca_file, tmp_path / "data", TESTING=True, ALLOWED_ORIGINS=["https://site.test"]
+    )
 
 
 @pytest.fixture

@@ -97,20 +97,21 @@ def generations(wal: bytes) -> list[list[tuple[int, int, bytes]]]:
     (page_size,) = struct.unpack(">I", wal[8:12])
     size, groups = FRAME_HEADER + page_size, {}
     for offset in range(WAL_HEADER, len(wal) - size + 1, size):
-        number, commit_size, salt1, salt2 = struct.unpack(">IIII", wal[offset:offset + 16])
+        number, commit_size, salt1, salt2 = struct.unpack(">IIII", wal[offset : offset + 16])
         if number:
             groups.setdefault((salt1, salt2), []).append(
-                (number, commit_size, wal[offset + FRAME_HEADER:offset + size]))
+                (number, commit_size, wal[offset + FRAME_HEADER : offset + size])
+            )
     return list(groups.values())
 
 
 def write_image(path: Path, main: bytes, pages: dict[int, bytes], commit_size: int) -> None:
     """The main file with `pages` laid over it, cut to `commit_size` pages."""
     page_size = len(next(iter(pages.values())))
-    image = bytearray(main[:commit_size * page_size].ljust(commit_size * page_size, b"\0"))
+    image = bytearray(main[: commit_size * page_size].ljust(commit_size * page_size, b"\0"))
     for number, page in pages.items():
         if number <= commit_size:
-            image[(number - 1) * page_size:number * page_size] = page
+            image[(number - 1) * page_size : number * page_size] = page
     path.write_bytes(bytes(image))
 
 
@@ -135,7 +136,7 @@ def readable_pieces(raw: bytes, keys: Sequence[bytes]) -> list[bytes]:
                 blocks = (len(data) - offset) // BLOCK
                 if blocks < 3:
                     continue
-                iv, body = data[offset:offset + BLOCK], data[offset + BLOCK:offset + blocks * BLOCK]
+                iv, body = data[offset : offset + BLOCK], data[offset + BLOCK : offset + blocks * BLOCK]
                 for cipher in ciphers:
                     decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
                     found.extend(READABLE.findall(decryptor.update(body) + decryptor.finalize()))

@@ -18,10 +18,15 @@ def imported_modules(path: Path) -> set[str]:
     return modules | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
 
 
-@pytest.mark.parametrize(("folder", "other"), [("tests", "benchmarks"), ("benchmarks", "tests"),
-                                               ("harness", "tests"), ("harness", "benchmarks")])
+@pytest.mark.parametrize(
+    ("folder", "other"),
+    [("tests", "benchmarks"), ("benchmarks", "tests"), ("harness", "tests"), ("harness", "benchmarks")],
+)
 def test_no_import_across(folder, other):
-    crossing = {path.relative_to(PROJECT).as_posix(): sorted(module for module in imported_modules(path)
-                                                             if module.split(".")[0] == other)
-                for path in (PROJECT / folder).rglob("*.py")}
+    crossing = {
+        path.relative_to(PROJECT).as_posix(): sorted(
+            module for module in imported_modules(path) if module.split(".")[0] == other
+        )
+        for path in (PROJECT / folder).rglob("*.py")
+    }
     assert {path: modules for path, modules in crossing.items() if modules} == {}

@@ -59,18 +59,26 @@ def _check_privacy_lists_every_form(html: str, page) -> None:
     listed = {name for what, name in PLACEHOLDER.findall(html) if what == "collected"}
     for name in FORMS:
         if name not in listed:
-            raise PluginError(f"{page.file.src_uri}: the service accepts the form {name!r}, but this page does not "
-                              f"list what it collects: add a line <!-- collected: {name} -->")
+            raise PluginError(
+                f"{page.file.src_uri}: the service accepts the form {name!r}, but this page does not "
+                f"list what it collects: add a line <!-- collected: {name} -->"
+            )
         if f'id="{name}-form"' not in html:
-            raise PluginError(f"{page.file.src_uri}: no section anchored {{ #{name}-form }}, where the consent of "
-                              f"the form {name!r} links to")
+            raise PluginError(
+                f"{page.file.src_uri}: no section anchored {{ #{name}-form }}, where the consent of "
+                f"the form {name!r} links to"
+            )
 
 
 def _form_context(form: Form, language: str, page, config, files) -> dict:
     """What the form template needs, with the URLs around it relative to the page."""
-    return form_context(form, language, config.extra["forms_endpoint"],
-                        thanks_url=_page_url(files, page, language, form.thanks_page),
-                        privacy_url=_page_url(files, page, language, PRIVACY_PAGE))
+    return form_context(
+        form,
+        language,
+        config.extra["forms_endpoint"],
+        thanks_url=_page_url(files, page, language, form.thanks_page),
+        privacy_url=_page_url(files, page, language, PRIVACY_PAGE),
+    )
 
 
 def _collected_context(form: Form, language: str) -> dict:

@@ -120,9 +120,7 @@ def _write_sitemap(folder: Path, config, i18n, languages: list[str]) -> None:
             links = dict(alternates, **{"x-default": alternates.get(i18n.default_language)})
             for hreflang, href in links.items():
                 if href:
-                    ElementTree.SubElement(
-                        url, f"{{{XHTML_NS}}}link", rel="alternate", hreflang=hreflang, href=href
-                    )
+                    ElementTree.SubElement(url, f"{{{XHTML_NS}}}link", rel="alternate", hreflang=hreflang, href=href)
     data = ElementTree.tostring(urlset, encoding="utf-8", xml_declaration=True)
     (folder / "sitemap.xml").write_bytes(data)
     (folder / "sitemap.xml.gz").write_bytes(gzip.compress(data, mtime=0))
@@ -139,7 +137,11 @@ def _split_search_index(site: Path, i18n) -> None:
     for lang in i18n.build_languages:
         prefix = _prefix(i18n, lang)
         if prefix:
-            docs = [dict(d, location=d["location"][len(prefix) :]) for d in merged["docs"] if d["location"].startswith(prefix)]
+            docs = [
+                dict(d, location=d["location"][len(prefix) :])
+                for d in merged["docs"]
+                if d["location"].startswith(prefix)
+            ]
         else:
             docs = [d for d in merged["docs"] if not d["location"].startswith(others)]
         index = {"config": dict(merged["config"], lang=[lang]), "docs": docs}

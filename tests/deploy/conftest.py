@@ -69,8 +69,9 @@ def forms_upstream(make_app, deployed):
     Yields the client addresses the service saw, one per request, to check
     what ProxyFix makes of X-Forwarded-For.
     """
-    app = make_app(SITE_URL=deployed.origin, ALLOWED_ORIGINS=[deployed.origin], PROXY_COUNT=1,
-                   SITE_DIR=str(deployed.site_dir))  # as a release's service reads its own built site
+    app = make_app(
+        SITE_URL=deployed.origin, ALLOWED_ORIGINS=[deployed.origin], PROXY_COUNT=1, SITE_DIR=str(deployed.site_dir)
+    )  # as a release's service reads its own built site
     seen: list[str] = []
     app.before_request(lambda: seen.append(request.remote_addr))
     server = make_server("127.0.0.1", deployed.forms_port, app, threaded=True)

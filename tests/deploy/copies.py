@@ -46,8 +46,9 @@ def copy_project(project: Path) -> Path:
     return project
 
 
-def build_extended_copy(project: Path, site_url: str,
-                        *additions: Callable[[Path], None]) -> subprocess.CompletedProcess:
+def build_extended_copy(
+    project: Path, site_url: str, *additions: Callable[[Path], None]
+) -> subprocess.CompletedProcess:
     """Copy the project into `project`, apply each addition to the copy, and build it strictly into
     project/site (the build runs in the copy, so its hooks read the copy's forms_service)."""
     copy_project(project)
@@ -61,8 +62,9 @@ def read_mkdocs(project: Path) -> dict:
 
 
 def write_mkdocs(project: Path, settings: dict) -> None:
-    (project / "mkdocs.yml").write_text(yaml.dump(settings, Dumper=Dumper, allow_unicode=True, sort_keys=False),
-                                        encoding="utf-8")
+    (project / "mkdocs.yml").write_text(
+        yaml.dump(settings, Dumper=Dumper, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
 
 
 def i18n_plugin(settings: dict) -> dict:

@@ -83,8 +83,15 @@ def start(unit: str) -> int:
     settings = service_section(unit)
     env = environment(settings)
     log = open(STATE / f"{unit}.log", "ab")
-    process = subprocess.Popen(shlex.split(settings["ExecStart"][0]), cwd=settings["WorkingDirectory"][0], env=env,
-                               stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    process = subprocess.Popen(
+        shlex.split(settings["ExecStart"][0]),
+        cwd=settings["WorkingDirectory"][0],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     pid_file(unit).write_text(str(process.pid))
     for command in settings.get("ExecStartPost", []):
         if not started_post(subprocess.Popen(shlex.split(command), env=env, stdout=log, stderr=log), process):

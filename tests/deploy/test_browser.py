@@ -38,10 +38,13 @@ def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_v
     WCAG as every reader first sees the page, then once Material's scripts have run and search is open."""
     origin = urlsplit(deployed.url).netloc
     problems: dict[str, list[str]] = {"csp": [], "foreign requests": [], "console": [], "axe": []}
-    page.on("request", lambda request: urlsplit(request.url).netloc != origin
-            and problems["foreign requests"].append(request.url))
-    page.on("console", lambda message: message.type == "error"
-            and problems["console"].append(f"{page.url}: {message.text}"))
+    page.on(
+        "request",
+        lambda request: urlsplit(request.url).netloc != origin and problems["foreign requests"].append(request.url),
+    )
+    page.on(
+        "console", lambda message: message.type == "error" and problems["console"].append(f"{page.url}: {message.text}")
+    )
     page.on("pageerror", lambda error: problems["console"].append(f"{page.url}: {error}"))
     for path in deployed.pages():
         page.goto(deployed.url + path, wait_until="networkidle")
@@ -56,7 +59,9 @@ def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_v
 def failed_requests(page) -> list[str]:
     """Every answer of 400 or more the page gets, as it comes."""
     failures: list[str] = []
-    page.on("response", lambda response: response.status >= 400 and failures.append(f"{response.status} {response.url}"))
+    page.on(
+        "response", lambda response: response.status >= 400 and failures.append(f"{response.status} {response.url}")
+    )
     return failures
 
 
@@ -74,7 +79,10 @@ def test_the_unavailable_page_works_at_the_address_the_form_posted_to(unavailabl
     assert page.locator("html").get_attribute("lang") == lang
     sheets = page.evaluate("[...document.styleSheets].map(sheet => sheet.href)")
     assert unavailable.url + "assets/stylesheets/identity.css" in sheets
-    assert page.locator("article a[href='support.html']").evaluate("a => a.href") == unavailable.url + folder + "support.html"
+    assert (
+        page.locator("article a[href='support.html']").evaluate("a => a.href")
+        == unavailable.url + folder + "support.html"
+    )
     open_search(page)  # Material's scripts, the search worker and the language's index
     page.keyboard.type("mission")
     page.locator(".md-search-result__item").first.wait_for()

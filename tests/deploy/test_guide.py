@@ -34,9 +34,36 @@ INLINE = re.compile(r"`([^`\n]+)`")
 LIST_ITEM = re.compile(r"(\d+\.|-) ")
 COMMENT = re.compile(r"\s{2,}# .*$")
 # An inline `span` is a command when it starts with one of these and has arguments.
-PROGRAMS = {"apt-get", "certbot", "nginx", "systemctl", "journalctl", "rm", "make", "deploy/release", "forms", "flask",
-            "python3", ".venv/bin/python", "dig", "userdel", "useradd", "curl", "gpg", "shred", "install", "git",
-            "gunicorn", "mail", "cp", "ln", "cat", "editor", "sudo", "spool"}
+PROGRAMS = {
+    "apt-get",
+    "certbot",
+    "nginx",
+    "systemctl",
+    "journalctl",
+    "rm",
+    "make",
+    "deploy/release",
+    "forms",
+    "flask",
+    "python3",
+    ".venv/bin/python",
+    "dig",
+    "userdel",
+    "useradd",
+    "curl",
+    "gpg",
+    "shred",
+    "install",
+    "git",
+    "gunicorn",
+    "mail",
+    "cp",
+    "ln",
+    "cat",
+    "editor",
+    "sudo",
+    "spool",
+}
 MOVED = re.compile(r"(?<![\w./-])/(etc|srv|var)/")  # absolute paths of the host, moved under a temporary root
 
 HERE = "tests/deploy/test_guide.py::"
@@ -56,8 +83,7 @@ READERS = HERE + "test_the_readers_keys_exported_as_written_start_the_service"
 # Command (as the guide writes it, code lines joined) -> the test that runs it.
 TESTED = {
     "make build": "tests/site/test_build.py::test_strict_build_passes_without_any_warning",
-    "make build SITE_URL=https://www.cocreatehumanity.org/":
-        "tests/site/test_build.py::test_strict_build_passes_without_any_warning",  # mkdocs build --strict, SITE_URL
+    "make build SITE_URL=https://www.cocreatehumanity.org/": "tests/site/test_build.py::test_strict_build_passes_without_any_warning",  # mkdocs build --strict, SITE_URL
     "nginx -t": "tests/deploy/test_nginx.py::test_snippet_passes_nginx_t",
     "rm -f /etc/nginx/sites-enabled/default": NGINX_FILES,
     "cd /srv/cocreatehumanity/repo": NGINX_FILES,
@@ -79,8 +105,7 @@ TESTED = {
     "deploy/release --help": HERE + "test_release_help_lists_its_commands",
     "gunicorn --config python:forms_service.startup forms_service.wsgi:app --bind 127.0.0.1:8001 --workers 3 "
     "--no-control-socket": "tests/deploy/test_startup.py::test_a_bad_setting_stops_three_workers_with_status_4",
-    "gunicorn forms_service.wsgi:app":
-        "tests/deploy/test_startup.py::test_readiness_probe_waits_until_the_application_answers",
+    "gunicorn forms_service.wsgi:app": "tests/deploy/test_startup.py::test_readiness_probe_waits_until_the_application_answers",
     ".venv/bin/python -m forms_service.startup": KEYS,
     "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'": KEYS,
     "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'": KEYS,
@@ -98,8 +123,7 @@ TESTED = {
     "install -d -m 700 -o cocreatehumanity-forms /var/backups/cocreatehumanity": BACKUP,  # without -o (no such user)
     "sudo -u cocreatehumanity-forms /srv/cocreatehumanity/current/.venv/bin/python -c \\\n"
     "'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \\\n"
-    "/var/lib/cocreatehumanity-forms/spool.sqlite3 /var/backups/cocreatehumanity/spool-$(date +%F).sqlite3":
-        BACKUP,  # without sudo -u (no such user)
+    "/var/lib/cocreatehumanity-forms/spool.sqlite3 /var/backups/cocreatehumanity/spool-$(date +%F).sqlite3": BACKUP,  # without sudo -u (no such user)
     # The `forms` function runs `flask --app forms_service ...` as the service's user (section 4).
     "flask --app forms_service spool …": RETIRE,
     "flask --app forms_service spool dead": RETIRE,
@@ -132,14 +156,12 @@ TESTED = {
 SHOWN = {
     '{"ok":true,"spool":{"dead":0,"depth":0,"oldest_age_seconds":null}}': HEALTH,
     "SPOOL OK - 0 queued, 0 dead | queued=0;10;100 dead=0;;0 dead_acknowledgements=0 oldest=0s;900;3600": CHECK,
-    "SPOOL CRITICAL - 1 association copies dead: `flask --app forms_service spool dead`; 1 queued, 1 dead | ...":
-        "tests/spool/test_check.py::test_a_dead_association_copy_is_critical_a_dead_acknowledgement_is_not",
+    "SPOOL CRITICAL - 1 association copies dead: `flask --app forms_service spool dead`; 1 queued, 1 dead | ...": "tests/spool/test_check.py::test_a_dead_association_copy_is_critical_a_dead_acknowledgement_is_not",
     "FORMS_RATELIMIT_STORAGE_URI=redis://:PASSWORD@10.0.0.5:6379/0": "tests/service/test_ratelimit.py",
     "FORMS_PGP_KEYS='[\"/etc/cocreatehumanity/pgp/readers.asc\"]'": READERS,
     "make test": "the test suite itself",
     "- locale: ar\nname: العربية\nbuild: true\nextra:\nog_locale: ar_AR\nsite_description: >-\n"
-    "…the site's description, in Arabic…\nnav_translations:\nAccueil: الرئيسية\n…one line per navigation title…":
-        "tests/deploy/test_new_language.py",
+    "…the site's description, in Arabic…\nnav_translations:\nAccueil: الرئيسية\n…one line per navigation title…": "tests/deploy/test_new_language.py",
 }
 
 
@@ -200,8 +222,11 @@ def guide_commands() -> list[Command]:
     found = []
     for title, lines in sections():
         found += [Command(title, text) for text in block_commands(lines)]
-        found += [Command(title, span) for span in INLINE.findall("\n".join(lines))
-                  if " " in span and span.split()[0] in PROGRAMS]
+        found += [
+            Command(title, span)
+            for span in INLINE.findall("\n".join(lines))
+            if " " in span and span.split()[0] in PROGRAMS
+        ]
     return found
 
 
@@ -211,8 +236,11 @@ def marked(title: str) -> bool:
 
 
 def test_every_command_is_run_by_a_test_or_marked_not_testable():
-    unaccounted = [(command.section, command.text) for command in guide_commands()
-                   if command.text not in TESTED and command.text not in SHOWN and not marked(command.section)]
+    unaccounted = [
+        (command.section, command.text)
+        for command in guide_commands()
+        if command.text not in TESTED and command.text not in SHOWN and not marked(command.section)
+    ]
     assert unaccounted == [], f"add the test to TESTED, or '{MARK} ... (why)' to the section"
 
 
@@ -232,10 +260,14 @@ def test_every_named_test_exists():
 
 # The commands no other test runs.
 
+
 def run_by(test: str, section: str) -> list[str]:
     """The code lines of `section` that TESTED gives to `test`, in the guide's order."""
-    lines = [command.text for command in guide_commands()
-             if command.section == section and TESTED.get(command.text) == HERE + test]
+    lines = [
+        command.text
+        for command in guide_commands()
+        if command.section == section and TESTED.get(command.text) == HERE + test
+    ]
     assert lines, f"no line of {section!r} left for {test}"
     return lines
 
@@ -248,8 +280,9 @@ def moved(command: str, root: Path) -> str:
 def shell(commands: list[str], root: Path, env: dict | None = None, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
     """The lines in one shell (a `cd` carries on), from the checkout, stopping at the first failure."""
     script = "set -e\n" + "\n".join(moved(command, root) for command in commands)
-    result = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -287,13 +320,17 @@ def test_the_nginx_lines_install_a_layout_nginx_accepts(tmp_path):
     issued = trustme.CA().issue_cert("www.cocreatehumanity.org", "cocreatehumanity.org")
     issued.private_key_pem.write_to_path(str(certificates / "privkey.pem"))
     issued.cert_chain_pems[0].write_to_path(str(certificates / "fullchain.pem"))
-    temp = "".join(f"{name}_temp_path {tmp_path / name}; " for name in ("client_body", "proxy", "fastcgi", "uwsgi",
-                                                                         "scgi"))
+    temp = "".join(
+        f"{name}_temp_path {tmp_path / name}; " for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     conf = tmp_path / "nginx.conf"
-    conf.write_text(f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
-                    f"http {{ include /etc/nginx/mime.types; {temp}include {nginx}/sites-enabled/*; }}\n")
-    check = subprocess.run([NGINX, "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True,
-                           check=False)
+    conf.write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
+        f"http {{ include /etc/nginx/mime.types; {temp}include {nginx}/sites-enabled/*; }}\n"
+    )
+    check = subprocess.run(
+        [NGINX, "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True, check=False
+    )
     assert check.returncode == 0, check.stderr
 
 
@@ -311,8 +348,11 @@ def test_the_monitoring_lines_install_the_check_and_a_private_alert_file(tmp_pat
     (root / "etc" / "cocreatehumanity").mkdir()
     shell(run_by("test_the_monitoring_lines_install_the_check_and_a_private_alert_file", "Monitoring"), root)
     units = sorted(path.name for path in (root / "etc" / "systemd" / "system").iterdir())
-    assert units == ["cocreatehumanity-forms-alert@.service", "cocreatehumanity-forms-check.service",
-                     "cocreatehumanity-forms-check.timer"]
+    assert units == [
+        "cocreatehumanity-forms-alert@.service",
+        "cocreatehumanity-forms-check.service",
+        "cocreatehumanity-forms-check.timer",
+    ]
     alert_env = root / "etc" / "cocreatehumanity" / "alert.env"
     assert mode(alert_env) == 0o600 and alert_env.read_text().startswith("ALERT_URL=https://")
     alert_unit = (PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms-alert@.service").read_text()
@@ -323,8 +363,14 @@ def generated(command: str) -> str:
     """What a generation command of the guide prints, run with the system's python3 and no settings
     (the first install makes the keys before any release or virtualenv exists)."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("FORMS_")}
-    result = subprocess.run(["bash", "-c", command.replace("python3 ", "/usr/bin/python3 ", 1)], env=clean,
-                            capture_output=True, text=True, timeout=30, check=True)
+    result = subprocess.run(
+        ["bash", "-c", command.replace("python3 ", "/usr/bin/python3 ", 1)],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return result.stdout.strip()
 
 
@@ -335,8 +381,11 @@ def generation_lines(text: str) -> dict[str, str]:
     for number, line in enumerate(lines):
         command = re.match(r"#\s+(python3 -c .*)$", line)
         if command:
-            setting = next(re.match(r"#? ?FORMS_([A-Z_]+)=", below).group(1) for below in lines[number:]
-                           if re.match(r"#? ?FORMS_[A-Z_]+=", below))
+            setting = next(
+                re.match(r"#? ?FORMS_([A-Z_]+)=", below).group(1)
+                for below in lines[number:]
+                if re.match(r"#? ?FORMS_[A-Z_]+=", below)
+            )
             found[setting] = command.group(1)
     return found
 
@@ -344,9 +393,15 @@ def generation_lines(text: str) -> dict[str, str]:
 def start_up(settings: dict, **environment: str) -> tuple[int, str, str]:
     """`.venv/bin/python -m forms_service.startup` with these settings (and raw FORMS_ variables):
     status, output, errors."""
-    check = subprocess.run([sys.executable, "-m", "forms_service.startup"], cwd=PROJECT,
-                           env={**service_environment(settings), **environment}, capture_output=True, text=True,
-                           timeout=60, check=False)
+    check = subprocess.run(
+        [sys.executable, "-m", "forms_service.startup"],
+        cwd=PROJECT,
+        env={**service_environment(settings), **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return check.returncode, check.stdout, check.stderr
 
 
@@ -356,11 +411,17 @@ def test_generated_keys_start_the_service(smtp_ca_file, tmp_path):
     silent, status 0); the token is the guide's own line."""
     commands = generation_lines(ENV_EXAMPLE.read_text())
     assert set(commands) == {"SECRET_KEY", "HEALTH_TOKEN", "SPOOL_KEY"}
-    spool_key_line = next(command.text for command in guide_commands()
-                          if command.section == "The spool key" and command.text.startswith("python3 "))
+    spool_key_line = next(
+        command.text
+        for command in guide_commands()
+        if command.section == "The spool key" and command.text.startswith("python3 ")
+    )
     assert spool_key_line == commands["SPOOL_KEY"]
-    guide_token = next(command.text for command in guide_commands()
-                       if command.section == "Monitoring" and command.text.startswith("python3 "))
+    guide_token = next(
+        command.text
+        for command in guide_commands()
+        if command.section == "Monitoring" and command.text.startswith("python3 ")
+    )
     assert guide_token == commands["HEALTH_TOKEN"]
     values = {setting: generated(command) for setting, command in commands.items()}
     assert Fernet(values["SPOOL_KEY"].encode())
@@ -374,20 +435,36 @@ def test_the_health_lines_get_the_figures_with_the_token(smtp_server, smtp_ca_fi
     token = generated("python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
     settings = service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data", HEALTH_TOKEN=token)
     curl, loop = run_by("test_the_health_lines_get_the_figures_with_the_token", "Monitoring")
-    shown = json.loads(next(command.text for command in guide_commands()
-                            if command.section == "Monitoring" and command.text.startswith('{"ok"')))
+    shown = json.loads(
+        next(
+            command.text
+            for command in guide_commands()
+            if command.section == "Monitoring" and command.text.startswith('{"ok"')
+        )
+    )
     stand_in = tmp_path / "bin" / "systemctl"
     stand_in.parent.mkdir()
     env = {**os.environ, "FORMS_HEALTH_TOKEN": token, "PATH": f"{stand_in.parent}:{os.environ['PATH']}"}
     with Gunicorn(settings=settings) as service:
         stand_in.write_text(f'#!/bin/sh\n[ "$*" = "is-active --quiet cocreatehumanity-forms@{service.port}" ]\n')
         stand_in.chmod(0o755)
-        one = subprocess.run(["bash", "-c", curl.replace("https://www.cocreatehumanity.org",
-                                                         f"http://127.0.0.1:{service.port}")],
-                             env=env, capture_output=True, text=True, timeout=30, check=False)
+        one = subprocess.run(
+            ["bash", "-c", curl.replace("https://www.cocreatehumanity.org", f"http://127.0.0.1:{service.port}")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert one.returncode == 0 and json.loads(one.stdout) == shown, one.stderr
-        each = subprocess.run(["bash", "-c", loop.replace("8001 8002", f"{service.port} 1")], env=env,
-                              capture_output=True, text=True, timeout=30, check=False)
+        each = subprocess.run(
+            ["bash", "-c", loop.replace("8001 8002", f"{service.port} 1")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     port, answer = each.stdout.split(" ", 1)
     assert (each.returncode, port, json.loads(answer)) == (0, str(service.port), shown), each.stderr
 
@@ -402,9 +479,12 @@ def test_a_backup_restores_every_queued_message(make_app, app_config, smtp_serve
     for _ in range(2):
         assert client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).status_code == 202
     lines = run_by("test_a_backup_restores_every_queued_message", "5. Backups")
-    as_root = [line.replace("sudo -u cocreatehumanity-forms ", "").replace("-o cocreatehumanity-forms ", "")
-               .replace("/srv/cocreatehumanity/current/.venv/bin/python", sys.executable)  # the live release's
-               for line in sorted(lines, key=lambda line: not line.startswith("install -d"))]  # the folder first
+    as_root = [
+        line.replace("sudo -u cocreatehumanity-forms ", "")
+        .replace("-o cocreatehumanity-forms ", "")
+        .replace("/srv/cocreatehumanity/current/.venv/bin/python", sys.executable)  # the live release's
+        for line in sorted(lines, key=lambda line: not line.startswith("install -d"))
+    ]  # the folder first
     shell(as_root, root)
     folder = root / "var" / "backups" / "cocreatehumanity"
     assert mode(folder) == 0o700
@@ -424,8 +504,9 @@ def test_a_backup_restores_every_queued_message(make_app, app_config, smtp_serve
 
 def test_release_help_lists_its_commands():
     """`deploy/release --help`: "lists the commands and the paths it uses"."""
-    result = subprocess.run([str(PROJECT / "deploy" / "release"), "--help"], capture_output=True, text=True,
-                            timeout=30, check=False)
+    result = subprocess.run(
+        [str(PROJECT / "deploy" / "release"), "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.returncode == 0
     for command in ("build REF", "switch NAME", "rollback", "restart", "list", "prune"):
         assert f"\n  {command} " in result.stdout
@@ -438,8 +519,13 @@ def primary_fingerprint(home: Path, address: str) -> str:
 
 
 def public_keys_in(path: Path) -> int:
-    listing = subprocess.run(["gpg", "--batch", "--with-colons", "--show-keys", str(path)], capture_output=True,
-                             text=True, timeout=30, check=True).stdout
+    listing = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--show-keys", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     return sum(line.startswith("pub:") for line in listing.splitlines())
 
 
@@ -453,10 +539,15 @@ def test_the_readers_keys_exported_as_written_start_the_service(smtp_ca_file, tm
         gpg(home, "--quick-gen-key", f"{name} <{name}@cocreatehumanity.org>", "future-default", "default", "never")
     first, second = (primary_fingerprint(home, f"{name}@cocreatehumanity.org") for name in ("reader", "second"))
     section = "OpenPGP: nothing on the server can read a submission"
-    lines = [line.replace("FPR_OF_READER_1", first).replace("FPR_OF_READER_2", second).replace("FINGERPRINT", first)
-             for line in run_by("test_the_readers_keys_exported_as_written_start_the_service", section)]
-    setting = next(command.text for command in guide_commands()
-                   if command.section == section and command.text.startswith("FORMS_PGP_KEYS="))
+    lines = [
+        line.replace("FPR_OF_READER_1", first).replace("FPR_OF_READER_2", second).replace("FINGERPRINT", first)
+        for line in run_by("test_the_readers_keys_exported_as_written_start_the_service", section)
+    ]
+    setting = next(
+        command.text
+        for command in guide_commands()
+        if command.section == section and command.text.startswith("FORMS_PGP_KEYS=")
+    )
     root = host(tmp_path)
     try:
         shell(lines, root, env={**os.environ, "GNUPGHOME": str(home)}, cwd=tmp_path)

@@ -44,8 +44,9 @@ pytestmark = pytest.mark.skipif(NO_CGROUP is not None, reason=f"no memory cgroup
 def resumes() -> list[tuple[str, bytes, str]]:
     """Half PDFs, half Word documents (whose content check opens the package), each about 5 MB."""
     pdf, docx = samples.padded_pdf(RESUME_BYTES), samples.padded_docx(RESUME_BYTES)
-    return [("cv.pdf", pdf, "application/pdf") if number % 2 else ("cv.docx", docx, DOCX_TYPE)
-            for number in range(UPLOADS)]
+    return [
+        ("cv.pdf", pdf, "application/pdf") if number % 2 else ("cv.docx", docx, DOCX_TYPE) for number in range(UPLOADS)
+    ]
 
 
 def refusals(log: str) -> list[str]:
@@ -74,8 +75,9 @@ def post_all(url: str) -> list[int]:
 def test_a_1_gb_server_survives_20_concurrent_5_mb_uploads(openpgp, smtp_sink_factory, smtp_ca_file, tmp_path):
     sink = smtp_sink_factory(auth=True)
     keys = {"PGP_KEYS": [str(pysequoia.Tsk.generate("Association <box@example.org>").extract_certificate())]}
-    settings = service_settings(sink.mail_config(), smtp_ca_file, tmp_path / "data", PROXY_COUNT=1,
-                                **(keys if openpgp else {}))
+    settings = service_settings(
+        sink.mail_config(), smtp_ca_file, tmp_path / "data", PROXY_COUNT=1, **(keys if openpgp else {})
+    )
     site_dir, nginx_dir = tmp_path / "site", tmp_path / "nginx"  # /forms is all this test asks for
     site_dir.mkdir()
     nginx_dir.mkdir()
@@ -87,9 +89,11 @@ def test_a_1_gb_server_survives_20_concurrent_5_mb_uploads(openpgp, smtp_sink_fa
             statuses = post_all(nginx.url + "forms/volunteer")
             received = sink.handler.wait_for(MAILS, DELIVERY_TIMEOUT) if statuses.count(202) == UPLOADS else []
             still, figures = server.pids()[1:], limited.stats()
-            report = (f"limit {SERVER_LIMIT / MEGABYTE:.0f} MB: statuses {statuses}, {len(received)}/{MAILS} "
-                      f"emails, workers {workers} then {still}, cgroup {describe(figures)}\n"
-                      f"refusals logged: {refusals(server.output())}\ngunicorn's log ends: {server.output()[-2000:]}")
+            report = (
+                f"limit {SERVER_LIMIT / MEGABYTE:.0f} MB: statuses {statuses}, {len(received)}/{MAILS} "
+                f"emails, workers {workers} then {still}, cgroup {describe(figures)}\n"
+                f"refusals logged: {refusals(server.output())}\ngunicorn's log ends: {server.output()[-2000:]}"
+            )
         finally:
             nginx.stop()
     assert figures.get("oom_kill", 0) == 0, report
@@ -104,6 +108,9 @@ def test_a_1_gb_server_survives_20_concurrent_5_mb_uploads(openpgp, smtp_sink_fa
 
 def describe(figures: dict[str, int]) -> str:
     """The cgroup's figures for a failure message: sizes in MB, counts as they are."""
-    return ", ".join(f"{name} {value / MEGABYTE:.0f} MB" if name in {"limit", "max_usage", "memsw_max_usage",
-                                                                   "cache", "rss"} else f"{name} {value}"
-                     for name, value in figures.items())
+    return ", ".join(
+        f"{name} {value / MEGABYTE:.0f} MB"
+        if name in {"limit", "max_usage", "memsw_max_usage", "cache", "rss"}
+        else f"{name} {value}"
+        for name, value in figures.items()
+    )

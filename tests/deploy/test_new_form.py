@@ -43,38 +43,36 @@ TEXTS = {
     "Message {reference} from the contact form": "Message {reference} du formulaire de contact",
     "New message from the contact form (encrypted)": "Nouveau message du formulaire de contact (chiffré)",
     "We have received your message": "Nous avons bien reçu votre message",
-    "Thank you for writing to CoCreate Humanity. We will answer you by email.":
-        "Merci d’avoir écrit à CoCreate Humanity. Nous vous répondrons par e-mail.",
+    "Thank you for writing to CoCreate Humanity. We will answer you by email.": "Merci d’avoir écrit à CoCreate Humanity. Nous vous répondrons par e-mail.",
     "Your name": "Votre nom",
     "To know what to call you.": "Savoir comment vous appeler.",
     "To know what you would like to tell us.": "Savoir ce que vous souhaitez nous dire.",
-    "I agree that CoCreate Humanity uses these details only to answer my message, as the privacy policy explains.":
-        "J’accepte que CoCreate Humanity utilise ces informations uniquement pour répondre à mon message, "
-        "comme l’explique la politique de confidentialité.",
+    "I agree that CoCreate Humanity uses these details only to answer my message, as the privacy policy explains.": "J’accepte que CoCreate Humanity utilise ces informations uniquement pour répondre à mon message, "
+    "comme l’explique la politique de confidentialité.",
 }
 CONSENT = "I agree that CoCreate Humanity uses these details only to answer my message, as the privacy policy explains."
 
 PAGES = {
     "fr": {
-        "contact.md": "---\ntitle: \"Écrivez-nous\"\n---\n\n# Écrivez-nous\n\n"
-                      "Une question sur l’association ? [Ce que nous en faisons](privacy.md#contact-form).\n\n"
-                      f"<!-- form: {NAME} -->\n",
-        "contact-thanks.md": "---\ntitle: \"Message envoyé\"\n---\n\n# Merci, votre message est parti\n",
+        "contact.md": '---\ntitle: "Écrivez-nous"\n---\n\n# Écrivez-nous\n\n'
+        "Une question sur l’association ? [Ce que nous en faisons](privacy.md#contact-form).\n\n"
+        f"<!-- form: {NAME} -->\n",
+        "contact-thanks.md": '---\ntitle: "Message envoyé"\n---\n\n# Merci, votre message est parti\n',
     },
     "en": {
-        "contact.md": "---\ntitle: \"Write to us\"\n---\n\n# Write to us\n\n"
-                      "A question about the association? [What we do with it](privacy.md#contact-form).\n\n"
-                      f"<!-- form: {NAME} -->\n",
-        "contact-thanks.md": "---\ntitle: \"Message sent\"\n---\n\n# Thank you, your message is on its way\n",
+        "contact.md": '---\ntitle: "Write to us"\n---\n\n# Write to us\n\n'
+        "A question about the association? [What we do with it](privacy.md#contact-form).\n\n"
+        f"<!-- form: {NAME} -->\n",
+        "contact-thanks.md": '---\ntitle: "Message sent"\n---\n\n# Thank you, your message is on its way\n',
     },
 }
 PRIVACY_SECTIONS = {
     "fr": "## Le formulaire « Écrivez-nous » { #contact-form }\n\n"
-          "### Ce que nous demandons et pourquoi { #contact-form-data }\n\n"
-          f"<!-- collected: {NAME} -->\n\n",
+    "### Ce que nous demandons et pourquoi { #contact-form-data }\n\n"
+    f"<!-- collected: {NAME} -->\n\n",
     "en": "## The contact form { #contact-form }\n\n"
-          "### What we ask for, and why { #contact-form-data }\n\n"
-          f"<!-- collected: {NAME} -->\n\n",
+    "### What we ask for, and why { #contact-form-data }\n\n"
+    f"<!-- collected: {NAME} -->\n\n",
 }
 PRIVACY_BEFORE = "{ #how-it-travels }"  # the section the new one goes in front of
 
@@ -132,8 +130,9 @@ def in_copy(project: Path, code: str) -> str:
 def project(tmp_path_factory) -> Path:
     """The copy with the contact form added, built strictly into project/site."""
     project = tmp_path_factory.mktemp("project")
-    build = build_extended_copy(project, SITE_URL, add_definition, add_pages, add_privacy_sections,
-                                add_catalogue_entries)
+    build = build_extended_copy(
+        project, SITE_URL, add_definition, add_pages, add_privacy_sections, add_catalogue_entries
+    )
     assert build.returncode == 0, build.stderr
     return project
 
@@ -153,10 +152,12 @@ def built(project: Path, lang: str, page: str) -> BeautifulSoup:
 def copy_forms(project) -> dict:
     """What the copy's definitions say, as the copy's own service reads them: each form's recipients
     setting, and each of its texts missing from a catalogue (test_catalogues.py's check)."""
-    code = ("import json; from forms_service import i18n; from forms_service.fields import FORMS; "
-            "print(json.dumps({name: {'setting': form.recipients_setting, 'missing': {lang: sorted(form.msgids - "
-            "set(i18n.catalogue(lang).messages)) for lang in i18n.supported_languages()}} "
-            "for name, form in FORMS.items()}))")
+    code = (
+        "import json; from forms_service import i18n; from forms_service.fields import FORMS; "
+        "print(json.dumps({name: {'setting': form.recipients_setting, 'missing': {lang: sorted(form.msgids - "
+        "set(i18n.catalogue(lang).messages)) for lang in i18n.supported_languages()}} "
+        "for name, form in FORMS.items()}))"
+    )
     return json.loads(in_copy(project, code))
 
 
@@ -174,7 +175,13 @@ def test_the_built_page_has_the_form_and_the_privacy_page_lists_what_it_collects
     form = built(project, lang, "/contact.html").select_one(f"form#{NAME}-form")
     assert form["action"] == f"/forms/{NAME}?lang={lang}"
     assert [control["name"] for control in form.select("[name]")] == [
-        "name", "email", "message", "consent", "lang", "website"]
+        "name",
+        "email",
+        "message",
+        "consent",
+        "lang",
+        "website",
+    ]
     assert [control["name"] for control in form.select("[required]")] == ["email", "message", "consent"]
     assert form.select_one("button[type=submit]").get_text(strip=True) == shown(lang, "Send my message")
     consent_link = form.select_one("[name=consent]").find_parent().select_one("a")["href"]
@@ -186,8 +193,11 @@ def test_the_built_page_has_the_form_and_the_privacy_page_lists_what_it_collects
         [shown(lang, "Your name"), shown(lang, "To know what to call you."), shown(lang, "Optional")],
         [shown(lang, "Email address"), shown(lang, "To reply to you."), shown(lang, "Required")],
         [shown(lang, "Your message"), shown(lang, "To know what you would like to tell us."), shown(lang, "Required")],
-        [shown(lang, CONSENT), shown(lang, "To let you agree, knowingly, to our handling this information as "
-                                           "described on this page."), shown(lang, "Required")],
+        [
+            shown(lang, CONSENT),
+            shown(lang, "To let you agree, knowingly, to our handling this information as described on this page."),
+            shown(lang, "Required"),
+        ],
     ]
 
 
@@ -198,17 +208,22 @@ def sink(smtp_ca):
     server.stop()
 
 
-def test_what_the_built_form_sends_reaches_the_association_and_is_acknowledged(project, copy_forms, sink,
-                                                                                  smtp_ca_file, tmp_path):
+def test_what_the_built_form_sends_reaches_the_association_and_is_acknowledged(
+    project, copy_forms, sink, smtp_ca_file, tmp_path
+):
     form = built(project, "en", "/contact.html").select_one(f"form#{NAME}-form")
     sent = what_a_browser_sends(form)
     # As tests/service/helpers.py gives every form of this checkout its inbox: from the copy's definitions.
     inboxes = {answer["setting"]: [f"{name}@cch.example.org"] for name, answer in copy_forms.items()}
     settings = service_settings(sink.mail_config(), smtp_ca_file, tmp_path / "data", **inboxes)
     with Gunicorn(settings=settings, project=project) as server:
-        response = requests.post(f"http://127.0.0.1:{server.port}{form['action']}", headers=SITE,
-                                 files={name: (None, value) for name, value in sent.items()},
-                                 allow_redirects=False, timeout=30)
+        response = requests.post(
+            f"http://127.0.0.1:{server.port}{form['action']}",
+            headers=SITE,
+            files={name: (None, value) for name, value in sent.items()},
+            allow_redirects=False,
+            timeout=30,
+        )
         assert response.status_code == 303, response.text
         assert response.headers["Location"] == f"{SITE_URL}en/contact-thanks.html"
         assert (project / "site" / "en" / "contact-thanks.html").is_file()
@@ -217,7 +232,8 @@ def test_what_the_built_form_sends_reaches_the_association_and_is_acknowledged(p
     association = by_recipient[(f"{NAME}@cch.example.org",)]
     acknowledgement = by_recipient[(sent["email"],)]
     assert association["Subject"].startswith("Message ") and association["Subject"].endswith(
-        " du formulaire de contact")  # FORMS_STAFF_LANGUAGE, French by default
+        " du formulaire de contact"
+    )  # FORMS_STAFF_LANGUAGE, French by default
     assert association["Reply-To"] == sent["email"]
     body = association.get_body(("plain",)).get_content()
     assert sent["message"] in body and sent["name"] in body

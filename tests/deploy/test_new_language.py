@@ -91,7 +91,9 @@ def test_the_language_selector_and_hreflang_offer_all_three(site):
     for path in ("index.html", "en/volunteer.html", f"{NEW}/support.html"):
         page = soup(site, path)
         name = Path(path).name
-        expected = {lang: f"{SITE_URL}{folder}{'' if name == 'index.html' else name}" for lang, folder in LANGUAGES.items()}
+        expected = {
+            lang: f"{SITE_URL}{folder}{'' if name == 'index.html' else name}" for lang, folder in LANGUAGES.items()
+        }
         selector = {a["hreflang"]: a["href"] for a in page.select("a.md-select__link[hreflang]")}
         hreflang = {link["hreflang"]: link["href"] for link in page.select('link[rel="alternate"][hreflang]')}
         assert selector == expected, path
@@ -119,8 +121,12 @@ def test_nginx_serves_the_new_languages_404_and_forms_answer_without_a_config_ch
     nginx = LocalNginx(tmp_path, site).start()
     try:
         response = requests.get(f"{nginx.url}{NEW}/no-such-page.html", timeout=10)
-        unavailable = requests.post(f"{nginx.url}forms/support", data={"email": "a@example.org"}, timeout=10,
-                                    headers={"Referer": f"{nginx.url}{NEW}/support.html"})
+        unavailable = requests.post(
+            f"{nginx.url}forms/support",
+            data={"email": "a@example.org"},
+            timeout=10,
+            headers={"Referer": f"{nginx.url}{NEW}/support.html"},
+        )
     finally:
         nginx.stop()
     assert response.status_code == 404

@@ -66,8 +66,13 @@ def test_hashed_assets_are_cached_for_a_year_and_pages_are_not(deployed):
 
 @pytest.mark.parametrize(
     "path, lang",
-    [("no-such-page.html", "fr"), ("deep/missing/", "fr"), ("en/no-such-page.html", "en"), ("en/deep/missing/", "en"),
-     ("zz/not-a-language-folder.html", "fr")],
+    [
+        ("no-such-page.html", "fr"),
+        ("deep/missing/", "fr"),
+        ("en/no-such-page.html", "en"),
+        ("en/deep/missing/", "en"),
+        ("zz/not-a-language-folder.html", "fr"),
+    ],
 )
 def test_a_missing_page_is_a_404_in_its_language(deployed, path, lang):
     response = get(deployed, path)
@@ -88,8 +93,13 @@ def test_security_headers_on_every_kind_of_answer(deployed, path):
 
 
 def test_forms_are_proxied_and_relayed(deployed, forms_upstream, smtp_server):
-    response = requests.post(deployed.url + "forms/support", files=multipart(support_form()),
-                             headers={"Origin": deployed.origin}, allow_redirects=False, timeout=30)
+    response = requests.post(
+        deployed.url + "forms/support",
+        files=multipart(support_form()),
+        headers={"Origin": deployed.origin},
+        allow_redirects=False,
+        timeout=30,
+    )
     assert response.status_code == 303, response.text
     assert response.headers["Location"] == deployed.url + "en/support-thanks.html"
     assert response.headers["Cache-Control"] == "no-store"
@@ -100,8 +110,12 @@ def test_forms_are_proxied_and_relayed(deployed, forms_upstream, smtp_server):
 def test_a_refusal_through_nginx_carries_the_services_headers_only(deployed, forms_upstream):
     """Two Content-Security-Policy headers would both be enforced: the site's would block the
     error page's nonce'd style; and nginx's `expires` would replace the service's no-store."""
-    response = requests.post(deployed.url + "forms/support", files=multipart(support_form(email="not an address")),
-                             headers={"Origin": deployed.origin}, timeout=30)
+    response = requests.post(
+        deployed.url + "forms/support",
+        files=multipart(support_form(email="not an address")),
+        headers={"Origin": deployed.origin},
+        timeout=30,
+    )
     assert response.status_code == 400
     policies = response.raw.headers.getlist("Content-Security-Policy")
     assert len(policies) == 1 and f"style-src {deployed.origin} 'nonce-" in policies[0]
@@ -118,8 +132,12 @@ def test_a_refusal_without_the_script_is_the_sites_page_and_its_stylesheets_load
     page = (deployed.site_dir / (i18n.language_prefix(lang) + "/support.html").lstrip("/")).read_text()
     action = re.search(r'<form class="cch-form" id="support-form" action="([^"]+)"', page).group(1)
     assert action == f"/forms/support?lang={lang}"
-    response = requests.post(deployed.origin + action, files=multipart(support_form(email="nope", lang=None)),
-                             headers={"Origin": deployed.origin, "Accept-Language": "ar"}, timeout=30)
+    response = requests.post(
+        deployed.origin + action,
+        files=multipart(support_form(email="nope", lang=None)),
+        headers={"Origin": deployed.origin, "Accept-Language": "ar"},
+        timeout=30,
+    )
     assert response.status_code == 400
     assert f'<html lang="{lang}"' in response.text and 'id="support-email-error">' in response.text
     stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', response.text)
@@ -137,8 +155,12 @@ def test_health_check_is_reachable_through_nginx(deployed, forms_upstream):
 def test_nginx_buffers_no_unbounded_body(deployed, forms_upstream):
     """Above the service's cap (whose clear 413 the test below checks) nginx still stops what no
     honest form needs, before the service sees a byte."""
-    response = requests.post(deployed.url + "forms/volunteer", data=b"x" * NGINX_BODY_CAP, timeout=60,
-                             headers={"Origin": deployed.origin, "Content-Type": "application/octet-stream"})
+    response = requests.post(
+        deployed.url + "forms/volunteer",
+        data=b"x" * NGINX_BODY_CAP,
+        timeout=60,
+        headers={"Origin": deployed.origin, "Content-Type": "application/octet-stream"},
+    )
     assert response.status_code == 413
     assert "<center>nginx</center>" in response.text  # nginx's own page, not the service's
 
@@ -147,11 +169,17 @@ def test_nginx_buffers_no_unbounded_body(deployed, forms_upstream):
 def test_a_6_mb_upload_gets_the_services_413_in_the_pages_language(deployed, forms_upstream, lang):
     form = volunteer_form(lang=lang, resume=(io.BytesIO(samples.padded_pdf(6 * MEGABYTE)), "cv.pdf", "application/pdf"))
     other = "en" if lang == "fr" else "fr"  # the browser's: the form's address says the page's language
-    response = requests.post(deployed.url + f"forms/volunteer?lang={lang}", files=multipart(form), timeout=60,
-                             headers={"Origin": deployed.origin, "Accept-Language": other}, allow_redirects=False)
+    response = requests.post(
+        deployed.url + f"forms/volunteer?lang={lang}",
+        files=multipart(form),
+        timeout=60,
+        headers={"Origin": deployed.origin, "Accept-Language": other},
+        allow_redirects=False,
+    )
     assert response.status_code == 413
-    expected = i18n.catalogue(lang).gettext(FAILURES[413], max_megabytes=RESUME_MAX_BYTES // MEGABYTE,
-                                            max_length=LONG_TEXT_MAX)
+    expected = i18n.catalogue(lang).gettext(
+        FAILURES[413], max_megabytes=RESUME_MAX_BYTES // MEGABYTE, max_length=LONG_TEXT_MAX
+    )
     assert expected in html.unescape(response.text)
     assert "nginx" not in response.text
 

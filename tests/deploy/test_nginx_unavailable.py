@@ -56,8 +56,20 @@ def post(deployed, path: str, body: bytes, headers: dict) -> tuple[int, dict, by
 def post_http2(deployed, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
     """The same POST over HTTP/2, as browsers speak to production (nginx reads an HTTP/2
     body with other code), sent by curl from VISITOR's address."""
-    command = ["curl", "--silent", "--http2-prior-knowledge", "--interface", VISITOR, "--max-time", "60",
-               "--dump-header", "-", "--data-binary", "@-", f"http://127.0.0.1:{deployed.nginx.http2_port}{path}"]
+    command = [
+        "curl",
+        "--silent",
+        "--http2-prior-knowledge",
+        "--interface",
+        VISITOR,
+        "--max-time",
+        "60",
+        "--dump-header",
+        "-",
+        "--data-binary",
+        "@-",
+        f"http://127.0.0.1:{deployed.nginx.http2_port}{path}",
+    ]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
     answer = subprocess.run(command, input=body, capture_output=True, check=True).stdout
@@ -72,7 +84,9 @@ def from_page(deployed, lang: str, form: str, accept: str = BROWSER) -> dict:
 
 
 def post_support(deployed, lang: str, accept: str = BROWSER) -> tuple[int, dict, bytes]:
-    headers = dict(from_page(deployed, lang, "support", accept), **{"Content-Type": "application/x-www-form-urlencoded"})
+    headers = dict(
+        from_page(deployed, lang, "support", accept), **{"Content-Type": "application/x-www-form-urlencoded"}
+    )
     return post(deployed, "/forms/support", urlencode(support_form(lang=lang)).encode(), headers)
 
 
@@ -80,7 +94,9 @@ def post_resume(deployed, lang: str, size: int, send=post) -> tuple[int, dict, b
     """A volunteer application with a resumé of `size` bytes, as multipart like the site's form."""
     form = volunteer_form(lang=lang, resume=(io.BytesIO(samples.padded_pdf(size)), "cv.pdf", "application/pdf"))
     prepared = requests.Request("POST", deployed.url + "forms/volunteer", files=multipart(form)).prepare()
-    return send(deployed, "/forms/volunteer", prepared.body, dict(prepared.headers, **from_page(deployed, lang, "volunteer")))
+    return send(
+        deployed, "/forms/volunteer", prepared.body, dict(prepared.headers, **from_page(deployed, lang, "volunteer"))
+    )
 
 
 def heading(html: bytes | str) -> str:
@@ -109,13 +125,16 @@ def test_without_a_page_of_ours_in_the_referer_the_answer_is_in_the_default_lang
     assert_the_page(unavailable, post(unavailable, "/forms/support", b"email=a%40example.org", headers), 502, "fr")
 
 
-@pytest.mark.parametrize("accept, answer_type", [
-    ("application/json", "application/json"),
-    ("application/json, text/plain, */*", "application/json"),
-    ("text/html, application/json", "text/html; charset=utf-8"),
-    ("*/*", "text/html; charset=utf-8"),
-    ("", "text/html; charset=utf-8"),
-])
+@pytest.mark.parametrize(
+    "accept, answer_type",
+    [
+        ("application/json", "application/json"),
+        ("application/json, text/plain, */*", "application/json"),
+        ("text/html, application/json", "text/html; charset=utf-8"),
+        ("*/*", "text/html; charset=utf-8"),
+        ("", "text/html; charset=utf-8"),
+    ],
+)
 def test_json_only_for_a_client_that_asks_for_it_rather_than_html(unavailable, accept, answer_type):
     assert post_support(unavailable, "en", accept=accept)[1]["Content-Type"] == answer_type
 
@@ -189,5 +208,5 @@ def test_no_log_line_names_the_visitor(unavailable, stalled):
     for _ in range(2):
         assert requests.get(unavailable.url + "?written", timeout=10).status_code == 200
     logs = nginx.logs()
-    assert '127.0.0.1 - - [' in logs and "GET /?written" in logs  # the access log does name clients elsewhere
+    assert "127.0.0.1 - - [" in logs and "GET /?written" in logs  # the access log does name clients elsewhere
     assert VISITOR not in logs

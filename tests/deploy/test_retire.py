@@ -18,16 +18,24 @@ MAILS_PER_SUBMISSION = 2  # the association's email and the acknowledgement
 
 def spool(settings: dict, *args: str) -> str:
     """`flask --app forms_service spool ARGS` as the operator runs it; its output."""
-    result = subprocess.run([str(FLASK), "--app", "forms_service", "spool", *args], cwd=PROJECT,
-                            env=service_environment(settings), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(FLASK), "--app", "forms_service", "spool", *args],
+        cwd=PROJECT,
+        env=service_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_the_operator_commands_drain_the_spool_before_removal(app, app_config, smtp_server):
     client = app.test_client()
-    accepted = [client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).json["id"]
-                for _ in range(SUBMISSIONS)]
+    accepted = [
+        client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).json["id"]
+        for _ in range(SUBMISSIONS)
+    ]
     assert spool(app_config, "status").startswith(f"queued: {SUBMISSIONS * MAILS_PER_SUBMISSION}\n")
 
     smtp_server.handler.script.append("550 5.1.1 Mailbox unavailable")  # one email refused for good
@@ -40,5 +48,6 @@ def test_the_operator_commands_drain_the_spool_before_removal(app, app_config, s
     spool(app_config, "retry")
     assert spool(app_config, "status").startswith("queued: 0\ndead: 0\n")
     received = {message.parsed()["Message-ID"].split("@")[0].lstrip("<") for message in smtp_server.messages}
-    assert received == {f"{submission}.{number}" for submission in accepted
-                        for number in range(1, MAILS_PER_SUBMISSION + 1)}
+    assert received == {
+        f"{submission}.{number}" for submission in accepted for number in range(1, MAILS_PER_SUBMISSION + 1)
+    }

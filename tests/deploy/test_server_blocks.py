@@ -37,18 +37,21 @@ class ServerBlocks:
         server = re.sub(r"listen 80;", f"listen 127.0.0.1:{self.http_port};", server)
         server = re.sub(r"listen 443 ssl", f"listen 127.0.0.1:{self.https_port} ssl", server)
         (workdir / "server.conf").write_text(server)
-        temp = "".join(f"{name}_temp_path {workdir / name}; " for name in ("client_body", "proxy", "fastcgi", "uwsgi",
-                                                                           "scgi"))
+        temp = "".join(
+            f"{name}_temp_path {workdir / name}; " for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         user = "user root;\n" if os.geteuid() == 0 else ""
         self.conf = workdir / "nginx.conf"
         self.conf.write_text(
             f"{user}daemon off;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'};\nevents {{}}\n"
-            f"http {{ include /etc/nginx/mime.types; access_log off; {temp}include {workdir / 'server.conf'}; }}\n")
+            f"http {{ include /etc/nginx/mime.types; access_log off; {temp}include {workdir / 'server.conf'}; }}\n"
+        )
         self.process: subprocess.Popen | None = None
 
     def check(self) -> subprocess.CompletedProcess:
-        return subprocess.run([NGINX, "-t", "-c", str(self.conf), "-p", str(self.workdir)], capture_output=True,
-                              text=True)
+        return subprocess.run(
+            [NGINX, "-t", "-c", str(self.conf), "-p", str(self.workdir)], capture_output=True, text=True
+        )
 
     def __enter__(self) -> ServerBlocks:
         self.process = subprocess.Popen([NGINX, "-c", str(self.conf), "-p", str(self.workdir)])

@@ -78,8 +78,9 @@ def installed_unit(tmp_path: Path) -> Path:
     """The template unit as instance 8001, with the release's virtualenv moved to this checkout's, as
     `verify` checks ExecStart exists."""
     unit = tmp_path / UNIT.name.replace("@", "@8001")
-    unit.write_text(UNIT.read_text().replace("/srv/cocreatehumanity/slots/%i/.venv/bin/",
-                                             f"{Path(sys.executable).parent}/"))
+    unit.write_text(
+        UNIT.read_text().replace("/srv/cocreatehumanity/slots/%i/.venv/bin/", f"{Path(sys.executable).parent}/")
+    )
     return unit
 
 
@@ -90,22 +91,25 @@ def installed_check_units(tmp_path: Path) -> list[Path]:
     for source in (CHECK_UNIT, CHECK_TIMER, ALERT_TEMPLATE):
         unit = source.read_text().replace("/srv/cocreatehumanity/current/.venv/bin/", venv)
         (tmp_path / source.name).write_text(unit)
-    return [tmp_path / CHECK_UNIT.name, tmp_path / CHECK_TIMER.name,
-            tmp_path / ALERT_TEMPLATE.name.replace("@", f"@{CHECK_UNIT.name}")]
+    return [
+        tmp_path / CHECK_UNIT.name,
+        tmp_path / CHECK_TIMER.name,
+        tmp_path / ALERT_TEMPLATE.name.replace("@", f"@{CHECK_UNIT.name}"),
+    ]
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_unit_passes_verify_without_a_warning(tmp_path):
-    check = subprocess.run(["systemd-analyze", "verify", str(installed_unit(tmp_path))],
-                           capture_output=True, text=True)
+    check = subprocess.run(["systemd-analyze", "verify", str(installed_unit(tmp_path))], capture_output=True, text=True)
     assert check.returncode == 0 and check.stderr == "", check.stderr
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_unit_is_hardened(tmp_path):
     """systemd's own rating: 'OK' (below 2.0 of 10) means little exposure if gunicorn were compromised."""
-    check = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(installed_unit(tmp_path))],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(installed_unit(tmp_path))], capture_output=True, text=True
+    )
     level = re.search(r"Overall exposure level for \S+: ([\d.]+)", check.stdout)
     assert level, check.stdout + check.stderr
     assert float(level.group(1)) < 2.0
@@ -122,16 +126,18 @@ def test_unit_writes_only_the_data_folder_of_env_example():
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_monitoring_check_units_pass_verify_without_a_warning(tmp_path):
-    check = subprocess.run(["systemd-analyze", "verify", *map(str, installed_check_units(tmp_path))],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, installed_check_units(tmp_path))], capture_output=True, text=True
+    )
     assert check.returncode == 0 and check.stderr == "", check.stderr
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_monitoring_check_is_confined_like_the_service(tmp_path):
     check_unit = installed_check_units(tmp_path)[0]
-    check = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(check_unit)],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(check_unit)], capture_output=True, text=True
+    )
     level = re.search(r"Overall exposure level for \S+: ([\d.]+)", check.stdout)
     assert level and float(level.group(1)) < 2.0, check.stdout + check.stderr
 
@@ -156,8 +162,11 @@ TABLE_ROW = re.compile(r"^\| ((?:`FORMS_[A-Z0-9_]+`(?:, )?)+) \| ([^|]+) \|", re
 def readme_defaults() -> dict[str, str]:
     """Setting name (without FORMS_) -> the default README's settings table states for it."""
     table = README.read_text().split("### Settings", 1)[1]
-    return {name: default.strip() for names, default in TABLE_ROW.findall(table)
-            for name in re.findall(r"`FORMS_([A-Z0-9_]+)`", names)}
+    return {
+        name: default.strip()
+        for names, default in TABLE_ROW.findall(table)
+        for name in re.findall(r"`FORMS_([A-Z0-9_]+)`", names)
+    }
 
 
 def test_readme_states_every_setting_with_its_declared_default():

@@ -41,11 +41,14 @@ def test_the_unit_runs_the_documented_command():
     assert unit_setting("RestartPreventExitStatus") == str(APP_LOAD_ERROR)
 
 
-@pytest.mark.parametrize(("overrides", "setting"), [
-    ({"SECRET_KEY": None}, "FORMS_SECRET_KEY"),
-    ({"SPOOL_KEY": "not a key"}, "FORMS_SPOOL_KEY"),
-    ({"MAIL_SERVER": "smtp.example.org", "MAIL_USE_TLS": False}, "FORMS_MAIL_SERVER"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"SECRET_KEY": None}, "FORMS_SECRET_KEY"),
+        ({"SPOOL_KEY": "not a key"}, "FORMS_SPOOL_KEY"),
+        ({"MAIL_SERVER": "smtp.example.org", "MAIL_USE_TLS": False}, "FORMS_MAIL_SERVER"),
+    ],
+)
 def test_a_bad_setting_stops_three_workers_with_status_4(overrides, setting, smtp_ca_file, tmp_path):
     settings = service_settings({}, smtp_ca_file, tmp_path / "data", SPOOL_KEY=Fernet.generate_key().decode())
     settings = {key: value for key, value in {**settings, **overrides}.items() if value is not None}
@@ -53,8 +56,9 @@ def test_a_bad_setting_stops_three_workers_with_status_4(overrides, setting, smt
     command[command.index("--bind") + 1] = "127.0.0.1:0"
     assert command[command.index("--workers") + 1] == "3"
     started = time.monotonic()
-    result = subprocess.run(command, cwd=PROJECT, env=service_environment(settings), capture_output=True, text=True,
-                            timeout=HALT_SECONDS)
+    result = subprocess.run(
+        command, cwd=PROJECT, env=service_environment(settings), capture_output=True, text=True, timeout=HALT_SECONDS
+    )
     assert result.returncode == APP_LOAD_ERROR, result.stderr
     assert time.monotonic() - started < HALT_SECONDS
     named = [line for line in result.stderr.splitlines() if line.startswith("forms_service: ")]
@@ -65,8 +69,9 @@ def test_a_bad_setting_stops_three_workers_with_status_4(overrides, setting, smt
 def test_readiness_probe_waits_until_the_application_answers(smtp_server, smtp_ca_file, tmp_path):
     """ExecStartPost (what makes systemd call the unit started) run against a service that is
     still loading: it succeeds only once healthz answers, not when the master has booted."""
-    settings = service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data",
-                                SPOOL_KEY=Fernet.generate_key().decode())
+    settings = service_settings(
+        smtp_server.mail_config(), smtp_ca_file, tmp_path / "data", SPOOL_KEY=Fernet.generate_key().decode()
+    )
     service = Gunicorn(settings=settings)
     probe_command = shlex.split(unit_setting("ExecStartPost", str(service.port)))
     probe = subprocess.Popen(probe_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

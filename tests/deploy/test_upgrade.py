@@ -46,8 +46,16 @@ DELIVERY_TIMEOUT = 120  # a message leased by a stopped instance waits for its l
 def make_release(root: Path, name: str) -> Path:
     """A release as `deploy/release build` leaves it: the project's files, .venv, site/, REVISION."""
     release = root / "releases" / name
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=PROJECT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=PROJECT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for relative in filter(None, files):
         source = PROJECT / relative
         if source.is_file():
@@ -114,8 +122,11 @@ class Host:
         upstream = tmp_path / "nginx" / "cocreatehumanity-upstream.conf"
         upstream.parent.mkdir()
         # Installed once, as the guide says; from then on deploy/release rewrites it.
-        upstream.write_text((PROJECT / "deploy" / "nginx" / "cocreatehumanity-upstream.conf").read_text()
-                            .replace("127.0.0.1:8001", f"127.0.0.1:{self.ports[0]}"))
+        upstream.write_text(
+            (PROJECT / "deploy" / "nginx" / "cocreatehumanity-upstream.conf")
+            .read_text()
+            .replace("127.0.0.1:8001", f"127.0.0.1:{self.ports[0]}")
+        )
         self.nginx = LocalNginx(upstream.parent, self.root / "site", upstream=upstream)
         self.origin = self.nginx.url.rstrip("/")
         workdir = self.nginx.workdir
@@ -133,8 +144,9 @@ class Host:
             "RELEASE_UNIT_DIR": str(units),
             "FAKE_SYSTEMD_STATE": str(self.state),
             "FAKE_SYSTEMD_UNIT_DIR": str(units),
-            "FAKE_SYSTEMD_PATHS": json.dumps({"/srv/cocreatehumanity": str(self.root),
-                                              "/etc/cocreatehumanity/forms.env": str(self.env_file)}),
+            "FAKE_SYSTEMD_PATHS": json.dumps(
+                {"/srv/cocreatehumanity": str(self.root), "/etc/cocreatehumanity/forms.env": str(self.env_file)}
+            ),
         }
 
     def configure(self, settings: dict) -> None:
@@ -150,11 +162,15 @@ class Host:
         ended). That worker still proxies to the old instance: its answer, JSON, comes second."""
         body = urlencode(support_form()).encode()
         upload = socket.create_connection(("127.0.0.1", self.nginx.port), timeout=30)
-        upload.sendall(f"POST /forms/support HTTP/1.1\r\nHost: 127.0.0.1:{self.nginx.port}\r\nOrigin: {self.origin}\r\n"
-                       "Accept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                       f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body[:20])
-        script = subprocess.Popen([str(RELEASE), *args], env=self.env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        upload.sendall(
+            f"POST /forms/support HTTP/1.1\r\nHost: 127.0.0.1:{self.nginx.port}\r\nOrigin: {self.origin}\r\n"
+            "Accept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body[:20]
+        )
+        script = subprocess.Popen(
+            [str(RELEASE), *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         said: list[str] = []
 
         def listen() -> None:
@@ -176,8 +192,9 @@ class Host:
 
     def post(self) -> requests.Response:
         """One support request through nginx, as the site's script sends it."""
-        return requests.post(self.nginx.url + "forms/support", data=support_form(),
-                             headers={**JSON, "Origin": self.origin}, timeout=30)
+        return requests.post(
+            self.nginx.url + "forms/support", data=support_form(), headers={**JSON, "Origin": self.origin}, timeout=30
+        )
 
     def main_pid(self, port: int) -> int | None:
         """The gunicorn master of the instance on `port`, if it runs."""
@@ -205,9 +222,17 @@ def host(smtp_server, smtp_ca_file, tmp_path):
     """A server with releases "one" and "two" and nginx running, "one" installed by a first switch."""
     host = Host(tmp_path)
     try:
-        host.configure(service_settings(smtp_server.mail_config(), smtp_ca_file, tmp_path / "data",
-                                        SITE_URL=host.origin, ALLOWED_ORIGINS=[host.origin], PROXY_COUNT=1,
-                                        SPOOL_KEY=Fernet.generate_key().decode()))
+        host.configure(
+            service_settings(
+                smtp_server.mail_config(),
+                smtp_ca_file,
+                tmp_path / "data",
+                SITE_URL=host.origin,
+                ALLOWED_ORIGINS=[host.origin],
+                PROXY_COUNT=1,
+                SPOOL_KEY=Fernet.generate_key().decode(),
+            )
+        )
         make_release(host.root, "one")
         make_release(host.root, "two")
         host.nginx.start()
@@ -271,7 +296,9 @@ def nginx_configuration_it_refuses(release: Path) -> None:
 @pytest.mark.parametrize("breakage", [code_that_cannot_start, nginx_configuration_it_refuses])
 def test_a_release_that_fails_changes_nothing(host, breakage):
     first, second = host.ports
-    snippet, upstream = (Path(host.env[name]).read_text() for name in ("RELEASE_NGINX_SNIPPET", "RELEASE_NGINX_UPSTREAM"))
+    snippet, upstream = (
+        Path(host.env[name]).read_text() for name in ("RELEASE_NGINX_SNIPPET", "RELEASE_NGINX_UPSTREAM")
+    )
     breakage(host.root / "releases" / "two")
     failed = host.release("switch", "two")
     assert failed.returncode != 0 and "nothing changed" in failed.stderr, failed.stderr

@@ -59,9 +59,11 @@ class Figures:
 
     def line(self) -> str:
         """The one-line summary pytest -s shows and a benchmark can print."""
-        return (f"fault {self.scenario}: accepted {self.accepted}, refused {self.refused}, delivered {self.delivered},"
-                f" dead {self.dead}, lost {self.lost}, duplicated {self.duplicated}, dropped acknowledgements"
-                f" {self.dropped} in {self.seconds:.1f} s")
+        return (
+            f"fault {self.scenario}: accepted {self.accepted}, refused {self.refused}, delivered {self.delivered},"
+            f" dead {self.dead}, lost {self.lost}, duplicated {self.duplicated}, dropped acknowledgements"
+            f" {self.dropped} in {self.seconds:.1f} s"
+        )
 
 
 @dataclass
@@ -98,7 +100,9 @@ class Rig:
         ca_file = workdir / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         self.sink = SmtpSink(ca, mode="starttls", auth=True)
-        self.settings = service_settings(self.sink.mail_config(), ca_file, self.data_dir, **{**FAST_RETRIES, **settings})
+        self.settings = service_settings(
+            self.sink.mail_config(), ca_file, self.data_dir, **{**FAST_RETRIES, **settings}
+        )
         self.submissions = Submissions()
         self.observed: dict[str, object] = {}  # what a scenario saw on the way, for its test
         self.started = time.monotonic()
@@ -122,8 +126,13 @@ class Rig:
         url = f"http://127.0.0.1:{port}/forms/{'volunteer' if resume else 'support'}"
         try:
             if resume:
-                response = requests.post(url, data=volunteer_form(resume=None, **fields), headers={**SITE, **JSON},
-                                         files={"resume": ("cv.pdf", resume, "application/pdf")}, timeout=30)
+                response = requests.post(
+                    url,
+                    data=volunteer_form(resume=None, **fields),
+                    headers={**SITE, **JSON},
+                    files={"resume": ("cv.pdf", resume, "application/pdf")},
+                    timeout=30,
+                )
             else:
                 response = requests.post(url, data=support_form(**fields), headers={**SITE, **JSON}, timeout=30)
         except requests.RequestException:
@@ -162,7 +171,9 @@ class Rig:
         (with the end of `server`'s log) rather than showing up later as a misleading "lost" count."""
         if not wait_until(lambda: all(state == "dead" for _, state in self.spool_states()), timeout):
             log = f"\ngunicorn's log ends with:\n{server.output()[-4000:]}" if server else ""
-            raise AssertionError(f"the spool still holds live messages after {timeout:.0f} s: {self.spool_states()}{log}")
+            raise AssertionError(
+                f"the spool still holds live messages after {timeout:.0f} s: {self.spool_states()}{log}"
+            )
 
     def figures(self, scenario: str, log: str = "") -> Figures:
         """Count outcomes per accepted submission from the SMTP server, the spool, and the
@@ -172,14 +183,24 @@ class Rig:
         dropped = set(DROPPED.findall(log))
         delivered = dead_count = lost = 0
         for submission_id in self.submissions.accepted:
-            arrived = sum(f"<{submission_id}.{number}@site.test>" in received
-                          for number in range(1, MAILS_PER_SUBMISSION + 1)) + (submission_id in dropped)
+            arrived = sum(
+                f"<{submission_id}.{number}@site.test>" in received for number in range(1, MAILS_PER_SUBMISSION + 1)
+            ) + (submission_id in dropped)
             delivered += arrived == MAILS_PER_SUBMISSION
             dead_count += dead[submission_id] > 0
             lost += arrived + dead[submission_id] < MAILS_PER_SUBMISSION
         duplicated = sum(copies - 1 for copies in received.values())
-        return Figures(scenario, len(self.submissions.accepted), self.submissions.refused, delivered, dead_count,
-                       lost, duplicated, time.monotonic() - self.started, len(dropped))
+        return Figures(
+            scenario,
+            len(self.submissions.accepted),
+            self.submissions.refused,
+            delivered,
+            dead_count,
+            lost,
+            duplicated,
+            time.monotonic() - self.started,
+            len(dropped),
+        )
 
 
 def unique_resume() -> bytes:

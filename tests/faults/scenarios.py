@@ -23,8 +23,12 @@ from tests.faults.rig import Figures, Rig, kill_server, unique_resume, watching_
 from tests.service.helpers import wait_until
 
 SUBMISSIONS = 8
-TEMPORARY_REPLIES = ["421 4.3.0 Service not available", "451 4.3.0 Try again later", "452 4.3.1 Storage full",
-                     "451 4.7.1 Greylisted"]
+TEMPORARY_REPLIES = [
+    "421 4.3.0 Service not available",
+    "451 4.3.0 Try again later",
+    "452 4.3.1 Storage full",
+    "451 4.7.1 Greylisted",
+]
 PERMANENT_REPLIES = ["550 5.7.1 Refused", "554 5.6.0 Content rejected"]
 
 
@@ -90,8 +94,10 @@ def sigkill_under_load(rig: Rig) -> Figures:
     stop = threading.Event()
     try:
         with watching_data(rig.sink) as relays, rig.serve() as server:
-            clients = [threading.Thread(target=post_until, args=(rig, server.port, stop, number % 2 == 0))
-                       for number in range(4)]
+            clients = [
+                threading.Thread(target=post_until, args=(rig, server.port, stop, number % 2 == 0))
+                for number in range(4)
+            ]
             for client in clients:
                 client.start()
             if not wait_until(lambda: len(rig.submissions.accepted) >= SUBMISSIONS and relays["in_progress"], 15):
@@ -199,8 +205,13 @@ def _serving(app) -> Iterator[int]:
 def _small_disk(folder: Path, mount: bool):
     """Yield ("tmpfs" or "simulated", fill(app) -> release()): fill the spool's disk, and undo it."""
     folder.mkdir(parents=True)
-    mounted = mount and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(folder)],
-                                       capture_output=True, check=False).returncode == 0
+    mounted = (
+        mount
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(folder)], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
     try:
         yield ("tmpfs", _fill_tmpfs(folder)) if mounted else ("simulated", _cap_pages)
     finally:

@@ -119,22 +119,29 @@ def test_delivered_messages_are_unreadable_under_steady_load(rig, pace):
     stop = threading.Event()
     try:
         with rig.serve() as server:
-            clients = [threading.Thread(target=post_until, args=(rig, server.port, stop, False, pace))
-                       for _ in range(2)]
+            clients = [
+                threading.Thread(target=post_until, args=(rig, server.port, stop, False, pace)) for _ in range(2)
+            ]
             for client in clients:
                 client.start()
             assert wait_until(lambda: len(rig.submissions.accepted) >= 4, 15)
             before = len(rig.submissions.accepted)
             marked = [rig.post(server.port).json()["id"] for _ in range(10)]
-            emails = [f"<{submission}.{number}@site.test>" for submission in marked
-                      for number in range(1, MAILS_PER_SUBMISSION + 1)]
+            emails = [
+                f"<{submission}.{number}@site.test>"
+                for submission in marked
+                for number in range(1, MAILS_PER_SUBMISSION + 1)
+            ]
             assert wait_until(lambda: all(email in rig.received() for email in emails), 30)
             deadline = time.monotonic() + ERASE_DEADLINE
             started = time.monotonic()
             recovered, left = stolen_until(
-                rig, deadline, lambda found: not any(found.mentions(id.encode()) for id in marked))
-            print(f"\nerasure (under load): verdict on a copy taken {ERASE_DEADLINE - left:.1f} s after delivery,"
-                  f" read in {time.monotonic() - started:.1f} s; {len(recovered.messages)} queued messages in it")
+                rig, deadline, lambda found: not any(found.mentions(id.encode()) for id in marked)
+            )
+            print(
+                f"\nerasure (under load): verdict on a copy taken {ERASE_DEADLINE - left:.1f} s after delivery,"
+                f" read in {time.monotonic() - started:.1f} s; {len(recovered.messages)} queued messages in it"
+            )
             # the clients posted between the marked ones and kept posting after the verdict
             flowing = wait_until(lambda: len(rig.submissions.accepted) > before + len(marked) + len(clients), 15)
             stop.set()

@@ -51,8 +51,16 @@ def test_smtp_down_all_accepted_then_delivered_and_nothing_readable_at_rest(rig)
     assert seen["queued"] == figures.accepted * MAILS_PER_SUBMISSION
     volunteer = rig.sink.messages  # what was submitted, to look for in the raw files
     resume = next(part.get_content() for message in volunteer for part in message.parsed().iter_attachments())
-    secrets = [b"Amina", b"amina@example.org", b"aidworker@example.org", b"cannot sleep", b"I want to listen",
-               b"+41 22 000 00 00", resume[100:140], resume[-60:]]
+    secrets = [
+        b"Amina",
+        b"amina@example.org",
+        b"aidworker@example.org",
+        b"cannot sleep",
+        b"I want to listen",
+        b"+41 22 000 00 00",
+        resume[100:140],
+        resume[-60:],
+    ]
     for raw in (seen["raw"], raw_spool(rig)):
         assert len(raw) > 4096
         assert [secret for secret in secrets if secret in raw] == []
@@ -97,8 +105,12 @@ def test_full_disk_refuses_with_503_and_recovers(rig, mount):
     """Whether the disk really filled (a 1 MB tmpfs) or SQLite was capped: see rig.observed["disk"]."""
     figures = report(scenarios.full_disk(rig, mount))
     assert figures.refused == 3 and figures.accepted == 3 and figures.duplicated == 0
-    assert rig.observed["refusal"] == {"ok": False, "error": (
-        "Désolés, nous n’avons pas pu transmettre votre message pour l’instant. Rien n’a été envoyé. "
-        "Veuillez réessayer dans quelques minutes.")}
+    assert rig.observed["refusal"] == {
+        "ok": False,
+        "error": (
+            "Désolés, nous n’avons pas pu transmettre votre message pour l’instant. Rien n’a été envoyé. "
+            "Veuillez réessayer dans quelques minutes."
+        ),
+    }
     if rig.observed["disk"] == "tmpfs":
         assert rig.observed["healthz_when_full"] == 503

@@ -16,6 +16,7 @@ RESUME = samples.pdf_bytes("Curriculum vitae - Amina Haddad")
 CASES = list(itertools.product(FORMS, LANGUAGES))
 """Every (form name, language) pair the site must offer."""
 
+
 def site_path(lang: str, page: str) -> str:
     """Site-relative path of a page (Form.page style, '/x.html') in a language."""
     return (i18n.language_prefix(lang) + page).lstrip("/")

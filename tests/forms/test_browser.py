@@ -38,8 +38,12 @@ def open_form(browser, origin, forms_app):
         context = browser.new_context(java_script_enabled=javascript, locale=locale)
         contexts.append(context)
         page = context.new_page()
-        page.on("console", lambda message: message.type == "error" and "Content Security Policy" in message.text
-                and problems.append(message.text))
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error" and "Content Security Policy" in message.text and problems.append(message.text)
+            ),
+        )
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.goto(origin.url + site_path(lang, FORMS[name].page))
         return page
@@ -97,7 +101,8 @@ def expect_field_error(page, name: str, field: str, text: str) -> None:
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 @pytest.mark.parametrize("name, lang", CASES)
 def test_a_filled_in_form_lands_on_its_thanks_page_and_reaches_the_association(
-        open_form, origin, forms_app, smtp_server, name, lang, javascript):
+    open_form, origin, forms_app, smtp_server, name, lang, javascript
+):
     page = open_form(name, lang, javascript)
     fill_in(page, name)
     send(page, name)
@@ -120,7 +125,8 @@ def expect_the_sites_look(page, lang: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_without_javascript_a_refusal_gives_the_form_back_filled_in_on_the_sites_page(
-        open_form, origin, forms_app, smtp_server, lang):
+    open_form, origin, forms_app, smtp_server, lang
+):
     page = open_form("volunteer", lang, javascript=False)
     fill_in(page, "volunteer")
     page.locator("#volunteer-email").fill("amina@localhost")  # the browser accepts it, the service does not
@@ -158,7 +164,8 @@ def test_a_form_given_back_is_accessible(open_form, forms_app):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_without_javascript_a_refused_support_request_keeps_the_crisis_numbers_and_our_address(
-        open_form, origin, forms_app, smtp_server, lang):
+    open_form, origin, forms_app, smtp_server, lang
+):
     page = open_form("support", lang, javascript=False)
     fill_in(page, "support")
     page.locator("#support-contact").select_option("phone")
@@ -181,8 +188,9 @@ def test_without_javascript_a_refused_support_request_keeps_the_crisis_numbers_a
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_too_many_attempts_is_said_in_the_pages_language_not_the_browsers(open_form, origin, make_app, javascript):
     """The limit refuses before the form's `lang` field is read: the form's address carries it."""
-    origin.forms = make_app(SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name], RATELIMIT_ENABLED=True,
-                            RATELIMIT_DEFAULT="1 per minute")
+    origin.forms = make_app(
+        SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name], RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute"
+    )
     page = open_form("support", "en", javascript, locale="fr-FR")
     for attempt in range(2):
         page.goto(origin.url + site_path("en", FORMS["support"].page))
@@ -239,8 +247,13 @@ def test_missing_and_malformed_input_is_explained_before_anything_is_sent(open_f
     send(page, "volunteer")
     expect(page.locator("#volunteer-summary")).to_be_focused()
     catalogue, form = i18n.catalogue(lang), FORMS["volunteer"]
-    problems = {"name": "required", "email": "email", "motivation": "required", "resume": "required",
-                "consent": "required"}
+    problems = {
+        "name": "required",
+        "email": "email",
+        "motivation": "required",
+        "resume": "required",
+        "consent": "required",
+    }
     for field, code in problems.items():
         expect_field_error(page, "volunteer", field, catalogue.gettext(form[field].error(code)))
     expect(page.locator("#volunteer-summary li a")).to_have_count(len(problems))
@@ -284,8 +297,10 @@ def test_keyboard_alone_reaches_every_control_in_order_and_sends(open_form, orig
 
 def focused(page) -> str:
     """The focused control's name, else its type or tag: what Tab reached."""
-    return page.evaluate("() => { const e = document.activeElement;"
-                         " return e.name || e.getAttribute('type') || e.tagName.toLowerCase(); }")
+    return page.evaluate(
+        "() => { const e = document.activeElement;"
+        " return e.name || e.getAttribute('type') || e.tagName.toLowerCase(); }"
+    )
 
 
 def operate(page, field) -> None:
@@ -301,10 +316,14 @@ def operate(page, field) -> None:
         page.keyboard.type(typed_value(field))
 
 
-@pytest.mark.parametrize("resume, code", [
-    (document(samples.padded_pdf(5 * MEGABYTE + 1)), "file_too_big"),
-    (document(b"Notes", name="notes.txt", mime="text/plain"), "file_type"),
-], ids=["too-big", "wrong-type"])
+@pytest.mark.parametrize(
+    "resume, code",
+    [
+        (document(samples.padded_pdf(5 * MEGABYTE + 1)), "file_too_big"),
+        (document(b"Notes", name="notes.txt", mime="text/plain"), "file_type"),
+    ],
+    ids=["too-big", "wrong-type"],
+)
 def test_a_file_the_service_would_refuse_is_refused_before_upload(open_form, resume, code):
     page = open_form("volunteer", "fr")
     posts = record_posts(page)
@@ -368,8 +387,10 @@ def test_a_second_submission_while_sending_is_impossible(open_form, origin, form
 def test_an_upload_shows_its_progress(open_form, origin, forms_app):
     page = open_form("volunteer", "en")
     # A slow uplink, as on a weak mobile connection: the upload takes a few seconds.
-    page.context.new_cdp_session(page).send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 50, "downloadThroughput": -1, "uploadThroughput": 256 * 1024})
+    page.context.new_cdp_session(page).send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 50, "downloadThroughput": -1, "uploadThroughput": 256 * 1024},
+    )
     fill_in(page, "volunteer", resume=document(samples.padded_pdf(MEGABYTE)))
     send(page, "volunteer")
     expect(page.get_by_label(i18n.catalogue("en").gettext("Sending…"))).to_be_visible()

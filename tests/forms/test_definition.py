@@ -20,8 +20,15 @@ from tests.site.conftest import ROOT
 
 ENDPOINT = re.search(r"^\s*forms_endpoint:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M).group(1)
 TAGS = {TEXTAREA: "textarea", SELECT: "select"}
-INPUT_TYPES = {TEXT: "text", EMAIL: "email", TEL: "tel", FILE: "file", CHECKBOX: "checkbox", HIDDEN: "hidden",
-               HONEYPOT: "text"}
+INPUT_TYPES = {
+    TEXT: "text",
+    EMAIL: "email",
+    TEL: "tel",
+    FILE: "file",
+    CHECKBOX: "checkbox",
+    HIDDEN: "hidden",
+    HONEYPOT: "text",
+}
 
 
 def built_form(origin, name: str, lang: str):
@@ -40,10 +47,13 @@ def linked_path(lang: str, name: str, href: str) -> str:
 def test_built_form_matches_the_definition_field_by_field(origin, name, lang):
     form, html = FORMS[name], built_form(origin, name, lang)
     assert (html["action"], html["method"], html["enctype"]) == (
-        f"{ENDPOINT}/{name}?lang={lang}", "post", "multipart/form-data")
+        f"{ENDPOINT}/{name}?lang={lang}",
+        "post",
+        "multipart/form-data",
+    )
     controls = html.select("[name]")
     assert [control["name"] for control in controls] == [field.name for field in form.fields]
-    for field, control in zip(form.fields, controls):
+    for field, control in zip(form.fields, controls, strict=True):
         assert control.name == TAGS.get(field.kind, "input"), field.name
         assert control.get("type") == INPUT_TYPES.get(field.kind), field.name
         assert control.has_attr("required") == field.required, field.name
@@ -116,7 +126,7 @@ def test_the_privacy_page_lists_every_field_with_its_purpose_and_choices(origin,
     assert section["id"] == f"{name}-form"  # where the form's consent links to
     rows = [row.find_all("td", recursive=False) for row in table.select("tbody > tr")]
     assert len(rows) == len(form.visible_fields)
-    for field, (information, purpose, required) in zip(form.visible_fields, rows):
+    for field, (information, purpose, required) in zip(form.visible_fields, rows, strict=True):
         choices = [item.get_text(strip=True) for item in information.select("li")]
         for item in information.select("ul"):
             item.extract()
@@ -144,13 +154,17 @@ def test_conditions_between_fields_are_rendered_from_the_definition(origin, name
         wrapper = control.find_parent(class_="cch-form__field")
         if field.required_when:
             assert (control["data-required-when"], control["data-required-values"].split()) == (
-                field.required_when[0], list(field.required_when[1]))
+                field.required_when[0],
+                list(field.required_when[1]),
+            )
             assert control["data-error-required"] == catalogue.gettext(field.error("required"))
         else:
             assert not control.has_attr("data-required-when"), field.name
         if field.shown_when:
             assert (wrapper["data-shown-when"], wrapper["data-shown-values"].split()) == (
-                field.shown_when[0], list(field.shown_when[1]))
+                field.shown_when[0],
+                list(field.shown_when[1]),
+            )
         else:
             assert not wrapper.has_attr("data-shown-when"), field.name
 
@@ -182,7 +196,8 @@ def test_the_support_forms_phone_number_and_other_choices_are_listed(origin, lan
 def test_what_the_built_form_sends_is_accepted_and_relayed(origin, forms_app, smtp_server, name, lang):
     html = built_form(origin, name, lang)
     response = forms_app.test_client().post(
-        html["action"], data=what_a_browser_sends(html), headers={"Origin": origin.name})
+        html["action"], data=what_a_browser_sends(html), headers={"Origin": origin.name}
+    )
     assert response.status_code == 303
     assert response.location == origin.url + linked_path(lang, name, html["data-thanks"])
     [mail] = association_mails(forms_app, smtp_server, name)
@@ -194,7 +209,8 @@ def test_what_the_built_form_sends_is_accepted_and_relayed(origin, forms_app, sm
 def test_the_services_errors_are_the_pages_own_messages_for_its_required_fields(origin, forms_app, name, lang):
     html = built_form(origin, name, lang)
     response = forms_app.test_client().post(
-        html["action"], data={"lang": lang}, headers={"Origin": origin.name, "Accept": "application/json"})
+        html["action"], data={"lang": lang}, headers={"Origin": origin.name, "Accept": "application/json"}
+    )
     assert response.status_code == 400
     required = {control["name"]: control["data-error-required"] for control in html.select("[required]")}
     assert response.get_json()["errors"] == required
@@ -212,8 +228,9 @@ def test_a_refusal_is_the_forms_own_built_page_filled_in_again(origin, forms_app
     assert page.html["lang"] == lang
     assert page.title.get_text().endswith(built.title.get_text())
     stylesheets = [link["href"] for link in page.select("link[rel=stylesheet]")]
-    assert stylesheets == [origin.url + "assets/" + link["href"].split("assets/", 1)[1]
-                           for link in built.select("link[rel=stylesheet]")]
+    assert stylesheets == [
+        origin.url + "assets/" + link["href"].split("assets/", 1)[1] for link in built.select("link[rel=stylesheet]")
+    ]
     assert page.select("script") == []
     assert page.select_one(".md-header") and page.select_one(".md-footer")
     form = page.select_one("form#support-form")
@@ -230,8 +247,7 @@ def test_a_refusal_is_the_forms_own_built_page_filled_in_again(origin, forms_app
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_text_of_the_form_template_is_translated(lang):
-    found = extract_from_dir(str(ROOT / "overrides"), method_map=[("partials/**.html", "jinja2")],
-                             keywords={"_": None})
+    found = extract_from_dir(str(ROOT / "overrides"), method_map=[("partials/**.html", "jinja2")], keywords={"_": None})
     msgids = {message for _file, _line, message, _comments, _context in found}
     assert len(msgids) >= 5  # extraction really read the template (its other texts come from messages.py)
     assert sorted(msgids - set(i18n.catalogue(lang).messages)) == []

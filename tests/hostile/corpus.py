@@ -47,11 +47,13 @@ def refused(code: str, filename: str, cases: dict[str, bytes]) -> list[Nasty]:
 
 
 PDF_DATA = samples.pdf_bytes()
-OBJECT_STREAM_PDF = samples.pdf_with_object_stream((b"<< /Title (CV) /Author (Amina) >>", b"[3 0 R /Fit]"),
-                                                   catalog_extra=b" /OpenAction 7 0 R")
+OBJECT_STREAM_PDF = samples.pdf_with_object_stream(
+    (b"<< /Title (CV) /Author (Amina) >>", b"[3 0 R /Fit]"), catalog_extra=b" /OpenAction 7 0 R"
+)
 # Names with #xx escapes are the same names: /J#61vaScript is /JavaScript.
 ESCAPED_JAVASCRIPT_PDF = samples.pdf_bytes(
-    catalog_extra=b" /OpenAction << /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>")
+    catalog_extra=b" /OpenAction << /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>"
+)
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
 
@@ -63,43 +65,60 @@ FILES = (
     # before anything is inflated, hence "damaged" even for a macro package) make it damaged.
     Nasty("polyglot-pdf+zip", PDF_DATA + samples.docx_bytes(), "cv.pdf", refused="file_type"),
     Nasty("polyglot-pdf+docm", PDF_DATA + samples.docm_bytes(), "cv.pdf", refused="file_type"),
-    Nasty("polyglot-pdf+zip-inside", PDF_DATA[:-6] + samples.docx_bytes() + PDF_DATA[-6:], "cv.pdf",
-          refused="file_type"),
+    Nasty(
+        "polyglot-pdf+zip-inside", PDF_DATA[:-6] + samples.docx_bytes() + PDF_DATA[-6:], "cv.pdf", refused="file_type"
+    ),
     Nasty("polyglot-zip+pdf", samples.docx_bytes() + PDF_DATA, "cv.docx", refused="file_damaged"),
     Nasty("polyglot-stored-pdf-first", samples.pdf_first_docx(), "cv.docx", refused="file_type"),
     Nasty("polyglot-docm+pdf", samples.docm_bytes() + PDF_DATA, "cv.pdf", refused="file_damaged"),
     Nasty("junk-before-pdf-header", b"\x00" * 200 + PDF_DATA, "cv.pdf", refused="file_type"),
-    *refused("file_macros", "cv.docx", {
-        "docx-macro-content-type": samples.docm_bytes(),
-        "docx-hidden-vbaproject": samples.docx_with_hidden_vba(),
-    }),
+    *refused(
+        "file_macros",
+        "cv.docx",
+        {
+            "docx-macro-content-type": samples.docm_bytes(),
+            "docx-hidden-vbaproject": samples.docx_with_hidden_vba(),
+        },
+    ),
     Nasty("odt-basic-macros", samples.odt_with_macros(), "cv.odt", refused="file_macros"),
     # Documents that act once opened (issue 12), each kind beside a clean one that is relayed as sent.
     # A link of any kind in a DOCX or ODT is refused; in a PDF a web link stays (a click follows it).
     Nasty("docx-image-no-links", samples.docx_with_image(), "cv.docx", accepted=DOCX, relayed_name="cv.docx"),
-    *refused("file_active", "cv.docx", {
-        "docx-web-mail-links-and-image": samples.docx_with_hyperlinks(),
-        "docx-remote-template": samples.docx_remote_template(),
-        "docx-template-as-hyperlink": samples.docx_template_disguised_as_hyperlink(),
-        "docx-linked-unc-image": samples.docx_linked_image(),
-        "docx-ole-object": samples.docx_with_ole_object(),
-        "docx-activex": samples.docx_with_activex(),
-    }),
+    *refused(
+        "file_active",
+        "cv.docx",
+        {
+            "docx-web-mail-links-and-image": samples.docx_with_hyperlinks(),
+            "docx-remote-template": samples.docx_remote_template(),
+            "docx-template-as-hyperlink": samples.docx_template_disguised_as_hyperlink(),
+            "docx-linked-unc-image": samples.docx_linked_image(),
+            "docx-ole-object": samples.docx_with_ole_object(),
+            "docx-activex": samples.docx_with_activex(),
+        },
+    ),
     Nasty("odt-picture-and-heading-link", samples.odt_with_picture(), "cv.odt", accepted=ODT, relayed_name="cv.odt"),
-    *refused("file_active", "cv.odt", {
-        "odt-links-and-picture": samples.odt_with_links_and_picture(),
-        "odt-web-image": samples.odt_web_image(),
-        "odt-onload-macro-event": samples.odt_onload_macro(),
-    }),
+    *refused(
+        "file_active",
+        "cv.odt",
+        {
+            "odt-links-and-picture": samples.odt_with_links_and_picture(),
+            "odt-web-image": samples.odt_web_image(),
+            "odt-onload-macro-event": samples.odt_onload_macro(),
+        },
+    ),
     Nasty("pdf-link-and-open-at-page", samples.pdf_with_links(), "cv.pdf", accepted=PDF, relayed_name="cv.pdf"),
     Nasty("pdf-object-stream", OBJECT_STREAM_PDF, "cv.pdf", accepted=PDF, relayed_name="cv.pdf"),
-    *refused("file_active", "cv.pdf", {
-        "pdf-javascript-on-open": samples.pdf_javascript_on_open(),
-        "pdf-javascript-escaped-name": ESCAPED_JAVASCRIPT_PDF,
-        "pdf-javascript-in-object-stream": samples.pdf_javascript_in_object_stream(),
-        "pdf-launch": samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /Launch /F (cmd.exe) >>"),
-        "pdf-embedded-file": samples.pdf_with_embedded_file(),
-    }),
+    *refused(
+        "file_active",
+        "cv.pdf",
+        {
+            "pdf-javascript-on-open": samples.pdf_javascript_on_open(),
+            "pdf-javascript-escaped-name": ESCAPED_JAVASCRIPT_PDF,
+            "pdf-javascript-in-object-stream": samples.pdf_javascript_in_object_stream(),
+            "pdf-launch": samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /Launch /F (cmd.exe) >>"),
+            "pdf-embedded-file": samples.pdf_with_embedded_file(),
+        },
+    ),
     Nasty("zip-bomb-declared-64mb", samples.zip_bomb_docx(64), "cv.docx", refused="file_damaged"),
     Nasty("zip-bomb-ratio", ratio_bomb(), "cv.docx", refused="file_damaged"),
     Nasty("zip-bomb-many-entries", samples.many_entries_docx(5000), "cv.docx", refused="file_damaged"),
@@ -113,6 +132,7 @@ FILES = (
     Nasty("corrupted-deflate-docx", corrupted_deflate_docx(), "cv.docx", refused="file_damaged"),
     Nasty("truncated-docx", samples.docx_bytes()[:-30], "cv.docx", refused="file_damaged"),
 )
+
 
 @dataclass(frozen=True)
 class Name:

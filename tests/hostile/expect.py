@@ -25,7 +25,9 @@ def messages(language: str) -> frozenset[str]:
     catalogue = i18n.catalogue(language)
     field_texts = {
         catalogue.gettext(msgid, max_length=item.max_length, max_megabytes=item.max_megabytes)
-        for form in FORMS.values() for item in form.fields for msgid in item.errors.values()
+        for form in FORMS.values()
+        for item in form.fields
+        for msgid in item.errors.values()
     }
     failure_texts = {
         catalogue.gettext(msgid, max_length=LONG_TEXT_MAX, max_megabytes=RESUME_MAX_BYTES // MEGABYTE)

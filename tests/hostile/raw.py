@@ -53,7 +53,7 @@ def exchange(port: int, head: bytes, body: bytes = b"", timeout: float = 20.0) -
                 break
             if not writable:
                 raise TimeoutError("server neither reads nor answers")
-            sent += connection.send(body[sent:sent + SEND_CHUNK])
+            sent += connection.send(body[sent : sent + SEND_CHUNK])
         return _read_answer(connection)
 
 
@@ -70,6 +70,10 @@ def _read_answer(connection: socket.socket) -> Answer:
 
 def request_head(method: str, path: str, headers: dict[str, str]) -> bytes:
     """Request line and headers, with Connection: close, as raw bytes."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
-             *(f"{name}: {value}" for name, value in headers.items())]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

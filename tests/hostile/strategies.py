@@ -32,9 +32,16 @@ CHARSETS = ("utf-8", "latin-1", "utf-16", "shift_jis", "koi8-r", "cp1252")
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60)
 
 FILE_CONTENTS = (
-    samples.pdf_bytes(), samples.docx_bytes(), samples.odt_bytes(), samples.docm_bytes(),
-    samples.odt_with_macros(), samples.encrypted_docx(), samples.plain_zip(), samples.exe_bytes(),
-    samples.many_entries_docx(count=1200), b"",
+    samples.pdf_bytes(),
+    samples.docx_bytes(),
+    samples.odt_bytes(),
+    samples.docm_bytes(),
+    samples.odt_with_macros(),
+    samples.encrypted_docx(),
+    samples.plain_zip(),
+    samples.exe_bytes(),
+    samples.many_entries_docx(count=1200),
+    b"",
 )
 
 
@@ -51,8 +58,9 @@ def mutated(data: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(
         st.just(data),
         st.integers(0, len(data)).map(lambda end: data[:end]),
-        st.lists(st.tuples(st.integers(0, max(len(data) - 1, 0)), st.integers(0, 255)),
-                 max_size=4).map(lambda edits: _overwrite(data, edits)),
+        st.lists(st.tuples(st.integers(0, max(len(data) - 1, 0)), st.integers(0, 255)), max_size=4).map(
+            lambda edits: _overwrite(data, edits)
+        ),
     )
 
 
@@ -92,7 +100,8 @@ def multipart_part(draw) -> tuple[bytes, bytes]:
     disposition = f'Content-Disposition: form-data; name="{name}"'
     if not draw(st.booleans()):
         return disposition.encode(errors="surrogateescape"), draw(field_values).encode(
-            draw(st.sampled_from(CHARSETS)), errors="replace")
+            draw(st.sampled_from(CHARSETS)), errors="replace"
+        )
     filename = draw(st.text(max_size=40)).replace('"', "%22")
     part_type = draw(st.sampled_from(["application/pdf", "application/octet-stream", "text/html", "", "x/y"]))
     head = f'{disposition}; filename="{filename}"\r\nContent-Type: {part_type}'
@@ -105,8 +114,17 @@ def multipart(draw) -> Body:
     boundary = draw(st.text("abcdefXYZ0123456789-_'()+,./:=?", min_size=1, max_size=70))
     _, data = raw.multipart(draw(st.lists(multipart_part(), max_size=12)), boundary)
     data = draw(st.one_of(st.just(data), mutated(data)))
-    announced = draw(st.sampled_from([f"; boundary={boundary}", f'; boundary="{boundary}"', "",
-                                      "; boundary=other", f"; charset=utf-8; boundary={boundary}"]))
+    announced = draw(
+        st.sampled_from(
+            [
+                f"; boundary={boundary}",
+                f'; boundary="{boundary}"',
+                "",
+                "; boundary=other",
+                f"; charset=utf-8; boundary={boundary}",
+            ]
+        )
+    )
     media = draw(st.sampled_from(["multipart/form-data", "MULTIPART/FORM-DATA", "multipart/mixed"]))
     return Body(media + announced, data)
 
@@ -119,23 +137,35 @@ other_bodies = st.builds(
 bodies = st.one_of(urlencoded(), multipart(), other_bodies)
 
 origins = st.one_of(st.none(), st.sampled_from(["https://site.test", "https://evil.example", "null", ""]), header_text)
-referers = st.one_of(st.none(), st.sampled_from(["https://site.test/en/volunteer.html", "https://evil.example/"]),
-                     header_text)
-accepts = st.one_of(st.none(), st.sampled_from(["application/json", "text/html;q=0, application/json", "text/html",
-                                                "*/*", "application/json;q=0.1, text/html"]), header_text)
-accept_languages = st.one_of(st.none(), st.sampled_from(["fr", "en", "en-GB,en;q=0.9", "de-CH", "*", "zz;q=x"]),
-                             header_text)
+referers = st.one_of(
+    st.none(), st.sampled_from(["https://site.test/en/volunteer.html", "https://evil.example/"]), header_text
+)
+accepts = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["application/json", "text/html;q=0, application/json", "text/html", "*/*", "application/json;q=0.1, text/html"]
+    ),
+    header_text,
+)
+accept_languages = st.one_of(
+    st.none(), st.sampled_from(["fr", "en", "en-GB,en;q=0.9", "de-CH", "*", "zz;q=x"]), header_text
+)
 
 
 @st.composite
 def headers(draw) -> dict[str, str]:
     """Origin, Referer, Accept and Accept-Language, each absent, ordinary or garbage."""
-    drawn = {"Origin": draw(origins), "Referer": draw(referers), "Accept": draw(accepts),
-             "Accept-Language": draw(accept_languages)}
+    drawn = {
+        "Origin": draw(origins),
+        "Referer": draw(referers),
+        "Accept": draw(accepts),
+        "Accept-Language": draw(accept_languages),
+    }
     return {name: value for name, value in drawn.items() if value is not None}
 
 
 def language_tags(language: str) -> st.SearchStrategy[str]:
     """Accept-Language headers whose best supported match is `language`."""
-    return st.sampled_from([language, f"{language}-CH", f"{language};q=0.8, de;q=0.5",
-                            f"xx, {language}-XX;q=0.9", f"{language.upper()}"])
+    return st.sampled_from(
+        [language, f"{language}-CH", f"{language};q=0.8, de;q=0.5", f"xx, {language}-XX;q=0.9", f"{language.upper()}"]
+    )

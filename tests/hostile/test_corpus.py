@@ -81,5 +81,7 @@ def test_hostile_file_names_are_sanitised_in_the_relayed_mail(app, client, smtp_
     check_response(response, "en")
     assert response.status_code == 202
     assert relayed_attachment(app, smtp_server)[0] == relayed_name
-    assert all("X-Injected" not in message.data.decode(errors="replace").split("\r\n\r\n")[0]
-               for message in smtp_server.messages)
+    assert all(
+        "X-Injected" not in message.data.decode(errors="replace").split("\r\n\r\n")[0]
+        for message in smtp_server.messages
+    )

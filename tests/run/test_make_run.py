@@ -46,12 +46,22 @@ class DevServer:
         self.folder = folder
         self.port, self.smtp_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        command = [sys.executable, "-m", "forms_service.devserver", "--port", str(self.port),
-                   "--smtp-port", str(self.smtp_port), "--folder", str(folder)]
+        command = [
+            sys.executable,
+            "-m",
+            "forms_service.devserver",
+            "--port",
+            str(self.port),
+            "--smtp-port",
+            str(self.smtp_port),
+            "--folder",
+            str(folder),
+        ]
         # Started with SIGINT ignored, as a script's background job is: Ctrl-C must stop it all the same.
         ignoring_ctrl_c = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
-        self.process = subprocess.Popen(ignoring_ctrl_c + command, cwd=PROJECT, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            ignoring_ctrl_c + command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: list[str] = []
         self._new_line = threading.Condition()
         threading.Thread(target=self._collect, daemon=True).start()
@@ -143,8 +153,10 @@ def test_a_key_an_older_version_made_in_the_data_folder_moves_beside_it(tmp_path
     out (production only names such a file) and the messages it sealed still open."""
     old_key_file = tmp_path / "data" / OLD_KEY_FILE_NAME
     ensure_key_file(old_key_file)
-    Spool(tmp_path / "data" / SPOOL_FILE_NAME, KeyFileSealer(old_key_file)).accept("sub", [
-        OutgoingMail("<old.1@example.org>", "forms@example.org", ("support@example.org",), b"Subject: x\r\n\r\nx")])
+    Spool(tmp_path / "data" / SPOOL_FILE_NAME, KeyFileSealer(old_key_file)).accept(
+        "sub",
+        [OutgoingMail("<old.1@example.org>", "forms@example.org", ("support@example.org",), b"Subject: x\r\n\r\nx")],
+    )
     app = local_forms(tmp_path, "http://127.0.0.1:8000/", free_port())
     assert app.extensions[SPOOL_EXTENSION].stats().queued == 1
     assert not old_key_file.exists() and (tmp_path / "spool.key").exists()

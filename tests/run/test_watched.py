@@ -19,8 +19,9 @@ print("\\n".join(module.__file__ for name, module in sys.modules.items()
 
 def test_every_project_file_the_build_reads_is_watched():
     """The hooks' imports (what MkDocs loads while building) and the catalogues are all watched."""
-    loaded = subprocess.run([sys.executable, "-c", HOOK_IMPORTS], cwd=PROJECT, capture_output=True, text=True,
-                            check=True).stdout.split()
+    loaded = subprocess.run(
+        [sys.executable, "-c", HOOK_IMPORTS], cwd=PROJECT, capture_output=True, text=True, check=True
+    ).stdout.split()
     watched = {path.resolve() for path in watched_files()}
     assert loaded and {PROJECT / "forms_service" / "messages.py", PROJECT / "forms_service" / "i18n.py"} <= watched
     assert {PROJECT / module for module in loaded} - watched == set()

@@ -33,9 +33,16 @@ FOREIGN = {"Origin": "https://evil.example"}
 @pytest.fixture(scope="module")
 def server(sink, smtp_ca_file, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("abuse") / "data"
-    settings = service_settings(sink.mail_config(), smtp_ca_file, data_dir, RATELIMIT_ENABLED=True,
-                                RATELIMIT_DEFAULT=f"{PER_MINUTE} per minute", ACK_LIMIT=ACK_LIMIT,
-                                URGENT_LIMIT=URGENT_LIMIT, PROXY_COUNT=1)
+    settings = service_settings(
+        sink.mail_config(),
+        smtp_ca_file,
+        data_dir,
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_DEFAULT=f"{PER_MINUTE} per minute",
+        ACK_LIMIT=ACK_LIMIT,
+        URGENT_LIMIT=URGENT_LIMIT,
+        PROXY_COUNT=1,
+    )
     with Gunicorn(settings=settings, options=DOCUMENTED_OPTIONS) as running:
         running.data_dir = data_dir
         yield running
@@ -43,15 +50,20 @@ def server(sink, smtp_ca_file, tmp_path_factory):
 
 def post_as(server: Gunicorn, client: str, form: dict, origin: dict = SITE) -> requests.Response:
     """A post from `client` (the address nginx would forward), with the site's Origin unless told otherwise."""
-    return requests.post(f"http://127.0.0.1:{server.port}/forms/support", data=form, timeout=30,
-                         headers={**origin, **JSON, "X-Forwarded-For": client})
+    return requests.post(
+        f"http://127.0.0.1:{server.port}/forms/support",
+        data=form,
+        timeout=30,
+        headers={**origin, **JSON, "X-Forwarded-For": client},
+    )
 
 
 def by_message_id(sink: SmtpSink, ids: list[str], number: int) -> dict[str, Received]:
     """The delivered emails `<id.number@site.test>` of these submissions, by submission id."""
     wanted = {f"<{submission_id}.{number}@site.test>": submission_id for submission_id in ids}
-    return {wanted[mail.parsed()["Message-ID"]]: mail for mail in sink.messages
-            if mail.parsed()["Message-ID"] in wanted}
+    return {
+        wanted[mail.parsed()["Message-ID"]]: mail for mail in sink.messages if mail.parsed()["Message-ID"] in wanted
+    }
 
 
 def plain_text(mail: Received) -> str:
@@ -63,8 +75,9 @@ def test_a_hostile_page_cannot_lock_its_visitors_out(server):
     """60 posts a foreign page makes a visitor's browser send cost the visitor nothing; past 30
     a minute (FORMS_RATELIMIT_REFUSALS) they get 429 instead of 403."""
     visitor = "198.51.100.10"
-    foreign = [post_as(server, visitor, support_form(email="visitor@example.org"), FOREIGN).status_code
-               for _ in range(60)]
+    foreign = [
+        post_as(server, visitor, support_form(email="visitor@example.org"), FOREIGN).status_code for _ in range(60)
+    ]
     assert foreign == [403] * 30 + [429] * 30
     own = [post_as(server, visitor, support_form(email="visitor@example.org")).status_code for _ in range(3)]
     assert own == [202, 202, 202]
@@ -73,8 +86,9 @@ def test_a_hostile_page_cannot_lock_its_visitors_out(server):
 def test_one_client_gets_the_configured_budget_whatever_the_worker(server):
     """15 posts at once, spread over the three workers: exactly the 5 a minute configured."""
     with ThreadPoolExecutor(5) as pool:
-        answers = pool.map(lambda _: post_as(server, "198.51.100.20", support_form(email="burst@example.org")),
-                           range(15))
+        answers = pool.map(
+            lambda _: post_as(server, "198.51.100.20", support_form(email="burst@example.org")), range(15)
+        )
         codes = sorted(answer.status_code for answer in answers)
     assert codes == [202] * PER_MINUTE + [429] * (15 - PER_MINUTE)
 
@@ -99,8 +113,7 @@ def test_ten_submissions_naming_one_address_send_three_acknowledgements(server, 
 def test_urgent_pages_to_on_call_are_limited_per_client(server, sink):
     """Past 2 urgent requests a day from one client, the request still reaches the support
     recipients, marked urgent; only the page to the on-call address is left out, and said so."""
-    answers = [post_as(server, "198.51.100.50", support_form(urgent="on", email=f"u{n}@example.org"))
-               for n in range(3)]
+    answers = [post_as(server, "198.51.100.50", support_form(urgent="on", email=f"u{n}@example.org")) for n in range(3)]
     other = post_as(server, "198.51.100.51", support_form(urgent="on", email="u9@example.org"))
     ids = [answer.json()["id"] for answer in [*answers, other]]
     assert wait_until(lambda: len(by_message_id(sink, ids, 1)) == 4, 30)

@@ -24,8 +24,10 @@ def used_msgids() -> set[str]:
     """Strings marked with N_() in code or _() in the service's and the site's templates, as a
     translator's tool extracts them."""
     keywords = {"_": None, "N_": None}
-    found = [*extract_from_dir(str(PACKAGE), method_map=METHODS, keywords=keywords),
-             *extract_from_dir(str(OVERRIDES), method_map=OVERRIDE_METHODS, keywords=keywords)]
+    found = [
+        *extract_from_dir(str(PACKAGE), method_map=METHODS, keywords=keywords),
+        *extract_from_dir(str(OVERRIDES), method_map=OVERRIDE_METHODS, keywords=keywords),
+    ]
     return {message for _file, _line, message, _comments, _context in found}
 
 

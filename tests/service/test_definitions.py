@@ -29,15 +29,32 @@ from forms_service.fields import (
 )
 from forms_service.validation import validate
 
-MESSAGE = Field("message", TEXTAREA, N_("Your message"), required=True, max_length=500,
-                purpose=N_("To tell us, if you wish, what you are going through."))
+MESSAGE = Field(
+    "message",
+    TEXTAREA,
+    N_("Your message"),
+    required=True,
+    max_length=500,
+    purpose=N_("To tell us, if you wish, what you are going through."),
+)
 ADDRESS = Field("email", EMAIL, N_("Email address"), max_length=254, purpose=N_("To reply to you."))
 # A suggestion box: anonymous, so nobody to acknowledge or reply to.
-SUGGESTIONS = Form(name="suggestions", title=N_("Your message"), page="/suggestions.html",
-                   thanks_page="/suggestions-thanks.html", subject=N_("Support request {reference}"),
-                   sealed_subject=N_("New support request (encrypted)"), fields=(MESSAGE, LANG, HONEYPOT_FIELD))
-SETTINGS = MailSettings(sender="Forms <forms@example.org>", recipients={"suggestions": ("box@example.org",)},
-                        urgent_recipients=(), message_id_host="site.test", staff_language="en")
+SUGGESTIONS = Form(
+    name="suggestions",
+    title=N_("Your message"),
+    page="/suggestions.html",
+    thanks_page="/suggestions-thanks.html",
+    subject=N_("Support request {reference}"),
+    sealed_subject=N_("New support request (encrypted)"),
+    fields=(MESSAGE, LANG, HONEYPOT_FIELD),
+)
+SETTINGS = MailSettings(
+    sender="Forms <forms@example.org>",
+    recipients={"suggestions": ("box@example.org",)},
+    urgent_recipients=(),
+    message_id_host="site.test",
+    staff_language="en",
+)
 
 
 def composed(form: Form, values: dict, **quotas) -> list:
@@ -57,8 +74,12 @@ def test_a_form_without_a_reply_address_sends_no_acknowledgement(acknowledge):
 
 
 def test_an_optional_reply_address_acknowledges_only_when_given():
-    form = dataclasses.replace(SUGGESTIONS, fields=(MESSAGE, ADDRESS, LANG, HONEYPOT_FIELD), reply_to="email",
-                               acknowledgement=SUPPORT.acknowledgement)
+    form = dataclasses.replace(
+        SUGGESTIONS,
+        fields=(MESSAGE, ADDRESS, LANG, HONEYPOT_FIELD),
+        reply_to="email",
+        acknowledgement=SUPPORT.acknowledgement,
+    )
     assert len(composed(form, {"message": "Hello"})) == 1
     association, acknowledgement = composed(form, {"message": "Hello", "email": "sam@example.org"})
     assert message_from_bytes(bytes(association.data), policy=policy.default)["Reply-To"] == "sam@example.org"
@@ -74,13 +95,16 @@ BROKEN = {
     "name-not-a-segment": dict(name="suggestion box"),
     "two-fields-one-name": dict(fields=(MESSAGE, MESSAGE)),
     "condition-on-no-field": dict(fields=(dataclasses.replace(ADDRESS, required_when=("contact", ("phone",))),)),
-    "condition-on-a-later-select": dict(fields=(dataclasses.replace(ADDRESS, shown_when=("contact", ("phone",))),
-                                                SUPPORT["contact"])),
-    "condition-on-a-value-not-offered": dict(fields=(SUPPORT["contact"], dataclasses.replace(
-        ADDRESS, required_when=("contact", ("fax",))))),
+    "condition-on-a-later-select": dict(
+        fields=(dataclasses.replace(ADDRESS, shown_when=("contact", ("phone",))), SUPPORT["contact"])
+    ),
+    "condition-on-a-value-not-offered": dict(
+        fields=(SUPPORT["contact"], dataclasses.replace(ADDRESS, required_when=("contact", ("fax",))))
+    ),
     "condition-on-a-text-field": dict(fields=(MESSAGE, dataclasses.replace(ADDRESS, shown_when=("message", ("x",))))),
-    "required-and-conditional": dict(fields=(SUPPORT["contact"], dataclasses.replace(
-        ADDRESS, required=True, required_when=("contact", ("phone",))))),
+    "required-and-conditional": dict(
+        fields=(SUPPORT["contact"], dataclasses.replace(ADDRESS, required=True, required_when=("contact", ("phone",))))
+    ),
 }
 
 

@@ -27,16 +27,33 @@ AUDIT_CONFIG = str(Path(__file__).with_name("gunicorn_audit.py"))
 BIG_RESUME = samples.padded_pdf(4 * 1024 * 1024)  # far above Werkzeug's 500 kB in-memory threshold
 CHUNK = 64 * 1024
 # What the posts below typed, lower-cased, as it could leak into a log line.
-PERSONAL = ("amina", "haddad", "aidworker", "i want to listen", "cannot sleep", "amman", "cv_amina", "cv amina",
-            "psychological first aid", "+41 22", "big-resume")
+PERSONAL = (
+    "amina",
+    "haddad",
+    "aidworker",
+    "i want to listen",
+    "cannot sleep",
+    "amman",
+    "cv_amina",
+    "cv amina",
+    "psychological first aid",
+    "+41 22",
+    "big-resume",
+)
 
 
 @pytest.fixture(scope="module")
 def server(sink, smtp_ca_file, tmp_path_factory):
     """Two gunicorn workers with the audit hook, relaying to `sink`, retrying within a second."""
     data_dir = tmp_path_factory.mktemp("gunicorn") / "data"
-    settings = service_settings(sink.mail_config(), smtp_ca_file, data_dir, SPOOL_KEY=Fernet.generate_key().decode(),
-                                RETRY_BASE_SECONDS=0.2, RETRY_MAX_SECONDS=1)
+    settings = service_settings(
+        sink.mail_config(),
+        smtp_ca_file,
+        data_dir,
+        SPOOL_KEY=Fernet.generate_key().decode(),
+        RETRY_BASE_SECONDS=0.2,
+        RETRY_MAX_SECONDS=1,
+    )
     with Gunicorn(settings=settings, options=(*DOCUMENTED_OPTIONS, "--config", AUDIT_CONFIG)) as running:
         running.data_dir = data_dir
         yield running
@@ -52,7 +69,7 @@ def multipart(resume: bytes, **overrides) -> tuple[bytes, str]:
 def chunks(body: bytes) -> Iterable[bytes]:
     """The body as a generator, so requests sends it with Transfer-Encoding: chunked."""
     for start in range(0, len(body), CHUNK):
-        yield body[start:start + CHUNK]
+        yield body[start : start + CHUNK]
 
 
 def exchange(port: int, head: str, body: Iterable[bytes], *, close_after: bool = False) -> tuple[int, dict, bytes]:
@@ -78,8 +95,10 @@ def exchange(port: int, head: str, body: Iterable[bytes], *, close_after: bool =
 def request_head(content_type: str, *, length: int | None = None) -> str:
     """A POST to the volunteer form from the site, declaring `length` or chunked framing."""
     framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
-    return (f"POST /forms/volunteer HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://site.test\r\n"
-            f"Accept: application/json\r\nAccept-Language: en\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n")
+    return (
+        f"POST /forms/volunteer HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://site.test\r\n"
+        f"Accept: application/json\r\nAccept-Language: en\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
+    )
 
 
 def chunked(body: bytes) -> Iterable[bytes]:
@@ -103,8 +122,9 @@ def test_uploads_are_never_written_to_disk_whatever_the_framing(server, sink):
     assert requests.post(url, data=chunks(body), headers=headers, timeout=30).status_code == 202
     short, _, answer = exchange(server.port, request_head(content_type, length=len(body) - 4096), [body])
     assert short == 400 and json.loads(answer)["ok"] is False
-    cut, _, answer = exchange(server.port, request_head(content_type, length=len(body)), [body[:-CHUNK]],
-                              close_after=True)  # the client announces more than it sends, then stops
+    cut, _, answer = exchange(
+        server.port, request_head(content_type, length=len(body)), [body[:-CHUNK]], close_after=True
+    )  # the client announces more than it sends, then stops
     assert cut == 400 and json.loads(answer)["ok"] is False
     assert len(sink.handler.wait_for(4, timeout=20)) >= 4  # relayed, resumé and all, from memory
     spool_file = str(server.data_dir / "spool.sqlite3")
@@ -113,11 +133,14 @@ def test_uploads_are_never_written_to_disk_whatever_the_framing(server, sink):
     assert set(writes) == {spool_file, str(server.data_dir.resolve() / "counters.sqlite3")}
 
 
-@pytest.mark.parametrize(("size", "framing"), [
-    (6 * 1024 * 1024, "length"),
-    (40 * 1024 * 1024, "length"),
-    (40 * 1024 * 1024, "chunked"),
-])
+@pytest.mark.parametrize(
+    ("size", "framing"),
+    [
+        (6 * 1024 * 1024, "length"),
+        (40 * 1024 * 1024, "length"),
+        (40 * 1024 * 1024, "chunked"),
+    ],
+)
 def test_oversize_upload_gets_a_clear_413_never_a_reset(server, size, framing):
     body, content_type = multipart(samples.padded_pdf(size))
     if framing == "length":
@@ -126,8 +149,10 @@ def test_oversize_upload_gets_a_clear_413_never_a_reset(server, size, framing):
         answer = exchange(server.port, request_head(content_type), chunked(body))
     status, headers, content = answer
     assert status == 413
-    assert json.loads(content) == {"ok": False, "error": "What you sent is too large: the CV may be at most "
-                                                         "5 MB and each text at most 5000 characters."}
+    assert json.loads(content) == {
+        "ok": False,
+        "error": "What you sent is too large: the CV may be at most 5 MB and each text at most 5000 characters.",
+    }
     assert headers["X-Content-Type-Options"] == "nosniff" and "default-src 'none'" in headers["Content-Security-Policy"]
 
 
@@ -148,8 +173,9 @@ def test_logs_of_a_whole_cycle_hold_ids_and_outcomes_never_content(server, sink)
 
     url = f"http://127.0.0.1:{server.port}/forms"
     accepted = requests.post(f"{url}/support", data=support_form(urgent="on"), headers={**SITE, **JSON}, timeout=30)
-    refused = requests.post(f"{url}/support", data=support_form(email="aidworker@"), headers={**SITE, **JSON},
-                            timeout=30)
+    refused = requests.post(
+        f"{url}/support", data=support_form(email="aidworker@"), headers={**SITE, **JSON}, timeout=30
+    )
     assert (accepted.status_code, refused.status_code) == (202, 400)
     submission_id = accepted.json()["id"]
     assert wait_until(lambda: "DEAD spool entry" in log() and "will retry" in log(), 20)

@@ -34,14 +34,24 @@ def live_server(app):
 def raw_upload(port: int, size: int, accept: str) -> http.client.HTTPResponse:
     """Send a multipart upload of `size` bytes with http.client, as a browser would."""
     boundary = "----b0undary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"resume\"; filename=\"cv.pdf\"\r\n"
-            "Content-Type: application/pdf\r\n\r\n").encode()
-    tail = f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nen\r\n--{boundary}--\r\n".encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="resume"; filename="cv.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n"
+    ).encode()
+    tail = f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="lang"\r\n\r\nen\r\n--{boundary}--\r\n'.encode()
     body = head + samples.padded_pdf(size) + tail
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    connection.request("POST", "/forms/volunteer", body=body, headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": accept,
-        "Origin": "https://site.test", "Accept-Language": "en"})
+    connection.request(
+        "POST",
+        "/forms/volunteer",
+        body=body,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Accept": accept,
+            "Origin": "https://site.test",
+            "Accept-Language": "en",
+        },
+    )
     return connection.getresponse()
 
 
@@ -78,19 +88,24 @@ def test_long_urlencoded_text_is_a_field_error(client):
 
 def test_too_many_parts_is_413(client):
     data = {f"f{index}": "x" for index in range(60)}
-    response = client.post("/forms/volunteer", data={**data, "name": "x"}, headers=JSON,
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/forms/volunteer", data={**data, "name": "x"}, headers=JSON, content_type="multipart/form-data"
+    )
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize(("content_type", "body"), [
-    ("application/json", b'{"email": "a@example.org", "consent": true}'),
-    ("text/plain", b"email=a@example.org"),
-    ("application/xml", b"<x/>"),
-])
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"email": "a@example.org", "consent": true}'),
+        ("text/plain", b"email=a@example.org"),
+        ("application/xml", b"<x/>"),
+    ],
+)
 def test_non_form_bodies_get_415(client, content_type, body):
-    response = client.post("/forms/support", data=body, headers={**JSON, "Content-Type": content_type,
-                                                                  "Accept-Language": "en"})
+    response = client.post(
+        "/forms/support", data=body, headers={**JSON, "Content-Type": content_type, "Accept-Language": "en"}
+    )
     assert response.status_code == 415
     assert response.get_json() == {"ok": False, "error": "Please send the form from the website, as a normal web form."}
 
@@ -116,25 +131,30 @@ def test_unknown_path_is_404_in_language(client):
     assert response.get_json() == {"ok": False, "error": "This page does not exist."}
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "https://evil.example"},
-    {"Origin": "null"},
-    {"Origin": "https://site.test.evil.example"},
-    {"Referer": "https://evil.example/page"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "https://site.test.evil.example"},
+        {"Referer": "https://evil.example/page"},
+    ],
+)
 def test_foreign_origin_is_403(client, smtp_server, headers):
-    response = client.post("/forms/support", data=support_form(), headers={**JSON, **headers,
-                                                                           "Accept-Language": "en"})
+    response = client.post("/forms/support", data=support_form(), headers={**JSON, **headers, "Accept-Language": "en"})
     assert response.status_code == 403
     assert response.get_json() == {"ok": False, "error": "This form can only be sent from the association's website."}
     assert smtp_server.messages == []
 
 
-@pytest.mark.parametrize("headers", [
-    {},  # no Origin nor Referer: not a browser acting for someone else
-    {"Referer": "https://site.test/en/support.html"},
-    {"Origin": "HTTPS://SITE.TEST"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # no Origin nor Referer: not a browser acting for someone else
+        {"Referer": "https://site.test/en/support.html"},
+        {"Origin": "HTTPS://SITE.TEST"},
+    ],
+)
 def test_own_origin_or_none_is_accepted(client, smtp_server, headers):
     response = client.post("/forms/support", data=support_form(), headers={**JSON, **headers})
     assert response.status_code == 202
@@ -146,8 +166,10 @@ def test_rate_limit_answers_429_in_language(make_app, smtp_server):
     assert codes == [202, 202]
     limited = post(client, "support", support_form(), {**JSON, "Accept-Language": "en"})
     assert limited.status_code == 429
-    assert limited.get_json() == {"ok": False, "error": "Too many attempts from your connection. "
-                                                        "Please wait a few minutes and try again."}
+    assert limited.get_json() == {
+        "ok": False,
+        "error": "Too many attempts from your connection. Please wait a few minutes and try again.",
+    }
     response = post(client, "support", support_form(), {"Accept-Language": "fr"})
     assert response.status_code == 429
     assert "Trop de tentatives" in response.get_data(as_text=True)
@@ -156,19 +178,23 @@ def test_rate_limit_answers_429_in_language(make_app, smtp_server):
     assert client.get("/forms/healthz").status_code == 200
 
 
-@pytest.mark.parametrize(("lang", "accept_language", "expected"), [
-    ("en", "fr", "Too many attempts"),
-    ("fr", "en", "Trop de tentatives"),
-    (None, "en", "Too many attempts"),  # no page language anywhere: the browser's
-])
+@pytest.mark.parametrize(
+    ("lang", "accept_language", "expected"),
+    [
+        ("en", "fr", "Too many attempts"),
+        ("fr", "en", "Trop de tentatives"),
+        (None, "en", "Too many attempts"),  # no page language anywhere: the browser's
+    ],
+)
 def test_a_429_speaks_the_language_of_the_page_that_posted(make_app, smtp_server, lang, accept_language, expected):
     """Flask-Limiter refuses before the body (and its `lang` field) is read: the form's address says the
     page's language (hooks/forms.py renders action="/forms/<name>?lang=<page language>")."""
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute").test_client()
     assert post(client, "support", support_form(), JSON).status_code == 202
     query = f"?lang={lang}" if lang else ""
-    response = client.post(f"/forms/support{query}", data=support_form(lang=lang),
-                           headers={**SITE, "Accept-Language": accept_language})
+    response = client.post(
+        f"/forms/support{query}", data=support_form(lang=lang), headers={**SITE, "Accept-Language": accept_language}
+    )
     assert response.status_code == 429
     page = response.get_data(as_text=True)
     assert expected in page and f'<html lang="{lang or accept_language}">' in page
@@ -197,17 +223,20 @@ def assert_hardened(response) -> None:
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
 
 
-@pytest.mark.parametrize(("status", "method", "path", "kwargs"), [
-    (200, "get", "/forms/healthz", {}),
-    (202, "post", "/forms/support", {"data": support_form(), "headers": JSON}),
-    (303, "post", "/forms/support", {"data": support_form()}),
-    (400, "post", "/forms/support", {"data": {"email": "bad"}}),
-    (403, "post", "/forms/support", {"data": support_form(), "headers": {"Origin": "https://evil.example"}}),
-    (404, "get", "/nowhere", {}),
-    (405, "get", "/forms/volunteer", {}),
-    (413, "post", "/forms/volunteer", {"data": volunteer_form(motivation="x" * 400_000)}),
-    (415, "post", "/forms/support", {"data": b"{}", "content_type": "application/json"}),
-])
+@pytest.mark.parametrize(
+    ("status", "method", "path", "kwargs"),
+    [
+        (200, "get", "/forms/healthz", {}),
+        (202, "post", "/forms/support", {"data": support_form(), "headers": JSON}),
+        (303, "post", "/forms/support", {"data": support_form()}),
+        (400, "post", "/forms/support", {"data": {"email": "bad"}}),
+        (403, "post", "/forms/support", {"data": support_form(), "headers": {"Origin": "https://evil.example"}}),
+        (404, "get", "/nowhere", {}),
+        (405, "get", "/forms/volunteer", {}),
+        (413, "post", "/forms/volunteer", {"data": volunteer_form(motivation="x" * 400_000)}),
+        (415, "post", "/forms/support", {"data": b"{}", "content_type": "application/json"}),
+    ],
+)
 def test_security_headers_on_every_response(client, smtp_server, status, method, path, kwargs):
     response = getattr(client, method)(path, **kwargs)
     assert response.status_code == status
@@ -237,8 +266,10 @@ def test_healthz_answers_503_when_the_spool_cannot_be_written(app):
     public = app.test_client().get("/forms/healthz")
     assert (public.status_code, public.get_json()) == (503, {"ok": False})
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR)
-    assert (operator.status_code, operator.get_json()) == (503, {"ok": False,
-                                                               "spool": "not writable (OperationalError)"})
+    assert (operator.status_code, operator.get_json()) == (
+        503,
+        {"ok": False, "spool": "not writable (OperationalError)"},
+    )
 
 
 def test_public_healthz_says_only_ok_while_the_operator_sees_a_request_waiting(client):
@@ -252,16 +283,19 @@ def test_public_healthz_says_only_ok_while_the_operator_sees_a_request_waiting(c
     assert (spool["depth"], spool["dead"]) == (2, 0) and spool["oldest_age_seconds"] >= 0
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": f"Bearer {TEST_HEALTH_TOKEN}x"},
-    {"Authorization": f"Bearer {TEST_HEALTH_TOKEN[:-1]}"},
-    {"Authorization": "Bearer "},
-    {"Authorization": f"Basic {TEST_HEALTH_TOKEN}"},
-    {"Authorization": TEST_HEALTH_TOKEN},
-    {"X-Health-Token": TEST_HEALTH_TOKEN},
-    {"Authorization": "Bearer tökén"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": f"Bearer {TEST_HEALTH_TOKEN}x"},
+        {"Authorization": f"Bearer {TEST_HEALTH_TOKEN[:-1]}"},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Basic {TEST_HEALTH_TOKEN}"},
+        {"Authorization": TEST_HEALTH_TOKEN},
+        {"X-Health-Token": TEST_HEALTH_TOKEN},
+        {"Authorization": "Bearer tökén"},
+    ],
+)
 def test_healthz_without_the_right_token_gets_the_public_answer(client, headers):
     response = client.get("/forms/healthz", headers=headers)
     assert (response.status_code, response.get_json()) == (200, {"ok": True})
@@ -306,20 +340,26 @@ def test_a_spool_that_cannot_be_written_refuses_with_503_in_language(app, smtp_s
     app.extensions["forms_spool"]._connection().execute("PRAGMA query_only = ON")
     response = app.test_client().post("/forms/support", data=support_form(lang="en"), headers=JSON)
     assert response.status_code == 503
-    assert response.get_json() == {"ok": False, "error": "Sorry, we could not pass on your message just now. "
-                                                         "Nothing was sent. Please try again in a few minutes."}
+    assert response.get_json() == {
+        "ok": False,
+        "error": "Sorry, we could not pass on your message just now. "
+        "Nothing was sent. Please try again in a few minutes.",
+    }
     assert smtp_server.messages == []
 
 
-@pytest.mark.parametrize(("accept_language", "prefix"), [
-    ("en-US,en;q=0.9", "/en"),
-    ("fr-CH, fr;q=0.9, en;q=0.8", ""),
-    ("en;q=0.2, fr;q=0.9", ""),
-    ("de;q=1.0, en;q=0.5", "/en"),
-    ("*", ""),
-    ("", ""),
-    ("tlh, x-klingon", ""),
-])
+@pytest.mark.parametrize(
+    ("accept_language", "prefix"),
+    [
+        ("en-US,en;q=0.9", "/en"),
+        ("fr-CH, fr;q=0.9, en;q=0.8", ""),
+        ("en;q=0.2, fr;q=0.9", ""),
+        ("de;q=1.0, en;q=0.5", "/en"),
+        ("*", ""),
+        ("", ""),
+        ("tlh, x-klingon", ""),
+    ],
+)
 def test_accept_language_picks_the_best_supported_language(client, smtp_server, accept_language, prefix):
     response = post(client, "support", support_form(lang=None), {"Accept-Language": accept_language})
     assert response.status_code == 303
@@ -351,8 +391,10 @@ def test_wrong_method_for_a_json_client_is_a_json_405_with_allow(client):
 def submission_and_health(app) -> tuple[int, int]:
     """The status a support request gets now, and the public health status at the same moment."""
     client = app.test_client()
-    return (client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).status_code,
-            client.get("/forms/healthz").status_code)
+    return (
+        client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).status_code,
+        client.get("/forms/healthz").status_code,
+    )
 
 
 def break_key_file(key_file) -> None:
@@ -389,4 +431,7 @@ def test_the_probe_is_never_delivered_nor_counted(app, smtp_server):
         assert client.get("/forms/healthz").status_code == 200
     assert deliver(app) == 0 and smtp_server.messages == []
     assert client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"] == {
-        "depth": 0, "dead": 0, "oldest_age_seconds": None}
+        "depth": 0,
+        "dead": 0,
+        "oldest_age_seconds": None,
+    }

@@ -28,11 +28,13 @@ def header_names(raw: bytes) -> list[str]:
 
 @pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c"])
 @pytest.mark.parametrize(("form_name", "make_form"), [("volunteer", volunteer_form), ("support", support_form)])
-def test_any_line_break_in_a_one_line_field_is_refused_before_any_email(client, smtp_server, breaker, form_name,
-                                                                        make_form):
+def test_any_line_break_in_a_one_line_field_is_refused_before_any_email(
+    client, smtp_server, breaker, form_name, make_form
+):
     injection = f"Amina{breaker}Bcc: victim@example.org"
-    response = post(client, form_name, make_form(name=injection, email=f"a@example.org{breaker}Bcc: v@example.org"),
-                    JSON)
+    response = post(
+        client, form_name, make_form(name=injection, email=f"a@example.org{breaker}Bcc: v@example.org"), JSON
+    )
     assert response.status_code == 400
     assert sorted(response.get_json()["errors"]) == ["email", "name"]
     assert smtp_server.messages == []
@@ -41,18 +43,25 @@ def test_any_line_break_in_a_one_line_field_is_refused_before_any_email(client, 
 def raw_multipart(fields: dict, file_header: str, file_data: bytes) -> tuple[bytes, str]:
     """A multipart body written by hand, so the file part's header is exactly `file_header`."""
     boundary = "b0undary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-             for name, value in fields.items()]
-    parts.append(f"--{boundary}\r\n{file_header}\r\nContent-Type: application/pdf\r\n\r\n".encode()
-                 + file_data + f"\r\n--{boundary}--\r\n".encode())
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f"--{boundary}\r\n{file_header}\r\nContent-Type: application/pdf\r\n\r\n".encode()
+        + file_data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def test_crlf_in_encoded_file_name_is_neutralised(client, smtp_server):
     """RFC 2231 lets a client encode CR/LF in a file name; it must not reach a header."""
     fields = {key: value for key, value in volunteer_form().items() if key != "resume"}
-    header = ("Content-Disposition: form-data; name=\"resume\"; "
-              "filename*=UTF-8''cv%0D%0ABcc%3A%20victim%40example.org%0D%0A.pdf")
+    header = (
+        'Content-Disposition: form-data; name="resume"; '
+        "filename*=UTF-8''cv%0D%0ABcc%3A%20victim%40example.org%0D%0A.pdf"
+    )
     body, content_type = raw_multipart(fields, header, samples.pdf_bytes())
     response = client.post("/forms/volunteer", data=body, headers={**JSON, "Content-Type": content_type})
     assert response.status_code == 202
@@ -76,8 +85,11 @@ def test_raw_crlf_in_file_part_header_only_breaks_that_part(client, smtp_server)
 def test_compose_flattens_line_breaks_even_without_validation(app, breaker):
     """Defence in depth: compose alone must not let a line break through."""
     document = inspect(f"cv{breaker}Bcc: victim@example.org.pdf", samples.pdf_bytes())
-    submission = Submission(VOLUNTEER, {"name": INJECTION.replace("\r\n", breaker), "email": "a@example.org",
-                                        "motivation": "m", "consent": True}, document)
+    submission = Submission(
+        VOLUNTEER,
+        {"name": INJECTION.replace("\r\n", breaker), "email": "a@example.org", "motivation": "m", "consent": True},
+        document,
+    )
     mails = compose(submission, "abc123", "en", MailSettings.from_config(app.config))
     for mail in mails:
         names = header_names(bytes(mail.data))
@@ -86,8 +98,16 @@ def test_compose_flattens_line_breaks_even_without_validation(app, breaker):
 
 
 def test_support_subject_never_contains_what_was_typed(app):
-    submission = Submission(SUPPORT, {"email": "secret.person@example.org", "name": "Secret Name",
-                                      "message": "Secret message", "urgent": True, "consent": True})
+    submission = Submission(
+        SUPPORT,
+        {
+            "email": "secret.person@example.org",
+            "name": "Secret Name",
+            "message": "Secret message",
+            "urgent": True,
+            "consent": True,
+        },
+    )
     association = compose(submission, "s0meId_-xyz", "fr", MailSettings.from_config(app.config))[0]
     subject = bytes(association.data).split(b"\r\nSubject: ", 1)[1].split(b"\r\n", 1)[0].decode()
     assert subject == "URGENT : demande de soutien s0meId_-"
@@ -124,52 +144,72 @@ def test_a_name_typed_as_an_encoded_word_shows_literally_in_the_subject(make_app
     response = post(client, "volunteer", volunteer_form(name=name), JSON)
     assert response.status_code == 202
     shown = as_shown(staff_copy(smtp_server, "volunteer"))
-    assert shown == {"Subject": VOLUNTEER_SUBJECTS[staff_language].format(name), "From": SENDER,
-                     "Reply-To": "amina@example.org"}
+    assert shown == {
+        "Subject": VOLUNTEER_SUBJECTS[staff_language].format(name),
+        "From": SENDER,
+        "Reply-To": "amina@example.org",
+    }
 
 
 @pytest.mark.parametrize("staff_language", ["fr", "en"])
 @pytest.mark.parametrize("name", ENCODED_NAMES)
-def test_a_support_request_subject_carries_no_name_whatever_it_looks_like(make_app, smtp_server, staff_language,
-                                                                          name):
+def test_a_support_request_subject_carries_no_name_whatever_it_looks_like(make_app, smtp_server, staff_language, name):
     client = make_app(STAFF_LANGUAGE=staff_language).test_client()
     response = post(client, "support", support_form(name=name), JSON)
     assert response.status_code == 202
     data = staff_copy(smtp_server, "support")
     reference = response.get_json()["id"][:8]
-    assert as_shown(data) == {"Subject": SUPPORT_SUBJECTS[staff_language].format(reference), "From": SENDER,
-                              "Reply-To": "aidworker@example.org"}
+    assert as_shown(data) == {
+        "Subject": SUPPORT_SUBJECTS[staff_language].format(reference),
+        "From": SENDER,
+        "Reply-To": "aidworker@example.org",
+    }
     assert name in smtp_server.messages[0].parsed().get_body(("plain",)).get_content()  # the body, literally
 
 
 # Typed in a one-line field, these make a name display otherwise than it was typed.
-BIDI_NAMES = ["\u202efdp.exe", "Sam \u202egnp.exe", "\u202aAmina\u202c", "Amina \u2066URGENT\u2069",
-              "\u200fAmina", "Amina\u200e", "\u061cAmina", "\u202dx\u202b"]
+BIDI_NAMES = [
+    "\u202efdp.exe",
+    "Sam \u202egnp.exe",
+    "\u202aAmina\u202c",
+    "Amina \u2066URGENT\u2069",
+    "\u200fAmina",
+    "Amina\u200e",
+    "\u061cAmina",
+    "\u202dx\u202b",
+]
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize(("name", "code"), [*((name, "bidi_controls") for name in BIDI_NAMES),
-                                            ("Amina\u2028URGENT: call now", "single_line"),
-                                            ("Amina\u2029URGENT", "single_line"),
-                                            ("Amina\x85URGENT", "single_line")])
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        *((name, "bidi_controls") for name in BIDI_NAMES),
+        ("Amina\u2028URGENT: call now", "single_line"),
+        ("Amina\u2029URGENT", "single_line"),
+        ("Amina\x85URGENT", "single_line"),
+    ],
+)
 @pytest.mark.parametrize(("form_name", "make_form"), [("volunteer", volunteer_form), ("support", support_form)])
-def test_a_name_that_would_display_otherwise_is_refused_in_the_submitters_language(client, smtp_server, language,
-                                                                                   name, code, form_name,
-                                                                                   make_form):
+def test_a_name_that_would_display_otherwise_is_refused_in_the_submitters_language(
+    client, smtp_server, language, name, code, form_name, make_form
+):
     response = post(client, form_name, make_form(name=name, lang=language), JSON)
     expected = i18n.catalogue(language).gettext(FORMS[form_name]["name"].error(code))
     assert (response.status_code, response.get_json()["errors"]) == (400, {"name": expected})
     assert smtp_server.messages == []
 
 
-@pytest.mark.parametrize("address", [
-    f"{encoded_word('boss@evil.example')}@example.org",
-    "=?utf-8?q?boss=40evil.example?=@example.org",
-    "x=?utf-8?q?y?=z@example.org",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        f"{encoded_word('boss@evil.example')}@example.org",
+        "=?utf-8?q?boss=40evil.example?=@example.org",
+        "x=?utf-8?q?y?=z@example.org",
+    ],
+)
 @pytest.mark.parametrize(("form_name", "make_form"), [("volunteer", volunteer_form), ("support", support_form)])
-def test_an_address_whose_local_part_is_an_encoded_word_is_refused(client, smtp_server, address, form_name,
-                                                                   make_form):
+def test_an_address_whose_local_part_is_an_encoded_word_is_refused(client, smtp_server, address, form_name, make_form):
     """Valid by RFC 5322, but clients decode it: Reply-To would show another person's address."""
     response = post(client, form_name, make_form(email=address, lang="fr"), JSON)
     expected = i18n.catalogue("fr").gettext(FORMS[form_name]["email"].error("email"))

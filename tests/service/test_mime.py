@@ -64,8 +64,10 @@ def test_a_message_read_a_piece_at_a_time_is_the_message_encoded_whole(size):
     message = mime.message([("Subject", "t")], body)
     length = len(message)
     pieces = list(message)
-    eager = b"".join(base64.encodebytes(data).replace(b"\n", b"\r\n") if isinstance(chunk, mime.Base64Lines)
-                     else chunk for chunk in message.chunks)
+    eager = b"".join(
+        base64.encodebytes(data).replace(b"\n", b"\r\n") if isinstance(chunk, mime.Base64Lines) else chunk
+        for chunk in message.chunks
+    )
     assert b"".join(pieces) == bytes(message) == eager
     assert length == len(eager) == sum(map(len, pieces))
     assert max(map(len, pieces)) <= mime.BASE64_BLOCK_LINES * (mime.BASE64_LINE + 2)

@@ -32,8 +32,11 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -80,9 +83,11 @@ def test_unreachable_redis_leaves_the_daily_quotas_counted_in_memory(make_app, s
     client = make_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0", ACK_LIMIT=1).test_client()
     for _ in range(2):
         assert post(client, "support", support_form(), JSON).status_code == 202
-    assert [mail.rcpt_tos for mail in smtp_server.messages] == [("support@cch.example.org",),
-                                                                ("aidworker@example.org",),
-                                                                ("support@cch.example.org",)]
+    assert [mail.rcpt_tos for mail in smtp_server.messages] == [
+        ("support@cch.example.org",),
+        ("aidworker@example.org",),
+        ("support@cch.example.org",),
+    ]
 
 
 def test_behind_a_proxy_each_forwarded_client_has_its_own_budget(make_app, smtp_server):
@@ -97,6 +102,7 @@ def test_behind_a_proxy_each_forwarded_client_has_its_own_budget(make_app, smtp_
 
 def test_an_ipv6_client_is_its_64_network(app):
     """One household or phone gets a /64: its addresses share one budget; the next /64 is another client."""
+
     def client_of(address: str) -> str:
         with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
             return ratelimit.client()
@@ -112,8 +118,11 @@ def test_two_addresses_of_one_64_share_a_budget(make_app, smtp_server):
     def from_address(address: str) -> int:
         return post(client, "support", support_form(), JSON, environ_base={"REMOTE_ADDR": address}).status_code
 
-    assert [from_address("2001:db8:5:6::10"), from_address("2001:db8:5:6:a:b:c:d"),
-            from_address("2001:db8:5:7::10")] == [202, 429, 202]
+    assert [
+        from_address("2001:db8:5:6::10"),
+        from_address("2001:db8:5:6:a:b:c:d"),
+        from_address("2001:db8:5:7::10"),
+    ] == [202, 429, 202]
 
 
 def test_refused_posts_spend_nothing_of_the_submission_budget(make_app, smtp_server):
@@ -123,8 +132,9 @@ def test_refused_posts_spend_nothing_of_the_submission_budget(make_app, smtp_ser
     refused = [
         post(client, "support", support_form(), {**JSON, "Origin": "https://evil.example"}).status_code,
         post(client, "support", support_form(website="http://spam.example"), JSON).status_code,
-        client.post("/forms/support", data=b"{}", content_type="application/json",
-                    headers={**SITE, **JSON}).status_code,
+        client.post(
+            "/forms/support", data=b"{}", content_type="application/json", headers={**SITE, **JSON}
+        ).status_code,
         post(client, "support", support_form(email="not an address"), JSON).status_code,
     ]
     assert refused == [403, 202, 415, 400]  # the honeypot hit is answered as a success, and sends nothing
@@ -138,8 +148,10 @@ def test_refusals_have_a_budget_of_their_own(make_app, smtp_server):
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_REFUSALS="2 per minute").test_client()
     invalid = [post(client, "support", support_form(email="not an address"), JSON).status_code for _ in range(3)]
     assert invalid == [400, 400, 429]
-    foreign = [post(client, "support", support_form(), {**JSON, "Origin": "https://evil.example"}).status_code
-               for _ in range(3)]
+    foreign = [
+        post(client, "support", support_form(), {**JSON, "Origin": "https://evil.example"}).status_code
+        for _ in range(3)
+    ]
     assert foreign == [403, 403, 429]
 
 
@@ -189,7 +201,8 @@ def test_redis_stopped_mid_run_is_reported_while_submissions_go_on(make_app, smt
             answers = [client.get("/forms/healthz", headers=OPERATOR) for _ in range(2)]
         assert [answer.status_code for answer in answers] == [200, 200]
         assert answers[0].get_json()["warnings"] == [
-            "rate-limit storage unreachable: limits are counted per process until it is back"]
+            "rate-limit storage unreachable: limits are counted per process until it is back"
+        ]
         assert [record.levelname for record in caplog.records if record.name == "forms_service.health"] == ["ERROR"]
         assert post(client, "support", support_form(), JSON).status_code == 202
         check = app.test_cli_runner().invoke(args=["spool", "check"])

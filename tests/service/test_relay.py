@@ -19,8 +19,10 @@ from tests.service.helpers import refuse_recipients
 
 
 def mail(number: int = 1, recipients: tuple[str, ...] = ("team@cch.example.org",)) -> OutgoingMail:
-    data = (f"From: forms@cch.example.org\r\nTo: {', '.join(recipients)}\r\nSubject: test {number}\r\n"
-            f"Message-ID: <id.{number}@site.test>\r\n\r\nHello {number}\r\n").encode()
+    data = (
+        f"From: forms@cch.example.org\r\nTo: {', '.join(recipients)}\r\nSubject: test {number}\r\n"
+        f"Message-ID: <id.{number}@site.test>\r\n\r\nHello {number}\r\n"
+    ).encode()
     return OutgoingMail(f"<id.{number}@site.test>", "forms@cch.example.org", recipients, data)
 
 
@@ -40,10 +42,12 @@ def test_starttls_with_trusted_ca_and_auth_delivers_exact_bytes(app, smtp_server
 
 def test_one_session_is_reused_for_several_messages(app, smtp_server, monkeypatch):
     from forms_service import relay as relay_module
+
     opened = []
     original = relay_module.VerifiedConnection.configure_host
-    monkeypatch.setattr(relay_module.VerifiedConnection, "configure_host",
-                        lambda self: opened.append(1) or original(self))
+    monkeypatch.setattr(
+        relay_module.VerifiedConnection, "configure_host", lambda self: opened.append(1) or original(self)
+    )
     send_all(app, [mail(1), mail(2), mail(3)])
     assert len(opened) == 1 and len(smtp_server.messages) == 3
 
@@ -113,13 +117,16 @@ def test_wrong_password_is_temporary(make_app, smtp_server):
         send_all(make_app(MAIL_PASSWORD="wrong", MAIL_TIMEOUT=1), [mail()])
 
 
-@pytest.mark.parametrize(("reply", "error"), [
-    ("451 4.3.0 Try again later", TemporaryRelayError),
-    ("421 4.3.2 Shutting down", TemporaryRelayError),
-    (DROP, TemporaryRelayError),
-    ("550 5.7.1 Refused", PermanentRelayError),
-    ("554 5.6.0 Content rejected", PermanentRelayError),
-])
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("451 4.3.0 Try again later", TemporaryRelayError),
+        ("421 4.3.2 Shutting down", TemporaryRelayError),
+        (DROP, TemporaryRelayError),
+        ("550 5.7.1 Refused", PermanentRelayError),
+        ("554 5.6.0 Content rejected", PermanentRelayError),
+    ],
+)
 def test_failures_are_classified(app, smtp_server, reply, error):
     smtp_server.handler.script.append(reply)
     with pytest.raises(error):
@@ -141,8 +148,11 @@ TEAM = ("a@cch.example.org", "b@cch.example.org", "c@cch.example.org")
 
 def test_partly_refused_recipients_are_named_by_class(app, smtp_server, monkeypatch):
     """Some accepted, one refused for now, one for good: the caller learns who still needs it."""
-    refuse_recipients(monkeypatch, smtp_server, {TEAM[1]: ["450 4.2.1 Mailbox busy"],
-                                                 TEAM[2]: ["550 5.1.1 <c@cch.example.org> No such user"]})
+    refuse_recipients(
+        monkeypatch,
+        smtp_server,
+        {TEAM[1]: ["450 4.2.1 Mailbox busy"], TEAM[2]: ["550 5.1.1 <c@cch.example.org> No such user"]},
+    )
     with pytest.raises(RecipientsRefused) as refused:
         send_all(app, [mail(1, TEAM), mail(2)])
     assert (refused.value.temporary, refused.value.permanent) == ((TEAM[1],), (TEAM[2],))
@@ -150,11 +160,14 @@ def test_partly_refused_recipients_are_named_by_class(app, smtp_server, monkeypa
     assert [received.rcpt_tos for received in smtp_server.messages] == [(TEAM[0],)]
 
 
-@pytest.mark.parametrize(("replies", "error"), [
-    (["451 4.3.0 Later", "452 4.3.1 Full"], TemporaryRelayError),
-    (["550 5.1.1 No", "553 5.1.3 Bad"], PermanentRelayError),
-    (["451 4.3.0 Later", "550 5.1.1 No"], RecipientsRefused),
-])
+@pytest.mark.parametrize(
+    ("replies", "error"),
+    [
+        (["451 4.3.0 Later", "452 4.3.1 Full"], TemporaryRelayError),
+        (["550 5.1.1 No", "553 5.1.3 Bad"], PermanentRelayError),
+        (["451 4.3.0 Later", "550 5.1.1 No"], RecipientsRefused),
+    ],
+)
 def test_all_recipients_refused_is_one_class_unless_codes_differ(app, smtp_server, monkeypatch, replies, error):
     refuse_recipients(monkeypatch, smtp_server, {TEAM[0]: [replies[0]], TEAM[1]: [replies[1]]})
     with pytest.raises(error):
@@ -178,7 +191,15 @@ class Pieces:
 def test_a_message_in_pieces_is_dot_stuffed_across_their_boundaries(app, smtp_server):
     """Lines straddle the pieces, a dot starts a piece or follows a line end cut from it: each
     arrives as it was, the dots stuffed and unstuffed, and the SIZE declared is the message's."""
-    data = Pieces(b"Subject: dots\r\n\r\nfirst\r\n", b".starts a piece\r\nends mid-", b"line\r", b"\n.",
-                  b".two dots, cut\r\n", b"no line end in this piece, ", b"nor in this one", b"\r\n.\r\n")
+    data = Pieces(
+        b"Subject: dots\r\n\r\nfirst\r\n",
+        b".starts a piece\r\nends mid-",
+        b"line\r",
+        b"\n.",
+        b".two dots, cut\r\n",
+        b"no line end in this piece, ",
+        b"nor in this one",
+        b"\r\n.\r\n",
+    )
     send_all(app, [OutgoingMail("<dots@site.test>", "forms@cch.example.org", ("team@cch.example.org",), data)])
     assert [received.data for received in smtp_server.messages] == [b"".join(data.pieces)]

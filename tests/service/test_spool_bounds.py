@@ -28,8 +28,9 @@ APPLICATIONS = 24  # of 1 MB each (about 1.8 MB sealed): twice what the bound le
 def server(smtp_ca, smtp_ca_file, tmp_path_factory):
     down = SmtpSink(smtp_ca)  # never started: every delivery fails, the spool only grows
     data_dir = tmp_path_factory.mktemp("bounds") / "data"
-    settings = service_settings(down.mail_config(), smtp_ca_file, data_dir,
-                                SPOOL_MAX_BYTES=MAX_BYTES, SPOOL_RESERVE_BYTES=RESERVE_BYTES)
+    settings = service_settings(
+        down.mail_config(), smtp_ca_file, data_dir, SPOOL_MAX_BYTES=MAX_BYTES, SPOOL_RESERVE_BYTES=RESERVE_BYTES
+    )
     with Gunicorn(settings=settings, options=DOCUMENTED_OPTIONS) as running:
         running.spool_path = Path(data_dir) / "spool.sqlite3"
         yield running
@@ -38,8 +39,10 @@ def server(smtp_ca, smtp_ca_file, tmp_path_factory):
 def used_bytes(path: Path) -> int:
     """Pages in use in the spool file, as the bound counts them (read by another process: this one)."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        (used,) = db.execute("SELECT (page_count - freelist_count) * page_size"
-                             " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()").fetchone()
+        (used,) = db.execute(
+            "SELECT (page_count - freelist_count) * page_size"
+            " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()"
+        ).fetchone()
     db.close()
     return used
 
@@ -49,14 +52,19 @@ def apply(server: Gunicorn, language: str, headers: dict) -> requests.Response:
     fields = list(volunteer_form(resume=None, lang=language).items())
     fields.append(("resume", ("cv.pdf", samples.padded_pdf(MEGABYTE), "application/pdf")))
     body, content_type = encode_multipart_formdata(fields)
-    return requests.post(f"http://127.0.0.1:{server.port}/forms/volunteer", data=body, timeout=60,
-                         headers={**SITE, **headers, "Content-Type": content_type}, allow_redirects=False)
+    return requests.post(
+        f"http://127.0.0.1:{server.port}/forms/volunteer",
+        data=body,
+        timeout=60,
+        headers={**SITE, **headers, "Content-Type": content_type},
+        allow_redirects=False,
+    )
 
 
 def test_a_flood_of_uploads_past_the_bound_still_lets_a_request_for_help_in(server):
     with ThreadPoolExecutor(6) as pool:  # more clients than workers: all three accept at once
         languages = [("fr", "en")[number % 2] for number in range(APPLICATIONS)]
-        answers = list(zip(languages, pool.map(lambda language: apply(server, language, JSON), languages)))
+        answers = list(zip(languages, pool.map(lambda language: apply(server, language, JSON), languages), strict=True))
     statuses = [response.status_code for _, response in answers]
     assert set(statuses) == {202, 503} and statuses.count(202) >= 8, statuses
     # The bound held though three workers accepted at once: each counts inside its write transaction.
@@ -66,8 +74,12 @@ def test_a_flood_of_uploads_past_the_bound_still_lets_a_request_for_help_in(serv
             assert response.headers["Retry-After"] == "3600"
             assert response.json() == {"ok": False, "error": i18n.catalogue(language).gettext(SPOOL_FULL)}
     for language in ("fr", "en"):
-        help_request = requests.post(f"http://127.0.0.1:{server.port}/forms/support", timeout=30,
-                                     data=support_form(lang=language), headers={**SITE, **JSON})
+        help_request = requests.post(
+            f"http://127.0.0.1:{server.port}/forms/support",
+            timeout=30,
+            data=support_form(lang=language),
+            headers={**SITE, **JSON},
+        )
         assert help_request.status_code == 202
     health = requests.get(f"http://127.0.0.1:{server.port}/forms/healthz", headers=OPERATOR, timeout=10)
     body = health.json()

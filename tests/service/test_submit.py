@@ -40,8 +40,15 @@ def test_volunteer_application_is_relayed_with_resume_byte_identical(client, smt
     assert message["Subject"] == "Candidature bénévole de Amina Haddad"
     assert association.mail_from == "forms@cch.example.org"
     body = message.get_body(("plain",)).get_content()
-    for text in ("Amina Haddad", "amina@example.org", "I want to listen.", "Arabic, French, English",
-                 "Amman, UTC+3", "Psychological first aid", f"My_CV.{extension}"):
+    for text in (
+        "Amina Haddad",
+        "amina@example.org",
+        "I want to listen.",
+        "Arabic, French, English",
+        "Amman, UTC+3",
+        "Psychological first aid",
+        f"My_CV.{extension}",
+    ):
         assert text in body
     assert "Amina Haddad" in message.get_body(("html",)).get_content()
     [attachment] = list(message.iter_attachments())
@@ -75,8 +82,10 @@ def plain_text(message) -> str:
 @pytest.mark.parametrize(("form_name", "language"), sorted(ACK_SUBJECTS))
 def test_acknowledgement_is_in_the_submitter_language_and_echoes_nothing(client, smtp_server, form_name, language):
     form = (volunteer_form if form_name == "volunteer" else support_form)(
-        lang=language, name="Zoé Quintessence", **({"motivation": "Motivation très singulière"}
-                                                   if form_name == "volunteer" else {"urgent": "on"}))
+        lang=language,
+        name="Zoé Quintessence",
+        **({"motivation": "Motivation très singulière"} if form_name == "volunteer" else {"urgent": "on"}),
+    )
     response = post(client, form_name, form, JSON)
 
     assert response.status_code == 202
@@ -101,16 +110,22 @@ def test_association_email_reads_well_in_english(make_app, smtp_server):
     """FORMS_STAFF_LANGUAGE=en: subject, labels, choices and notes in English; what was typed
     is laid out one field a block, escaped in the HTML part."""
     client = make_app(STAFF_LANGUAGE="en").test_client()
-    response = post(client, "support", support_form(lang="fr", urgent="on", message="<b>Tired</b> & alone\nReally"),
-                    JSON)
+    response = post(
+        client, "support", support_form(lang="fr", urgent="on", message="<b>Tired</b> & alone\nReally"), JSON
+    )
     assert response.status_code == 202
     message = mails_by_recipient(smtp_server)["support@cch.example.org"].parsed()
     assert message["Subject"] == f"URGENT: support request {response.get_json()['id'][:8]}"
     assert message["Content-Language"] == "en"
     text = plain_text(message)
-    for block in ("Your message:\n    <b>Tired</b> & alone\n    Really\n", "Your situation:\n    Between two missions\n",
-                  "Marked as urgent:\n    Yes\n", "Consent to the privacy policy:\n    Yes\n",
-                  "Language of the form: French\n", "please answer as soon as possible"):
+    for block in (
+        "Your message:\n    <b>Tired</b> & alone\n    Really\n",
+        "Your situation:\n    Between two missions\n",
+        "Marked as urgent:\n    Yes\n",
+        "Consent to the privacy policy:\n    Yes\n",
+        "Language of the form: French\n",
+        "please answer as soon as possible",
+    ):
         assert block in text
     html = message.get_body(("html",)).get_content()
     assert "&lt;b&gt;Tired&lt;/b&gt; &amp; alone" in html and "<b>Tired" not in html
@@ -121,8 +136,13 @@ def test_association_email_follows_french_typography(client, smtp_server):
     response = post(client, "volunteer", volunteer_form(), JSON)
     assert response.status_code == 202
     text = plain_text(mails_by_recipient(smtp_server)["volunteer@cch.example.org"].parsed())
-    for block in ("Nom complet :\n    Amina Haddad\n", "Motivation :\n", "CV (en pièce jointe) :\n    CV_Amina.pdf\n",
-                  f"Référence : {response.get_json()['id']}\n", "Langue du formulaire : Anglais\n"):
+    for block in (
+        "Nom complet :\n    Amina Haddad\n",
+        "Motivation :\n",
+        "CV (en pièce jointe) :\n    CV_Amina.pdf\n",
+        f"Référence : {response.get_json()['id']}\n",
+        "Langue du formulaire : Anglais\n",
+    ):
         assert block in text
 
 
@@ -165,13 +185,16 @@ def test_minimal_support_request_with_only_required_fields(client, smtp_server):
     assert "(non renseigné)" in body
 
 
-@pytest.mark.parametrize(("language", "accept", "prefix"), [
-    ("en", None, "/en"),
-    ("fr", None, ""),
-    (None, "en-GB,en;q=0.8", "/en"),
-    (None, "de-CH", ""),
-    ("xx", None, ""),
-])
+@pytest.mark.parametrize(
+    ("language", "accept", "prefix"),
+    [
+        ("en", None, "/en"),
+        ("fr", None, ""),
+        (None, "en-GB,en;q=0.8", "/en"),
+        (None, "de-CH", ""),
+        ("xx", None, ""),
+    ],
+)
 def test_plain_post_redirects_to_thanks_page_in_language(client, smtp_server, language, accept, prefix):
     headers = {"Accept-Language": accept} if accept else {}
     form = support_form(lang=language)
@@ -225,7 +248,9 @@ def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smt
         sink.stop()
     submission_id = response.get_json()["id"]
     assert {message.parsed()["Message-ID"] for message in sink.messages} >= {
-        f"<{submission_id}.1@site.test>", f"<{submission_id}.2@site.test>"}
+        f"<{submission_id}.1@site.test>",
+        f"<{submission_id}.2@site.test>",
+    }
     assert len(sink.messages) == 4
     assert client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"]["depth"] == 0
 
@@ -260,7 +285,8 @@ def broken_compose(*args, **kwargs):
 
 @pytest.mark.parametrize(("lang", "start"), [("fr", "Désolés, une erreur"), ("en", "Sorry, something")])
 def test_unexpected_error_is_a_clear_500_in_language_and_logs_every_frame_without_content(
-        make_app, smtp_server, monkeypatch, caplog, lang, start):
+    make_app, smtp_server, monkeypatch, caplog, lang, start
+):
     """As production runs it (errors not propagated): the page in the submitter's language, and a
     log record naming each frame of the stack (file, line, function), never the message's values."""
     client = make_app(PROPAGATE_EXCEPTIONS=False).test_client()

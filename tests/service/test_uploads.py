@@ -12,14 +12,17 @@ from forms_service.uploads import UploadRefused, inspect, safe_filename
 from harness import samples
 
 
-@pytest.mark.parametrize(("data", "name", "kind"), [
-    (samples.pdf_bytes(), "cv.pdf", PDF),
-    (samples.docx_bytes(), "cv.docx", DOCX),
-    (samples.odt_bytes(), "cv.odt", ODT),
-    (samples.pdf_bytes(), "cv.docx", PDF),  # wrong extension: content decides
-    (samples.docx_bytes(), "cv.pdf", DOCX),
-    (samples.odt_bytes(), None, ODT),
-])
+@pytest.mark.parametrize(
+    ("data", "name", "kind"),
+    [
+        (samples.pdf_bytes(), "cv.pdf", PDF),
+        (samples.docx_bytes(), "cv.docx", DOCX),
+        (samples.odt_bytes(), "cv.odt", ODT),
+        (samples.pdf_bytes(), "cv.docx", PDF),  # wrong extension: content decides
+        (samples.docx_bytes(), "cv.pdf", DOCX),
+        (samples.odt_bytes(), None, ODT),
+    ],
+)
 def test_accepted_documents_are_named_by_their_real_type(data, name, kind):
     document = inspect(name, data)
     assert document.kind == kind
@@ -27,23 +30,26 @@ def test_accepted_documents_are_named_by_their_real_type(data, name, kind):
     assert document.data == data
 
 
-@pytest.mark.parametrize(("data", "code"), [
-    (samples.exe_bytes(), "file_type"),
-    (samples.plain_zip(), "file_type"),
-    (b"%PDX-1.4 not a pdf", "file_type"),
-    (b"", "file_empty"),
-    (samples.docm_bytes(), "file_macros"),
-    (samples.docx_with_hidden_vba(), "file_macros"),
-    (samples.odt_with_macros(), "file_macros"),
-    (samples.encrypted_docx(), "file_encrypted"),
-    (samples.encrypted_odt(), "file_encrypted"),
-    (samples.zip_bomb_docx(), "file_damaged"),
-    (samples.many_entries_docx(), "file_damaged"),
-    (samples.docx_bytes()[:-30], "file_damaged"),
-    (b"PK\x03\x04" + b"\0" * 100, "file_damaged"),
-    (samples.pdf_bytes() + samples.docx_bytes(), "file_type"),  # polyglots: see below
-    (samples.docx_bytes() + samples.pdf_bytes(), "file_damaged"),
-])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (samples.exe_bytes(), "file_type"),
+        (samples.plain_zip(), "file_type"),
+        (b"%PDX-1.4 not a pdf", "file_type"),
+        (b"", "file_empty"),
+        (samples.docm_bytes(), "file_macros"),
+        (samples.docx_with_hidden_vba(), "file_macros"),
+        (samples.odt_with_macros(), "file_macros"),
+        (samples.encrypted_docx(), "file_encrypted"),
+        (samples.encrypted_odt(), "file_encrypted"),
+        (samples.zip_bomb_docx(), "file_damaged"),
+        (samples.many_entries_docx(), "file_damaged"),
+        (samples.docx_bytes()[:-30], "file_damaged"),
+        (b"PK\x03\x04" + b"\0" * 100, "file_damaged"),
+        (samples.pdf_bytes() + samples.docx_bytes(), "file_type"),  # polyglots: see below
+        (samples.docx_bytes() + samples.pdf_bytes(), "file_damaged"),
+    ],
+)
 def test_hostile_or_unknown_content_is_refused(data, code):
     with pytest.raises(UploadRefused) as refused:
         inspect("cv.pdf", data)
@@ -69,21 +75,24 @@ def test_zip_with_lying_sizes_is_caught_while_inflating():
     assert refused.value.code == "file_damaged"
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("../../etc/passwd.pdf", "passwd.pdf"),
-    ("C:\\Users\\me\\CV final.pdf", "CV_final.pdf"),
-    ("résumé ناصر.exe", "résumé_ناصر.pdf"),
-    ('"; filename="x.exe', "filename_x.pdf"),
-    ("\x00\x1f.pdf", "resume.pdf"),
-    ("a" * 300 + ".pdf", "a" * 100 + ".pdf"),
-    ("", "resume.pdf"),
-    ("अनन्या शर्मा.pdf", "अनन्या_शर्मा.pdf"),  # vowel signs and virama are marks (Mn/Mc)
-    ("สมชาย ใจดี.pdf", "สมชาย_ใจดี.pdf"),
-    ("Sam 🕊\ufe0f.pdf", "Sam.pdf"),  # a variation selector left alone by a dropped emoji goes too
-    ("\u0301abc.pdf", "abc.pdf"),  # a mark with nothing to combine with
-    ("cv\u202egnp.exe", "cv_gnp.pdf"),  # bidi override
-    ("cv\u200d\ufeff'`.pdf", "cv.pdf"),  # format characters and quotes
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd.pdf", "passwd.pdf"),
+        ("C:\\Users\\me\\CV final.pdf", "CV_final.pdf"),
+        ("résumé ناصر.exe", "résumé_ناصر.pdf"),
+        ('"; filename="x.exe', "filename_x.pdf"),
+        ("\x00\x1f.pdf", "resume.pdf"),
+        ("a" * 300 + ".pdf", "a" * 100 + ".pdf"),
+        ("", "resume.pdf"),
+        ("अनन्या शर्मा.pdf", "अनन्या_शर्मा.pdf"),  # vowel signs and virama are marks (Mn/Mc)
+        ("สมชาย ใจดี.pdf", "สมชาย_ใจดี.pdf"),
+        ("Sam 🕊\ufe0f.pdf", "Sam.pdf"),  # a variation selector left alone by a dropped emoji goes too
+        ("\u0301abc.pdf", "abc.pdf"),  # a mark with nothing to combine with
+        ("cv\u202egnp.exe", "cv_gnp.pdf"),  # bidi override
+        ("cv\u200d\ufeff'`.pdf", "cv.pdf"),  # format characters and quotes
+    ],
+)
 def test_file_names_are_sanitised(name, expected):
     assert safe_filename(name, PDF) == expected
 
@@ -160,70 +169,94 @@ STYLES_WITH_WEB_BACKGROUND = (
 )
 
 
-@pytest.mark.parametrize("data", [
-    samples.docx_remote_template(),
-    samples.docx_remote_template("file://files.example.net/share/cv.dotm"),
-    samples.docx_remote_template("\\\\files.example.net\\share\\cv.dotm"),
-    samples.docx_linked_image(),
-    samples.docx_linked_image("https://pixel.example.net/open.png"),
-    samples.docx_with(("word/glossary/_rels/document.xml.rels",
-                       samples.relationships(("image", "http://pixel.example.net/a.png", True)))),
-    samples.docx_with(("word/_rels/document.xml.rels",
-                       samples.relationships(("hyperlink", "\\\\files.example.net\\share\\a.docm", True)))),
-    samples.docx_with(("word/_rels/document.xml.rels", samples.relationships(("afChunk", "chunk.rtf", False)))),
-    samples.docx_with(("word/_rels/document.xml.rels", samples.relationships(("package", "p.xlsm", False)))),
-    samples.docx_with_ole_object(),
-    samples.docx_with_activex(),
-    # Any outside relationship, a hyperlink's too (issue 12): nothing promises Word resolves it only on a click.
-    samples.docx_with_hyperlinks(),
-    samples.docx_with_image("tel:+41220000000"),
-    samples.docx_with(("word/_rels/document.xml.rels", samples.relationships(("styles", "styles.xml", True)))),
-    samples.odt_web_image(),
-    samples.odt_web_image("\\\\files.example.net\\share\\photo.png"),
-    samples.odt_web_image("//files.example.net/share/photo.png"),
-    samples.odt_web_image("file:///etc/passwd"),
-    samples.odt_web_image("../photo.png"),
-    samples.odt_web_image("Pictures/../../photo.png"),
-    samples.odt_web_image("Pictures/%2e%2e/%2E%2E/photo.png"),
-    samples.odt_web_image("%5C%5Cfiles.example.net%5Cshare%5Cphoto.png"),
-    samples.odt_web_image("http://[::1"),
-    samples.odt_with_links_and_picture(),
-    samples.odt_with_picture("tel:+41220000000"),
-    samples.odt_with('<text:p><text:a xlink:href="vnd.sun.star.script:Tools.Misc.Run?location=application">'
-                     "click</text:a></text:p>"),
-    samples.odt_with('<text:p><text:a xlink:href="file:///C:/Windows/System32/calc.exe">x</text:a></text:p>'),
-    samples.odt_onload_macro(),
-    samples.odt_with(scripts='<office:script script:language="ooo:Basic"/>'),
-    _odt_part("styles.xml", STYLES_WITH_WEB_BACKGROUND),
-    _odt_part("Object 1/content.xml", STYLES_WITH_WEB_BACKGROUND),
-    samples.pdf_javascript_on_open(),
-    samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>"),
-    samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /URI /URI (https://pixel.example.net/) >>"),
-    samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /GoTo /D [3 0 R /Fit] /Next 6 0 R >>",
-                      extra_objects=(b"<< /S /Named /N /Print >>",)),
-    samples.pdf_bytes(catalog_extra=b" /OpenAction 9 0 R"),  # points nowhere: cannot be shown harmless
-    samples.pdf_bytes(page_extra=b" /AA << /O 6 0 R >>", extra_objects=(b"<< /S /Named /N /Print >>",)),
-    samples.pdf_bytes(page_extra=b" /Annots [6 0 R]", extra_objects=(
-        b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /Launch /F (\\\\\\\\host\\\\x.exe) >> >>",)),
-    samples.pdf_bytes(page_extra=b" /Annots [6 0 R]", extra_objects=(
-        b"<< /Type /Annot /Subtype /FileAttachment /Rect [0 0 9 9] /FS (a.exe) >>",)),
-    samples.pdf_with_embedded_file(),
-    samples.pdf_javascript_in_object_stream(),
-    samples.pdf_with_object_stream((b"<< /S /J#61vaScript /JS (1) >>",), catalog_extra=b" /OpenAction 6 0 R"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        samples.docx_remote_template(),
+        samples.docx_remote_template("file://files.example.net/share/cv.dotm"),
+        samples.docx_remote_template("\\\\files.example.net\\share\\cv.dotm"),
+        samples.docx_linked_image(),
+        samples.docx_linked_image("https://pixel.example.net/open.png"),
+        samples.docx_with(
+            (
+                "word/glossary/_rels/document.xml.rels",
+                samples.relationships(("image", "http://pixel.example.net/a.png", True)),
+            )
+        ),
+        samples.docx_with(
+            (
+                "word/_rels/document.xml.rels",
+                samples.relationships(("hyperlink", "\\\\files.example.net\\share\\a.docm", True)),
+            )
+        ),
+        samples.docx_with(("word/_rels/document.xml.rels", samples.relationships(("afChunk", "chunk.rtf", False)))),
+        samples.docx_with(("word/_rels/document.xml.rels", samples.relationships(("package", "p.xlsm", False)))),
+        samples.docx_with_ole_object(),
+        samples.docx_with_activex(),
+        # Any outside relationship, a hyperlink's too (issue 12): nothing promises Word resolves it only on a click.
+        samples.docx_with_hyperlinks(),
+        samples.docx_with_image("tel:+41220000000"),
+        samples.docx_with(("word/_rels/document.xml.rels", samples.relationships(("styles", "styles.xml", True)))),
+        samples.odt_web_image(),
+        samples.odt_web_image("\\\\files.example.net\\share\\photo.png"),
+        samples.odt_web_image("//files.example.net/share/photo.png"),
+        samples.odt_web_image("file:///etc/passwd"),
+        samples.odt_web_image("../photo.png"),
+        samples.odt_web_image("Pictures/../../photo.png"),
+        samples.odt_web_image("Pictures/%2e%2e/%2E%2E/photo.png"),
+        samples.odt_web_image("%5C%5Cfiles.example.net%5Cshare%5Cphoto.png"),
+        samples.odt_web_image("http://[::1"),
+        samples.odt_with_links_and_picture(),
+        samples.odt_with_picture("tel:+41220000000"),
+        samples.odt_with(
+            '<text:p><text:a xlink:href="vnd.sun.star.script:Tools.Misc.Run?location=application">'
+            "click</text:a></text:p>"
+        ),
+        samples.odt_with('<text:p><text:a xlink:href="file:///C:/Windows/System32/calc.exe">x</text:a></text:p>'),
+        samples.odt_onload_macro(),
+        samples.odt_with(scripts='<office:script script:language="ooo:Basic"/>'),
+        _odt_part("styles.xml", STYLES_WITH_WEB_BACKGROUND),
+        _odt_part("Object 1/content.xml", STYLES_WITH_WEB_BACKGROUND),
+        samples.pdf_javascript_on_open(),
+        samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>"),
+        samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /URI /URI (https://pixel.example.net/) >>"),
+        samples.pdf_bytes(
+            catalog_extra=b" /OpenAction << /S /GoTo /D [3 0 R /Fit] /Next 6 0 R >>",
+            extra_objects=(b"<< /S /Named /N /Print >>",),
+        ),
+        samples.pdf_bytes(catalog_extra=b" /OpenAction 9 0 R"),  # points nowhere: cannot be shown harmless
+        samples.pdf_bytes(page_extra=b" /AA << /O 6 0 R >>", extra_objects=(b"<< /S /Named /N /Print >>",)),
+        samples.pdf_bytes(
+            page_extra=b" /Annots [6 0 R]",
+            extra_objects=(
+                b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /Launch /F (\\\\\\\\host\\\\x.exe) >> >>",
+            ),
+        ),
+        samples.pdf_bytes(
+            page_extra=b" /Annots [6 0 R]",
+            extra_objects=(b"<< /Type /Annot /Subtype /FileAttachment /Rect [0 0 9 9] /FS (a.exe) >>",),
+        ),
+        samples.pdf_with_embedded_file(),
+        samples.pdf_javascript_in_object_stream(),
+        samples.pdf_with_object_stream((b"<< /S /J#61vaScript /JS (1) >>",), catalog_extra=b" /OpenAction 6 0 R"),
+    ],
+)
 def test_documents_acting_once_opened_are_refused(data):
     assert _refusal(data) == "file_active"
 
 
-@pytest.mark.parametrize("data", [
-    samples.docx_with_image(),
-    samples.odt_with_picture(),
-    samples.odt_with('<text:p><draw:frame><draw:object xlink:href="./Object 1"/></draw:frame></text:p>'),
-    samples.pdf_with_links(),
-    samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /GoTo /D [3 0 R /Fit] >>"),
-    samples.pdf_bytes(catalog_extra=b" /OpenAction 6 0 R", extra_objects=(b"[3 0 R /XYZ null null 0]",)),
-    samples.pdf_with_object_stream((b"<< /S /GoTo /D [3 0 R /Fit] >>",), catalog_extra=b" /OpenAction 6 0 R"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        samples.docx_with_image(),
+        samples.odt_with_picture(),
+        samples.odt_with('<text:p><draw:frame><draw:object xlink:href="./Object 1"/></draw:frame></text:p>'),
+        samples.pdf_with_links(),
+        samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /GoTo /D [3 0 R /Fit] >>"),
+        samples.pdf_bytes(catalog_extra=b" /OpenAction 6 0 R", extra_objects=(b"[3 0 R /XYZ null null 0]",)),
+        samples.pdf_with_object_stream((b"<< /S /GoTo /D [3 0 R /Fit] >>",), catalog_extra=b" /OpenAction 6 0 R"),
+    ],
+)
 def test_documents_with_pictures_inner_links_and_start_pages_are_accepted(data):
     """Embedded pictures and objects, links to the document's own headings and PDF web links stay."""
     assert _refusal(data) is None
@@ -240,10 +273,14 @@ def test_an_object_stream_that_cannot_be_read_is_not_trusted():
     good = samples.pdf_with_object_stream((b"[3 0 R /Fit]",), catalog_extra=b" /OpenAction 6 0 R")
     other_filter = good.replace(b"/Filter /FlateDecode", b"/Filter /LZWDecode  ")
     start = good.index(b"stream\nx\x9c") + len(b"stream\n")
-    damaged = good[:start] + b"\x00\x01\x02\x03" + good[start + 4:]
+    damaged = good[:start] + b"\x00\x01\x02\x03" + good[start + 4 :]
     encrypted = damaged.replace(b"/Root 1 0 R", b"/Root 1 0 R /Encrypt 1 0 R", 1)
     assert [_refusal(data) for data in (good, other_filter, damaged, encrypted)] == [
-        None, "file_damaged", "file_damaged", "file_encrypted"]
+        None,
+        "file_damaged",
+        "file_damaged",
+        "file_encrypted",
+    ]
 
 
 def test_object_streams_inflating_past_the_budget_are_refused():

@@ -37,8 +37,13 @@ CASES = [
     ("choice", "support", "situation", {"situation": "spaceship"}, {}),
     ("file_type", "volunteer", "resume", {"resume": upload(samples.exe_bytes(), "cv.pdf")}, {}),
     ("file_type", "volunteer", "resume", {"resume": upload(b"just some text", "cv.docx")}, {}),
-    ("file_too_big", "volunteer", "resume", {"resume": upload(samples.padded_pdf(RESUME_MAX_BYTES + 1))},
-     {"max_megabytes": 5}),
+    (
+        "file_too_big",
+        "volunteer",
+        "resume",
+        {"resume": upload(samples.padded_pdf(RESUME_MAX_BYTES + 1))},
+        {"max_megabytes": 5},
+    ),
     ("file_empty", "volunteer", "resume", {"resume": upload(b"", "cv.pdf")}, {}),
     ("file_macros", "volunteer", "resume", {"resume": upload(samples.docm_bytes(), "cv.docx")}, {}),
     ("file_active", "volunteer", "resume", {"resume": upload(samples.docx_remote_template(), "cv.docx")}, {}),
@@ -63,14 +68,19 @@ def expected(form_name: str, field: str, code: str, language: str, values: dict)
 
 def make(form_name: str, overrides: dict, language: str) -> dict:
     base = volunteer_form if form_name == "volunteer" else support_form
-    fresh = {key: (upload(value[0].getvalue(), value[1]) if isinstance(value, tuple) else value)
-             for key, value in overrides.items()}
+    fresh = {
+        key: (upload(value[0].getvalue(), value[1]) if isinstance(value, tuple) else value)
+        for key, value in overrides.items()
+    }
     return base(lang=language, **fresh)
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize(("code", "form_name", "field", "overrides", "values"), CASES,
-                         ids=[f"{case[1]}-{case[2]}-{case[0]}" for case in CASES])
+@pytest.mark.parametrize(
+    ("code", "form_name", "field", "overrides", "values"),
+    CASES,
+    ids=[f"{case[1]}-{case[2]}-{case[0]}" for case in CASES],
+)
 def test_refusal_as_json(client, smtp_server, language, code, form_name, field, overrides, values):
     response = post(client, form_name, make(form_name, overrides, language), JSON)
 
@@ -80,8 +90,11 @@ def test_refusal_as_json(client, smtp_server, language, code, form_name, field, 
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize(("code", "form_name", "field", "overrides", "values"), CASES,
-                         ids=[f"{case[1]}-{case[2]}-{case[0]}" for case in CASES])
+@pytest.mark.parametrize(
+    ("code", "form_name", "field", "overrides", "values"),
+    CASES,
+    ids=[f"{case[1]}-{case[2]}-{case[0]}" for case in CASES],
+)
 def test_refusal_as_html_page(client, smtp_server, language, code, form_name, field, overrides, values):
     response = post(client, form_name, make(form_name, overrides, language))
 
@@ -100,7 +113,8 @@ def test_refusal_as_html_page(client, smtp_server, language, code, form_name, fi
 def test_the_phone_numbers_message_says_what_to_do_in_each_language():
     field = FORMS["support"]["phone"]
     assert expected("support", "phone", "required", "en", {}) == (
-        "Please give a phone number so that we can call you, or choose to be contacted by email.")
+        "Please give a phone number so that we can call you, or choose to be contacted by email."
+    )
     assert expected("support", "phone", "required", "fr", {}).startswith("Veuillez indiquer un numéro")
     assert field.error("required") != FORMS["support"]["email"].error("required")
 
@@ -142,8 +156,17 @@ def test_repeated_lang_is_harmless(client, smtp_server):
 
 
 SCRIPTS = [
-    "أمينة حداد", "张伟", "Ελένη", "Наталья", "देवनागरी नाम", "ชื่อไทย", "שרה", "Zoë Ødegård", "🌍 Sam 🤝",
-    "ꦲꦤꦤ꧀", "Z\u0308oe\u0301",
+    "أمينة حداد",
+    "张伟",
+    "Ελένη",
+    "Наталья",
+    "देवनागरी नाम",
+    "ชื่อไทย",
+    "שרה",
+    "Zoë Ødegård",
+    "🌍 Sam 🤝",
+    "ꦲꦤꦤ꧀",
+    "Z\u0308oe\u0301",
 ]
 
 
@@ -157,31 +180,37 @@ def test_names_in_every_script_arrive_intact(client, smtp_server, name):
     assert normal in message.get_body(("plain",)).get_content()
 
 
-@pytest.mark.parametrize("body", [
-    b"email=a%40example.org&consent=on&message=%FF%FE%C3%28",
-    b"email=a%40example.org&consent=on&message=" + b"%00" * 10,
-    b"%%%===&&&",
-    b"email[]=x&consent[]=y",
-    "email=a@example.org&consent=on&name=Zoë".encode("latin-1"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"email=a%40example.org&consent=on&message=%FF%FE%C3%28",
+        b"email=a%40example.org&consent=on&message=" + b"%00" * 10,
+        b"%%%===&&&",
+        b"email[]=x&consent[]=y",
+        "email=a@example.org&consent=on&name=Zoë".encode("latin-1"),
+    ],
+)
 def test_odd_urlencoded_bodies_get_a_clear_answer(client, body):
-    response = client.post("/forms/support", data=body, headers={
-        **JSON, "Content-Type": "application/x-www-form-urlencoded; charset=latin-1"})
+    response = client.post(
+        "/forms/support",
+        data=body,
+        headers={**JSON, "Content-Type": "application/x-www-form-urlencoded; charset=latin-1"},
+    )
     assert response.status_code in (202, 400)
     assert response.get_json()["ok"] is (response.status_code == 202)
 
 
 def test_multipart_without_boundary_is_a_clear_4xx(client):
-    response = client.post("/forms/volunteer", data=b"garbage", headers={
-        **JSON, "Content-Type": "multipart/form-data"})
+    response = client.post("/forms/volunteer", data=b"garbage", headers={**JSON, "Content-Type": "multipart/form-data"})
     assert response.status_code == 400
     assert response.get_json()["ok"] is False
 
 
 def test_truncated_multipart_is_a_clear_4xx(client):
     body = b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\nAmina'
-    response = client.post("/forms/volunteer", data=body, headers={
-        **JSON, "Content-Type": "multipart/form-data; boundary=xyz"})
+    response = client.post(
+        "/forms/volunteer", data=body, headers={**JSON, "Content-Type": "multipart/form-data; boundary=xyz"}
+    )
     assert 400 <= response.status_code < 500
     assert response.get_json()["ok"] is False
 

@@ -56,7 +56,9 @@ def test_theme_scripts_wait_for_the_first_interaction(site, browser, interaction
     assert [path for path in requested if "/workers/search." in path]
     sidebars = page.locator("[data-md-component=sidebar]")
     sidebars.first.wait_for()
-    assert all("top:" in (style or "") for style in sidebars.evaluate_all("els => els.map(e => e.getAttribute('style'))"))
+    assert all(
+        "top:" in (style or "") for style in sidebars.evaluate_all("els => els.map(e => e.getAttribute('style'))")
+    )
     assert page.locator("label.md-search__icon, .md-search__input").first.is_visible()
     context.close()
 

@@ -98,9 +98,7 @@ def test_hreflang_links_are_absolute_one_per_language_and_x_default(site, lang, 
 @pytest.mark.parametrize("page", PAGES)
 def test_language_selector_leads_to_the_twin_page(site, lang, page):
     selector = soup(site, prefix(lang) + html_name(page)).select("a.md-select__link[hreflang]")
-    assert {a["hreflang"]: a["href"] for a in selector} == {
-        other: public_url(site, other, page) for other in LANGUAGES
-    }
+    assert {a["hreflang"]: a["href"] for a in selector} == {other: public_url(site, other, page) for other in LANGUAGES}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -114,7 +112,9 @@ def test_each_page_has_its_own_description_and_open_graph(site, lang, page):
     assert og["og:title"] == meta["title"]
     assert og["og:description"] == meta["description"]
     assert og["og:locale"] == OG_LOCALES[lang]
-    assert {tag["content"] for tag in html.select("meta[property='og:locale:alternate']")} == set(OG_LOCALES.values()) - {OG_LOCALES[lang]}
+    assert {tag["content"] for tag in html.select("meta[property='og:locale:alternate']")} == set(
+        OG_LOCALES.values()
+    ) - {OG_LOCALES[lang]}
     assert og["og:url"] == public_url(site, lang, page)
 
 
@@ -127,9 +127,7 @@ def test_sitemap_lists_both_languages_with_alternates_and_robots_points_to_it(si
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "x": "http://www.w3.org/1999/xhtml"}
     root = ElementTree.parse(site.dir / "sitemap.xml").getroot()
     entries = {
-        url.find("s:loc", ns).text: {
-            link.get("hreflang"): link.get("href") for link in url.findall("x:link", ns)
-        }
+        url.find("s:loc", ns).text: {link.get("hreflang"): link.get("href") for link in url.findall("x:link", ns)}
         for url in root.findall("s:url", ns)
     }
     for page in ["index.md", "peer-support.md", "volunteer.md", "support.md", "privacy.md"]:

@@ -25,8 +25,12 @@ FAST_RETRY = RetryPolicy(base_seconds=0.05, max_seconds=0.2, max_age_seconds=60)
 def outgoing(marker: str, number: int = 0, body: bytes = b"") -> OutgoingMail:
     """An email whose envelope and subject carry `marker`, to look for in raw files."""
     head = f"Subject: {marker}\r\nMessage-ID: <{marker}.{number}@forms.test>\r\n\r\n".encode()
-    return OutgoingMail(f"<{marker}.{number}@forms.test>", "forms@association.test", (f"{marker}@example.org",),
-                        head + (body or f"body {marker}\r\n".encode()))
+    return OutgoingMail(
+        f"<{marker}.{number}@forms.test>",
+        "forms@association.test",
+        (f"{marker}@example.org",),
+        head + (body or f"body {marker}\r\n".encode()),
+    )
 
 
 def opened(entry: Claimed) -> bytes:
@@ -125,8 +129,16 @@ def pgp_keys(tmp_path_factory) -> PgpKeys:
     home.chmod(0o700)
     for name in ("good", "second", "revoked"):
         gpg(home, "--quick-gen-key", f"{name} <{name}@keys.test>", "future-default", "default", "never")
-    gpg(home, "--faked-system-time", "20200101T000000", "--quick-gen-key",
-        "expired <expired@keys.test>", "future-default", "default", "1d")
+    gpg(
+        home,
+        "--faked-system-time",
+        "20200101T000000",
+        "--quick-gen-key",
+        "expired <expired@keys.test>",
+        "future-default",
+        "default",
+        "1d",
+    )
     gpg(home, "--quick-gen-key", "expiring <expiring@keys.test>", "future-default", "default", "20d")
     gpg(home, "--quick-gen-key", "signonly <signonly@keys.test>", "ed25519", "sign", "never")
     keys = PgpKeys(home, {})

@@ -28,8 +28,10 @@ def on_disk(path: Path) -> int:
 def used_bytes(path: Path) -> int:
     """Pages in use, read by a connection of the test's own (as another process sees the file)."""
     with sqlite3.connect(path) as db:
-        (used,) = db.execute("SELECT (page_count - freelist_count) * page_size"
-                             " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()").fetchone()
+        (used,) = db.execute(
+            "SELECT (page_count - freelist_count) * page_size"
+            " FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()"
+        ).fetchone()
     db.close()
     return used
 
@@ -56,6 +58,7 @@ def test_a_flood_of_uploads_stops_at_the_bound_and_the_reserve_still_takes_a_req
 
 def test_past_the_whole_bound_the_health_probe_fails(spool_path, sealer):
     spool = Spool(spool_path, sealer, FAST_RETRY, bounds=BOUNDS)
+
     def page_sized(marker: str, number: int):
         return outgoing(marker, number, body=(b"y" * 76 + b"\r\n") * 750)
 
@@ -91,9 +94,11 @@ def test_an_older_spool_file_is_rewritten_once_to_give_space_back(app, tmp_path,
         old.executescript(SCHEMA)
         now = time.time()
         for number in range(8):
-            old.execute("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
-                        " VALUES (?, ?, ?, ?, ?, 'association')",
-                        (f"old-{number}", sealer.seal(upload("old", number).dumps()), now, now, now))
+            old.execute(
+                "INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
+                " VALUES (?, ?, ?, ?, ?, 'association')",
+                (f"old-{number}", sealer.seal(upload("old", number).dumps()), now, now, now),
+            )
         old.execute("DELETE FROM outgoing WHERE id = 8")  # delivered: its id must never come back
         assert old.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
     old.close()
@@ -112,11 +117,14 @@ def test_an_older_spool_file_is_rewritten_once_to_give_space_back(app, tmp_path,
     assert on_disk(spool_path) < before / 4
 
 
-@pytest.mark.parametrize(("settings", "named"), [
-    ({"SPOOL_MAX_BYTES": "1G"}, "FORMS_SPOOL_MAX_BYTES"),
-    ({"SPOOL_RESERVE_BYTES": -1}, "FORMS_SPOOL_RESERVE_BYTES"),
-    ({"SPOOL_MAX_BYTES": MEGABYTE, "SPOOL_RESERVE_BYTES": MEGABYTE}, "FORMS_SPOOL_RESERVE_BYTES"),
-])
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"SPOOL_MAX_BYTES": "1G"}, "FORMS_SPOOL_MAX_BYTES"),
+        ({"SPOOL_RESERVE_BYTES": -1}, "FORMS_SPOOL_RESERVE_BYTES"),
+        ({"SPOOL_MAX_BYTES": MEGABYTE, "SPOOL_RESERVE_BYTES": MEGABYTE}, "FORMS_SPOOL_RESERVE_BYTES"),
+    ],
+)
 def test_bad_bounds_stop_start_up_naming_the_setting(app_config, settings, named):
     with pytest.raises(ConfigError) as refused:
         create_app({**app_config, **settings})

@@ -10,8 +10,10 @@ import sys
 from harness.gunicorn import PROJECT, service_environment
 from tests.spool.conftest import corrupt_outgoing_table, outgoing
 
-LINE = re.compile(r"SPOOL (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+ \| queued=\d+;\d+;\d+ dead=\d+;;0 "
-                  r"dead_acknowledgements=\d+ oldest=\d+s;\d+;\d+\n")
+LINE = re.compile(
+    r"SPOOL (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+ \| queued=\d+;\d+;\d+ dead=\d+;;0 "
+    r"dead_acknowledgements=\d+ oldest=\d+s;\d+;\d+\n"
+)
 OK, WARNING, CRITICAL, UNKNOWN = range(4)
 
 
@@ -22,9 +24,15 @@ def check_in_process(app, *args: str) -> tuple[int, str]:
 
 def flask_check(settings: dict, *args: str, command: str = "check") -> tuple[int, str]:
     """The command as monitoring runs it: a new process, settings from FORMS_* variables."""
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "forms_service", "spool", command, *args],
-                            cwd=PROJECT, env=service_environment(settings), capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "forms_service", "spool", command, *args],
+        cwd=PROJECT,
+        env=service_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return result.returncode, result.stdout
 
 
@@ -46,8 +54,9 @@ def age(spool, seconds: float) -> None:
 
 def test_ok_in_a_subprocess(app_config):
     output = assert_verdict(flask_check(app_config), OK)
-    assert output == ("SPOOL OK - 0 queued, 0 dead | queued=0;10;100 dead=0;;0 dead_acknowledgements=0 "
-                      "oldest=0s;900;3600\n")
+    assert output == (
+        "SPOOL OK - 0 queued, 0 dead | queued=0;10;100 dead=0;;0 dead_acknowledgements=0 oldest=0s;900;3600\n"
+    )
 
 
 def test_an_old_message_is_a_warning_then_critical(app):
@@ -90,8 +99,9 @@ def test_a_corrupt_page_is_critical_in_a_subprocess(app, app_config):
 
 def test_an_expired_key_is_critical_and_leaves_the_other_commands_working(app_config, pgp_keys):
     settings = {**app_config, "PGP_KEYS": [str(pgp_keys.files["good"]), str(pgp_keys.files["expired"])]}
-    assert_verdict(flask_check(settings), CRITICAL,
-                   f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02")
+    assert_verdict(
+        flask_check(settings), CRITICAL, f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02"
+    )
     assert flask_check(settings, command="status") == (0, "queued: 0\ndead: 0\noldest queued: -\n")
     only_expired = {**app_config, "PGP_KEYS": [str(pgp_keys.files["expired"])]}
     assert_verdict(flask_check(only_expired), CRITICAL, "no usable OpenPGP key")
@@ -107,9 +117,15 @@ def test_a_setting_that_prevents_start_up_is_critical(app_config):
     assert code == CRITICAL
     assert re.fullmatch(r"SPOOL CRITICAL - forms_service: FORMS_SITE_URL is missing or not a URL: [^\n]+\n", output)
     assert flask_check({**app_config, "SITE_URL": None}, "--warning-age", "60")[0] == CRITICAL
-    status = subprocess.run([sys.executable, "-m", "flask", "--app", "forms_service", "spool", "status"], cwd=PROJECT,
-                            env=service_environment({**app_config, "SITE_URL": None}), capture_output=True, text=True,
-                            timeout=60, check=False)
+    status = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "forms_service", "spool", "status"],
+        cwd=PROJECT,
+        env=service_environment({**app_config, "SITE_URL": None}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (status.returncode, status.stdout) == (1, "")
     assert status.stderr.startswith("forms_service: FORMS_SITE_URL is missing")
 

@@ -58,8 +58,10 @@ def test_dead_and_requeue(cli_spool, run):
     cli_spool.dead(second.id, "PermanentRelayError: message refused: 554")
     header, *rows = run("dead").output.splitlines()
     assert header == "id\tsubmission\tkind\tcreated\tattempts\tlast error"
-    assert [row.split("\t")[:3] for row in rows] == [[str(first.id), "sub-a", "association"],
-                                                     [str(second.id), "sub-b", "association"]]
+    assert [row.split("\t")[:3] for row in rows] == [
+        [str(first.id), "sub-a", "association"],
+        [str(second.id), "sub-b", "association"],
+    ]
     assert rows[0].endswith("Z\t1\tPermanentRelayError: message refused: 550")
     assert run("requeue").exit_code == 2
     assert run("requeue", str(first.id)).output == "requeued: 1\n"
@@ -96,7 +98,8 @@ def test_rotate_key_file(make_app, key_file_config):
     new, kept = read_key_file(key_file)
     assert kept == old
     assert runner.invoke(args=["spool", "rotate-key", "--retire-old"]).output == (
-        "re-sealed: 3\nold keys deleted from the key file\n")
+        "re-sealed: 3\nold keys deleted from the key file\n"
+    )
     assert read_key_file(key_file) == [new]
     assert len(Spool(spool.path, Sealer([new])).claim("check", 60, 10)) == 3
 
@@ -121,9 +124,14 @@ def test_new_key(run):
 def flask_spool(app_config, *args: str) -> str:
     """Run `flask --app forms_service spool ...` as an operator would: a new process,
     settings from real FORMS_* environment variables."""
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "forms_service", "spool", *args],
-                            env=service_environment(app_config), capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "forms_service", "spool", *args],
+        env=service_environment(app_config),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "@example.org" not in result.stdout and "Sentinel" not in result.stdout
     return result.stdout
@@ -179,8 +187,10 @@ def test_rotate_key_skips_rows_no_key_opens_and_finishes(cli_spool, run, retire)
     result = run("rotate-key", *retire)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[:2] == ["re-sealed: 2", "skipped, no key opens them (now dead, see `flask --app forms_service "
-                                         "spool dead`): 2"]
+    assert lines[:2] == [
+        "re-sealed: 2",
+        "skipped, no key opens them (now dead, see `flask --app forms_service spool dead`): 2",
+    ]
     assert [entry.submission_id for entry in cli_spool.list_dead()] == ["sub-lost"]
     if retire:  # the test app's keys are FORMS_SPOOL_KEY's
         assert lines[2] == "FORMS_SPOOL_KEY is set: remove the old keys from it yourself and restart"
@@ -193,8 +203,7 @@ def test_a_spool_no_key_opens_stops_the_service_but_not_the_commands(app, app_co
     env = service_environment({**app_config, "SPOOL_KEY": Fernet.generate_key().decode()})
 
     def command(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
+        return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
     start = command("-m", "forms_service.startup")
     assert start.returncode == 4

@@ -67,18 +67,24 @@ def test_delivers_exact_bytes_and_forgets(app, spool, smtp_server):
     spool.accept("sub-1", [outgoing("exact", 1), outgoing("exact", 2)])
     assert make_deliverer(app, spool).deliver_all() == 2
     first, second = smtp_server.messages
-    assert (first.data, first.rcpt_tos, first.mail_from) == (outgoing("exact", 1).data, ("exact@example.org",),
-                                                             "forms@association.test")
+    assert (first.data, first.rcpt_tos, first.mail_from) == (
+        outgoing("exact", 1).data,
+        ("exact@example.org",),
+        "forms@association.test",
+    )
     assert second.data == outgoing("exact", 2).data and second.tls and second.authenticated
     assert spool.stats().queued == 0
 
 
-@pytest.mark.parametrize("replies", [
-    ["451 4.3.0 Try again later"],
-    ["421 4.3.0 Service not available"],
-    [DROP],
-    ["451 4.3.0 Greylisted", DROP, "452 4.3.1 Insufficient storage"],
-])
+@pytest.mark.parametrize(
+    "replies",
+    [
+        ["451 4.3.0 Try again later"],
+        ["421 4.3.0 Service not available"],
+        [DROP],
+        ["451 4.3.0 Greylisted", DROP, "452 4.3.1 Insufficient storage"],
+    ],
+)
 def test_temporary_failures_are_retried_until_delivered(running, spool, smtp_server, replies):
     smtp_server.handler.script.extend(replies)
     (message_id,) = accept(spool, 1)
@@ -244,8 +250,9 @@ def test_partly_refused_message_is_retried_only_for_the_refused(app, clocked_spo
     real time, a slow machine let the retry fall due within the same pass."""
     spool = clocked_spool
     team = ("a@example.org", "b@example.org", "c@example.org")
-    refuse_recipients(monkeypatch, smtp_server, {team[1]: ["450 4.2.1 Busy", "451 4.3.0 Later"],
-                                                 team[2]: ["550 5.1.1 No such user"]})
+    refuse_recipients(
+        monkeypatch, smtp_server, {team[1]: ["450 4.2.1 Busy", "451 4.3.0 Later"], team[2]: ["550 5.1.1 No such user"]}
+    )
     mail = dataclasses.replace(outgoing("split"), recipients=team)
     spool.accept("sub-split", [mail])
     deliverer = make_deliverer(app, spool)
@@ -268,8 +275,10 @@ def test_a_refused_acknowledgement_is_logged_and_dropped(app, spool, smtp_server
     spool.accept("sub-ack", [dataclasses.replace(outgoing("receipt"), kind=ACKNOWLEDGEMENT)])
     make_deliverer(app, spool).deliver_all()
     assert (spool.stats().queued, spool.stats().dead, spool.list_dead()) == (0, 0, [])
-    assert "dropped acknowledgement spool entry 1 (submission sub-ack): PermanentRelayError: message refused: 550" \
+    assert (
+        "dropped acknowledgement spool entry 1 (submission sub-ack): PermanentRelayError: message refused: 550"
         in caplog.text
+    )
     assert "mistyped" not in caplog.text and "DEAD" not in caplog.text
 
 
@@ -279,15 +288,20 @@ def test_the_association_copy_refused_stays_dead_with_its_kind(app, spool, smtp_
     make_deliverer(app, spool).deliver_all()
     (dead,) = spool.list_dead()
     assert (dead.submission_id, dead.kind) == ("sub-copy", ASSOCIATION)
-    assert ("kept: once the cause is fixed, `flask --app forms_service spool requeue 1`, or to give it up, "
-            "`flask --app forms_service spool discard 1`") in caplog.text
+    assert (
+        "kept: once the cause is fixed, `flask --app forms_service spool requeue 1`, or to give it up, "
+        "`flask --app forms_service spool discard 1`"
+    ) in caplog.text
 
 
 def test_a_posted_request_refused_for_the_submitter_and_an_urgent_reader(app, smtp_server, monkeypatch):
     """Through the real composition: the acknowledgement refused (5xx at RCPT) is dropped; the
     urgent copy is part of the association's mail, so its refused reader stays dead."""
-    refuse_recipients(monkeypatch, smtp_server, {"aidworker@example.org": ["550 5.1.1 No such user"],
-                                                 "urgent@cch.example.org": ["550 5.2.1 Mailbox disabled"]})
+    refuse_recipients(
+        monkeypatch,
+        smtp_server,
+        {"aidworker@example.org": ["550 5.1.1 No such user"], "urgent@cch.example.org": ["550 5.2.1 Mailbox disabled"]},
+    )
     client = app.test_client()
     assert post(client, "support", support_form(urgent="yes"), JSON).status_code == 202
     spool = app.extensions["forms_spool"]

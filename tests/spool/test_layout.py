@@ -72,17 +72,27 @@ def test_bookkeeping_writes_a_few_pages_not_the_blob(clocked_spool, clock):
 
 # -- the previous release on the same file ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def previous(tmp_path_factory):
     """The previous release's spool module, from git history, imported as a package of its own."""
-    found = shutil.which("git") and subprocess.run(
-        ["git", "-C", str(REPOSITORY), "rev-parse", "--verify", "--quiet", f"{PREVIOUS_RELEASE}^{{commit}}"],
-        capture_output=True, check=False).returncode == 0
+    found = (
+        shutil.which("git")
+        and subprocess.run(
+            ["git", "-C", str(REPOSITORY), "rev-parse", "--verify", "--quiet", f"{PREVIOUS_RELEASE}^{{commit}}"],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
     if not found:
-        pytest.skip(f"the previous release ({PREVIOUS_RELEASE}) is not in this checkout's git history"
-                    " (an archive or a shallow clone): rollback compatibility not checked")
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", PREVIOUS_RELEASE, "forms_service"],
-                             capture_output=True, check=True).stdout
+        pytest.skip(
+            f"the previous release ({PREVIOUS_RELEASE}) is not in this checkout's git history"
+            " (an archive or a shallow clone): rollback compatibility not checked"
+        )
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", PREVIOUS_RELEASE, "forms_service"], capture_output=True, check=True
+    ).stdout
     root = tmp_path_factory.mktemp("previous-release")
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
     (root / "forms_service").rename(root / PREVIOUS_PACKAGE)
@@ -98,8 +108,9 @@ def previous(tmp_path_factory):
 @pytest.fixture
 def previous_spool(previous, spool_path, spool_key, clock):
     """A factory: the previous release's Spool on the test's file, key and clock (one per process)."""
-    return lambda: previous.Spool(spool_path, previous.Sealer([spool_key]),
-                                  previous.RetryPolicy(**vars(FAST_RETRY)), clock=clock)
+    return lambda: previous.Spool(
+        spool_path, previous.Sealer([spool_key]), previous.RetryPolicy(**vars(FAST_RETRY)), clock=clock
+    )
 
 
 def test_the_previous_release_delivers_everything_this_one_spooled(clocked_spool, clock, previous_spool):
@@ -121,8 +132,7 @@ def test_the_previous_release_delivers_everything_this_one_spooled(clocked_spool
     assert spool.claim("new-worker", 30, 10) == [] and spool.list_dead() == []
 
 
-def test_this_release_keeps_the_state_the_previous_one_left(clocked_spool, clock, previous_spool, spool_path,
-                                                            sealer):
+def test_this_release_keeps_the_state_the_previous_one_left(clocked_spool, clock, previous_spool, spool_path, sealer):
     """An upgrade over a file the previous release wrote: its leases, retries and dead rows carry on."""
     old = previous_spool()
     old.accept("sub", [outgoing("old", number) for number in range(4)])
@@ -171,20 +181,25 @@ def test_both_releases_take_turns_on_one_file(clocked_spool, clock, previous_spo
     spool.delivered(retried.id)  # already gone: nothing happens
 
 
-def test_the_previous_release_splits_kills_requeues_and_discards_on_a_shared_file(clocked_spool, clock,
-                                                                                   previous_spool, previous):
+def test_the_previous_release_splits_kills_requeues_and_discards_on_a_shared_file(
+    clocked_spool, clock, previous_spool, previous
+):
     spool = clocked_spool
     old = previous_spool()
     spool.accept("sub", [outgoing("shared", 1), outgoing("shared", 2)])
     first, second = old.claim("old-worker", 30, 10)
-    halves = [previous.OutgoingMail(first.mail.message_id, first.mail.sender, (recipient,), first.mail.data)
-              for recipient in ("a@example.org", "b@example.org")]
+    halves = [
+        previous.OutgoingMail(first.mail.message_id, first.mail.sender, (recipient,), first.mail.data)
+        for recipient in ("a@example.org", "b@example.org")
+    ]
     parts = old.split(first.id, halves)
     assert spool.claim("new-worker", 30, 10) == []  # the halves keep the old worker's lease
     old.dead(parts[0], "550")
     old.dead(second.id, "550")
     assert {(entry.id, entry.attempts, entry.last_error) for entry in spool.list_dead()} == {
-        (parts[0], 1, "550"), (second.id, 1, "550")}
+        (parts[0], 1, "550"),
+        (second.id, 1, "550"),
+    }
     assert old.discard(second.id) and old.requeue() == 1
     assert [entry.id for entry in spool.list_dead()] == [] and spool.stats().queued == 2
     assert [(entry.id, entry.attempts) for entry in spool.claim("new-worker", 600, 10)] == [(parts[0], 0)]
@@ -204,9 +219,11 @@ def test_workers_opening_an_older_file_at_once_move_its_bookkeeping_once(spool_p
         old.execute("PRAGMA journal_mode = WAL")
         old.executescript(SCHEMA)
         for number in range(20):
-            old.execute("INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at,"
-                        " attempts, last_error, kind) VALUES (?, ?, 1, 1, 1, 2, '421', 'association')",
-                        (f"old-{number}", sealer.seal(outgoing("old", number).dumps())))
+            old.execute(
+                "INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at,"
+                " attempts, last_error, kind) VALUES (?, ?, 1, 1, 1, 2, '421', 'association')",
+                (f"old-{number}", sealer.seal(outgoing("old", number).dumps())),
+            )
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     children = [context.Process(target=_open_in_child, args=(spool_path, spool_key, results)) for _ in range(4)]
@@ -219,4 +236,5 @@ def test_workers_opening_an_older_file_at_once_move_its_bookkeeping_once(spool_p
     spool = Spool(spool_path, sealer, FAST_RETRY)
     claimed = spool.claim("new-worker", 30, 100)
     assert [(opened(entry), entry.attempts) for entry in claimed] == [
-        (outgoing("old", number).data, 2) for number in range(20)]
+        (outgoing("old", number).data, 2) for number in range(20)
+    ]

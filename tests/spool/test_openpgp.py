@@ -32,10 +32,13 @@ def inner_message() -> tuple[list[tuple[str, str]], mime.Entity]:
         ("Message-ID", "<sub-123.volunteer@association.test>"),
         ("Auto-Submitted", "auto-generated"),
     ]
-    body = mime.multipart("mixed", [
-        mime.text("Nom : Zoë\nMotivation : aider les humanitaires épuisés\n", "plain"),
-        mime.attachment(RESUME, "application/pdf", "cv-zoë.pdf"),
-    ])
+    body = mime.multipart(
+        "mixed",
+        [
+            mime.text("Nom : Zoë\nMotivation : aider les humanitaires épuisés\n", "plain"),
+            mime.attachment(RESUME, "application/pdf", "cv-zoë.pdf"),
+        ],
+    )
     return headers, body
 
 
@@ -107,11 +110,16 @@ def test_armored_blocks_are_accepted_alone_or_in_the_list(pgp_keys):
     assert len(load_recipients(armored).certs) == 1
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("revoked", "is revoked"),
-    ("signonly", "cannot be encrypted to (gpg exited with status 2: gpg: [stdin]: encryption failed: "
-                 "Unusable public key)"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("revoked", "is revoked"),
+        (
+            "signonly",
+            "cannot be encrypted to (gpg exited with status 2: gpg: [stdin]: encryption failed: Unusable public key)",
+        ),
+    ],
+)
 def test_unusable_keys_stop_start_up_naming_the_fingerprint(pgp_keys, name, reason):
     setting = [str(pgp_keys.files["good"]), str(pgp_keys.files[name])]
     with pytest.raises(ConfigError) as refused:
@@ -123,10 +131,13 @@ def test_unusable_keys_stop_start_up_naming_the_fingerprint(pgp_keys, name, reas
     assert "\n" not in line
 
 
-@pytest.mark.parametrize("kind", [
-    {"cipher_suite": pysequoia.CipherSuite.Cv448},  # X448: GnuPG 2.4 has it, Debian 12's 2.2 does not
-    {"profile": pysequoia.Profile.RFC9580},  # a version 6 key
-])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        {"cipher_suite": pysequoia.CipherSuite.Cv448},  # X448: GnuPG 2.4 has it, Debian 12's 2.2 does not
+        {"profile": pysequoia.Profile.RFC9580},  # a version 6 key
+    ],
+)
 def test_a_key_pysequoia_reads_but_gpg_cannot_use_stops_start_up(pgp_keys, tmp_path, kind):
     """Vetted by encrypting with gpg, as submissions are: otherwise start-up passes and every
     submission is refused."""
@@ -135,14 +146,16 @@ def test_a_key_pysequoia_reads_but_gpg_cannot_use_stops_start_up(pgp_keys, tmp_p
     key_file.write_text(str(cert))
     with pytest.raises(ConfigError) as refused:
         recipients_from_config({"PGP_KEYS": [str(pgp_keys.files["good"]), str(key_file)]})
-    assert str(refused.value).startswith(f"forms_service: FORMS_PGP_KEYS key {cert.fingerprint.upper()} cannot be "
-                                         "encrypted to (gpg exited with status 2: gpg: [stdin]: encryption failed: ")
+    assert str(refused.value).startswith(
+        f"forms_service: FORMS_PGP_KEYS key {cert.fingerprint.upper()} cannot be "
+        "encrypted to (gpg exited with status 2: gpg: [stdin]: encryption failed: "
+    )
 
 
 def test_an_expired_key_is_left_out_at_each_use_naming_it_once(pgp_keys, caplog):
     """Loading keeps it (operator commands must run); encrypting never uses it, and says what to do."""
     keyring = load_recipients([str(pgp_keys.files["good"]), str(pgp_keys.files["expired"])])
-    before, after = (datetime.datetime(2020, 1, day, tzinfo=datetime.timezone.utc) for day in (1, 3))
+    before, after = (datetime.datetime(2020, 1, day, tzinfo=datetime.UTC) for day in (1, 3))
     assert len(keyring.usable(before)) == 2 and caplog.records == []
     with caplog.at_level(logging.ERROR):
         (usable,) = keyring.usable(after)
@@ -150,9 +163,11 @@ def test_an_expired_key_is_left_out_at_each_use_naming_it_once(pgp_keys, caplog)
     assert usable.fingerprint.upper() == pgp_keys.fingerprint("good")
     (record,) = caplog.records
     assert record.levelname == "ERROR"
-    assert record.getMessage() == (f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02: nothing is "
-                                   "encrypted to it any more; put its renewed public key in FORMS_PGP_KEYS (or "
-                                   "remove it) and restart")
+    assert record.getMessage() == (
+        f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02: nothing is "
+        "encrypted to it any more; put its renewed public key in FORMS_PGP_KEYS (or "
+        "remove it) and restart"
+    )
     with pytest.raises(KeyRefused, match=f"key {pgp_keys.fingerprint('expired')} expired on 2020-01-02"):
         keyring.refuse_expired()
 
@@ -161,25 +176,35 @@ def test_when_every_key_has_expired_nothing_can_be_encrypted(pgp_keys):
     keyring = load_recipients([str(pgp_keys.files["expired"])])
     with pytest.raises(NoUsableKey):
         keyring.usable()
-    assert keyring.notices() == ([f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02: nothing is "
-                                  "encrypted to it any more; put its renewed public key in FORMS_PGP_KEYS (or "
-                                  "remove it) and restart"], [])
+    assert keyring.notices() == (
+        [
+            f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02: nothing is "
+            "encrypted to it any more; put its renewed public key in FORMS_PGP_KEYS (or "
+            "remove it) and restart"
+        ],
+        [],
+    )
 
 
 def test_a_key_expiring_within_30_days_is_a_warning(pgp_keys, caplog):
     keyring = load_recipients([str(pgp_keys.files["expired"])])
-    soon = datetime.datetime(2019, 12, 20, tzinfo=datetime.timezone.utc)
+    soon = datetime.datetime(2019, 12, 20, tzinfo=datetime.UTC)
     with caplog.at_level(logging.WARNING):
-        assert keyring.notices(soon) == ([], [f"OpenPGP key {pgp_keys.fingerprint('expired')} expires on "
-                                              "2020-01-02: renew it"])
+        assert keyring.notices(soon) == (
+            [],
+            [f"OpenPGP key {pgp_keys.fingerprint('expired')} expires on 2020-01-02: renew it"],
+        )
     assert "renew it" in caplog.text
-    assert keyring.notices(datetime.datetime(2019, 11, 1, tzinfo=datetime.timezone.utc)) == ([], [])
+    assert keyring.notices(datetime.datetime(2019, 11, 1, tzinfo=datetime.UTC)) == ([], [])
 
 
-@pytest.mark.parametrize("setting, message", [
-    (["/nonexistent/key.asc"], "entry /nonexistent/key.asc is not a readable OpenPGP certificate"),
-    ([], "is an empty list"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (["/nonexistent/key.asc"], "entry /nonexistent/key.asc is not a readable OpenPGP certificate"),
+        ([], "is an empty list"),
+    ],
+)
 def test_unreadable_settings_stop_start_up(setting, message):
     with pytest.raises(KeyRefused, match=message):
         load_recipients(setting)
@@ -206,8 +231,10 @@ def test_the_encrypted_part_is_ascii_armor_that_gnupg_reads(pgp_keys):
     assert len(message) == len(wire) == sum(map(len, message))
     _, payload = message_from_bytes(wire, policy=policy.default).iter_parts()
     assert payload["Content-Type"] == 'application/octet-stream; name="encrypted.asc"'
-    assert (payload["Content-Description"], payload["Content-Transfer-Encoding"]) == ("OpenPGP encrypted message",
-                                                                                      "7bit")
+    assert (payload["Content-Description"], payload["Content-Transfer-Encoding"]) == (
+        "OpenPGP encrypted message",
+        "7bit",
+    )
     start = wire.index(b"-----BEGIN PGP MESSAGE-----\r\n")
     end = wire.index(b"-----END PGP MESSAGE-----\r\n") + len(b"-----END PGP MESSAGE-----\r\n")
     assert gpg(pgp_keys.home, "--decrypt", stdin=wire[start:end]) == inner

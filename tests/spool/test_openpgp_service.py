@@ -33,9 +33,13 @@ def pgp_settings(app_config, pgp_keys) -> dict:
 def test_posted_application_arrives_encrypted_and_decrypts_to_the_original(pgp_settings, pgp_keys, smtp_server):
     form = volunteer_form(resume=None, lang="en")
     with Gunicorn(settings=pgp_settings) as server:
-        response = requests.post(f"http://127.0.0.1:{server.port}/forms/volunteer", data=form,
-                                 files={"resume": ("CV Amina.pdf", RESUME, "application/pdf")},
-                                 headers={**SITE, **JSON}, timeout=30)
+        response = requests.post(
+            f"http://127.0.0.1:{server.port}/forms/volunteer",
+            data=form,
+            files={"resume": ("CV Amina.pdf", RESUME, "application/pdf")},
+            headers={**SITE, **JSON},
+            timeout=30,
+        )
         assert response.status_code == 202, response.text
         received = smtp_server.handler.wait_for(2, timeout=20)
     submission_id = response.json()["id"]
@@ -67,24 +71,37 @@ def test_the_protected_subject_inside_shows_the_name_as_typed(pgp_settings, pgp_
     client = create_app({**pgp_settings, "STAFF_LANGUAGE": staff_language}).test_client()
     name = ENCODED_NAMES[0]
     assert post(client, "volunteer", volunteer_form(name=name), JSON).status_code == 202
-    association = next(message for message in smtp_server.messages
-                       if message.rcpt_tos == ("volunteer@cch.example.org",))
+    association = next(
+        message for message in smtp_server.messages if message.rcpt_tos == ("volunteer@cch.example.org",)
+    )
     shown = as_shown(decrypted_bytes(pgp_keys, association.data))
-    assert (shown["Subject"], shown["Reply-To"]) == (VOLUNTEER_SUBJECTS[staff_language].format(name),
-                                                    "amina@example.org")
+    assert (shown["Subject"], shown["Reply-To"]) == (
+        VOLUNTEER_SUBJECTS[staff_language].format(name),
+        "amina@example.org",
+    )
 
 
-@pytest.mark.parametrize(("name", "reason", "loads"), [
-    ("revoked", "is revoked", ["-c", "import forms_service.wsgi"]),  # any start, a worker's too
-    ("expired", "expired on 2020-01-02", ["-m", "forms_service.startup"]),  # the master's check, before forking
-])
+@pytest.mark.parametrize(
+    ("name", "reason", "loads"),
+    [
+        ("revoked", "is revoked", ["-c", "import forms_service.wsgi"]),  # any start, a worker's too
+        ("expired", "expired on 2020-01-02", ["-m", "forms_service.startup"]),  # the master's check, before forking
+    ],
+)
 def test_unusable_key_stops_start_up_with_one_line(pgp_settings, pgp_keys, name, reason, loads):
     settings = {**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["good"]), str(pgp_keys.files[name])]}
-    result = subprocess.run([sys.executable, *loads], cwd=PROJECT,
-                            env=service_environment(settings), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, *loads],
+        cwd=PROJECT,
+        env=service_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 4
-    assert result.stderr == (f"forms_service: FORMS_PGP_KEYS key {pgp_keys.fingerprint(name)} {reason}: "
-                             "remove it or configure a valid key\n")
+    assert result.stderr == (
+        f"forms_service: FORMS_PGP_KEYS key {pgp_keys.fingerprint(name)} {reason}: remove it or configure a valid key\n"
+    )
 
 
 def test_with_the_only_key_expired_nothing_is_accepted_and_health_is_red(pgp_settings, pgp_keys, smtp_server):
@@ -106,8 +123,9 @@ def test_with_one_key_expired_mail_is_encrypted_to_the_others_only(pgp_settings,
     app = create_app({**pgp_settings, "PGP_KEYS": [str(pgp_keys.files["good"]), str(pgp_keys.files["expired"])]})
     client = app.test_client()
     assert post(client, "volunteer", volunteer_form(), JSON).status_code == 202
-    association = next(message for message in smtp_server.messages
-                       if message.rcpt_tos == ("volunteer@cch.example.org",))
+    association = next(
+        message for message in smtp_server.messages if message.rcpt_tos == ("volunteer@cch.example.org",)
+    )
     payload = list(association.parsed().iter_parts())[1].get_payload(decode=True)
     listing = gpg(pgp_keys.home, "--list-packets", stdin=payload).decode(errors="replace")
     assert listing.count(":pubkey enc packet:") == 1 and f"keyid {pgp_keys.encryption_key_id('good')}" in listing
@@ -132,9 +150,13 @@ def test_a_5_mb_application_decrypts_to_the_very_bytes_uploaded(pgp_settings, pg
     armored as it is spooled, and what GnuPG decrypts is the upload."""
     resume = samples.padded_pdf(RESUME_MAX_BYTES - 64 * 1024)  # the form's other fields fit in the cap too
     with Gunicorn(settings=pgp_settings) as server:
-        response = requests.post(f"http://127.0.0.1:{server.port}/forms/volunteer", data=volunteer_form(resume=None),
-                                 files={"resume": ("cv.pdf", resume, "application/pdf")},
-                                 headers={**SITE, **JSON}, timeout=60)
+        response = requests.post(
+            f"http://127.0.0.1:{server.port}/forms/volunteer",
+            data=volunteer_form(resume=None),
+            files={"resume": ("cv.pdf", resume, "application/pdf")},
+            headers={**SITE, **JSON},
+            timeout=60,
+        )
         assert response.status_code == 202, response.text
         received = smtp_server.handler.wait_for(2, timeout=60)
     association = next(message for message in received if message.rcpt_tos == ("volunteer@cch.example.org",))
@@ -144,15 +166,23 @@ def test_a_5_mb_application_decrypts_to_the_very_bytes_uploaded(pgp_settings, pg
 
 def test_without_gnupg_start_up_stops_with_one_line(pgp_settings, tmp_path):
     environment = {**service_environment(pgp_settings), "PATH": str(tmp_path)}  # no gpg on it
-    result = subprocess.run([sys.executable, "-m", "forms_service.startup"], cwd=PROJECT, env=environment,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "forms_service.startup"],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 4
-    assert result.stderr == ("forms_service: FORMS_PGP_KEYS needs GnuPG's gpg, which is not installed "
-                             "(Debian: apt-get install gnupg)\n")
+    assert result.stderr == (
+        "forms_service: FORMS_PGP_KEYS needs GnuPG's gpg, which is not installed (Debian: apt-get install gnupg)\n"
+    )
 
 
-def test_gnupg_gone_while_running_refuses_rather_than_sends_in_clear(pgp_settings, smtp_server, monkeypatch, tmp_path,
-                                                                    caplog):
+def test_gnupg_gone_while_running_refuses_rather_than_sends_in_clear(
+    pgp_settings, smtp_server, monkeypatch, tmp_path, caplog
+):
     """gnupg removed under a running service (an upgrade gone wrong): 503, nothing kept, health red, and the
     operator told why."""
     app = create_app(pgp_settings)
@@ -164,5 +194,8 @@ def test_gnupg_gone_while_running_refuses_rather_than_sends_in_clear(pgp_setting
     assert app.extensions["forms_spool"].stats().queued == 0 and smtp_server.messages == []
     assert "OpenPGP encryption failed: gpg cannot be run" in caplog.text
     assert client.get("/forms/healthz").status_code == 503
-    assert client.get("/forms/healthz", headers=OPERATOR).get_json()["spool"].startswith(
-        "OpenPGP encryption failed (gpg cannot be run")
+    assert (
+        client.get("/forms/healthz", headers=OPERATOR)
+        .get_json()["spool"]
+        .startswith("OpenPGP encryption failed (gpg cannot be run")
+    )

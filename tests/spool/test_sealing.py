@@ -94,26 +94,37 @@ def test_spool_key_setting_forms(tmp_path):
         assert sealer_from_config({"DATA_DIR": str(tmp_path), "SPOOL_KEY": setting}).unseal(sealed) == b"x"
 
 
-@pytest.mark.parametrize("setting", ["not-a-key", "[\"unterminated", "[]", []])
+@pytest.mark.parametrize("setting", ["not-a-key", '["unterminated', "[]", []])
 def test_bad_spool_key_stops_start_up(tmp_path, setting):
     with pytest.raises(ConfigError, match="^forms_service: FORMS_SPOOL_KEY "):
         spool_from_config({"DATA_DIR": str(tmp_path), "SPOOL_KEY": setting})
 
 
-@pytest.mark.parametrize("settings, named, says", [
-    ({}, "FORMS_SPOOL_KEY", "is unset"),
-    ({"SPOOL_KEY": ""}, "FORMS_SPOOL_KEY", "is unset"),  # FORMS_SPOOL_KEY= in an environment file
-    ({"SPOOL_KEY_FILE": "{tmp}/nowhere/spool.key"}, "FORMS_SPOOL_KEY_FILE", "cannot be read: No such file"),
-    ({"SPOOL_KEY_FILE": "{tmp}/data/spool.key"}, "FORMS_SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR"),
-    ({"SPOOL_KEY_FILE": "{tmp}/data/../data/keys/k"}, "FORMS_SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR"),
-    ({"SPOOL_KEY": "K", "SPOOL_KEY_FILE": "{tmp}/spool.key"}, "FORMS_SPOOL_KEY_FILE", "and FORMS_SPOOL_KEY are both"),
-])
+@pytest.mark.parametrize(
+    "settings, named, says",
+    [
+        ({}, "FORMS_SPOOL_KEY", "is unset"),
+        ({"SPOOL_KEY": ""}, "FORMS_SPOOL_KEY", "is unset"),  # FORMS_SPOOL_KEY= in an environment file
+        ({"SPOOL_KEY_FILE": "{tmp}/nowhere/spool.key"}, "FORMS_SPOOL_KEY_FILE", "cannot be read: No such file"),
+        ({"SPOOL_KEY_FILE": "{tmp}/data/spool.key"}, "FORMS_SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR"),
+        ({"SPOOL_KEY_FILE": "{tmp}/data/../data/keys/k"}, "FORMS_SPOOL_KEY_FILE", "is inside FORMS_DATA_DIR"),
+        (
+            {"SPOOL_KEY": "K", "SPOOL_KEY_FILE": "{tmp}/spool.key"},
+            "FORMS_SPOOL_KEY_FILE",
+            "and FORMS_SPOOL_KEY are both",
+        ),
+    ],
+)
 def test_the_service_never_makes_a_key_nor_takes_one_from_the_data_folder(tmp_path, settings, named, says):
     """Production gives the key from outside FORMS_DATA_DIR, or start-up stops; nothing is generated."""
     data_dir = tmp_path / "data"
     with pytest.raises(ConfigError) as refused:
-        spool_from_config({"DATA_DIR": str(data_dir),
-                           **{name: value.replace("{tmp}", str(tmp_path)) for name, value in settings.items()}})
+        spool_from_config(
+            {
+                "DATA_DIR": str(data_dir),
+                **{name: value.replace("{tmp}", str(tmp_path)) for name, value in settings.items()},
+            }
+        )
     assert str(refused.value).startswith(f"forms_service: {named} {says}")
     assert "\n" not in str(refused.value)
     assert not data_dir.exists() or [path.name for path in data_dir.iterdir()] == []
@@ -125,9 +136,11 @@ def test_the_key_file_an_older_version_made_is_named_not_used(tmp_path):
     ensure_key_file(data_dir / "spool.key")
     with pytest.raises(ConfigError) as refused:
         spool_from_config({"DATA_DIR": str(data_dir)})
-    assert str(refused.value) == (f"forms_service: FORMS_SPOOL_KEY is unset and {data_dir}/spool.key, made by an"
-                                  " older version, holds the key: move it into FORMS_SPOOL_KEY and delete the file"
-                                  " (deploy/README.md)")
+    assert str(refused.value) == (
+        f"forms_service: FORMS_SPOOL_KEY is unset and {data_dir}/spool.key, made by an"
+        " older version, holds the key: move it into FORMS_SPOOL_KEY and delete the file"
+        " (deploy/README.md)"
+    )
 
 
 def test_rows_no_key_opens_are_the_start_up_problem_and_stay(tmp_path):
@@ -221,7 +234,7 @@ def test_sealing_a_piece_at_a_time_makes_a_token_fernet_opens(spool_key, size):
     and its length is what sealed_size promised, the spool's room for it."""
     data = os.urandom(size)
     pieces = []
-    Sealer([spool_key]).seal_into([data[:size // 3], memoryview(data)[size // 3:]], pieces.append)
+    Sealer([spool_key]).seal_into([data[: size // 3], memoryview(data)[size // 3 :]], pieces.append)
     token = b"".join(pieces)
     assert len(token) == sealed_size(size) == len(Fernet(spool_key).encrypt(data))
     assert Fernet(spool_key).decrypt(token) == data

@@ -31,8 +31,9 @@ from tests.spool.conftest import FAST_RETRY, opened, outgoing
 def raw_rows(spool: Spool) -> list[tuple]:
     """The table as another process would see it, through a separate connection."""
     with sqlite3.connect(spool.path) as db:
-        return db.execute("SELECT s.id, o.submission_id, s.state, s.attempts, s.next_attempt_at, s.last_error"
-                          f" FROM {MESSAGES}").fetchall()
+        return db.execute(
+            f"SELECT s.id, o.submission_id, s.state, s.attempts, s.next_attempt_at, s.last_error FROM {MESSAGES}"
+        ).fetchall()
 
 
 def test_accepted_submission_survives_sigkill_right_after_accept(spool, sealer):
@@ -114,8 +115,9 @@ def test_a_composed_message_is_spooled_as_encoded_whole(spool, size):
     the bytes the message makes at once: the row sized by its len(), every byte of it sealed."""
     attachment = mime.attachment(os.urandom(size), "application/pdf", "cv.pdf")
     message = mime.message([("Subject", "t")], mime.multipart("mixed", [mime.text("Bonjour", "plain"), attachment]))
-    spool.accept("composed", [OutgoingMail("<composed.1@forms.test>", "forms@association.test",
-                                           ("box@example.org",), message)])
+    spool.accept(
+        "composed", [OutgoingMail("<composed.1@forms.test>", "forms@association.test", ("box@example.org",), message)]
+    )
     (entry,) = spool.claim("worker", 60, 10)
     assert opened(entry) == bytes(message) and len(entry.mail.data) == len(bytes(message))
 
@@ -199,7 +201,9 @@ def test_release_makes_rows_claimable_without_counting_an_attempt(spool):
     assert again.attempts == 0
 
 
-@pytest.mark.parametrize("attempts, low, high", [(1, 1, 2), (2, 2, 4), (3, 4, 8), (4, 8, 16), (5, 15, 30), (500, 15, 30)])
+@pytest.mark.parametrize(
+    "attempts, low, high", [(1, 1, 2), (2, 2, 4), (3, 4, 8), (4, 8, 16), (5, 15, 30), (500, 15, 30)]
+)
 def test_backoff_grows_within_bounds_with_jitter(attempts, low, high):
     policy = RetryPolicy(base_seconds=1, max_seconds=30)
     delays = [policy.delay(attempts) for _ in range(300)]
@@ -321,8 +325,10 @@ def test_each_row_keeps_its_kind_through_claims_splits_and_death(spool):
     (part,) = spool.split(association.id, [("kind@example.org",)])
     spool.dead(part, "PermanentRelayError: recipients refused: 550")
     spool.dead(receipt.id, "expired after TemporaryRelayError: 451")
-    assert {(entry.id, entry.kind) for entry in spool.list_dead()} == {(part, ASSOCIATION),
-                                                                     (receipt.id, ACKNOWLEDGEMENT)}
+    assert {(entry.id, entry.kind) for entry in spool.list_dead()} == {
+        (part, ASSOCIATION),
+        (receipt.id, ACKNOWLEDGEMENT),
+    }
     assert spool.dead_copies() == 1
 
 
@@ -343,8 +349,11 @@ def test_a_spool_file_from_before_kinds_is_migrated_at_open(spool_path, sealer):
     spool_path.parent.mkdir(mode=0o700)
     with sqlite3.connect(spool_path) as db:
         db.executescript(OLD_SCHEMA)
-        db.execute("INSERT INTO outgoing (submission_id, sealed, state, created_at, queued_at, next_attempt_at)"
-                   " VALUES ('old', ?, 'dead', 1, 1, 1)", (sealer.seal(outgoing("old").dumps()),))
+        db.execute(
+            "INSERT INTO outgoing (submission_id, sealed, state, created_at, queued_at, next_attempt_at)"
+            " VALUES ('old', ?, 'dead', 1, 1, 1)",
+            (sealer.seal(outgoing("old").dumps()),),
+        )
     first, second = Spool(spool_path, sealer), Spool(spool_path, sealer)  # two workers opening it
     assert [(entry.submission_id, entry.kind) for entry in second.list_dead()] == [("old", None)]
     assert first.dead_copies() == 1

@@ -148,8 +148,7 @@ def test_a_row_rewritten_while_its_signature_is_checked_is_not_taken_for_forged(
     old, new = Fernet.generate_key(), Fernet.generate_key()
     mail, composed = application(300_000)
     Spool(spool_path, Sealer([old, new])).accept("rewritten", [mail])
-    spool = Spool(spool_path, RotatedWhileChecked([old, new], Spool(spool_path, Sealer([new, old])).reseal),
-                  SLOW_RETRY)
+    spool = Spool(spool_path, RotatedWhileChecked([old, new], Spool(spool_path, Sealer([new, old])).reseal), SLOW_RETRY)
     assert deliverer(spool, partial(Relay, app)).deliver_all() == 1
     assert spool.list_dead() == [] and smtp_server.messages == []
     assert [row[1:] for row in schedule(spool_path)] == [("queued", 1, "TokenChanged")]
@@ -169,8 +168,11 @@ def test_a_row_deleted_while_sent_is_not_recorded_as_failed(app, spool, smtp_ser
         assert deliverer(spool, partial(Interrupting, app, elsewhere)).deliver_all() == 1
     assert smtp_server.messages == []
     assert "was gone while sent" in caplog.text
-    assert not [record for record in caplog.records
-                if record.name.startswith("forms_service") and record.levelno >= logging.WARNING]
+    assert not [
+        record
+        for record in caplog.records
+        if record.name.startswith("forms_service") and record.levelno >= logging.WARNING
+    ]
 
 
 def test_a_tampered_row_goes_dead_and_nothing_is_sent(app, spool, smtp_server):

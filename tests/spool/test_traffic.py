@@ -94,7 +94,8 @@ def test_the_service_holds_its_deliveries_while_it_answers(make_app, spool, smtp
     in the spool; once requests stop, it goes without anyone asking."""
     app = make_app()
     deliverer = app.extensions[DELIVERER_EXTENSION] = make_deliverer(
-        app, spool, traffic=Traffic(quiet_seconds=0.05, patience_seconds=60))
+        app, spool, traffic=Traffic(quiet_seconds=0.05, patience_seconds=60)
+    )
     go = threading.Event()
     app.add_url_rule("/slow", "slow", lambda: str(go.wait(30)))
     start_delivery(app)
