@@ -3,32 +3,44 @@
 A word processor fetches a linked template or image as soon as it opens a
 document: a template can bring macros in after every check here, and a UNC
 path (\\\\host\\share) makes Windows send the reader's credentials hash and
-tells the sender when the file was opened. Embedded OLE objects, packages
-and ActiveX controls are programs in their own right; ODF event listeners
-and scripts run macros. All of these are refused.
+tells the sender when the file was opened. Embedded OLE objects, packages,
+ActiveX controls and imported chunks (altChunk) are programs or files in
+their own right; ODF event listeners and scripts run macros. All of these
+are refused.
 
-Links are refused too, whatever they point to (issue 12): a DOCX names every
-target outside its package by a relationship with TargetMode="External", and
-nothing promises that Word checks a relationship's type or the element using
-it before resolving it (a "hyperlink" to https can be named as the attached
-template), so telling a link that waits for a click from one fetched on
-opening would mean trusting the sender's package. An ODT's outside references
-are xlink:href values, refused the same way. The submitter is asked for a PDF,
-whose checks (active_pdf.py) can tell a link from an action.
+A link waits for a click, as in a PDF, so links to the web, mail and phone
+(http, https, mailto, tel) are accepted: Word makes one of every address
+typed in a CV. In an ODT they are xlink:href values of text:a and draw:a;
+every other reference outside the package is refused. A DOCX names what is
+outside by a relationship with TargetMode="External", and a relationship's
+declared type promises nothing about what uses it: a "hyperlink" to https
+can be named by the attached template or by an image that is loaded on
+opening. So an external relationship is accepted only as a hyperlink to one
+of those schemes, and only if everything in its part that names it is a
+hyperlink (w:hyperlink, a:hlinkClick); any other external relationship is
+refused, whatever its use.
 
-XML parts are read with expat directly, in bounded chunks, and any DTD is
-refused: office suites never write one, and without a DTD there are no
-entities to expand (billion laughs) or to fetch.
+XML parts are read with expat directly, in bounded chunks, counting each
+part's elements and depth against the upload's budget (budget.py), and any
+DTD is refused: office suites never write one, and without a DTD there are
+no entities to expand (billion laughs) or to fetch.
 """
 
 from __future__ import annotations
 
+import re
 import zipfile
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 from xml.parsers import expat
 
+from .budget import MAX_ELEMENTS_PER_PART, MAX_XML_DEPTH, Budget, OverBudget
+
 READ_CHUNK = 64 * 1024
+ELEMENTS_PER_SPEND = 256  # elements read between two spends (each looks at the clock)
+# A link's target: only these schemes, with a host for the web, and no control characters anywhere.
+CLICKABLE = re.compile(r"(?:https?://[^/\\\s]|mailto:|tel:)[^\x00-\x1f\x7f]*\Z", re.IGNORECASE)
 
 # Office Open XML: relationship types end with a name; strict and transitional URIs differ before it.
 ACTIVE_RELATIONSHIPS = frozenset(
@@ -46,6 +58,7 @@ ACTIVE_RELATIONSHIPS = frozenset(
 ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
 RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships Relationship"
+HYPERLINKS = frozenset({"hyperlink", "hlinkClick"})  # local names: w:hyperlink, DrawingML's a:hlinkClick
 
 # OpenDocument, by namespace URI (prefixes are the author's choice).
 OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0 "
@@ -53,43 +66,89 @@ SCRIPT = "urn:oasis:names:tc:opendocument:xmlns:script:1.0 "
 PRESENTATION = "urn:oasis:names:tc:opendocument:xmlns:presentation:1.0 "
 XLINK_HREF = "http://www.w3.org/1999/xlink href"
 ODF_SCRIPTS = frozenset({SCRIPT + "event-listener", PRESENTATION + "event-listener", OFFICE + "script"})
+ODF_LINKS = frozenset(
+    {"urn:oasis:names:tc:opendocument:xmlns:text:1.0 a", "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0 a"}
+)
 
 
 class NoDTD(expat.ExpatError):
     """An XML part declared a DTD; office suites never write one, so the package is damaged."""
 
 
-def docx_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:
-    """True if the Word package has any outside relationship, embeds objects or controls, or carries VBA."""
+def docx_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool:
+    """True if the Word package fetches, embeds or runs anything on opening (see the module)."""
     if any(name.lower().startswith(ACTIVE_PARTS) for name in names):
         return True
-    for _tag, attributes in _start_tags(archive, "[Content_Types].xml"):
-        if any(marker in attributes.get("ContentType", "").lower() for marker in ACTIVE_CONTENT_TYPES):
+    if _any_start_tag(archive, "[Content_Types].xml", budget, _active_content_type):
+        return True
+    links: defaultdict[str, set[str]] = defaultdict(set)  # part (lower case) -> ids of its links
+
+    def acts(tag: str, attributes: dict[str, str]) -> bool:
+        if tag != RELATIONSHIP:
+            return False
+        kind = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower()
+        if attributes.get("TargetMode", "").strip().lower() == "external":
+            if kind != "hyperlink" or not CLICKABLE.match(attributes.get("Target", "")):
+                return True
+            links[_source(rels)].add(_reference(attributes.get("Id", "")))
+        return kind in ACTIVE_RELATIONSHIPS
+
+    for rels in sorted(name for name in names if name.lower().endswith(".rels")):
+        if _any_start_tag(archive, rels, budget, acts):
             return True
     return any(
-        tag == RELATIONSHIP and _relationship_acts(attributes)
-        for rels in sorted(name for name in names if name.lower().endswith(".rels"))
-        for tag, attributes in _start_tags(archive, rels)
+        _any_start_tag(archive, name, budget, _names_other_than_a_link(links[name.lower()]))
+        for name in sorted(names)
+        if name.lower() in links
     )
 
 
-def _relationship_acts(attributes: dict[str, str]) -> bool:
-    """An active relationship type, or any target outside the package (a hyperlink's too: see the module)."""
-    kind = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower()
-    return kind in ACTIVE_RELATIONSHIPS or attributes.get("TargetMode", "").strip().lower() == "external"
+def _active_content_type(_tag: str, attributes: dict[str, str]) -> bool:
+    return any(marker in attributes.get("ContentType", "").lower() for marker in ACTIVE_CONTENT_TYPES)
 
 
-def odt_acts(archive: zipfile.ZipFile, names: set[str]) -> bool:
-    """True if any XML part of the ODF package has scripts, event listeners or an outside reference.
+def _source(rels: str) -> str:
+    """The part (lower case, as OPC compares names) whose relationships `rels` holds:
+    word/_rels/document.xml.rels -> word/document.xml."""
+    folder, _, name = rels.lower().rpartition("/")
+    parent, _, marker = folder.rpartition("/") if "/" in folder else ("", "", folder)
+    return f"{parent}/{name[: -len('.rels')]}".lstrip("/") if marker == "_rels" else ""
+
+
+def _reference(value: str) -> str:
+    """A relationship id as compared here: case and surrounding spaces ignored, so no spelling escapes."""
+    return value.strip().lower()
+
+
+def _names_other_than_a_link(ids: set[str]) -> Callable[[str, dict[str, str]], bool]:
+    """A test of start tags: does anything but a hyperlink's r:id name one of the relationships `ids`?"""
+
+    def names(tag: str, attributes: dict[str, str]) -> bool:
+        return any(
+            _reference(value) in ids
+            and not (tag.rsplit(" ", 1)[-1] in HYPERLINKS and attribute.rsplit(" ", 1)[-1] == "id")
+            for attribute, value in attributes.items()
+        )
+
+    return names
+
+
+def odt_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool:
+    """True if any XML part of the ODF package has scripts, event listeners or an outside reference
+    other than a link to the web, mail or phone.
 
     Every part is read, not only content.xml and styles.xml: an embedded
     object ("Object 1/content.xml") is loaded with the document too.
     """
     return any(
-        tag in ODF_SCRIPTS or not _inside_package(attributes.get(XLINK_HREF, ""))
-        for name in sorted(names)
-        if name.lower().endswith(".xml")
-        for tag, attributes in _start_tags(archive, name)
+        _any_start_tag(archive, name, budget, _odf_acts) for name in sorted(names) if name.lower().endswith(".xml")
+    )
+
+
+def _odf_acts(tag: str, attributes: dict[str, str]) -> bool:
+    href = attributes.get(XLINK_HREF)
+    return (
+        tag in ODF_SCRIPTS or bool(href) and not (_inside_package(href) or tag in ODF_LINKS and CLICKABLE.match(href))
     )
 
 
@@ -125,28 +184,53 @@ def _inside_package(href: str) -> bool:
     return True
 
 
-def _start_tags(archive: zipfile.ZipFile, name: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """Start tags of one XML part ("namespace-uri local-name", attributes), read in bounded chunks.
+def _any_start_tag(
+    archive: zipfile.ZipFile, name: str, budget: Budget, test: Callable[[str, dict[str, str]], bool]
+) -> bool:
+    """True if `test` holds for a start tag ("namespace-uri local-name", attributes) of XML part `name`.
 
-    The caller has already inflated every part under the package caps, so
-    reading a part again is bounded too. An empty part has no tags (LibreOffice
-    writes an empty Configurations2/accelerator/current.xml). Raises
-    expat.ExpatError on bad XML or a DTD.
+    The part is read in bounded chunks, and expat stops at the first tag
+    found. Each element is spent from the budget; past MAX_ELEMENTS_PER_PART
+    in this part or MAX_XML_DEPTH open at once, reading stops (OverBudget).
+    An empty part has no tags (LibreOffice writes an empty
+    Configurations2/accelerator/current.xml). Raises expat.ExpatError on bad
+    XML or a DTD.
     """
-    found: list[tuple[str, dict[str, str]]] = []
+    counts = [0, 0]  # elements read, elements open
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        counts[0] += 1
+        counts[1] += 1
+        if counts[0] % ELEMENTS_PER_SPEND == 0:
+            budget.spend("elements", ELEMENTS_PER_SPEND)
+        if counts[0] > MAX_ELEMENTS_PER_PART or counts[1] > MAX_XML_DEPTH:
+            raise OverBudget(name)
+        if test(tag, attributes):
+            raise _Found
+
+    def end(_tag: str) -> None:
+        counts[1] -= 1
+
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.StartElementHandler = lambda tag, attributes: found.append((tag, attributes))
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
     empty = True
-    with archive.open(name) as part:
-        while chunk := part.read(READ_CHUNK):
-            empty = False
-            parser.Parse(chunk, False)
-            yield from found
-            found.clear()
-    if not empty:
-        parser.Parse(b"", True)
-        yield from found
+    try:
+        with archive.open(name) as part:
+            while chunk := part.read(READ_CHUNK):
+                budget.spend("inflated", len(chunk))
+                empty = False
+                parser.Parse(chunk, False)
+        if not empty:
+            parser.Parse(b"", True)
+    except _Found:
+        return True
+    return False
+
+
+class _Found(Exception):
+    """What a test looked for is in the part: reading it stops there."""
 
 
 def _refuse_dtd(*_declaration) -> None:

@@ -1,36 +1,41 @@
 """Finding what in a PDF acts on its own once opened: scripts, launched programs, files inside.
 
-A tight scanner rather than a PDF library: it reads the object syntax the
-way readers do (names with #xx escapes decoded, strings and comments
-skipped, stream data skipped) and inflates object streams, where Word and
-LibreOffice put every dictionary, under a byte budget. It looks for names,
-not for a model of the document, so there is little to get wrong and
-nothing that interprets the file further than needed.
+A tight scanner rather than a PDF library: one pass over the object syntax,
+read the way readers do (names with #xx escapes decoded, strings, comments
+and stream data skipped), and over the object streams it inflates, where
+Word and LibreOffice put every dictionary. It looks for names, not for a
+model of the document, so there is little to get wrong and nothing that
+interprets the file further than needed.
 
 Refused: JavaScript, launch and remote actions, additional actions (/AA),
 forms that submit or import, embedded files and attachments, rich media
 and XFA (which carries its own scripts), and an /OpenAction other than
 going to a page. Web links (/URI in a link) stay: they act only when clicked.
 
-An object stream this scanner cannot inflate (another filter, damaged
-data, over budget) is refused rather than trusted: what it hides cannot be
-checked, and honest producers compress object streams with Flate only.
+What a reader could see but this pass cannot is refused as damaged rather
+than trusted: an object stream it cannot inflate (another filter, damaged
+data; honest producers use Flate), an object header inside a span it
+skipped as a string, comment or stream data (a reader sent there by the
+cross-reference table would read an object this pass never saw: honest
+files have none, and random compressed bytes almost never do), an object
+stream entry that starts inside a string.
 
-A reader goes where the cross-reference table sends it, even into what this
-scanner skipped as a string, comment or stream's data. So wherever a skipped
-span holds an object header ("12 0 obj"), the scanner reads on from there
-too; honest files have none, and random compressed bytes almost never do.
+Every step is linear and counted against the upload's budget (budget.py):
+each byte is read once (an object stream's content once more, inflated),
+and what an /OpenAction needs is recorded during the pass (where each
+object is defined, which dictionaries are a plain GoTo), so following one
+reads nothing again.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 
-MAX_EXTRA_BYTES = 16 * 1024 * 1024  # read beyond the file itself: object streams inflated, skipped spans again
-MAX_DEPTH = 4  # object streams and skipped spans inside each other; honest files need 1
+from .budget import MAX_DEFINITIONS, MAX_PDF_DEPTH, Budget, OverBudget
 
 ACTIVE_NAMES = frozenset(
     {
@@ -55,184 +60,229 @@ OBJECT_STREAM_KEYS = frozenset({b"Type", b"ObjStm", b"N", b"First", b"Length", b
 
 _WS = rb"[\x00\t\n\x0c\r ]"
 _REGULAR = rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]"
-# One match per token that matters; "<" that opens no hex string and other bytes are passed over.
+# One match per token that matters; numbers, keywords and a "<" that opens no hex string are passed over.
 TOKEN = re.compile(
     rb"(?P<name>/" + _REGULAR + rb"*)"
-    rb"|(?P<dict><<|>>)"
+    rb"|(?P<open><<|\[)|(?P<close>>>|\])"
     rb"|(?P<skipped>%[^\r\n]*|\((?:[^()\\]|\\.)*\)|<[0-9A-Fa-f\x00\t\n\x0c\r ]*>)"  # comment, flat string, hex
     rb"|(?P<nested>\()"  # a string with parentheses inside: counted by _string_end
     rb"|(?P<obj>(?<![A-Za-z])obj(?![A-Za-z]))"
     rb"|(?P<stream>(?<![A-Za-z])stream(?=[\r\n]))",
     re.DOTALL,
 )
+TOKENS_PER_SPEND = 256
+PARENTHESIS = re.compile(rb"(?<!\\)(?:\\\\)*([()])")  # one not escaped: after an even run of backslashes
 ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
-STRING_EVENT = re.compile(rb"\\.|[()]", re.DOTALL)
+HEADER = re.compile(rb"(?<![0-9])(\d+)" + _WS + rb"+\d+" + _WS + rb"+\Z")  # before "obj", within a window:
+HEADER_WINDOW = 32  # "4294967295 65535 " is 17 bytes
 OBJECT = re.compile(rb"(?<![0-9])(\d+)" + _WS + rb"+\d+" + _WS + rb"+obj(?![A-Za-z])")
 # What an /OpenAction (or the object it refers to) starts with.
 VALUE = re.compile(_WS + rb"*(?:(?P<array>\[)|(?P<dict><<)|(?P<ref>\d+)" + _WS + rb"+\d+" + _WS + rb"+R)")
 ENCRYPTED = re.compile(rb"/Encrypt(?!" + _REGULAR + rb")")  # only chooses which refusal to explain
 FIRST = re.compile(rb"/First" + _WS + rb"*(\d+)")
+PAIR = re.compile(rb"(\d+)" + _WS + rb"+(\d+)")
 
 
-def refusal(data: bytes) -> str | None:
-    """The refusal code (a key of fields.ERRORS) for a PDF that acts on its own or cannot be checked."""
-    scan = _Scan()
-    scan.read(data)
-    if scan.names & ACTIVE_NAMES:
+class _Active(Exception):
+    """The PDF acts once opened: the answer is known before the end of the pass."""
+
+
+class _Unreadable(Exception):
+    """The PDF cannot be read as a reader would (see the module): the answer is known too."""
+
+
+def refusal(data: bytes, budget: Budget) -> str | None:
+    """The refusal code (a key of fields.ERRORS) for a PDF that acts on its own or cannot be checked.
+
+    Raises OverBudget for a PDF that needs more work to check than any honest one.
+    """
+    scan = _Scan(budget)
+    try:
+        scan.read(data, in_object_stream=False)
+    except _Active:
         return "file_active"
-    if scan.unreadable:  # before /OpenAction, whose target may be in what could not be read
+    except _Unreadable:
         return "file_encrypted" if ENCRYPTED.search(data) else "file_damaged"
-    if any(scan.runs_action(buffer, position) for buffer, position in scan.open_actions):
+    if any(scan.runs_action(key, position) for key, position in scan.open_actions):
         return "file_active"
     return None
 
 
 class _Scan:
-    """What one pass over a PDF found: names, /OpenAction values, objects by number, and budget."""
+    """What one pass over a PDF found: /OpenAction values, objects by number, plain GoTo dictionaries."""
 
-    def __init__(self) -> None:
-        self.names: set[bytes] = set()
-        self.open_actions: list[tuple[bytes, int]] = []
-        self.objects: defaultdict[int, list[tuple[bytes, int]]] = defaultdict(list)
-        self.budget = MAX_EXTRA_BYTES
-        self.unreadable = False
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.buffers: list[bytes] = []  # the file, then each object stream's content
+        self.open_actions: list[tuple[int, int]] = []  # (buffer, position after the name)
+        self.objects: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)  # number -> (buffer, position)
+        self.plain_goto: set[tuple[int, int]] = set()  # (buffer, position after "<<")
 
-    def read(self, buffer: bytes, depth: int = 0, object_stream: bool = False) -> None:
-        """Collect names and /OpenAction values from object syntax, and from what it skips that may hide objects.
+    def read(self, buffer: bytes, in_object_stream: bool) -> list[tuple[int, int]]:
+        """Read one buffer's object syntax: names, containers, objects, and object streams within.
 
-        Depth 0 is the file; deeper reads are object streams and skipped spans.
+        Returns an object stream's strings and comments: no object may start inside one.
         """
-        object_start, object_names = 0, set()
-        for kind, value, end in _tokens(buffer, 0, streams=not object_stream):
-            if self.unreadable:
-                return  # the answer is known: no more work for a hostile file
+        key = len(self.buffers)
+        self.buffers.append(buffer)
+        spans: list[tuple[int, int]] = []  # strings and comments: where no object may start
+        containers: list[bytes] = []  # b"<" or b"[" for each one open
+        # Dictionaries that may be an action: [depth inside, doubts when opened, /S value, start]. A doubt
+        # is a /Next (a chained action) or a mismatched bracket seen since: either spoils a plain GoTo.
+        candidates: list[list] = []
+        doubts, previous, object_start, names = 0, None, 0, set()
+        for kind, value, end in _tokens(buffer, self.budget, streams=not in_object_stream):
             if kind == "name":
-                self.names.add(value)
-                object_names.add(value)
+                if value in ACTIVE_NAMES:
+                    raise _Active
                 if value == b"OpenAction":
-                    self.open_actions.append((buffer, end))
+                    self.open_actions.append((key, end))
+                doubts += value == b"Next"
+                if candidates and candidates[-1][0] == len(containers):
+                    top = candidates[-1]
+                    top[2] = value if previous == b"S" else top[2]
+                names.add(value)
+            elif kind == "open":
+                containers.append(value)
+                if len(containers) > MAX_PDF_DEPTH:
+                    raise OverBudget("depth")
+                if value == b"<" and (len(containers) == 1 or previous == b"OpenAction"):
+                    candidates.append([len(containers), doubts, None, end])
+            elif kind == "close":
+                if containers and containers.pop() != value:
+                    doubts += 1  # "]" closing a dictionary or ">>" an array: readers may read on
+                if candidates and candidates[-1][0] > len(containers):
+                    depth, at_open, action, start = candidates.pop()
+                    if action == b"GoTo" and doubts == at_open:
+                        self.plain_goto.add((key, start))
             elif kind == "obj":
-                object_start, object_names = end, set()
+                object_start, names = end, set()
+                if not in_object_stream:  # there the word is meaningless
+                    self._define(key, buffer, *value)
             elif kind == "skipped":
-                self._skipped(buffer, *value, depth)
+                if in_object_stream:
+                    spans.append(value)
+                else:
+                    self._no_object_inside(buffer, *value)
             elif kind == "stream":
-                self._skipped(buffer, *value, depth)
-                raw = buffer[value[0] : value[1]]
-                if b"ObjStm" in object_names or {b"N", b"First"} <= object_names:
-                    self._object_stream(buffer[object_start : value[0]], object_names, raw, depth)
-        for match in OBJECT.finditer(buffer) if depth == 0 else ():
-            self.objects[int(match[1])].append((buffer, match.end()))
+                self._no_object_inside(buffer, *value)
+                if b"ObjStm" in names or {b"N", b"First"} <= names:
+                    self._object_stream(buffer[object_start : value[0]], names, buffer[value[0] : value[1]])
+                object_start, names = end, set()
+            previous = value if kind == "name" else None
+        return spans
 
-    def _skipped(self, buffer: bytes, start: int, end: int, depth: int) -> None:
-        """Read on from the first object header in a skipped span, to the end, as a reader sent
-        there by the cross-reference table would; a reader needs that header, so spans without one are data."""
-        header = OBJECT.search(buffer, start, end)
-        if header and self._spend(len(buffer) - header.start(), depth):
-            self.read(buffer[header.start() :], depth + 1)
+    def _define(self, key: int, buffer: bytes, start: int, end: int) -> None:
+        """Record the object whose header ends with the keyword "obj" at `start`.
 
-    def _object_stream(self, head: bytes, names: set[bytes], raw: bytes, depth: int) -> None:
-        """Read the objects packed in an object stream, or mark the PDF unreadable."""
-        if self.unreadable:
-            return  # the budget may be spent: nothing more is inflated
+        Writers put the number just before ("12 0 obj"); a keyword without one
+        leaves what a reader makes of it unknown.
+        """
+        self.budget.spend("objects")
+        header = HEADER.search(buffer, max(0, start - HEADER_WINDOW), start)
+        if header is None:
+            raise _Unreadable
+        self.objects[int(header[1])].append((key, end))
+
+    def _no_object_inside(self, buffer: bytes, start: int, end: int) -> None:
+        """A skipped span holding an object header hides an object from this pass (see the module)."""
+        if buffer.find(b"obj", start, end) >= 0 and OBJECT.search(buffer, start, end):
+            raise _Unreadable
+
+    def _object_stream(self, head: bytes, names: set[bytes], raw: bytes) -> None:
+        """Read the objects packed in an object stream, recording where each one starts."""
+        self.budget.spend("streams")
         first = FIRST.search(ESCAPE.sub(_unescape, head))
         if not names <= OBJECT_STREAM_KEYS or first is None:
-            self.unreadable = True
-            return
+            raise _Unreadable
         content = raw
         if b"FlateDecode" in names:
             try:
-                content = zlib.decompressobj().decompress(raw, self.budget + 1)
+                content = zlib.decompressobj().decompress(raw, self.budget.left["stream_bytes"] + 1)
             except zlib.error:
-                self.unreadable = True
-                return
-        if not self._spend(len(content), depth):
-            return
-        self.read(content, depth + 1, object_stream=True)
+                raise _Unreadable from None
+        self.budget.spend("stream_bytes", len(content))
+        key = len(self.buffers)
+        spans = self.read(content, in_object_stream=True)
         start = int(first[1])
-        numbers = [int(number) for number in re.findall(rb"\d+", content[:start])]
-        for number, offset in zip(numbers[::2], numbers[1::2], strict=False):
-            self.objects[number].append((content, start + offset))
+        starts = [span_start for span_start, _ in spans]
+        for pair in PAIR.finditer(content, 0, start):
+            self.budget.spend("objects")
+            position = start + int(pair[2])
+            inside = bisect.bisect_right(starts, position) - 1
+            if inside >= 0 and position < spans[inside][1] and position != starts[inside]:
+                raise _Unreadable
+            self.objects[int(pair[1])].append((key, position))
 
-    def _spend(self, size: int, depth: int) -> bool:
-        """Take `size` bytes from the budget for one more read; past it or too deep, the PDF is unreadable."""
-        self.budget -= size
-        if self.budget < 0 or depth >= MAX_DEPTH:
-            self.unreadable = True
-        return not self.unreadable
-
-    def runs_action(self, buffer: bytes, position: int, references: int = 1) -> bool:
+    def runs_action(self, key: int, position: int, follow: bool = True) -> bool:
         """True unless the value at `position` is a destination or a plain GoTo action.
 
         One reference is followed (to every definition of that object number,
         as incremental updates may redefine it); anything unresolved runs.
         """
-        value = VALUE.match(buffer, position)
+        value = VALUE.match(self.buffers[key], position)
         if value is None:
             return True
         if value["array"]:
             return False
         if value["dict"]:
-            return not _is_plain_goto(buffer, value.end())
-        places = self.objects.get(int(value["ref"])) if references else None
-        return not places or any(self.runs_action(place, at, references - 1) for place, at in places)
+            return (key, value.end()) not in self.plain_goto
+        if not follow:
+            return True
+        self.budget.spend("references")
+        places = self.objects.get(int(value["ref"]), ())
+        if len(places) > MAX_DEFINITIONS:
+            raise OverBudget("definitions")
+        return not places or any(self.runs_action(*place, follow=False) for place in places)
 
 
-def _is_plain_goto(buffer: bytes, position: int) -> bool:
-    """The dictionary opened just before `position` is /S /GoTo with no /Next action chained."""
-    depth, previous, action = 1, None, None
-    for kind, value, _end in _tokens(buffer, position, streams=False):
-        if kind == "name":
-            if value == b"Next":
-                return False
-            if depth == 1 and previous == b"S":
-                action = value
-            previous = value
-        elif kind in ("<<", ">>"):
-            depth += 1 if kind == "<<" else -1
-            if depth == 0:
-                break
-    return action == b"GoTo"
+def _tokens(buffer: bytes, budget: Budget, streams: bool) -> Iterator[tuple[str, object, int]]:
+    """(kind, value, end) of what matters in PDF object syntax, each token spent from the budget.
 
-
-def _tokens(buffer: bytes, position: int, streams: bool) -> Iterator[tuple[str, object, int]]:
-    """(kind, value, end) of what matters in PDF object syntax from `position`.
-
-    Kinds: "name" (escapes decoded), "<<", ">>", "obj", "stream" (value: the
-    data's span, ending at the first "endstream" as readers find it) and
-    "skipped" (value: the span of a string or comment).
+    Kinds: "name" (escapes decoded), "open" and "close" (value: b"<" for a
+    dictionary, b"[" for an array), "obj", "stream" (value: the data's span,
+    ending at the first "endstream" as readers find it) and "skipped" (value:
+    the span of a string or comment).
     """
-    while match := TOKEN.search(buffer, position):
-        kind, position = match.lastgroup, match.end()
-        if kind == "name":
-            name = match[0][1:]
-            yield kind, ESCAPE.sub(_unescape, name) if b"#" in name else name, position
-        elif kind == "dict":
-            yield match[0].decode(), None, position
-        elif kind == "obj":
-            yield kind, None, position
-        elif kind == "stream":
-            if not streams:
-                continue  # object streams hold no streams: the word is meaningless there
-            start = position + (2 if buffer.startswith(b"\r\n", position) else 1)
-            stop = buffer.find(b"endstream", start)
-            stop = len(buffer) if stop < 0 else stop
-            yield kind, (start, stop), stop
-            position = stop
+    position, count = 0, 0
+    while True:
+        for match in TOKEN.finditer(buffer, position):
+            count += 1
+            if count == TOKENS_PER_SPEND:
+                budget.spend("tokens", count)
+                count = 0
+            kind, position = match.lastgroup, match.end()
+            if kind == "name":
+                name = match[0][1:]
+                yield kind, ESCAPE.sub(_unescape, name) if b"#" in name else name, position
+            elif kind == "open" or kind == "close":
+                yield kind, b"[" if match[0] in b"[]" else b"<", position
+            elif kind == "skipped" or kind == "obj":
+                yield kind, (match.start(), position), position
+            elif kind == "nested":
+                position = _string_end(buffer, position, budget)
+                yield "skipped", (match.start(), position), position
+                break  # read on from the string's end
+            elif streams:  # object streams hold no streams: there the word is meaningless
+                start = position + (2 if buffer.startswith(b"\r\n", position) else 1)
+                stop = buffer.find(b"endstream", start)
+                position = len(buffer) if stop < 0 else stop
+                yield kind, (start, position), position
+                break  # read on after the data
         else:
-            end = _string_end(buffer, position) if kind == "nested" else position
-            if buffer.find(b"obj", match.start(), end) >= 0:  # only then can a reader find an object inside
-                yield "skipped", (match.start(), end), end
-            position = end
+            budget.spend("tokens", count)
+            return
 
 
-def _string_end(buffer: bytes, position: int) -> int:
+def _string_end(buffer: bytes, position: int, budget: Budget) -> int:
     """Just after the literal string opened before `position` (balanced parentheses, escapes)."""
     depth = 1
-    for event in STRING_EVENT.finditer(buffer, position):
-        if event[0] in (b"(", b")"):
-            depth += 1 if event[0] == b"(" else -1
-            if depth == 0:
-                return event.end()
+    for count, parenthesis in enumerate(PARENTHESIS.finditer(buffer, position), 1):
+        if count % TOKENS_PER_SPEND == 0:
+            budget.spend("tokens", TOKENS_PER_SPEND)
+        depth += 1 if parenthesis[1] == b"(" else -1
+        if depth == 0:
+            return parenthesis.end()
     return len(buffer)
 
 

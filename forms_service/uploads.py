@@ -9,7 +9,10 @@ so that what a mail filter checked is not what a coordinator's tool opens.
 
 Documents that act on their own once opened (fetch a remote template or
 image, embed programs, run scripts or JavaScript) are refused too; finding
-that is the job of active_office.py and active_pdf.py.
+that is the job of active_office.py and active_pdf.py. Links that wait for a
+click stay. Everything that reads the upload spends from one budget
+(budget.py): a file that needs more work to check than any honest document
+is refused as damaged, never accepted unchecked.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from xml.parsers.expat import ExpatError
 import filetype
 
 from . import active_office, active_pdf
+from .budget import LIMITS, Budget, OverBudget
 from .fields import DOCX, ODT, PDF, FileType
 
 MAX_ZIP_ENTRIES = 1000
-MAX_INFLATED_BYTES = 50 * 1024 * 1024
 MAX_RATIO = 100
 RATIO_CHECK_ABOVE = 1024 * 1024  # small parts may compress well legitimately
 READ_CHUNK = 64 * 1024
@@ -92,21 +95,25 @@ def inspect(filename: str | None, data: bytes) -> Document:
     return Document(kind, safe_filename(filename, kind), data)
 
 
-def detect(data: bytes) -> FileType:
-    """The document type of `data`, checked deeply enough to refuse hostile files."""
-    guessed = filetype.guess_mime(data)
-    if guessed == PDF.mime:
-        if ZIP_RECORD.search(data):
-            raise UploadRefused("file_type")  # a PDF that is also a ZIP
-        if refused := active_pdf.refusal(data):
-            raise UploadRefused(refused)
-        return PDF
-    if data.startswith(b"PK\x03\x04"):
-        return _office_package(data)
+def detect(data: bytes, budget: Budget | None = None) -> FileType:
+    """The document type of `data`, checked deeply enough to refuse hostile files, within one budget
+    (a fresh one unless given)."""
+    budget = budget or Budget()
+    try:
+        if filetype.guess_mime(data) == PDF.mime:
+            if ZIP_RECORD.search(data):
+                raise UploadRefused("file_type")  # a PDF that is also a ZIP
+            if refused := active_pdf.refusal(data, budget):
+                raise UploadRefused(refused)
+            return PDF
+        if data.startswith(b"PK\x03\x04"):
+            return _office_package(data, budget)
+    except OverBudget:
+        raise UploadRefused("file_damaged") from None
     raise UploadRefused("file_type")
 
 
-def _office_package(data: bytes) -> FileType:
+def _office_package(data: bytes, budget: Budget) -> FileType:
     """Classify a ZIP as DOCX or ODT after checking it is safe to open.
 
     Bytes after the end record (a PDF appended to make a polyglot) make it
@@ -123,12 +130,12 @@ def _office_package(data: bytes) -> FileType:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
         _check_entries(entries)
-        _inflate_all(archive, entries)
+        _inflate_all(archive, entries, budget)
         names = {entry.filename for entry in entries}
         if "[Content_Types].xml" in names and "word/document.xml" in names:
-            return _docx(archive, names)
+            return _docx(archive, names, budget)
         if entries[0].filename == "mimetype":
-            return _odt(archive, entries, names)
+            return _odt(archive, entries, names, budget)
     except ZIP_ERRORS:
         raise UploadRefused("file_damaged") from None
     raise UploadRefused("file_type")
@@ -140,29 +147,27 @@ def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
         raise UploadRefused("file_damaged")
     if any(entry.flag_bits & 0x1 for entry in entries):
         raise UploadRefused("file_encrypted")
-    if sum(entry.file_size for entry in entries) > MAX_INFLATED_BYTES:
+    if sum(entry.file_size for entry in entries) > LIMITS["inflated"]:
         raise UploadRefused("file_damaged")
 
 
-def _inflate_all(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> None:
-    """Inflate every part with hard caps, since declared sizes in a ZIP can lie.
+def _inflate_all(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], budget: Budget) -> None:
+    """Inflate every part within the budget and a ratio cap, since declared sizes in a ZIP can lie.
 
     Reading to the end also verifies each CRC, so a damaged package is caught
     here rather than in a coordinator's word processor.
     """
-    total = 0
     for entry in entries:
         inflated = 0
         with archive.open(entry) as part:
             while chunk := part.read(READ_CHUNK):
+                budget.spend("inflated", len(chunk))
                 inflated += len(chunk)
-                total += len(chunk)
-                ratio_too_high = inflated > RATIO_CHECK_ABOVE and inflated > MAX_RATIO * max(entry.compress_size, 1)
-                if total > MAX_INFLATED_BYTES or ratio_too_high:
+                if inflated > RATIO_CHECK_ABOVE and inflated > MAX_RATIO * max(entry.compress_size, 1):
                     raise UploadRefused("file_damaged")
 
 
-def _docx(archive: zipfile.ZipFile, names: set[str]) -> FileType:
+def _docx(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> FileType:
     """A Word package with the plain (macro-free) main document type."""
     content_types = archive.read("[Content_Types].xml").lower()
     if any(name.lower().endswith("vbaproject.bin") for name in names) or any(
@@ -171,12 +176,12 @@ def _docx(archive: zipfile.ZipFile, names: set[str]) -> FileType:
         raise UploadRefused("file_macros")
     if DOCX_MAIN not in content_types:
         raise UploadRefused("file_type")
-    if active_office.docx_acts(archive, names):
+    if active_office.docx_acts(archive, names, budget):
         raise UploadRefused("file_active")
     return DOCX
 
 
-def _odt(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], names: set[str]) -> FileType:
+def _odt(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], names: set[str], budget: Budget) -> FileType:
     """An OpenDocument text: stored `mimetype` first, a manifest, content, no Basic or scripts."""
     first = entries[0]
     if first.compress_type != zipfile.ZIP_STORED or archive.read(first) != ODT_MIMETYPE:
@@ -188,7 +193,7 @@ def _odt(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], names: set[st
         raise UploadRefused("file_macros")
     if b"encryption-data" in manifest:
         raise UploadRefused("file_encrypted")  # ODF encrypts parts itself: nothing in them can be checked
-    if active_office.odt_acts(archive, names):
+    if active_office.odt_acts(archive, names, budget):
         raise UploadRefused("file_active")
     return ODT
 

@@ -7,12 +7,17 @@ LibreOffice write), so tests exercise the service's real content checks.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import random
+import re
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
+CVS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "cvs"
 DOCX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
 DOCM_CONTENT_TYPE = "application/vnd.ms-word.document.macroEnabled.main+xml"
 ODT_MIMETYPE = "application/vnd.oasis.opendocument.text"
@@ -64,13 +69,14 @@ def pdf_bytes(
     return bytes(out)
 
 
-def pdf_with_object_stream(packed: tuple[bytes, ...], catalog_extra: bytes = b"") -> bytes:
+def pdf_with_object_stream(
+    packed: tuple[bytes, ...], catalog_extra: bytes = b"", offsets: tuple[int, ...] | None = None
+) -> bytes:
     """A PDF 1.5 as Word and LibreOffice write them: objects from 6 on packed in a Flate object
-    stream, found through a cross-reference stream."""
-    header = (
-        b" ".join(b"%d %d" % (6 + index, sum(len(body) + 1 for body in packed[:index])) for index in range(len(packed)))
-        + b" "
-    )
+    stream, found through a cross-reference stream; `offsets` replace where the stream says each starts."""
+    if offsets is None:
+        offsets = tuple(sum(len(body) + 1 for body in packed[:index]) for index in range(len(packed)))
+    header = b" ".join(b"%d %d" % (6 + index, offset) for index, offset in enumerate(offsets)) + b" "
     content = header + b"".join(body + b" " for body in packed)
     compressed = zlib.compress(content)
     objects = _pdf_objects("Curriculum vitae", catalog_extra, b"")
@@ -135,19 +141,44 @@ def pdf_javascript_in_object_stream() -> bytes:
     )
 
 
+def real_cv(name: str) -> bytes:
+    """A CV exported by LibreOffice (tests/fixtures/cvs, made by harness/word_processor.py)."""
+    return (CVS / name).read_bytes()
+
+
+def grown_pdf(pdf: bytes, size: int) -> bytes:
+    """`pdf` grown to about `size` bytes by an incremental update adding a photo's worth of JPEG-like
+    data, as a word processor's export with photos is: a real export's objects, plus megabytes of stream."""
+    number = int(re.findall(rb"/Size\s+(\d+)", pdf)[-1])
+    root = re.findall(rb"/Root\s+(\d+\s+\d+\s+R)", pdf)[-1]
+    previous = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
+    photo = random.Random(5).randbytes(max(size - len(pdf) - 400, 0))
+    out = bytearray(pdf)
+    offset = len(out)
+    out += b"%d 0 obj\n<< /Type /XObject /Subtype /Image /Width 1200 /Height 1200 /BitsPerComponent 8" % number
+    out += b" /ColorSpace /DeviceRGB /Filter /DCTDecode /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (
+        len(photo),
+        photo,
+    )
+    xref = len(out)
+    out += b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (number, offset)
+    out += b"trailer\n<< /Size %d /Root %s /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (number + 1, root, previous, xref)
+    return bytes(out)
+
+
 def padded_pdf(size: int) -> bytes:
     """A valid PDF grown to exactly `size` bytes with a trailing comment (for size limits)."""
     pdf = pdf_bytes()
     return pdf + b"%" + b"x" * (size - len(pdf) - 2) + b"\n"
 
 
-def _zip(entries: list[tuple[str, bytes]], *, stored_first: bool = False) -> bytes:
-    """ZIP package from (name, bytes) pairs, deflated except an optional stored first entry."""
+def _zip(entries: list[tuple[str, bytes]], *, stored_first: bool = False, level: int | None = None) -> bytes:
+    """ZIP package from (name, bytes) pairs, deflated (at `level`) except an optional stored first entry."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for index, (name, data) in enumerate(entries):
             method = zipfile.ZIP_STORED if stored_first and index == 0 else zipfile.ZIP_DEFLATED
-            archive.writestr(zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0)), data, compress_type=method)
+            archive.writestr(zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0)), data, method, level)
     return buffer.getvalue()
 
 
@@ -293,6 +324,15 @@ def docx_with_image(*hyperlinks: str) -> bytes:
 def docx_with_hyperlinks() -> bytes:
     """A DOCX with web and mail hyperlinks, as Word makes of every typed address, and an embedded image."""
     return docx_with_image("mailto:amina@example.org", "https://www.linkedin.com/in/amina")
+
+
+def docx_with_link(
+    target: str, use: str = '<w:hyperlink r:id="rId1"><w:r><w:t>link</w:t></w:r></w:hyperlink>'
+) -> bytes:
+    """A DOCX with one hyperlink relationship, rId1, to `target`, named in the main part by `use` (by default
+    a w:hyperlink, as Word writes one; an element loading rId1 instead is a fetch in disguise)."""
+    rels = relationships(("hyperlink", target, True))
+    return docx_with(("word/_rels/document.xml.rels", rels), body=f"<w:p>{use}</w:p>")
 
 
 def docx_with_ole_object() -> bytes:
@@ -471,3 +511,50 @@ SAMPLES = {
     "odt": (odt_bytes, ODT_MIMETYPE, "odt"),
 }
 """Accepted kinds: generator, MIME type the service must detect, file extension."""
+
+
+# -- Files built to cost the checks as much as possible (issue 22): each must be judged within the budget. --
+
+
+def pdf_chained_goto(size: int = 92 * 1024, nested: bool = True) -> bytes:
+    """A PDF opening with /OpenAction 5 0 R, then definitions of object 5 to `size` bytes, each a plain GoTo
+    and each (when `nested`) inside the dictionary of the one before, so that none ends before the file does."""
+    head = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>\nendobj\n"
+    head += b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+    tail = b"trailer\n<< /Size 6 /Root 1 0 R >>\n%%EOF\n"
+    definition = (
+        b"5 0 obj\n<< /S /GoTo /D [2 0 R /Fit] /X\n" if nested else b"5 0 obj\n<< /S /GoTo /D [2 0 R /Fit] >>\nendobj\n"
+    )
+    count = (size - len(head) - len(tail)) // (len(definition) + (3 if nested else 0))
+    closing = b">> " * count + b"\nendobj\n" if nested else b""
+    return head + definition * count + closing + tail
+
+
+def pdf_nested_arrays(depth: int = 2_000_000) -> bytes:
+    """A PDF whose /OpenAction is an array nested `depth` times."""
+    return pdf_bytes(catalog_extra=b" /OpenAction " + b"[" * depth + b"3 0 R /Fit" + b"]" * depth)
+
+
+def _many_elements(count: int) -> bytes:
+    """`count` empty elements, 4 bytes each (<a/> or <b/> at random, so that they compress only about 20 times)."""
+    letters = random.Random(22).randbytes(count).translate(bytes(b"ab"[byte & 1] for byte in range(256)))
+    out = bytearray(b"<a/>" * count)
+    out[1::4] = letters
+    return bytes(out)
+
+
+@functools.cache
+def office_xml_flood(kind: str, count: int = 12_000_000) -> bytes:
+    """A DOCX or ODT (`kind`) whose main XML part holds `count` empty elements beside a web link: 48 MB
+    inflated for 12 million (3.7 MB deflated), within the inflation caps; the link has the part read."""
+    flood = _many_elements(count)
+    if kind == "docx":
+        document = _document_xml("CV", '<w:p><w:hyperlink r:id="rId1"><w:r><w:t>web</w:t></w:r></w:hyperlink></w:p>')
+        document = document.replace(b"</w:body>", b"<w:p>" + flood + b"</w:p></w:body>")
+        entries = docx_entries()
+        entries[2] = ("word/document.xml", document)
+        rels = relationships(("hyperlink", "https://example.org/", True))
+        return _zip([*entries, ("word/_rels/document.xml.rels", rels)], level=3)
+    entries = odt_entries(body='<text:p><text:a xlink:href="https://example.org/">web</text:a></text:p>')
+    content = entries[2][1].replace(b"</office:text>", b"<text:p>" + flood + b"</text:p></office:text>")
+    return _zip([*entries[:2], ("content.xml", content)], stored_first=True, level=3)
