@@ -28,6 +28,7 @@ no entities to expand (billion laughs) or to fetch.
 
 from __future__ import annotations
 
+import functools
 import re
 import zipfile
 from collections import defaultdict
@@ -43,17 +44,8 @@ ELEMENTS_PER_SPEND = 256  # elements read between two spends (each looks at the 
 CLICKABLE = re.compile(r"(?:https?://[^/\\\s]|mailto:|tel:)[^\x00-\x1f\x7f]*\Z", re.IGNORECASE)
 
 # Office Open XML: relationship types end with a name; strict and transitional URIs differ before it.
-ACTIVE_RELATIONSHIPS = frozenset(
-    {
-        "oleobject",
-        "package",
-        "control",
-        "activexcontrol",
-        "activexcontrolbinary",
-        "afchunk",  # altChunk: a whole file (RTF, HTML, another DOCX) Word imports when opening
-        "vbaproject",
-        "wordvbadata",
-    }
+ACTIVE_RELATIONSHIPS = frozenset(  # afchunk: altChunk, a file (RTF, HTML, DOCX) Word imports when opening
+    "oleobject package control activexcontrol activexcontrolbinary afchunk vbaproject wordvbadata".split()
 )
 ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
@@ -82,25 +74,26 @@ def docx_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool
     if _any_start_tag(archive, "[Content_Types].xml", budget, _active_content_type):
         return True
     links: defaultdict[str, set[str]] = defaultdict(set)  # part (lower case) -> ids of its links
-
-    def acts(tag: str, attributes: dict[str, str]) -> bool:
-        if tag != RELATIONSHIP:
-            return False
-        kind = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower()
-        if attributes.get("TargetMode", "").strip().lower() == "external":
-            if kind != "hyperlink" or not CLICKABLE.match(attributes.get("Target", "")):
-                return True
-            links[_source(rels)].add(_reference(attributes.get("Id", "")))
-        return kind in ACTIVE_RELATIONSHIPS
-
     for rels in sorted(name for name in names if name.lower().endswith(".rels")):
-        if _any_start_tag(archive, rels, budget, acts):
+        if _any_start_tag(archive, rels, budget, functools.partial(_relationship_acts, links[_source(rels)])):
             return True
     return any(
-        _any_start_tag(archive, name, budget, _names_other_than_a_link(links[name.lower()]))
+        _any_start_tag(archive, name, budget, functools.partial(_names_other_than_a_link, links[name.lower()]))
         for name in sorted(names)
-        if name.lower() in links
+        if links.get(name.lower())
     )
+
+
+def _relationship_acts(links: set[str], tag: str, attributes: dict[str, str]) -> bool:
+    """An active relationship, or one outside the package that is not a link; a link's id joins `links`."""
+    if tag != RELATIONSHIP:
+        return False
+    kind = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower()
+    if attributes.get("TargetMode", "").strip().lower() == "external":
+        if kind != "hyperlink" or not CLICKABLE.match(attributes.get("Target", "")):
+            return True
+        links.add(_reference(attributes.get("Id", "")))
+    return kind in ACTIVE_RELATIONSHIPS
 
 
 def _active_content_type(_tag: str, attributes: dict[str, str]) -> bool:
@@ -120,17 +113,12 @@ def _reference(value: str) -> str:
     return value.strip().lower()
 
 
-def _names_other_than_a_link(ids: set[str]) -> Callable[[str, dict[str, str]], bool]:
-    """A test of start tags: does anything but a hyperlink's r:id name one of the relationships `ids`?"""
-
-    def names(tag: str, attributes: dict[str, str]) -> bool:
-        return any(
-            _reference(value) in ids
-            and not (tag.rsplit(" ", 1)[-1] in HYPERLINKS and attribute.rsplit(" ", 1)[-1] == "id")
-            for attribute, value in attributes.items()
-        )
-
-    return names
+def _names_other_than_a_link(ids: set[str], tag: str, attributes: dict[str, str]) -> bool:
+    """Does anything but a hyperlink's r:id name one of the link relationships `ids`?"""
+    return any(
+        _reference(value) in ids and not (tag.rsplit(" ", 1)[-1] in HYPERLINKS and attribute.rsplit(" ", 1)[-1] == "id")
+        for attribute, value in attributes.items()
+    )
 
 
 def odt_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool:

@@ -38,23 +38,8 @@ from collections.abc import Iterator
 from .budget import MAX_DEFINITIONS, MAX_PDF_DEPTH, Budget, OverBudget
 
 ACTIVE_NAMES = frozenset(
-    {
-        b"JS",
-        b"JavaScript",
-        b"Launch",
-        b"AA",
-        b"GoToR",
-        b"GoToE",
-        b"SubmitForm",
-        b"ImportData",
-        b"EmbeddedFile",
-        b"EmbeddedFiles",
-        b"FileAttachment",
-        b"RichMedia",
-        b"RichMediaExecute",
-        b"Rendition",
-        b"XFA",
-    }
+    b"JS JavaScript Launch AA GoToR GoToE SubmitForm ImportData EmbeddedFile EmbeddedFiles FileAttachment"
+    b" RichMedia RichMediaExecute Rendition XFA".split()
 )
 OBJECT_STREAM_KEYS = frozenset({b"Type", b"ObjStm", b"N", b"First", b"Length", b"Filter", b"FlateDecode", b"Extends"})
 
@@ -138,9 +123,8 @@ class _Scan:
                 if value == b"OpenAction":
                     self.open_actions.append((key, end))
                 doubts += value == b"Next"
-                if candidates and candidates[-1][0] == len(containers):
-                    top = candidates[-1]
-                    top[2] = value if previous == b"S" else top[2]
+                if previous == b"S" and candidates and candidates[-1][0] == len(containers):
+                    candidates[-1][2] = value
                 names.add(value)
             elif kind == "open":
                 containers.append(value)
@@ -152,7 +136,7 @@ class _Scan:
                 if containers and containers.pop() != value:
                     doubts += 1  # "]" closing a dictionary or ">>" an array: readers may read on
                 if candidates and candidates[-1][0] > len(containers):
-                    depth, at_open, action, start = candidates.pop()
+                    _, at_open, action, start = candidates.pop()
                     if action == b"GoTo" and doubts == at_open:
                         self.plain_goto.add((key, start))
             elif kind == "obj":

@@ -49,9 +49,3 @@ class Budget:
             raise OverBudget(counter)
         if time.thread_time() > self.deadline:
             raise OverBudget("cpu")
-
-
-def within(value: int, limit: int) -> None:
-    """Raise OverBudget when one item (a nesting depth, a part's elements) passes its own limit."""
-    if value > limit:
-        raise OverBudget(limit)

@@ -56,13 +56,22 @@ ERRORS = MappingProxyType(
         "file_type": N_("Please attach a PDF, DOCX or ODT document."),
         "file_too_big": N_("The file is larger than {max_megabytes} MB; please send a smaller one."),
         "file_empty": N_("The file is empty."),
-        "file_macros": N_("Documents with macros are not accepted; please save it as PDF, DOCX or ODT without macros."),
-        "file_active": N_(
-            "Documents with links, embedded objects or scripts, or that fetch content from elsewhere, "
-            "are not accepted; please save it as PDF without links or scripts."
+        "file_macros": N_(
+            "This document contains macros (small programs that run inside it), which we cannot accept; "
+            "please export it as PDF, or save it as DOCX or ODT without macros."
         ),
-        "file_encrypted": N_("Password-protected documents cannot be read; please send it without a password."),
-        "file_damaged": N_("This document seems damaged; please export it again as PDF, DOCX or ODT."),
+        "file_active": N_(
+            "This document loads or runs something by itself when it is opened (a picture or template from the "
+            "internet, an embedded program or file, or a script), which we cannot accept; please export it again "
+            "as PDF from your word processor. Links are fine."
+        ),
+        "file_encrypted": N_(
+            "This document is protected by a password, so we cannot open it; please send it without a password."
+        ),
+        "file_damaged": N_(
+            "This document seems damaged or is unusually complex, so we could not check it; "
+            "please export it again as PDF, DOCX or ODT."
+        ),
         "consent": N_("Please tick this box so that we may process what you send."),
     }
 )
@@ -352,7 +361,10 @@ VOLUNTEER = Form(
             required=True,
             accept=DOCUMENT_TYPES,
             max_bytes=RESUME_MAX_BYTES,
-            hint=N_("PDF, DOCX or ODT, 5 MB at most."),
+            hint=N_(
+                "PDF, DOCX or ODT, 5 MB at most. Links are fine, but not macros, passwords, or pictures and "
+                "templates the file loads from the internet: if yours is refused, export it as PDF."
+            ),
             purpose=N_("To learn about your background and experience."),
             staff_label=N_("CV (attached)"),
         ),

@@ -82,26 +82,49 @@ FILES = (
     ),
     Nasty("odt-basic-macros", samples.odt_with_macros(), "cv.odt", refused="file_macros"),
     # Documents that act once opened (issue 12), each kind beside a clean one that is relayed as sent.
-    # A link of any kind in a DOCX or ODT is refused; in a PDF a web link stays (a click follows it).
+    # Links wait for a click, as in a PDF: web, mail and phone links stay in a DOCX or ODT (issue 23).
+    *(
+        Nasty(f"word-processor-{name}", samples.real_cv(name), name, accepted=kind, relayed_name=name)
+        for name, kind in (
+            ("cv.pdf", PDF),
+            ("cv.docx", DOCX),
+            ("cv.odt", ODT),
+            ("link-https.docx", DOCX),
+            ("link-mailto.docx", DOCX),
+            ("link-https.odt", ODT),
+        )
+    ),
     Nasty("docx-image-no-links", samples.docx_with_image(), "cv.docx", accepted=DOCX, relayed_name="cv.docx"),
+    Nasty(
+        "docx-web-mail-links-and-image",
+        samples.docx_with_hyperlinks(),
+        "cv.docx",
+        accepted=DOCX,
+        relayed_name="cv.docx",
+    ),
     *refused(
         "file_active",
         "cv.docx",
         {
-            "docx-web-mail-links-and-image": samples.docx_with_hyperlinks(),
             "docx-remote-template": samples.docx_remote_template(),
             "docx-template-as-hyperlink": samples.docx_template_disguised_as_hyperlink(),
+            "docx-hyperlink-loaded-as-image": samples.docx_with_link(
+                "https://pixel.example.net/open.png",
+                '<a:blip xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" r:link="rId1"/>',
+            ),
+            "docx-link-to-a-file": samples.docx_with_link("file:///C:/Windows/System32/calc.exe"),
             "docx-linked-unc-image": samples.docx_linked_image(),
             "docx-ole-object": samples.docx_with_ole_object(),
             "docx-activex": samples.docx_with_activex(),
         },
     ),
     Nasty("odt-picture-and-heading-link", samples.odt_with_picture(), "cv.odt", accepted=ODT, relayed_name="cv.odt"),
+    Nasty("odt-links-and-picture", samples.odt_with_links_and_picture(), "cv.odt", accepted=ODT, relayed_name="cv.odt"),
     *refused(
         "file_active",
         "cv.odt",
         {
-            "odt-links-and-picture": samples.odt_with_links_and_picture(),
+            "odt-link-to-a-script": samples.odt_with_picture("javascript:alert(1)"),
             "odt-web-image": samples.odt_web_image(),
             "odt-onload-macro-event": samples.odt_onload_macro(),
         },
@@ -117,6 +140,16 @@ FILES = (
             "pdf-javascript-in-object-stream": samples.pdf_javascript_in_object_stream(),
             "pdf-launch": samples.pdf_bytes(catalog_extra=b" /OpenAction << /S /Launch /F (cmd.exe) >>"),
             "pdf-embedded-file": samples.pdf_with_embedded_file(),
+        },
+    ),
+    # Built to cost the checks (issue 22): judged within the upload's budget, refused as damaged.
+    *refused(
+        "file_damaged",
+        "cv.pdf",
+        {
+            "pdf-chained-goto-92kb": samples.pdf_chained_goto(),
+            "pdf-chained-goto-5mb": samples.pdf_chained_goto(5 * 1024 * 1024 - 1024),
+            "pdf-2-million-nested-arrays": samples.pdf_nested_arrays(),
         },
     ),
     Nasty("zip-bomb-declared-64mb", samples.zip_bomb_docx(64), "cv.docx", refused="file_damaged"),

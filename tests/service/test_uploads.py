@@ -7,11 +7,15 @@ import struct
 import time
 
 import pytest
+import requests
 
+from forms_service import i18n
 from forms_service.budget import LIMITS, MAX_ELEMENTS_PER_PART, MAX_XML_DEPTH, Budget, OverBudget
-from forms_service.fields import DOCX, ODT, PDF, RESUME_MAX_BYTES
+from forms_service.fields import DOCX, ERRORS, ODT, PDF, RESUME_MAX_BYTES
 from forms_service.uploads import UploadRefused, detect, inspect, safe_filename
 from harness import samples
+from harness.gunicorn import Gunicorn
+from harness.settings import JSON, SITE, service_settings, volunteer_form
 
 
 @pytest.mark.parametrize(
@@ -393,3 +397,34 @@ def test_past_its_cpu_time_a_budget_stops_the_next_step():
         pass
     with pytest.raises(OverBudget):
         budget.spend("tokens")
+
+
+def test_cvs_with_links_arrive_as_sent_through_the_documented_gunicorn(sink, smtp_ca_file, tmp_path):
+    """Word processors' DOCX and ODT with a web or mail link, posted to gunicorn as README runs it (3 workers),
+    reach the association's inbox byte for byte; a DOCX with a remote template and the chained-GoTo PDF are
+    refused in the page's language, for what they are."""
+    settings = service_settings(sink.mail_config(), smtp_ca_file, tmp_path / "data")
+    uploads = {name: samples.real_cv(name) for name in ("link-https.docx", "link-mailto.docx", "link-https.odt")}
+    refused = {"template.docx": samples.docx_remote_template(), "chained.pdf": samples.pdf_chained_goto()}
+    with Gunicorn(settings=settings) as server:
+        url = f"http://127.0.0.1:{server.port}/forms/volunteer"
+
+        def post(name: str, data: bytes) -> requests.Response:
+            files = {"resume": (name, data, "application/octet-stream")}
+            return requests.post(
+                url, data=volunteer_form(resume=None, lang="fr"), files=files, headers={**SITE, **JSON}, timeout=30
+            )
+
+        assert [post(name, data).status_code for name, data in uploads.items()] == [202] * 3
+        answers = [post(name, data).json()["errors"]["resume"] for name, data in refused.items()]
+        received = sink.handler.wait_for(2 * len(uploads), timeout=30)
+    french = i18n.catalogue("fr")
+    assert answers == [french.gettext(ERRORS["file_active"]), french.gettext(ERRORS["file_damaged"])]
+    attachments = {
+        part.get_filename(): part.get_payload(decode=True)
+        for message in received
+        if "volunteer@cch.example.org" in message.rcpt_tos
+        for part in message.parsed().walk()
+        if part.get_filename()
+    }
+    assert attachments == uploads
