@@ -1,6 +1,6 @@
 """Every figure of the project in one table, next to the targets the issues set.
 
-    .venv/bin/python -m benchmarks.run [--only site|service|relay|memory ...] [--quick]
+    .venv/bin/python -m benchmarks.run [--only site|service|relay|memory|documents ...] [--quick]
 
 site: build time, Lighthouse scores and first-load bytes per page (benchmarks.lighthouse).
 service: accepted submissions per second and p50/p99 latency at 1, 16 and 64 clients, without and
@@ -9,6 +9,7 @@ relay: messages per second from the spool to a local aiosmtpd server, and SMTP c
 memory: RSS of all gunicorn processes while 20 uploads of 5 MB arrive at once (two rounds, without and with
 OpenPGP), per in-flight upload, and the peak of the memory cgroup gunicorn runs in (cgroup v1, as root);
 the spool's files after a burst and once it is delivered.
+documents: CPU time to judge files built to cost the checks, and real CVs (benchmarks.documents).
 Everything runs on loopback; each load is a fixed number of requests, not a duration.
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pysequoia
 
-from benchmarks import heap, lighthouse, load
+from benchmarks import documents, heap, lighthouse, load
 from benchmarks.sink import CountingSink
 from forms_service import openpgp
 from harness import cgroup, samples
@@ -486,13 +487,13 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["site", "service", "relay", "memory"],
+        choices=["site", "service", "relay", "memory", "documents"],
         help="run only these parts (repeatable); default: all",
     )
     parser.add_argument("--quick", action="store_true", help="fewer requests and pages: a smoke run")
     args = parser.parse_args()
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd warns about its own API at each AUTH
-    parts = args.only or ["site", "service", "relay", "memory"]
+    parts = args.only or ["site", "service", "relay", "memory", "documents"]
     scale = Scale(10 if args.quick else 1)
     rows = site_rows(args.quick) if "site" in parts else []
     sink = CountingSink().start()
@@ -503,6 +504,8 @@ def main() -> None:
             rows += relay_rows(sink, scale)
         if "memory" in parts:
             rows += memory_rows(sink)
+        if "documents" in parts:
+            rows += documents.rows(Row)
     finally:
         sink.stop()
     print_table(rows)

@@ -162,11 +162,18 @@ class _Scan:
         Writers put the number just before ("12 0 obj"); a keyword without one
         leaves what a reader makes of it unknown.
         """
-        self.budget.spend("objects")
         header = HEADER.search(buffer, max(0, start - HEADER_WINDOW), start)
         if header is None:
             raise _Unreadable
-        self.objects[int(header[1])].append((key, end))
+        self._record(int(header[1]), key, end)
+
+    def _record(self, number: int, key: int, position: int) -> None:
+        """Object `number` is defined at `position`: each definition is one more a reader may take."""
+        self.budget.spend("objects")
+        definitions = self.objects[number]
+        definitions.append((key, position))
+        if len(definitions) > MAX_DEFINITIONS:
+            raise OverBudget("definitions")
 
     def _no_object_inside(self, buffer: bytes, start: int, end: int) -> None:
         """A skipped span holding an object header hides an object from this pass (see the module)."""
@@ -191,12 +198,11 @@ class _Scan:
         start = int(first[1])
         starts = [span_start for span_start, _ in spans]
         for pair in PAIR.finditer(content, 0, start):
-            self.budget.spend("objects")
             position = start + int(pair[2])
             inside = bisect.bisect_right(starts, position) - 1
             if inside >= 0 and position < spans[inside][1] and position != starts[inside]:
                 raise _Unreadable
-            self.objects[int(pair[1])].append((key, position))
+            self._record(int(pair[1]), key, position)
 
     def runs_action(self, key: int, position: int, follow: bool = True) -> bool:
         """True unless the value at `position` is a destination or a plain GoTo action.
@@ -215,8 +221,6 @@ class _Scan:
             return True
         self.budget.spend("references")
         places = self.objects.get(int(value["ref"]), ())
-        if len(places) > MAX_DEFINITIONS:
-            raise OverBudget("definitions")
         return not places or any(self.runs_action(*place, follow=False) for place in places)
 
 

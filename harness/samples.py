@@ -530,6 +530,13 @@ def pdf_chained_goto(size: int = 92 * 1024, nested: bool = True) -> bytes:
     return head + definition * count + closing + tail
 
 
+def pdf_of_small_objects(size: int) -> bytes:
+    """A PDF grown to about `size` bytes with empty objects, each a definition to record."""
+    pdf = pdf_bytes()
+    objects = b"".join(b"%d 0 obj\n<< >>\nendobj\n" % number for number in range(10, 10 + size // 20))
+    return pdf + objects[: objects.rindex(b"endobj\n", 0, size - len(pdf)) + 7]
+
+
 def pdf_nested_arrays(depth: int = 2_000_000) -> bytes:
     """A PDF whose /OpenAction is an array nested `depth` times."""
     return pdf_bytes(catalog_extra=b" /OpenAction " + b"[" * depth + b"3 0 R /Fit" + b"]" * depth)
