@@ -123,6 +123,22 @@ def test_damaged_packages_are_refused_never_an_exception():
             pass
 
 
+def test_pdfs_with_broken_syntax_are_judged_never_an_exception():
+    """Brackets, strings, headers and streams inserted anywhere: the one pass must still end in a verdict."""
+    rng = random.Random(8)
+    seeds = [samples.pdf_with_links(), samples.pdf_javascript_in_object_stream(), samples.pdf_chained_goto(2000)]
+    pieces = [b"(", b")", b"\\", b"<<", b">>", b"[", b"]", b"%", b" 7 0 obj ", b"stream\n", b" /OpenAction 5 0 R"]
+    for _ in range(1000):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data))
+            data[at:at] = rng.choice(pieces)
+        try:
+            inspect("cv.pdf", bytes(data))
+        except UploadRefused:
+            pass
+
+
 def test_a_pdf_holding_zip_records_anywhere_is_refused():
     """A ZIP before the PDF's end or after it: an unzip tool (or Office) would open it."""
     pdf, package = samples.pdf_bytes(), samples.docx_bytes()
