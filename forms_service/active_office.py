@@ -1,29 +1,25 @@
-"""Finding what in a DOCX or ODT package acts on its own once opened.
+"""Finding what in a DOCX or ODT package fetches, embeds or runs something once opened.
 
-A word processor fetches a linked template or image as soon as it opens a
-document: a template can bring macros in after every check here, and a UNC
-path (\\\\host\\share) makes Windows send the reader's credentials hash and
-tells the sender when the file was opened. Embedded OLE objects, packages,
-ActiveX controls and imported chunks (altChunk) are programs or files in
-their own right; ODF event listeners and scripts run macros. All of these
-are refused.
+A word processor fetches a linked template or image as it opens a document:
+a template can bring macros in after every check here, and a UNC path
+(\\\\host\\share) sends the reader's Windows credentials hash and tells the
+sender the file was opened. OLE objects, packages, ActiveX controls and
+imported chunks (altChunk) are programs or files of their own; ODF event
+listeners and scripts run macros. All of these are refused.
 
-A link waits for a click, as in a PDF, so links to the web, mail and phone
-(http, https, mailto, tel) are accepted: Word makes one of every address
-typed in a CV. In an ODT they are xlink:href values of text:a and draw:a;
-every other reference outside the package is refused. A DOCX names what is
-outside by a relationship with TargetMode="External", and a relationship's
-declared type promises nothing about what uses it: a "hyperlink" to https
-can be named by the attached template or by an image that is loaded on
-opening. So an external relationship is accepted only as a hyperlink to one
-of those schemes, and only if everything in its part that names it is a
-hyperlink (w:hyperlink, a:hlinkClick); any other external relationship is
-refused, whatever its use.
+Links wait for a click, as in a PDF: web, mail and phone links (http, https,
+mailto, tel) stay, since Word makes one of every address typed in a CV. In an
+ODT they are the xlink:href of text:a and draw:a; any other reference out of
+the package is refused. A DOCX names what is outside by a relationship with
+TargetMode="External", whose declared type promises nothing about its use: a
+"hyperlink" to https can be named by the attached template or by an image
+loaded on opening. So an external relationship is accepted only as a
+hyperlink to those schemes that nothing but a hyperlink (w:hyperlink,
+a:hlinkClick) names in its part.
 
-XML parts are read with expat directly, in bounded chunks, counting each
-part's elements and depth against the upload's budget (budget.py), and any
-DTD is refused: office suites never write one, and without a DTD there are
-no entities to expand (billion laughs) or to fetch.
+XML parts are read with expat, in bounded chunks, their elements and depth
+spent from the upload's budget (budget.py); a DTD is refused (office suites
+never write one: no entities to expand or fetch).
 """
 
 from __future__ import annotations
@@ -51,6 +47,7 @@ ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
 RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships Relationship"
 HYPERLINKS = frozenset({"hyperlink", "hlinkClick"})  # local names: w:hyperlink, DrawingML's a:hlinkClick
+RELS = re.compile(r"((?:.*/)?)_rels/([^/]*)\.rels")
 
 # OpenDocument, by namespace URI (prefixes are the author's choice).
 OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0 "
@@ -71,9 +68,11 @@ def docx_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool
     """True if the Word package fetches, embeds or runs anything on opening (see the module)."""
     if any(name.lower().startswith(ACTIVE_PARTS) for name in names):
         return True
-    if _any_start_tag(archive, "[Content_Types].xml", budget, _active_content_type):
+    content_types = functools.partial(_any_value, "ContentType", ACTIVE_CONTENT_TYPES)
+    if _any_start_tag(archive, "[Content_Types].xml", budget, content_types):
         return True
-    links: defaultdict[str, set[str]] = defaultdict(set)  # part (lower case) -> ids of its links
+    # Part (lower case, as OPC compares names) -> ids of its links, without case or spaces: no spelling escapes.
+    links: defaultdict[str, set[str]] = defaultdict(set)
     for rels in sorted(name for name in names if name.lower().endswith(".rels")):
         if _any_start_tag(archive, rels, budget, functools.partial(_relationship_acts, links[_source(rels)])):
             return True
@@ -92,31 +91,25 @@ def _relationship_acts(links: set[str], tag: str, attributes: dict[str, str]) ->
     if attributes.get("TargetMode", "").strip().lower() == "external":
         if kind != "hyperlink" or not CLICKABLE.match(attributes.get("Target", "")):
             return True
-        links.add(_reference(attributes.get("Id", "")))
+        links.add(attributes.get("Id", "").strip().lower())
     return kind in ACTIVE_RELATIONSHIPS
 
 
-def _active_content_type(_tag: str, attributes: dict[str, str]) -> bool:
-    return any(marker in attributes.get("ContentType", "").lower() for marker in ACTIVE_CONTENT_TYPES)
+def _any_value(attribute: str, markers: tuple[str, ...], _tag: str, attributes: dict[str, str]) -> bool:
+    return any(marker in attributes.get(attribute, "").lower() for marker in markers)
 
 
 def _source(rels: str) -> str:
-    """The part (lower case, as OPC compares names) whose relationships `rels` holds:
-    word/_rels/document.xml.rels -> word/document.xml."""
-    folder, _, name = rels.lower().rpartition("/")
-    parent, _, marker = folder.rpartition("/") if "/" in folder else ("", "", folder)
-    return f"{parent}/{name[: -len('.rels')]}".lstrip("/") if marker == "_rels" else ""
-
-
-def _reference(value: str) -> str:
-    """A relationship id as compared here: case and surrounding spaces ignored, so no spelling escapes."""
-    return value.strip().lower()
+    """The part whose relationships `rels` holds (word/_rels/document.xml.rels: word/document.xml), or ""."""
+    found = RELS.fullmatch(rels.lower())
+    return found[1] + found[2] if found else ""
 
 
 def _names_other_than_a_link(ids: set[str], tag: str, attributes: dict[str, str]) -> bool:
     """Does anything but a hyperlink's r:id name one of the link relationships `ids`?"""
     return any(
-        _reference(value) in ids and not (tag.rsplit(" ", 1)[-1] in HYPERLINKS and attribute.rsplit(" ", 1)[-1] == "id")
+        value.strip().lower() in ids
+        and not (tag.rsplit(" ", 1)[-1] in HYPERLINKS and attribute.rsplit(" ", 1)[-1] == "id")
         for attribute, value in attributes.items()
     )
 
@@ -142,17 +135,13 @@ def _odf_acts(tag: str, attributes: dict[str, str]) -> bool:
 
 def _inside_package(href: str) -> bool:
     """True for a reference resolved inside the package: a relative path ("Pictures/a.png",
-    "./Object 1") or a place in the document itself ("#Experience", "").
+    "./Object 1") or a place in the document itself ("#Experience", how LibreOffice links a heading).
 
-    A bare fragment names a bookmark or heading of the document being read:
-    following it opens and fetches nothing, and it is how LibreOffice writes a
-    link to a heading (a table of contents is made of them). Anything else
-    leaves the package: a scheme (https:, mailto:, file:, vnd.sun.star.script:),
-    a host (//host/share), an absolute, Windows or UNC path, and "../" past the
-    root (ODF resolves relative references against the package, so one level
-    above its root is the folder holding the document). The path is checked
-    once percent escapes are decoded, as a suite that decodes them would read
-    it; a reference that cannot even be parsed is not trusted.
+    Anything else leaves it: a scheme, a host (//host/share), an absolute,
+    Windows or UNC path, "../" past the root (ODF resolves against the
+    package, so above its root is the folder holding the document), checked
+    once percent escapes are decoded, as a suite would; a reference that
+    cannot be parsed is not trusted.
     """
     try:
         parts = urlsplit(href.strip())
@@ -175,14 +164,11 @@ def _inside_package(href: str) -> bool:
 def _any_start_tag(
     archive: zipfile.ZipFile, name: str, budget: Budget, test: Callable[[str, dict[str, str]], bool]
 ) -> bool:
-    """True if `test` holds for a start tag ("namespace-uri local-name", attributes) of XML part `name`.
+    """True if `test` holds for a start tag ("namespace-uri local-name", attributes) of XML part `name`,
+    read in bounded chunks until found, its elements and depth spent from the budget (OverBudget past it).
 
-    The part is read in bounded chunks, and expat stops at the first tag
-    found. Each element is spent from the budget; past MAX_ELEMENTS_PER_PART
-    in this part or MAX_XML_DEPTH open at once, reading stops (OverBudget).
-    An empty part has no tags (LibreOffice writes an empty
-    Configurations2/accelerator/current.xml). Raises expat.ExpatError on bad
-    XML or a DTD.
+    An empty part has no tags (LibreOffice writes an empty accelerator/current.xml). Raises
+    expat.ExpatError on bad XML or a DTD.
     """
     counts = [0, 0]  # elements read, elements open
 

@@ -4,27 +4,23 @@ A tight scanner rather than a PDF library: one pass over the object syntax,
 read the way readers do (names with #xx escapes decoded, strings, comments
 and stream data skipped), and over the object streams it inflates, where
 Word and LibreOffice put every dictionary. It looks for names, not for a
-model of the document, so there is little to get wrong and nothing that
-interprets the file further than needed.
+model of the document, so there is little to get wrong.
 
 Refused: JavaScript, launch and remote actions, additional actions (/AA),
 forms that submit or import, embedded files and attachments, rich media
 and XFA (which carries its own scripts), and an /OpenAction other than
 going to a page. Web links (/URI in a link) stay: they act only when clicked.
 
-What a reader could see but this pass cannot is refused as damaged rather
-than trusted: an object stream it cannot inflate (another filter, damaged
-data; honest producers use Flate), an object header inside a span it
-skipped as a string, comment or stream data (a reader sent there by the
-cross-reference table would read an object this pass never saw: honest
-files have none, and random compressed bytes almost never do), an object
-stream entry that starts inside a string.
+What a reader could see but this pass cannot is refused as damaged, not
+trusted: an object stream it cannot inflate (honest producers use Flate),
+an object header inside a string, comment or stream data (the
+cross-reference table may send a reader there; honest files have none),
+and an object stream entry starting inside a string.
 
-Every step is linear and counted against the upload's budget (budget.py):
-each byte is read once (an object stream's content once more, inflated),
-and what an /OpenAction needs is recorded during the pass (where each
-object is defined, which dictionaries are a plain GoTo), so following one
-reads nothing again.
+Each byte is read once (an object stream's content once more, inflated),
+and what an /OpenAction needs is recorded on the way (where each object is
+defined, which dictionaries are a plain GoTo), so following one reads
+nothing again; every step spends from the upload's budget (budget.py).
 """
 
 from __future__ import annotations
@@ -139,10 +135,13 @@ class _Scan:
                     _, at_open, action, start = candidates.pop()
                     if action == b"GoTo" and doubts == at_open:
                         self.plain_goto.add((key, start))
-            elif kind == "obj":
+            elif kind == "obj" and not in_object_stream:  # there the word is meaningless
+                # Writers put the number just before ("12 0 obj"); without one, what a reader makes of it is unknown.
+                header = HEADER.search(buffer, max(0, value[0] - HEADER_WINDOW), value[0])
+                if header is None:
+                    raise _Unreadable
+                self._record(int(header[1]), key, end)
                 object_start, names = end, set()
-                if not in_object_stream:  # there the word is meaningless
-                    self._define(key, buffer, *value)
             elif kind == "skipped":
                 if in_object_stream:
                     spans.append(value)
@@ -155,17 +154,6 @@ class _Scan:
                 object_start, names = end, set()
             previous = value if kind == "name" else None
         return spans
-
-    def _define(self, key: int, buffer: bytes, start: int, end: int) -> None:
-        """Record the object whose header ends with the keyword "obj" at `start`.
-
-        Writers put the number just before ("12 0 obj"); a keyword without one
-        leaves what a reader makes of it unknown.
-        """
-        header = HEADER.search(buffer, max(0, start - HEADER_WINDOW), start)
-        if header is None:
-            raise _Unreadable
-        self._record(int(header[1]), key, end)
 
     def _record(self, number: int, key: int, position: int) -> None:
         """Object `number` is defined at `position`: each definition is one more a reader may take."""

@@ -1,16 +1,11 @@
 """The work one upload may cost to check, shared by every module that reads it.
 
-Every loop that reads an upload spends from one Budget: counts that grow with
-the work done (tokens, XML elements, bytes and streams inflated, objects
-followed), limits on a single item (nesting depth, elements of one part,
-definitions of one object), and the thread's CPU time as a backstop. Past any
-of them the check stops at once and the file is refused as damaged. A real CV
-stays far within: LibreOffice's exports of a 30-page CV hold 7,800 XML
-elements (DOCX) and 27,000 tokens in 2,400 objects (a tagged PDF, 5 MB with
-photos), less than a tenth of any count, checked in under a tenth of the CPU
-time (benchmarks/documents.py). What needs more is a file no reader should be
-asked to open either. So no upload, however built, holds a worker for more
-than about a second of CPU.
+Counts that grow with the work (tokens, XML elements, bytes and streams
+inflated, objects, references), limits on one item (nesting, one part's
+elements, one object's definitions) and the thread's CPU time as a backstop.
+Past any of them the file is refused as damaged: LibreOffice's exports of a
+30-page CV use less than a tenth of each (tests/service/test_uploads.py), and
+no upload, however built, holds a worker for more than about a second of CPU.
 """
 
 from __future__ import annotations
