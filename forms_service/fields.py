@@ -61,9 +61,9 @@ ERRORS = MappingProxyType(
             "please export it as PDF, or save it as DOCX or ODT without macros."
         ),
         "file_active": N_(
-            "This document loads or runs something by itself when it is opened (a picture or template from the "
-            "internet, an embedded program or file, or a script), which we cannot accept; please export it again "
-            "as PDF from your word processor. Links are fine."
+            "This document loads or runs something by itself when it is opened (a linked picture or template, "
+            "an embedded program or file, or a script), which we cannot accept; please export it again as PDF "
+            "from your word processor. Links are fine."
         ),
         "file_encrypted": N_(
             "This document is protected by a password, so we cannot open it; please send it without a password."
@@ -362,8 +362,8 @@ VOLUNTEER = Form(
             accept=DOCUMENT_TYPES,
             max_bytes=RESUME_MAX_BYTES,
             hint=N_(
-                "PDF, DOCX or ODT, 5 MB at most. Links are fine, but not macros, passwords, or pictures and "
-                "templates the file loads from the internet: if yours is refused, export it as PDF."
+                "PDF, DOCX or ODT, 5 MB at most. Links are fine, but not macros, passwords, or linked pictures "
+                "and templates the file loads when opened: if yours is refused, export it as PDF."
             ),
             purpose=N_("To learn about your background and experience."),
             staff_label=N_("CV (attached)"),
