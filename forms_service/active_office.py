@@ -11,7 +11,8 @@ Links wait for a click, as in a PDF: web, mail and phone links (http, https,
 mailto, tel) stay, since Word makes one of every address typed in a CV. In an
 ODT they are the xlink:href of text:a and draw:a; any other reference out of
 the package is refused. A DOCX names what is outside by a relationship with
-TargetMode="External", whose declared type promises nothing about its use: a
+TargetMode="External" (any target naming a scheme or a host counts too),
+whose declared type promises nothing about its use: a
 "hyperlink" to https can be named by the attached template or by an image
 loaded on opening. So an external relationship is accepted only as a
 hyperlink to those schemes that nothing but a hyperlink (w:hyperlink,
@@ -47,6 +48,7 @@ ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
 RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships Relationship"
 HYPERLINKS = frozenset({"hyperlink", "hlinkClick"})  # local names: w:hyperlink, DrawingML's a:hlinkClick
+OUTSIDE = re.compile(r"\s*(?:[a-z][a-z0-9+.-]*:|[/\\]{2})", re.IGNORECASE)  # a target naming a scheme or a host
 RELS = re.compile(r"((?:.*/)?)_rels/([^/]*)\.rels")
 
 # OpenDocument, by namespace URI (prefixes are the author's choice).
@@ -87,9 +89,9 @@ def _relationship_acts(links: set[str], tag: str, attributes: dict[str, str]) ->
     """An active relationship, or one outside the package that is not a link; a link's id joins `links`."""
     if tag != RELATIONSHIP:
         return False
-    kind = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower()
-    if attributes.get("TargetMode", "").strip().lower() == "external":
-        if kind != "hyperlink" or not CLICKABLE.match(attributes.get("Target", "")):
+    kind, target = attributes.get("Type", "").rstrip("/").rsplit("/", 1)[-1].lower(), attributes.get("Target", "")
+    if attributes.get("TargetMode", "").strip().lower() == "external" or OUTSIDE.match(target):
+        if kind != "hyperlink" or not CLICKABLE.match(target):
             return True
         links.add(attributes.get("Id", "").strip().lower())
     return kind in ACTIVE_RELATIONSHIPS

@@ -202,6 +202,9 @@ STYLES_WITH_WEB_BACKGROUND = (
         samples.docx_linked_image(),
         samples.docx_linked_image("https://pixel.example.net/open.png"),
         samples.docx_with(
+            ("word/_rels/document.xml.rels", samples.relationships(("image", "https://a.example/a.png", False)))
+        ),
+        samples.docx_with(
             (
                 "word/glossary/_rels/document.xml.rels",
                 samples.relationships(("image", "http://pixel.example.net/a.png", True)),
