@@ -11,12 +11,11 @@ Links wait for a click, as in a PDF: web, mail and phone links (http, https,
 mailto, tel) stay, since Word makes one of every address typed in a CV. In an
 ODT they are the xlink:href of text:a and draw:a; any other reference out of
 the package is refused. A DOCX names what is outside by a relationship with
-TargetMode="External" (any target naming a scheme or a host counts too),
-whose declared type promises nothing about its use: a
-"hyperlink" to https can be named by the attached template or by an image
-loaded on opening. So an external relationship is accepted only as a
-hyperlink to those schemes that nothing but a hyperlink (w:hyperlink,
-a:hlinkClick) names in its part.
+TargetMode="External" (or a target naming a scheme or a host), whose
+declared type promises nothing about its use: a "hyperlink" to https can be
+named by the attached template or by an image loaded on opening. So an
+external relationship is accepted only as a hyperlink to those schemes that
+nothing but a hyperlink (w:hyperlink, a:hlinkClick) names in its part.
 
 XML parts are read with expat, in bounded chunks, their elements and depth
 spent from the upload's budget (budget.py); a DTD is refused (office suites
