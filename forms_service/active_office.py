@@ -17,6 +17,18 @@ named by the attached template or by an image loaded on opening. So an
 external relationship is accepted only as a hyperlink to those schemes that
 nothing but a hyperlink (w:hyperlink, a:hlinkClick) names in its part.
 
+Fields fetch or run too: Word's INCLUDEPICTURE, INCLUDETEXT and IMPORT load
+a file, LINK, DDE and DDEAUTO another program's data (DDEAUTO runs a command,
+after a prompt people click through). A field's code (w:fldSimple/@w:instr,
+or the w:instrText pieces between a w:fldChar begin and separate, split over
+runs as the author likes) names its kind first; a code that starts with
+another field, which could write that name, is not trusted. HYPERLINK waits
+for a click and stays. Every WordprocessingML part is read for them (by its
+name, .xml, or its declared content type): the document, headers, footers,
+notes, comments, glossary. An ODT's DDE connections (text:dde-connection,
+its declarations, office:dde-source, table:dde-link) are refused, and so is
+a Word field code LibreOffice keeps in a field:param to write it back.
+
 XML parts are read with expat, in bounded chunks, their elements and depth
 spent from the upload's budget (budget.py); a DTD is refused (office suites
 never write one: no entities to expand or fetch).
@@ -47,6 +59,10 @@ ACTIVE_CONTENT_TYPES = ("oleobject", "activex", "vbaproject", "macroenabled")
 ACTIVE_PARTS = ("word/embeddings/", "word/activex/")
 RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships Relationship"
 HYPERLINKS = frozenset({"hyperlink", "hlinkClick"})  # local names: w:hyperlink, DrawingML's a:hlinkClick
+INSTRUCTIONS = frozenset({"instrText", "delInstrText"})  # local names: a field code's text, kept or deleted
+# A field code naming a kind that loads or runs something (INCLUDEPICTURE, INCLUDETEXT, DDEAUTO...); no
+# other field's name starts so, so the start of a code split over runs decides it as soon as it is read.
+FETCHING_FIELD = re.compile(r"\s*(?:INCLUDE|IMPORT|LINK|DDE)", re.IGNORECASE)
 OUTSIDE = re.compile(r"\s*(?:[a-z][a-z0-9+.-]*:|[/\\]{2})", re.IGNORECASE)  # a target naming a scheme or a host
 RELS = re.compile(r"((?:.*/)?)_rels/([^/]*)\.rels")
 
@@ -59,6 +75,7 @@ ODF_SCRIPTS = frozenset({SCRIPT + "event-listener", PRESENTATION + "event-listen
 ODF_LINKS = frozenset(
     {"urn:oasis:names:tc:opendocument:xmlns:text:1.0 a", "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0 a"}
 )
+FIELD = "urn:openoffice:names:experimental:ooo-ms-interop:xmlns:field:1.0 "  # LibreOffice's fieldmarks
 
 
 class NoDTD(expat.ExpatError):
@@ -69,8 +86,8 @@ def docx_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool
     """True if the Word package fetches, embeds or runs anything on opening (see the module)."""
     if any(name.lower().startswith(ACTIVE_PARTS) for name in names):
         return True
-    content_types = functools.partial(_any_value, "ContentType", ACTIVE_CONTENT_TYPES)
-    if _any_start_tag(archive, "[Content_Types].xml", budget, content_types):
+    word: set[str] = set()  # part names and ".extension"s declared WordprocessingML, lower case
+    if _any_start_tag(archive, "[Content_Types].xml", budget, functools.partial(_content_type_acts, word)):
         return True
     # Part (lower case, as OPC compares names) -> ids of its links, without case or spaces: no spelling escapes.
     links: defaultdict[str, set[str]] = defaultdict(set)
@@ -78,10 +95,28 @@ def docx_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool
         if _any_start_tag(archive, rels, budget, functools.partial(_relationship_acts, links[_source(rels)])):
             return True
     return any(
-        _any_start_tag(archive, name, budget, functools.partial(_names_other_than_a_link, links[name.lower()]))
+        _any_start_tag(
+            archive, name, budget, functools.partial(_names_other_than_a_link, links[name.lower()]), _FieldCodes()
+        )
         for name in sorted(names)
-        if links.get(name.lower())
+        if links.get(name.lower()) or _is_wordprocessing(name, word)
     )
+
+
+def _content_type_acts(word: set[str], _tag: str, attributes: dict[str, str]) -> bool:
+    """An active content type; a WordprocessingML one's part (or extension) joins `word`."""
+    kind = attributes.get("ContentType", "").lower()
+    if "wordprocessingml" in kind:
+        part = unquote(attributes.get("PartName", "")).lstrip("/") or "." + attributes.get("Extension", "")
+        word.add(part.lower())
+    return any(marker in kind for marker in ACTIVE_CONTENT_TYPES)
+
+
+def _is_wordprocessing(name: str, word: set[str]) -> bool:
+    """Could Word read part `name` as WordprocessingML: is it named .xml, or declared so?"""
+    name = unquote(name).lower()
+    extension = "." + name.rpartition(".")[2]
+    return name != "[content_types].xml" and (extension == ".xml" or bool({name, extension} & word))
 
 
 def _relationship_acts(links: set[str], tag: str, attributes: dict[str, str]) -> bool:
@@ -94,10 +129,6 @@ def _relationship_acts(links: set[str], tag: str, attributes: dict[str, str]) ->
             return True
         links.add(attributes.get("Id", "").strip().lower())
     return kind in ACTIVE_RELATIONSHIPS
-
-
-def _any_value(attribute: str, markers: tuple[str, ...], _tag: str, attributes: dict[str, str]) -> bool:
-    return any(marker in attributes.get(attribute, "").lower() for marker in markers)
 
 
 def _source(rels: str) -> str:
@@ -130,8 +161,49 @@ def odt_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool:
 def _odf_acts(tag: str, attributes: dict[str, str]) -> bool:
     href = attributes.get(XLINK_HREF)
     return (
-        tag in ODF_SCRIPTS or bool(href) and not (_inside_package(href) or tag in ODF_LINKS and CLICKABLE.match(href))
+        tag in ODF_SCRIPTS
+        or tag.rsplit(" ", 1)[-1].startswith("dde-")
+        or tag == FIELD + "param"
+        and attributes.get(FIELD + "name", "").endswith(".field.code")
+        and bool(FETCHING_FIELD.match(attributes.get(FIELD + "value", "")))
+        or bool(href)
+        and not (_inside_package(href) or tag in ODF_LINKS and CLICKABLE.match(href))
     )
+
+
+class _FieldCodes:
+    """Word's field codes in one part, told what expat reads: does one load or run something (see the module)?"""
+
+    def __init__(self) -> None:
+        self.codes: list[str] = []  # the start of each open field's code, the innermost last
+        self.in_code = False
+
+    def start(self, tag: str, attributes: dict[str, str]) -> bool:
+        local = tag.rsplit(" ", 1)[-1]
+        if local == "fldChar" and _attribute(attributes, "fldCharType") == "begin":
+            if self.codes and not self.codes[-1]:
+                return True  # a field whose code starts with another field, which could write its kind
+            self.codes.append("")
+        elif local == "fldChar" and _attribute(attributes, "fldCharType") == "end" and self.codes:
+            self.codes.pop()
+        self.in_code = self.in_code or local in INSTRUCTIONS
+        return local == "fldSimple" and bool(FETCHING_FIELD.match(_attribute(attributes, "instr")))
+
+    def end(self, tag: str) -> None:
+        self.in_code = self.in_code and tag.rsplit(" ", 1)[-1] not in INSTRUCTIONS
+
+    def text(self, data: str) -> bool:
+        if not self.in_code:
+            return False
+        if not self.codes:
+            self.codes.append("")  # a code outside any field: judged all the same
+        self.codes[-1] = (self.codes[-1] + data).lstrip()[:16]
+        return bool(FETCHING_FIELD.match(self.codes[-1]))
+
+
+def _attribute(attributes: dict[str, str], local: str) -> str:
+    """The value of the attribute named `local` in any namespace (transitional or strict OOXML), or ""."""
+    return next((value for name, value in attributes.items() if name.rsplit(" ", 1)[-1] == local), "")
 
 
 def _inside_package(href: str) -> bool:
@@ -163,10 +235,15 @@ def _inside_package(href: str) -> bool:
 
 
 def _any_start_tag(
-    archive: zipfile.ZipFile, name: str, budget: Budget, test: Callable[[str, dict[str, str]], bool]
+    archive: zipfile.ZipFile,
+    name: str,
+    budget: Budget,
+    test: Callable[[str, dict[str, str]], bool],
+    fields: _FieldCodes | None = None,
 ) -> bool:
     """True if `test` holds for a start tag ("namespace-uri local-name", attributes) of XML part `name`,
-    read in bounded chunks until found, its elements and depth spent from the budget (OverBudget past it).
+    or a field code of `fields` loads or runs something, read in bounded chunks until found, its
+    elements and depth spent from the budget (OverBudget past it).
 
     An empty part has no tags (LibreOffice writes an empty accelerator/current.xml). Raises
     expat.ExpatError on bad XML or a DTD.
@@ -180,16 +257,25 @@ def _any_start_tag(
             budget.spend("elements", ELEMENTS_PER_SPEND)
         if counts[0] > MAX_ELEMENTS_PER_PART or counts[1] > MAX_XML_DEPTH:
             raise OverBudget(name)
-        if test(tag, attributes):
+        if test(tag, attributes) or fields and fields.start(tag, attributes):
             raise _Found
 
-    def end(_tag: str) -> None:
+    def end(tag: str) -> None:
         counts[1] -= 1
+        if fields:
+            fields.end(tag)
+
+    def text(data: str) -> None:
+        if fields.text(data):
+            raise _Found
 
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartDoctypeDeclHandler = _refuse_dtd
     parser.StartElementHandler = start
     parser.EndElementHandler = end
+    if fields:
+        parser.buffer_text = True  # one call per run of text, not per line or character reference
+        parser.CharacterDataHandler = text
     empty = True
     try:
         with archive.open(name) as part:
