@@ -30,6 +30,7 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
     "2.5 million names": lambda: samples.pdf_bytes(info=b"<<" + b"/a" * 2_500_000 + b">>"),
     "ODT of 12 million elements": lambda: samples.office_xml_flood("odt"),
     "DOCX of 12 million elements": lambda: samples.office_xml_flood("docx"),
+    "DOCX of 12 million elements, no link": lambda: samples.office_xml_flood("docx", link=False),
 }
 
 

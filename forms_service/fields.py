@@ -61,9 +61,10 @@ ERRORS = MappingProxyType(
             "please export it as PDF, or save it as DOCX or ODT without macros."
         ),
         "file_active": N_(
-            "This document loads or runs something by itself when it is opened (a linked picture or template, "
-            "an embedded program or file, or a script), which we cannot accept; please export it again as PDF "
-            "from your word processor. Links are fine."
+            "This document loads or runs something by itself when it is opened (a linked picture, text or "
+            "template, content kept up to date from another file or program, an embedded program or file, or a "
+            "script), which we cannot accept; please export it again as PDF from your word processor. "
+            "Links are fine."
         ),
         "file_encrypted": N_(
             "This document is protected by a password, so we cannot open it; please send it without a password."

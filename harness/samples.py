@@ -353,6 +353,53 @@ def docx_with_activex() -> bytes:
     )
 
 
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+# Parts Word reads text from besides the document: relationship type, content type (after
+# "wordprocessingml.") and the elements around a paragraph.
+_STORIES = {
+    "header": ("header", "header", "<w:hdr {}>{}</w:hdr>"),
+    "footer": ("footer", "footer", "<w:ftr {}>{}</w:ftr>"),
+    "footnotes": ("footnotes", "footnotes", '<w:footnotes {}><w:footnote w:id="1">{}</w:footnote></w:footnotes>'),
+    "endnotes": ("endnotes", "endnotes", '<w:endnotes {}><w:endnote w:id="1">{}</w:endnote></w:endnotes>'),
+    "comments": ("comments", "comments", '<w:comments {}><w:comment w:id="0" w:author="A">{}</w:comment></w:comments>'),
+    "glossary": (
+        "glossaryDocument",
+        "document.glossary",
+        "<w:glossaryDocument {}><w:docParts><w:docPart><w:docPartBody>{}</w:docPartBody></w:docPart></w:docParts>"
+        "</w:glossaryDocument>",
+    ),
+}
+
+
+def field(*pieces: str, result: str = "result") -> str:
+    """A complex field as Word writes it, in runs: begin, its code (one w:instrText per piece, or a piece
+    starting with "<" as it is: a field nested in the code), separate, the result shown, end."""
+    code = "".join(
+        piece if piece.startswith("<") else f'<w:r><w:instrText xml:space="preserve">{piece}</w:instrText></w:r>'
+        for piece in pieces
+    )
+    return (
+        f'<w:r><w:fldChar w:fldCharType="begin"/></w:r>{code}<w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+        f'<w:r><w:t>{result}</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>'
+    )
+
+
+def docx_with_paragraph(content: str, story: str = "document", name: str = "") -> bytes:
+    """A DOCX with a paragraph of `content` (runs, fields) in its document, or in a `story` of _STORIES
+    (a header, the footnotes...) named `name` (by default word/<story>.xml), declared as Word declares it."""
+    if story == "document":
+        return docx_with(body=f"<w:p>{content}</w:p>")
+    relationship, content_type, root = _STORIES[story]
+    name = name or f"word/{story}.xml"
+    part = root.format(f'xmlns:w="{_W}"', f"<w:p>{content}</w:p>")
+    return docx_with(
+        ("word/_rels/document.xml.rels", relationships((relationship, name.removeprefix("word/"), False))),
+        (name, f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n{part}'.encode()),
+        content_types=f'<Override PartName="/{name}" ContentType="application/vnd.openxmlformats-officedocument.'
+        f'wordprocessingml.{content_type}+xml"/>',
+    )
+
+
 _ODF_NAMESPACES = (
     " ".join(
         f'xmlns:{prefix}="urn:oasis:names:tc:opendocument:xmlns:{name}"'
@@ -551,17 +598,17 @@ def _many_elements(count: int) -> bytes:
 
 
 @functools.cache
-def office_xml_flood(kind: str, count: int = 12_000_000) -> bytes:
-    """A DOCX or ODT (`kind`) whose main XML part holds `count` empty elements beside a web link: 48 MB
-    inflated for 12 million (3.7 MB deflated), within the inflation caps; the link has the part read."""
+def office_xml_flood(kind: str, count: int = 12_000_000, link: bool = True) -> bytes:
+    """A DOCX or ODT (`kind`) whose main XML part holds `count` empty elements, beside a web link unless
+    not `link`: 48 MB inflated for 12 million (3.7 MB deflated), within the inflation caps."""
     flood = _many_elements(count)
     if kind == "docx":
-        document = _document_xml("CV", '<w:p><w:hyperlink r:id="rId1"><w:r><w:t>web</w:t></w:r></w:hyperlink></w:p>')
-        document = document.replace(b"</w:body>", b"<w:p>" + flood + b"</w:p></w:body>")
+        web = '<w:p><w:hyperlink r:id="rId1"><w:r><w:t>web</w:t></w:r></w:hyperlink></w:p>' if link else ""
+        document = _document_xml("CV", web).replace(b"</w:body>", b"<w:p>" + flood + b"</w:p></w:body>")
         entries = docx_entries()
         entries[2] = ("word/document.xml", document)
         rels = relationships(("hyperlink", "https://example.org/", True))
-        return _zip([*entries, ("word/_rels/document.xml.rels", rels)], level=3)
+        return _zip([*entries, *([("word/_rels/document.xml.rels", rels)] if link else [])], level=3)
     entries = odt_entries(body='<text:p><text:a xlink:href="https://example.org/">web</text:a></text:p>')
     content = entries[2][1].replace(b"</office:text>", b"<text:p>" + flood + b"</text:p></office:text>")
     return _zip([*entries[:2], ("content.xml", content)], stored_first=True, level=3)

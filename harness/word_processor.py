@@ -1,12 +1,16 @@
 """CVs made by a real word processor: LibreOffice Writer, headless (Debian: libreoffice-writer-nogui).
 
-    .venv/bin/python -m harness.word_processor      # rewrites tests/fixtures/cvs/
+    .venv/bin/python -m harness.word_processor [name ...]     # rewrites tests/fixtures/cvs/ (or those files)
 
 A flat OpenDocument source is written, then exported as LibreOffice exports what people send:
 
 - cv.odt, cv.docx, cv.pdf: a CV of about 30 pages with a photo, tables, bulleted lists, headings, a link
   to one of its own headings and web, mail and phone links (the PDF tagged, as accessible exports are);
-- link-https.docx, link-mailto.docx, link-https.odt: one paragraph holding one link each.
+- link-https.docx, link-mailto.docx, link-https.odt: one paragraph holding one link each;
+- field-includetext.docx, field-link.docx, field-dde.docx, field-ddeauto.docx: a paragraph holding a Word
+  field that loads or runs something, as LibreOffice writes it back from a DOCX (it drops INCLUDEPICTURE),
+  and field-ddeauto.odt, where LibreOffice keeps the code to write it back; dde.odt and dde-section.odt: a
+  DDE field and a section fed by DDE (all refused: they fetch or run on opening).
 
 The content is deterministic, the bytes are not (exports carry dates). CI does not need LibreOffice: the
 files are committed (about 500 KB in all) and the tests read them. The benchmark uses `export` itself,
@@ -16,6 +20,7 @@ when `soffice` is there, for a 5 MB PDF with photos (`large_pdf`).
 from __future__ import annotations
 
 import base64
+import functools
 import random
 import shutil
 import struct
@@ -23,12 +28,22 @@ import subprocess
 import sys
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+from harness import samples
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "cvs"
 PAGES = 30
 PHOTOS = 10
+FIELDS = {  # Word fields that load or run something, as a CV might hold them
+    "includetext": r'INCLUDETEXT "C:\\CV\\experience.docx"',
+    "link": r'LINK Excel.Sheet.12 "C:\\CV\\languages.xlsx" "Sheet1!R1C1" \a \t',
+    "dde": r'DDE Excel "C:\\CV\\languages.xlsx" "R1C1"',
+    "ddeauto": r'DDEAUTO c:\\windows\\system32\\cmd.exe "/k calc.exe"',
+}
+DDE = 'office:dde-application="soffice" office:dde-topic="file:///tmp/rates.ods" office:dde-item="Sheet1.A1"'
 LINKS = (
     ("https://www.linkedin.com/in/amina-example", "linkedin.com/in/amina-example"),
     ("mailto:amina@example.org", "amina@example.org"),
@@ -152,11 +167,17 @@ def flat_odt(body: str) -> str:
 
 def export(body: str, target: str) -> bytes:
     """`body` (ODF text) exported by soffice; `target` is a format, or format:filter:options."""
+    return convert(flat_odt(body).encode(), "cv.fodt", target)
+
+
+def convert(source: bytes, name: str, target: str) -> bytes:
+    """The document `source`, in a file called `name`, converted by soffice to `target` (as in `export`)."""
     with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryDirectory() as work:
-        source = Path(work) / "cv.fodt"
-        source.write_text(flat_odt(body), encoding="utf-8")
+        Path(work, name).write_bytes(source)
         command = ["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", target]
-        subprocess.run([*command, "--outdir", f"{work}/out", str(source)], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [*command, "--outdir", f"{work}/out", f"{work}/{name}"], check=True, capture_output=True, timeout=300
+        )
         (produced,) = Path(work, "out").iterdir()
         return produced.read_bytes()
 
@@ -166,18 +187,42 @@ def large_pdf() -> bytes:
     return export(cv_body(tuple(png(1200, noise=seed) for seed in range(PHOTOS))), TAGGED_PDF)
 
 
-def main() -> None:
-    if shutil.which("soffice") is None:
-        sys.exit("soffice not found: apt-get install --no-install-recommends libreoffice-writer-nogui")
-    documents = {
+def fixtures() -> dict[str, Callable[[], bytes]]:
+    """Each file of tests/fixtures/cvs, and how soffice makes it."""
+    bodies = {
         "cv": (cv_body(), ("odt", "docx", "pdf")),
         "link-https": (f"<text:p>Profile: {link(*LINKS[0])}</text:p>", ("odt", "docx")),
         "link-mailto": (f"<text:p>Write to {link(*LINKS[1])}</text:p>", ("docx",)),
+        "dde": (
+            f'<text:dde-connection-decls><text:dde-connection-decl office:name="Rates" {DDE} '
+            'office:automatic-update="true"/></text:dde-connection-decls><text:p>Rate: '
+            '<text:dde-connection text:connection-name="Rates">42</text:dde-connection></text:p>',
+            ("odt",),
+        ),
+        "dde-section": (
+            f'<text:section text:name="Rates"><office:dde-source {DDE} office:automatic-update="true"/>'
+            "<text:p>42</text:p></text:section>",
+            ("odt",),
+        ),
     }
-    for stem, (body, extensions) in documents.items():
-        for extension in extensions:
-            data = export(body, TAGGED_PDF if extension == "pdf" else extension)
-            (FIXTURES / f"{stem}.{extension}").write_bytes(data)
+    made = {
+        f"{stem}.{extension}": functools.partial(export, body, TAGGED_PDF if extension == "pdf" else extension)
+        for stem, (body, extensions) in bodies.items()
+        for extension in extensions
+    }
+    for kind, code in FIELDS.items():
+        docx = samples.docx_with_paragraph("<w:r><w:t>Languages: </w:t></w:r>" + samples.field(escape(code)))
+        for extension in ("docx", "odt") if kind == "ddeauto" else ("docx",):
+            made[f"field-{kind}.{extension}"] = functools.partial(convert, docx, "cv.docx", extension)
+    return made
+
+
+def main() -> None:
+    if shutil.which("soffice") is None:
+        sys.exit("soffice not found: apt-get install --no-install-recommends libreoffice-writer-nogui")
+    for name, make in fixtures().items():
+        if len(sys.argv) == 1 or name in sys.argv[1:]:
+            (FIXTURES / name).write_bytes(make())
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ OBJECT_STREAM_PDF = samples.pdf_with_object_stream(
 ESCAPED_JAVASCRIPT_PDF = samples.pdf_bytes(
     catalog_extra=b" /OpenAction << /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>"
 )
+FIELD_CVS = ("field-includetext.docx", "field-link.docx", "field-dde.docx", "field-ddeauto.docx")
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
 
@@ -116,7 +117,22 @@ FILES = (
             "docx-linked-unc-image": samples.docx_linked_image(),
             "docx-ole-object": samples.docx_with_ole_object(),
             "docx-activex": samples.docx_with_activex(),
+            # Word fields that load or run something (LibreOffice's exports, and split over runs as Word may).
+            **{f"docx-{name.removesuffix('.docx')}": samples.real_cv(name) for name in FIELD_CVS},
+            "docx-field-includepicture-split": samples.docx_with_paragraph(
+                samples.field(" INCLUDE", 'PICTURE "https://pixel.example.net/open.png" \\d')
+            ),
+            "docx-field-ddeauto-in-footer": samples.docx_with_paragraph(
+                '<w:fldSimple w:instr="DDEAUTO cmd.exe &quot;/k calc.exe&quot;"/>', "footer"
+            ),
         },
+    ),
+    Nasty(
+        "docx-hyperlink-field",
+        samples.docx_with_paragraph(samples.field(' HYPERLINK "https://www.linkedin.com/in/amina" ')),
+        "cv.docx",
+        accepted=DOCX,
+        relayed_name="cv.docx",
     ),
     Nasty("odt-picture-and-heading-link", samples.odt_with_picture(), "cv.odt", accepted=ODT, relayed_name="cv.odt"),
     Nasty("odt-links-and-picture", samples.odt_with_links_and_picture(), "cv.odt", accepted=ODT, relayed_name="cv.odt"),
@@ -127,6 +143,9 @@ FILES = (
             "odt-link-to-a-script": samples.odt_with_picture("javascript:alert(1)"),
             "odt-web-image": samples.odt_web_image(),
             "odt-onload-macro-event": samples.odt_onload_macro(),
+            "odt-dde-field": samples.real_cv("dde.odt"),
+            "odt-dde-section": samples.real_cv("dde-section.odt"),
+            "odt-word-ddeauto-kept-by-libreoffice": samples.real_cv("field-ddeauto.odt"),
         },
     ),
     Nasty("pdf-link-and-open-at-page", samples.pdf_with_links(), "cv.pdf", accepted=PDF, relayed_name="cv.pdf"),

@@ -312,6 +312,98 @@ def test_documents_with_pictures_links_and_start_pages_are_accepted(data):
     assert _refusal(data) is None
 
 
+INCLUDEPICTURE = r' INCLUDEPICTURE "https://pixel.example.net/open.png" \d '
+DDEAUTO = r' DDEAUTO c:\\windows\\system32\\cmd.exe "/k calc.exe" '
+STRICT = "http://purl.oclc.org/ooxml/wordprocessingml/main"
+TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+FIELDMARK = "urn:openoffice:names:experimental:ooo-ms-interop:xmlns:field:1.0"
+DDE_SOURCE = 'office:dde-application="soffice" office:dde-topic="rates.ods" office:dde-item="A1"'
+REAL_FIELDS = ("field-includetext.docx", "field-link.docx", "field-dde.docx", "field-ddeauto.docx")
+REAL_DDE = ("field-ddeauto.odt", "dde.odt", "dde-section.odt")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # LibreOffice's exports (harness/word_processor.py): Word fields in a DOCX, DDE in an ODT.
+        *(samples.real_cv(name) for name in (*REAL_FIELDS, *REAL_DDE)),
+        *(
+            samples.docx_with_paragraph(samples.field(code))
+            for code in (
+                INCLUDEPICTURE,
+                r' INCLUDETEXT "C:\\CV\\experience.docx" ',
+                ' IMPORT "https://pixel.example.net/open.png" ',
+                r' LINK Excel.Sheet.12 "\\\\files.example.net\\share\\a.xlsx" "R1C1" \a ',
+                r' DDE Excel "C:\\a.xlsx" "R1C1" ',
+                DDEAUTO,
+                ' includePicture "https://pixel.example.net/open.png" ',
+                "&#68;DEAUTO cmd.exe",
+            )
+        ),
+        # The code split over runs as Word may write it, deleted in tracked changes, or in strict OOXML.
+        samples.docx_with_paragraph(samples.field(" INCLUDE", "PICTURE ", '"https://pixel.example.net/a.png"')),
+        samples.docx_with_paragraph(samples.field(" ", "D", "DE", "AUTO cmd.exe")),
+        samples.docx_with_paragraph(
+            '<w:del w:id="1" w:author="A"><w:r><w:fldChar w:fldCharType="begin"/></w:r>'
+            "<w:r><w:delInstrText>DDEAUTO cmd.exe</w:delInstrText></w:r></w:del>"
+        ),
+        samples.docx_with_paragraph(f'<w:customXml xmlns:w="{STRICT}">{samples.field(DDEAUTO)}</w:customXml>'),
+        # A simple field; a code whose kind another field could write; a code beside a nested field.
+        samples.docx_with_paragraph(f'<w:fldSimple w:instr="{INCLUDEPICTURE.replace(chr(34), "&quot;")}"/>'),
+        samples.docx_with_paragraph(samples.field(" ", samples.field(' QUOTE "DDE" '), "AUTO cmd.exe")),
+        samples.docx_with_paragraph(samples.field(" DD", samples.field(" PAGE "), "EAUTO cmd.exe")),
+        # Every part Word reads text from, under any name its content type declares.
+        *(
+            samples.docx_with_paragraph(samples.field(DDEAUTO), story)
+            for story in ("header", "footer", "footnotes", "endnotes", "comments", "glossary")
+        ),
+        samples.docx_with_paragraph(samples.field(INCLUDEPICTURE), "header", name="word/media/header1.png"),
+        samples.odt_with('<text:p><text:dde-connection text:connection-name="Rates">42</text:dde-connection></text:p>'),
+        samples.odt_with(f'<text:section text:name="S"><office:dde-source {DDE_SOURCE}/></text:section>'),
+        samples.odt_with('<table:dde-link xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"/>'),
+        samples.odt_with(
+            f'<text:p><field:fieldmark-start xmlns:field="{FIELDMARK}"><field:param '
+            f'field:name="vnd.oasis.opendocument.field.code" field:value="{INCLUDEPICTURE.replace(chr(34), "&quot;")}"/>'
+            "</field:fieldmark-start></text:p>"
+        ),
+        _odt_part(
+            "styles.xml",
+            f'<office:document-styles xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="{TEXT}">'
+            f'<text:dde-connection-decls><text:dde-connection-decl office:name="R" {DDE_SOURCE}/>'
+            "</text:dde-connection-decls></office:document-styles>",
+        ),
+    ],
+)
+def test_fields_and_dde_links_that_load_or_run_something_are_refused(data):
+    """Word fields that load a file or another program's data (a DDEAUTO runs a command after a prompt
+    people click through), wherever Word reads them and however split, and an ODT's DDE links."""
+    assert _refusal(data) == "file_active"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        samples.docx_with_paragraph(samples.field(' HYPERLINK "https://www.linkedin.com/in/amina" ')),
+        samples.docx_with_paragraph(samples.field(" HYPER", 'LINK "mailto:amina@example.org" ')),
+        samples.docx_with_paragraph('<w:fldSimple w:instr=" PAGE "><w:r><w:t>1</w:t></w:r></w:fldSimple>', "footer"),
+        samples.docx_with_paragraph(samples.field(" PAGE ", result="1"), "header"),
+        samples.docx_with_paragraph(
+            samples.field(' TOC \\o "1-3" \\h ', result="") + samples.field(" PAGEREF _Toc1 \\h ", result="2")
+        ),
+        samples.docx_with_paragraph(samples.field(" IF ", samples.field(" MERGEFIELD city "), ' = "Geneva" "a" "b" ')),
+        samples.docx_with_paragraph("<w:r><w:t>INCLUDEPICTURE, LINK and DDEAUTO are words here</w:t></w:r>"),
+        samples.odt_with(
+            f'<text:p><field:fieldmark-start xmlns:field="{FIELDMARK}"><field:param '
+            'field:name="Dropdown_ListEntry" field:value="Import and export"/></field:fieldmark-start></text:p>'
+        ),
+    ],
+)
+def test_fields_that_wait_for_a_click_or_only_compute_are_accepted(data):
+    """A HYPERLINK field waits for a click, like a link; page numbers, tables of contents and conditions
+    fetch nothing; words in the text are only words."""
+    assert _refusal(data) is None
+
+
 def test_a_dtd_in_an_office_part_is_refused_without_expanding_it():
     """Office suites never write a DTD; refusing any keeps entity expansion (billion laughs) out."""
     package = samples.docx_with(("word/_rels/document.xml.rels", BILLION_LAUGHS.encode()))
@@ -387,6 +479,7 @@ HOSTILE = {
     ),
     "ODT of 12 million elements": lambda: samples.office_xml_flood("odt"),
     "DOCX of 12 million elements": lambda: samples.office_xml_flood("docx"),
+    "DOCX of 12 million elements, no link": lambda: samples.office_xml_flood("docx", link=False),
     "ODT of 500,001 elements in one part": lambda: _odt_part(
         "styles.xml", "<s>" + "<a/>" * MAX_ELEMENTS_PER_PART + "</s>"
     ),
@@ -422,11 +515,15 @@ def test_past_its_cpu_time_a_budget_stops_the_next_step():
 
 def test_cvs_with_links_arrive_as_sent_through_the_documented_gunicorn(sink, smtp_ca_file, tmp_path):
     """Word processors' DOCX and ODT with a web or mail link, posted to gunicorn as README runs it (3 workers),
-    reach the association's inbox byte for byte; a DOCX with a remote template and the chained-GoTo PDF are
-    refused in the page's language, for what they are."""
+    reach the association's inbox byte for byte; a DOCX with a remote template, LibreOffice's DOCX with a
+    DDEAUTO field and the chained-GoTo PDF are refused in the page's language, for what they are."""
     settings = service_settings(sink.mail_config(), smtp_ca_file, tmp_path / "data")
     uploads = {name: samples.real_cv(name) for name in ("link-https.docx", "link-mailto.docx", "link-https.odt")}
-    refused = {"template.docx": samples.docx_remote_template(), "chained.pdf": samples.pdf_chained_goto()}
+    refused = {
+        "template.docx": samples.docx_remote_template(),
+        "dde.docx": samples.real_cv("field-ddeauto.docx"),
+        "chained.pdf": samples.pdf_chained_goto(),
+    }
     with Gunicorn(settings=settings) as server:
         url = f"http://127.0.0.1:{server.port}/forms/volunteer"
 
@@ -440,7 +537,7 @@ def test_cvs_with_links_arrive_as_sent_through_the_documented_gunicorn(sink, smt
         answers = [post(name, data).json()["errors"]["resume"] for name, data in refused.items()]
         received = sink.handler.wait_for(2 * len(uploads), timeout=30)
     french = i18n.catalogue("fr")
-    assert answers == [french.gettext(ERRORS["file_active"]), french.gettext(ERRORS["file_damaged"])]
+    assert answers == [french.gettext(ERRORS[code]) for code in ("file_active", "file_active", "file_damaged")]
     attachments = {
         part.get_filename(): part.get_payload(decode=True)
         for message in received
