@@ -20,14 +20,15 @@ nothing but a hyperlink (w:hyperlink, a:hlinkClick) names in its part.
 Fields fetch or run too: Word's INCLUDEPICTURE, INCLUDETEXT and IMPORT load
 a file, LINK, DDE and DDEAUTO another program's data (DDEAUTO runs a command,
 after a prompt people click through). A field's code (w:fldSimple/@w:instr,
-or the w:instrText pieces between a w:fldChar begin and separate, split over
-runs as the author likes) names its kind first; a code that starts with
-another field, which could write that name, is not trusted. HYPERLINK waits
-for a click and stays. Every WordprocessingML part is read for them (by its
-name, .xml, or its declared content type): the document, headers, footers,
-notes, comments, glossary. An ODT's DDE connections (text:dde-connection,
-its declarations, office:dde-source, table:dde-link) are refused, and so is
-a Word field code LibreOffice keeps in a field:param to write it back.
+or the w:instrText pieces after a w:fldChar begin, split over runs as the
+author likes) names its kind first; a code starting with another field, which
+could write that name, is not trusted. HYPERLINK waits for a click and stays.
+Each part Word could read as WordprocessingML (named .xml, or declared so in
+[Content_Types].xml: document, headers, footers, notes, comments, glossary)
+is read once, for its fields and links together. An ODT's DDE links
+(text:dde-connection and its declarations, office:dde-source,
+table:dde-link) are refused, and so is a Word field code LibreOffice keeps in
+a field:param to write it back when saving as DOCX.
 
 XML parts are read with expat, in bounded chunks, their elements and depth
 spent from the upload's budget (budget.py); a DTD is refused (office suites
@@ -139,7 +140,7 @@ def _source(rels: str) -> str:
 
 def _names_other_than_a_link(ids: set[str], tag: str, attributes: dict[str, str]) -> bool:
     """Does anything but a hyperlink's r:id name one of the link relationships `ids`?"""
-    return any(
+    return bool(ids) and any(
         value.strip().lower() in ids
         and not (tag.rsplit(" ", 1)[-1] in HYPERLINKS and attribute.rsplit(" ", 1)[-1] == "id")
         for attribute, value in attributes.items()
