@@ -148,8 +148,8 @@ def _names_other_than_a_link(ids: set[str], tag: str, attributes: dict[str, str]
 
 
 def odt_acts(archive: zipfile.ZipFile, names: set[str], budget: Budget) -> bool:
-    """True if any XML part of the ODF package has scripts, event listeners or an outside reference
-    other than a link to the web, mail or phone.
+    """True if any XML part of the ODF package has scripts, event listeners, DDE links, a Word field code
+    that loads or runs something, or an outside reference other than a link to the web, mail or phone.
 
     Every part is read, not only content.xml and styles.xml: an embedded
     object ("Object 1/content.xml") is loaded with the document too.
@@ -164,11 +164,12 @@ def _odf_acts(tag: str, attributes: dict[str, str]) -> bool:
     return (
         tag in ODF_SCRIPTS
         or tag.rsplit(" ", 1)[-1].startswith("dde-")
-        or tag == FIELD + "param"
-        and attributes.get(FIELD + "name", "").endswith(".field.code")
-        and bool(FETCHING_FIELD.match(attributes.get(FIELD + "value", "")))
-        or bool(href)
-        and not (_inside_package(href) or tag in ODF_LINKS and CLICKABLE.match(href))
+        or (
+            tag == FIELD + "param"
+            and attributes.get(FIELD + "name", "").endswith(".field.code")
+            and bool(FETCHING_FIELD.match(attributes.get(FIELD + "value", "")))
+        )
+        or (bool(href) and not (_inside_package(href) or tag in ODF_LINKS and CLICKABLE.match(href)))
     )
 
 
