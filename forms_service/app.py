@@ -11,7 +11,7 @@ from flask_mail import Mail
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import guard, i18n, ratelimit, views
+from . import extensions, guard, i18n, ratelimit, views
 from .cli import looking_up_a_command, spool_cli, unconfigured_app
 from .compose import MailSettings
 from .config import ConfigError
@@ -98,7 +98,7 @@ def _build(config: dict | None) -> Flask:
     # submission (id, form, outcome, sizes) and per delivery is the operators' record.
     app.logger.setLevel(logging.INFO)
     # Keys are vetted here (a revoked key stops start-up); expiry is checked at each use (openpgp.Keyring).
-    app.extensions[views.MAIL_SETTINGS] = MailSettings.from_config(app.config, recipients_from_config(app.config))
+    app.extensions[extensions.MAIL_SETTINGS] = MailSettings.from_config(app.config, recipients_from_config(app.config))
     init_delivery(app, spool_from_config(app.config))
     app.cli.add_command(spool_cli)
     Mail(app)

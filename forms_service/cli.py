@@ -15,21 +15,11 @@ from cryptography.fernet import Fernet
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup
 
-from . import health
-from .delivery import DELIVERER_EXTENSION, SPOOL_EXTENSION, Deliverer
-from .sealing import KeyFileSealer, add_new_key, retire_old_keys
+from . import extensions, health
 from .spool import Spool
-from .views import MAIL_SETTINGS
+from .spool.keys import KeyFileSealer, add_new_key, retire_old_keys
 
 spool_cli = AppGroup("spool", help="Inspect and operate the durable mail spool.")
-
-
-def _spool() -> Spool:
-    return current_app.extensions[SPOOL_EXTENSION]
-
-
-def _deliverer() -> Deliverer:
-    return current_app.extensions[DELIVERER_EXTENSION]
 
 
 def _when(timestamp: float) -> str:
@@ -46,16 +36,16 @@ def _echo_status(spool: Spool) -> None:
 @spool_cli.command("status")
 def status() -> None:
     """Counts of queued and dead messages and the age of the oldest queued one."""
-    _echo_status(_spool())
+    _echo_status(extensions.spool(current_app))
 
 
 @spool_cli.command("retry")
 def retry() -> None:
     """Make every queued message due now and try to deliver them once, here."""
-    due = _spool().make_due()
-    attempted = _deliverer().deliver_all()
+    due = extensions.spool(current_app).make_due()
+    attempted = extensions.deliverer(current_app).deliver_all()
     click.echo(f"due: {due}, attempted: {attempted}")
-    _echo_status(_spool())
+    _echo_status(extensions.spool(current_app))
 
 
 @spool_cli.command("dead")
@@ -63,13 +53,12 @@ def dead() -> None:
     """List dead messages: id, submission, kind, acceptance time, attempts, last error code.
 
     Kind: `association` (the association's copy: requeue it once the cause is
-    fixed), `acknowledgement` (the submitter's receipt) or `unknown` (spooled
-    before kinds were recorded: handle it as an association copy).
+    fixed) or `acknowledgement` (the submitter's receipt).
     """
     click.echo("id\tsubmission\tkind\tcreated\tattempts\tlast error")
-    for entry in _spool().list_dead():
+    for entry in extensions.spool(current_app).list_dead():
         click.echo(
-            f"{entry.id}\t{entry.submission_id}\t{entry.kind or 'unknown'}\t{_when(entry.created_at)}"
+            f"{entry.id}\t{entry.submission_id}\t{entry.kind}\t{_when(entry.created_at)}"
             f"\t{entry.attempts}\t{entry.last_error}"
         )
 
@@ -81,7 +70,7 @@ def requeue(ids: tuple[int, ...], everything: bool) -> None:
     """Give dead messages (by id, or --all) a fresh start with a new retry budget."""
     if bool(ids) == everything:
         raise click.UsageError("give dead message ids, or --all")
-    count = _spool().requeue(None if everything else ids)
+    count = extensions.spool(current_app).requeue(None if everything else ids)
     click.echo(f"requeued: {count}")
 
 
@@ -91,13 +80,13 @@ def requeue(ids: tuple[int, ...], everything: bool) -> None:
 def discard(entry_id: int, yes: bool) -> None:
     """Delete one dead message for good: it will never be delivered (e.g. a copy the
     association already received another way). Only dead messages can be discarded."""
-    spool = _spool()
+    spool = extensions.spool(current_app)
     entry = next((entry for entry in spool.list_dead() if entry.id == entry_id), None)
     if entry is None:
         raise click.ClickException(f"no dead message has id {entry_id} (see `spool dead`)")
     if not yes:
         click.confirm(
-            f"Discard dead message {entry_id} ({entry.kind or 'unknown'}, submission "
+            f"Discard dead message {entry_id} ({entry.kind}, submission "
             f"{entry.submission_id})? It can never be delivered afterwards",
             abort=True,
         )
@@ -116,7 +105,7 @@ def rotate_key(retire_old: bool) -> None:
     this adds a new key to the file and re-seals; running workers follow at
     once; run it again with --retire-old to delete the old keys.
     """
-    spool = _spool()
+    spool = extensions.spool(current_app)
     sealer = spool.sealer
     if isinstance(sealer, KeyFileSealer) and not retire_old:
         add_new_key(sealer.path)
@@ -162,41 +151,21 @@ class MonitoringCommand(click.Command):
             _report(health.UNKNOWN, f"usage: {error.format_message()}")
 
 
-THRESHOLD_OPTIONS = (
-    click.option(
-        "--warning-queued",
-        type=click.IntRange(0),
-        default=health.Thresholds.warning_queued,
-        show_default=True,
-        help="WARNING above this many queued messages.",
-    ),
-    click.option(
-        "--critical-queued",
-        type=click.IntRange(0),
-        default=health.Thresholds.critical_queued,
-        show_default=True,
-        help="CRITICAL above this many queued messages.",
-    ),
-    click.option(
-        "--warning-age",
-        type=click.IntRange(0),
-        default=health.Thresholds.warning_age,
-        show_default=True,
-        help="WARNING when the oldest queued message is older (seconds).",
-    ),
-    click.option(
-        "--critical-age",
-        type=click.IntRange(0),
-        default=health.Thresholds.critical_age,
-        show_default=True,
-        help="CRITICAL when the oldest queued message is older (seconds).",
-    ),
-)
+# The options of `spool check`: health.Thresholds' fields, with their defaults.
+THRESHOLDS = {
+    "warning_queued": "WARNING above this many queued messages.",
+    "critical_queued": "CRITICAL above this many queued messages.",
+    "warning_age": "WARNING when the oldest queued message is older (seconds).",
+    "critical_age": "CRITICAL when the oldest queued message is older (seconds).",
+}
 
 
 def _threshold_options(command):
-    for option in reversed(THRESHOLD_OPTIONS):
-        command = option(command)
+    for name, explained in reversed(THRESHOLDS.items()):
+        flag, default = f"--{name.replace('_', '-')}", getattr(health.Thresholds, name)
+        command = click.option(flag, type=click.IntRange(0), default=default, show_default=True, help=explained)(
+            command
+        )
     return command
 
 
@@ -213,7 +182,7 @@ def check(**thresholds: int) -> None:
     """
     try:
         verdict = health.assess(
-            current_app, current_app.extensions[MAIL_SETTINGS].keyring, health.Thresholds(**thresholds)
+            current_app, extensions.mail_settings(current_app).keyring, health.Thresholds(**thresholds)
         )
     except Exception as error:  # whatever happens, monitoring gets a line and a status it knows
         _report(health.UNKNOWN, f"the check itself failed: {type(error).__name__}")

@@ -20,8 +20,6 @@ from urllib.parse import unquote, urlsplit
 from limits.errors import ConfigurationError
 from limits.storage import Storage
 
-from .spool import after_fork_in_child
-
 COUNTERS_FILE_NAME = "counters.sqlite3"
 SCHEME = "sqlite"
 
@@ -57,10 +55,8 @@ class SQLiteStorage(Storage):
         self.path = Path(unquote(urlsplit(uri).path))
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
-        self._inherited: list[sqlite3.Connection] = []
         self._writes = 0
         self._create()
-        after_fork_in_child(self._forked)
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -76,7 +72,7 @@ class SQLiteStorage(Storage):
             try:
                 db.executescript(SCHEMA)
             finally:
-                db.close()  # a pre-forking master must not hand a connection to its workers
+                db.close()
         except (OSError, sqlite3.Error) as error:
             raise ConfigurationError(f"{self.path}: {type(error).__name__}") from error
 
@@ -86,13 +82,6 @@ class SQLiteStorage(Storage):
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: no fsync per commit, never corrupt
         return db
-
-    def _forked(self) -> None:
-        """A forked child opens its own connection; SQLite forbids using or closing the parent's."""
-        self._lock = threading.Lock()
-        if self._db is not None:
-            self._inherited.append(self._db)
-            self._db = None
 
     def _run(self, statement: str, parameters: dict | tuple = ()) -> tuple[list[tuple], int]:
         """Rows and changed-row count of one statement, read to its end: a RETURNING

@@ -21,18 +21,17 @@ from contextlib import AbstractContextManager
 from functools import partial
 from typing import Protocol
 
+from cryptography.fernet import InvalidToken
 from flask import Flask
 
+from . import extensions
 from .erasure import Eraser
 from .outgoing import ACKNOWLEDGEMENT, OutgoingMail
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
-from .spool import Claimed, RowGone, Spool, after_fork_in_child
+from .spool import Claimed, RowGone, Spool
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
-
-SPOOL_EXTENSION = "forms_spool"
-DELIVERER_EXTENSION = "forms_deliverer"
 
 
 class Session(Protocol):
@@ -74,11 +73,10 @@ class Deliverer:
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        self.owner = _owner()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # unique to this Deliverer
         self.eraser = Eraser(spool)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        after_fork_in_child(self._forked)
 
     # -- one pass ------------------------------------------------------------
 
@@ -88,14 +86,13 @@ class Deliverer:
         Returns how many were claimed (0: nothing is due). A message is only
         sent while at least half of its lease remains, so a slow server can
         never make two workers send the same message; the rest is released.
-        Each send waits for a gap between this process's requests (traffic.py).
+        Each message is read and sent in a gap between this process's
+        requests (traffic.py): a request's resumé is gone before it is read.
         """
-        # Opened in a gap between requests: a request's resumé is gone before a claimed one is opened.
-        self.traffic.wait_for_gap()
         batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
         if not batch:
             return 0
-        # Leasing wrote the rows' bookkeeping (spool.py's `schedule`, never the sealed rows): the erase
+        # Leasing wrote the rows' bookkeeping (the `schedule` table, never the sealed rows): the erase
         # takes the old page versions out of the WAL, even when the mail server is down.
         self.eraser.request()
         deadline = time.monotonic() + self.lease_seconds / 2
@@ -122,16 +119,21 @@ class Deliverer:
         return total
 
     def _attempt(self, session: Session, entry: Claimed) -> None:
-        """Send one message and record the outcome in the spool."""
+        """Read one message, authenticated whole, send it and record the outcome in the spool."""
         try:
-            session.send(entry.mail)
-        except RowGone:  # the relay left the message unfinished: the server discards it
+            mail = self.spool.message(entry)
+        except RowGone:
             log.info(
-                "spool entry %d (submission %s) was gone while sent: delivered by an overlapping lease",
+                "spool entry %d (submission %s) is gone: delivered by an overlapping lease",
                 entry.id,
                 entry.submission_id,
             )
             return
+        except InvalidToken:  # no configured key opens it, or it was altered: never retried
+            self.spool.dead(entry.id, "InvalidToken")
+            return
+        try:
+            session.send(mail)
         except RecipientsRefused as refusal:
             self._partly_failed(entry, refusal)
             return
@@ -150,7 +152,7 @@ class Deliverer:
         Message-ID, so nobody is sent a second copy.
         """
         groups = [group for group in (refusal.temporary, refusal.permanent) if group]
-        new_ids = dict(zip(groups, self.spool.split(entry.id, groups), strict=True))
+        new_ids = dict(zip(groups, self.spool.split(entry, groups), strict=True))
         code = error_code(refusal)
         if refusal.temporary in new_ids:
             log.warning(
@@ -202,17 +204,6 @@ class Deliverer:
             self._thread.join(timeout)
         self.eraser.stop()
 
-    def _forked(self) -> None:
-        """In a forked child (a gunicorn --preload worker): a thread of its own if
-        the parent ran one, since threads do not survive fork(), and a new owner
-        name, so that neither process can release the other's leases."""
-        running = self._thread is not None and not self._stopping.is_set()
-        self.owner = _owner()
-        self._stopping = threading.Event()
-        self._thread = None
-        if running:
-            self.start()
-
     def _run(self) -> None:
         """Deliver whatever is due, then sleep until this process accepts a
         submission, a retry falls due, or the poll interval (which finds
@@ -228,23 +219,18 @@ class Deliverer:
             self.spool.accepted.clear()
 
 
-def _owner() -> str:
-    """A lease owner name unique to this process and Deliverer."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 def init_delivery(app: Flask, spool: Spool) -> Deliverer:
     """Register the spool and a (not yet started) Deliverer on the app.
 
-    Views find the spool in app.extensions["forms_spool"]; the CLI finds both.
+    Views find the spool, and the CLI both, through extensions.py.
     Half the lease must outlast one send (several SMTP commands, each up to
     FORMS_MAIL_TIMEOUT): by default ten times FORMS_MAIL_TIMEOUT. A shorter
     FORMS_SPOOL_LEASE_SECONDS lets messages of a killed worker go sooner.
     """
     lease = app.config["SPOOL_LEASE_SECONDS"] or 10 * app.config["MAIL_TIMEOUT"]
     deliverer = Deliverer(spool, partial(Relay, app), lease_seconds=lease)
-    app.extensions[SPOOL_EXTENSION] = spool
-    app.extensions[DELIVERER_EXTENSION] = deliverer
+    app.extensions[extensions.SPOOL] = spool
+    app.extensions[extensions.DELIVERER] = deliverer
     return deliverer
 
 
@@ -255,7 +241,7 @@ def start_delivery(app: Flask) -> Deliverer:
     so a graceful worker restart does not cut a send short and cause a
     duplicate. The app's requests are counted, so delivery gives way to them.
     """
-    deliverer = app.extensions[DELIVERER_EXTENSION]
+    deliverer = extensions.deliverer(app)
     app.wsgi_app = deliverer.traffic.middleware(app.wsgi_app)
     deliverer.start()
     atexit.register(deliverer.stop)

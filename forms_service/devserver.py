@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from forms_service.app import create_app
 from forms_service.delivery import start_delivery
 from forms_service.fields import FORMS
-from forms_service.sealing import OLD_KEY_FILE_NAME, ensure_key_file
+from forms_service.spool.keys import ensure_key_file
 from forms_service.static_site import PROJECT, build_site, static_site
 
 # Everything the build reads: the hooks render the forms from forms_service (definitions,
@@ -97,12 +97,8 @@ def report(build, done: str) -> bool:
 
 def local_forms(folder: Path, site_url: str, smtp_port: int):
     """The forms service as the association would run it, mailing the local sink; its
-    spool key is a file made on first use beside (not in) the data folder, where an
-    older version's key, made in the data folder, is moved so its spool still opens."""
+    spool key is a file made on first use beside (not in) the data folder."""
     key_file = folder / "spool.key"
-    old_key_file = folder / "data" / OLD_KEY_FILE_NAME
-    if old_key_file.exists() and not key_file.exists():
-        old_key_file.rename(key_file)
     ensure_key_file(key_file)
     return create_app(
         {

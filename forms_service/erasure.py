@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .spool import Spool, after_fork_in_child
+from .spool import Spool
 
 # README.md promises 10 s after a delivery: the wait, a busy spool's retries and the erase itself fit in it.
 ERASE_AFTER_SECONDS = 1.0
@@ -28,7 +28,6 @@ class Eraser:
         self._due: float | None = None  # monotonic time by which to erase; None: nothing to erase
         self._stopping = False
         self._thread: threading.Thread | None = None
-        after_fork_in_child(self._forked)
 
     def request(self, within: float = ERASE_AFTER_SECONDS) -> None:
         """Have the spool erased within `within` seconds; an earlier request keeps its time."""
@@ -64,12 +63,6 @@ class Eraser:
         if self._thread:
             self._thread.join(timeout)
         self.erase_due()
-
-    def _forked(self) -> None:
-        """In a forked child: a fresh condition (a parent thread may have held it) and nothing
-        due (the parent erases its own deliveries); the Deliverer restarts the thread."""
-        self._changed = threading.Condition()
-        self._due, self._stopping, self._thread = None, False, None
 
     def _run(self) -> None:
         while True:

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from .delivery import SPOOL_EXTENSION
+from . import extensions
 from .fields import FORMS
 from .openpgp import GnuPGFailed, Keyring, NoUsableKey
 from .outgoing import OutgoingMail
-from .spool import Spool, SpoolBounds, SpoolUnavailable, unopened_problem
+from .spool import Spool, SpoolBounds, SpoolUnavailable, unreadable_problem
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def is_operator(authorization: str | None, token: str | None) -> bool:
 
 def answer(app: Flask, keyring: Keyring | None, operator: bool) -> tuple[dict, int]:
     """The health answer and its status: 200 when a submission would be accepted now, else 503."""
-    spool = app.extensions[SPOOL_EXTENSION]
+    spool = extensions.spool(app)
     problem = probe(spool, keyring)
     body: dict = {"ok": problem is None}
     if operator:
@@ -160,7 +160,7 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
     expiring soon or the warning thresholds. Dead acknowledgements (expired
     after FORMS_MAX_AGE_SECONDS of temporary failures) are only counted.
     """
-    spool = app.extensions[SPOOL_EXTENSION]
+    spool = extensions.spool(app)
     critical, warning = [], []
     problem = probe(spool, keyring)
     if problem:
@@ -177,9 +177,9 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
     warning += reserve_lines(spool.bounds, stats.used_bytes)
     if dead_copies:
         critical.append(f"{dead_copies} association copies dead: `flask --app forms_service spool dead`")
-    unopened = unopened_problem(spool, app.config, since_last_check=True)  # not every CV every 5 minutes
-    if unopened:
-        critical.append(f"{unopened.code}; the service will not start")
+    unreadable = unreadable_problem(spool, app.config, since_last_check=True)  # not every CV every 5 minutes
+    if unreadable:
+        critical.append(f"{unreadable.code}; the service will not start")
     age = stats.oldest_age_seconds or 0.0
     for value, warn, crit, what in (
         (stats.queued, limits.warning_queued, limits.critical_queued, "queued messages"),

@@ -1,7 +1,7 @@
 """OpenPGP/MIME (RFC 3156) encryption of emails to the association's public keys.
 
 The only module that touches pysequoia (which reads and vets the keys) and
-GnuPG (which encrypts, as a stream). FORMS_PGP_KEYS lists the public
+GnuPG (which encrypts). FORMS_PGP_KEYS lists the public
 certificates of everyone who may read submissions, as a JSON list (parsed
 by Flask's from_prefixed_env) whose items are each either a path to a key
 file (armored or binary, possibly holding several certificates) or an
@@ -12,18 +12,15 @@ no key that can read what it spools or sends.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
-import functools
 import logging
-import mmap
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import BinaryIO
 
@@ -56,14 +53,6 @@ GPG = (
     "none",
 )
 GPG_TIMEOUT_SECONDS = 60
-# RFC 9580 6.2: the armor header line, an empty line (no armor headers), base64 in lines of 64,
-# the checksum line ("=" and the CRC24 in base64), the tail line.
-ARMOR_BEGIN = b"-----BEGIN PGP MESSAGE-----\r\n\r\n"
-ARMOR_LINE = 64
-CHECKSUM_LINE = 7
-ARMOR_END = b"-----END PGP MESSAGE-----\r\n"
-CRC24_INIT = 0xB704CE  # RFC 9580 6.1.1
-CRC24_POLY = 0x1864CFB
 
 
 class KeyRefused(Exception):
@@ -114,7 +103,7 @@ def refusal(cert: pysequoia.Cert, now: datetime.datetime) -> str | None:
     if _expired(cert, now):
         return None
     try:
-        encrypt([b"probe"], [cert])
+        encrypt(b"probe", [cert])
     except GnuPGFailed as failed:
         return f"cannot be encrypted to ({failed})"
     return None
@@ -202,7 +191,7 @@ class Keyring:
 
     def probe(self) -> bytes:
         """A few bytes encrypted to the usable keys, the way every submission is (for the health check)."""
-        return bytes(encrypt([b"probe"], self.usable()))
+        return encrypt(b"probe", self.usable())
 
 
 def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None = None) -> Keyring:
@@ -239,87 +228,60 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
         raise ConfigError("PGP_KEYS", str(refused)) from refused
 
 
-def encrypt_mime(
-    headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert], generic_subject: str
-) -> mime.Message:
-    """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
+def encrypt_mime(inner: EmailMessage, recipients: Sequence[pysequoia.Cert], generic_subject: str) -> EmailMessage:
+    """`inner`, a whole composed message, wrapped in RFC 3156 OpenPGP/MIME.
 
-    The inner entity is marked protected-headers="v1", so mail clients show
+    The inner message is marked protected-headers="v1", so mail clients show
     its real Subject; the outer message only carries the routing headers
-    (OUTER_HEADERS) and `generic_subject`. Written with mime.py from the
-    composed parts, so nothing is parsed back. The inner message is encrypted
-    as it is written, and the ciphertext's ASCII armor is written a block at a
-    time by whoever reads the message (the spool, as it seals it).
+    (OUTER_HEADERS) and `generic_subject`.
     """
-    inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
-    outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
-    envelope = mime.with_parameter(
-        mime.multipart(
-            "encrypted",
-            [
-                mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
-                mime.seven_bit_lines(
-                    'application/octet-stream; name="encrypted.asc"',
-                    "OpenPGP encrypted message",
-                    [Armor(encrypt(inner, recipients))],
-                ),
-            ],
-        ),
-        'protocol="application/pgp-encrypted"',
-    )
-    return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)
+    inner.set_param("protected-headers", "v1")
+    version = MIMEPart(policy=inner.policy)
+    version.set_content(b"Version: 1\n", "application", "pgp-encrypted", cte="7bit")
+    version["Content-Description"] = "PGP/MIME version identification"
+    encrypted = MIMEPart(policy=inner.policy)
+    armor = encrypt(inner.as_bytes(), recipients)  # the generator writes its lines with CRLF
+    encrypted.set_content(armor, "application", "octet-stream", cte="7bit", params={"name": "encrypted.asc"})
+    encrypted["Content-Description"] = "OpenPGP encrypted message"
+    outer = mime.message([(name, value) for name, value in inner.items() if name in OUTER_HEADERS])
+    outer["Subject"] = mime.Encoded("Subject", mime.header_value("Subject", generic_subject))
+    outer["MIME-Version"] = "1.0"
+    outer["Content-Type"] = 'multipart/encrypted; protocol="application/pgp-encrypted"'
+    outer.set_payload([version, encrypted])
+    return outer
 
 
-def encrypt(plaintext: Iterable[bytes], recipients: Sequence[pysequoia.Cert]) -> mmap.mmap:
-    """`plaintext`, given a piece at a time, encrypted to `recipients` by GnuPG: a binary OpenPGP
-    message in memory, mapped read-only (unmapped with the last reference to it).
+def encrypt(plaintext: bytes, recipients: Sequence[pysequoia.Cert]) -> bytes:
+    """`plaintext` encrypted to `recipients` by GnuPG, as an ASCII-armored OpenPGP message.
 
-    Streamed, so that a resumé is never held whole a second time. pysequoia
-    cannot stream in memory: `encrypt` takes and returns whole `bytes`, and
-    `encrypt_file` buffers 8 MB of its own; both hold the GIL throughout.
-    gpg reads the pieces from a pipe and writes into a file in memory (memfd,
-    never on disk). Each key is handed over in a file of its own
-    (--recipient-file: nothing is imported), and the keys' validity is the
-    Keyring's decision. Raises GnuPGFailed if gpg fails or is missing.
+    Each key is handed over in a file in memory of its own (--recipient-file:
+    nothing is imported), and the keys' validity is the Keyring's decision.
+    A gpg that does not finish within GPG_TIMEOUT_SECONDS, fed or not, is
+    killed: a submission must not hang on it. Raises GnuPGFailed if gpg
+    fails or is missing.
     """
-    with (
-        tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home,
-        _memory_file("forms-openpgp") as ciphertext,
-        _memory_file("forms-gnupg-stderr") as errors,
-        contextlib.ExitStack() as keys,
-    ):
+    with tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home, contextlib.ExitStack() as keys:
         key_files = [keys.enter_context(_key_file(cert)) for cert in recipients]
-        command = [*GPG, "--homedir", home, "--encrypt"]
+        command = [*GPG, "--homedir", home, "--armor", "--encrypt"]
         for key_file in key_files:
             command += ["--recipient-file", f"/proc/self/fd/{key_file.fileno()}"]
         try:
-            gpg = subprocess.Popen(
+            gpg = subprocess.run(
                 command,
-                stdin=subprocess.PIPE,
-                stdout=ciphertext,
-                stderr=errors,
+                input=plaintext,
+                capture_output=True,
+                timeout=GPG_TIMEOUT_SECONDS,
                 pass_fds=[key_file.fileno() for key_file in key_files],
+                check=False,
             )
         except OSError as error:
             raise GnuPGFailed(f"gpg cannot be run ({error.strerror})") from error
-        # A submission must not hang on gpg, neither while it is fed nor after: killed past the timeout.
-        watchdog = threading.Timer(GPG_TIMEOUT_SECONDS, gpg.kill)
-        watchdog.start()
-        try:
-            for piece in plaintext:
-                gpg.stdin.write(piece)
-        except BrokenPipeError:
-            pass  # gpg stopped reading (or was killed): its status and message say why
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                gpg.stdin.close()
-            gpg.wait()
-            watchdog.cancel()
-        if gpg.returncode:
-            errors.seek(0)
-            message = errors.read(1000).decode(errors="replace").strip().splitlines()
-            raise GnuPGFailed(f"gpg exited with status {gpg.returncode}: {message[-1] if message else 'no message'}")
-        return mmap.mmap(ciphertext.fileno(), 0, prot=mmap.PROT_READ)
+        except subprocess.TimeoutExpired:
+            raise GnuPGFailed(f"gpg did not finish within {GPG_TIMEOUT_SECONDS} s") from None
+    if gpg.returncode:
+        message = gpg.stderr.decode(errors="replace").strip().splitlines()
+        raise GnuPGFailed(f"gpg exited with status {gpg.returncode}: {message[-1] if message else 'no message'}")
+    return gpg.stdout
 
 
 def _key_file(cert: pysequoia.Cert) -> BinaryIO:
@@ -340,71 +302,3 @@ def require_gnupg() -> None:
     (and no key could be vetted)."""
     if not shutil.which(GPG[0]):
         raise KeyRefused("needs GnuPG's gpg, which is not installed (Debian: apt-get install gnupg)")
-
-
-class Armor(mime.Base64Lines):
-    """A binary OpenPGP message as RFC 9580 ASCII armor in CRLF lines, written a block at a time
-    as it is read, so the 9 MB armor of a resumé is never held whole.
-
-    With the CRC24 checksum line, which RFC 9580 (6.1) says to write only
-    when interoperability needs it: it does, GnuPG 2.2 reports a message
-    whose length is a multiple of 3 armored without it as invalid ("invalid
-    packet (ctb=10)", exit status 2), though it decrypts it.
-    """
-
-    def __init__(self, ciphertext: mmap.mmap | bytes):
-        super().__init__(ciphertext, ARMOR_LINE)
-        # Here, not as the armor is read: the spool reads it inside its write transaction, which
-        # every other worker's submission waits for.
-        self._crc = functools.reduce(_crc24_extend, self.blocks(), CRC24_INIT)
-
-    def __len__(self) -> int:
-        return len(ARMOR_BEGIN) + super().__len__() + CHECKSUM_LINE + len(ARMOR_END)
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield ARMOR_BEGIN
-        yield from super().__iter__()
-        yield b"=" + base64.b64encode(self._crc.to_bytes(3, "big")) + mime.CRLF + ARMOR_END
-
-
-def _crc24_extend(crc: int, block: memoryview) -> int:
-    """The CRC24 of what `crc` is the CRC24 of, followed by `block`.
-
-    Python would take a second per resumé to compute it byte by byte; Sequoia
-    computes each block's in its armor (pysequoia.armor), and CRCs being linear,
-    they combine: `crc` (less the initial value, which the block's own CRC
-    includes) advanced over the block's length in zero bytes, plus the block's.
-    """
-    armored = pysequoia.armor(bytes(block), pysequoia.ArmorKind.Message)
-    checksum = next(line for line in armored.splitlines() if line.startswith("="))
-    block_crc = int.from_bytes(base64.b64decode(checksum[1:]), "big")
-    return _gf2_apply(_zero_bytes(len(block)), crc ^ CRC24_INIT) ^ block_crc
-
-
-@functools.cache
-def _zero_bytes(count: int) -> tuple[int, ...]:
-    """The CRC24 register's change over `count` zero bytes, a linear map: the images of its 24 bits."""
-    one_bit = tuple(_crc24_shift(1 << bit) for bit in range(24))
-    result, power, bits = tuple(1 << bit for bit in range(24)), one_bit, 8 * count
-    while bits:  # square and multiply: a few dozen compositions for a block of any size
-        if bits & 1:
-            result = tuple(_gf2_apply(power, image) for image in result)
-        power = tuple(_gf2_apply(power, image) for image in power)
-        bits >>= 1
-    return result
-
-
-def _crc24_shift(register: int) -> int:
-    """The register after one zero bit."""
-    register <<= 1
-    return register ^ CRC24_POLY if register & 0x1000000 else register
-
-
-def _gf2_apply(images: tuple[int, ...], vector: int) -> int:
-    """The linear map given by the images of the 24 bits, applied to `vector`."""
-    result = 0
-    for image in images:
-        if vector & 1:
-            result ^= image
-        vector >>= 1
-    return result

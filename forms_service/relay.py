@@ -10,20 +10,16 @@ server refused this message), which is what a spool worker needs to decide.
 
 from __future__ import annotations
 
-import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import flask_mail
 from flask import Flask
 
 from .config import is_loopback
 from .outgoing import OutgoingMail
-
-DATA_BLOCK = 64 * 1024  # what DATA dot-stuffs and sends at once (then on to the end of that line)
-STUFF = re.compile(rb"(?m)^\.")  # a line starting with "." gets another (smtplib's own rule)
 
 
 class RelayError(Exception):
@@ -57,65 +53,6 @@ class RecipientsRefused(RelayError):
         self.permanent = tuple(address for address, (code, _) in refused.items() if code >= 500)
 
 
-class StreamedData:
-    """smtplib's DATA command without whole copies of the message, which may itself come in pieces.
-
-    smtplib.SMTP.data dot-stuffs the message into a new bytes object and then
-    appends the end marker, twice copying it whole: a resumé's email three
-    times over. Here it is dot-stuffed and sent a block of whole lines at a
-    time, with the same result on the wire (RFC 5321 4.5.2). The message is
-    bytes, or pieces of bytes with an exact len() (a spool row's Opening,
-    decrypted as it is read): the end marker goes only once the last piece is
-    read, so a reading that fails leaves the transaction unfinished.
-    """
-
-    def data(self, msg: bytes | bytearray | Iterable[bytes]) -> tuple[int, bytes]:
-        self.putcmd("data")
-        code, reply = self.getreply()
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
-        ending = b""
-        for block in _line_blocks(_pieces(msg)):
-            self.send(STUFF.sub(b"..", block))  # each block starts a line: ^ is a line start
-            ending = block[-2:]
-        self.send(b".\r\n" if ending == b"\r\n" else b"\r\n.\r\n")
-        code, reply = self.getreply()
-        if code != 250:
-            raise smtplib.SMTPDataError(code, reply)
-        return code, reply
-
-
-class StreamedSMTP(StreamedData, smtplib.SMTP):
-    """smtplib.SMTP sending DATA a block at a time."""
-
-
-class StreamedSMTPS(StreamedData, smtplib.SMTP_SSL):
-    """smtplib.SMTP_SSL sending DATA a block at a time."""
-
-
-def _pieces(msg: bytes | bytearray | Iterable[bytes]) -> Iterator[bytes]:
-    """The message in pieces: bytes cut into blocks of DATA_BLOCK, or the pieces it comes in."""
-    if isinstance(msg, (bytes, bytearray)):
-        view = memoryview(msg)
-        return (bytes(view[start : start + DATA_BLOCK]) for start in range(0, len(view), DATA_BLOCK))
-    return iter(msg)
-
-
-def _line_blocks(pieces: Iterable[bytes]) -> Iterator[bytes]:
-    """The pieces cut again after their last line end, so each block holds whole lines: a line that
-    straddles two pieces is carried to the next block, and dot-stuffing sees where every line starts."""
-    carried = b""
-    for piece in pieces:
-        cut = piece.rfind(b"\n") + 1
-        if not cut:  # a line longer than a piece: rare, RFC 5322 lines have at most 998 characters
-            carried += piece
-            continue
-        yield carried + piece[:cut]
-        carried = piece[cut:]
-    if carried:
-        yield carried
-
-
 class VerifiedConnection(flask_mail.Connection):
     """Flask-Mail's Connection, with a host that verifies TLS and never waits forever."""
 
@@ -132,9 +69,9 @@ class VerifiedConnection(flask_mail.Connection):
         if not encrypted and not self.allow_plaintext and not is_loopback(mail.server):
             raise InsecureTransportError(f"plaintext SMTP to {mail.server} is not allowed")
         if mail.use_ssl:
-            host = StreamedSMTPS(mail.server, mail.port, timeout=self.timeout, context=self.context)
+            host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=self.timeout, context=self.context)
         else:
-            host = StreamedSMTP(mail.server, mail.port, timeout=self.timeout)
+            host = smtplib.SMTP(mail.server, mail.port, timeout=self.timeout)
         try:
             if mail.use_tls:
                 host.starttls(context=self.context)
@@ -178,8 +115,6 @@ class Relay:
 
         RecipientsRefused names the recipients still to serve or to give up
         on: the others already have the message and must not get it twice.
-        An error reading the message itself (a spool row gone or rewritten
-        while sent) comes out as it is, the transaction left unfinished.
         """
         host = self._open().host
         try:
@@ -193,17 +128,8 @@ class Relay:
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TemporaryRelayError(f"sending failed: {type(error).__name__}") from None
-        except Exception:  # reading the message failed during DATA (see Claimed): it must stay unfinished
-            self._abandon()
-            raise
         if refused:
             raise RecipientsRefused(refused)
-
-    def _abandon(self) -> None:
-        """Drop the connection without a word: during DATA, anything sent (QUIT too) would be taken as the
-        message, and a server drops a transaction whose end marker never came (RFC 5321 3.8)."""
-        connection, self._connection = self._connection, None
-        connection.host.close()
 
     def close(self) -> None:
         """End the session politely if possible; a dead connection is just dropped."""

@@ -26,19 +26,18 @@ def load_app(*, starting: bool = False):
     running service) nor in the operator commands: there an expired key is
     left out at each use (openpgp.Keyring) and reported by the health check.
     """
+    from forms_service import extensions
     from forms_service.app import create_app
     from forms_service.config import ConfigError
-    from forms_service.delivery import SPOOL_EXTENSION
     from forms_service.openpgp import KeyRefused
-    from forms_service.spool import unopened_problem
-    from forms_service.views import MAIL_SETTINGS
+    from forms_service.spool import unreadable_problem
 
     try:
         app = create_app()
-        unopened = starting and unopened_problem(app.extensions[SPOOL_EXTENSION], app.config)
-        if unopened:
-            raise unopened
-        keyring = app.extensions[MAIL_SETTINGS].keyring
+        unreadable = starting and unreadable_problem(extensions.spool(app), app.config)
+        if unreadable:
+            raise unreadable
+        keyring = extensions.mail_settings(app).keyring
         if starting and keyring:
             try:
                 keyring.refuse_expired()

@@ -13,8 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from .spool import after_fork_in_child
-
 
 class Traffic:
     """Counts this process's requests in progress (through `middleware`) and waits for gaps."""
@@ -25,12 +23,6 @@ class Traffic:
         self._changed = threading.Condition()
         self._active = 0
         self._last_end = float("-inf")
-        after_fork_in_child(self._forked)
-
-    def _forked(self) -> None:
-        """A forked child (gunicorn --preload) serves nothing yet, and a parent thread may have held the lock."""
-        self._changed = threading.Condition()
-        self._active = 0
 
     def middleware(self, wsgi_app: Callable) -> Callable:
         """Wrap a WSGI app so that each request counts while the app handles it."""

@@ -9,9 +9,8 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, UnsupportedMediaType
 from werkzeug.wsgi import LimitedStream
 
-from . import answers, guard, health, ratelimit
+from . import answers, extensions, guard, health, ratelimit
 from .compose import MailSettings, compose, is_urgent
-from .delivery import SPOOL_EXTENSION
 from .fields import FORMS
 from .openpgp import GnuPGFailed, NoUsableKey
 from .outgoing import OutgoingMail
@@ -19,7 +18,6 @@ from .spool import SpoolFull, SpoolUnavailable
 from .validation import Submission, validate
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
-MAIL_SETTINGS = "forms_mail_settings"
 
 FORM_ENCODINGS = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 # What an over-size answer reads off the socket at most (see _drain_body).
@@ -44,7 +42,7 @@ def submit(form_name: str):
     if not submission.ok:
         _log(submission_id, submission, "refused")
         return answers.refused(submission, language)
-    settings = current_app.extensions[MAIL_SETTINGS]
+    settings = extensions.mail_settings(current_app)
     quotas = _within_quotas(submission, settings)
     try:
         hand_over(submission_id, compose(submission, submission_id, language, settings, **quotas), form.uses_reserve)
@@ -98,7 +96,7 @@ def hand_over(submission_id: str, mails: list[OutgoingMail], reserve: bool = Fal
     deliverer relays them. Raises SpoolUnavailable otherwise, so the answer is
     503 (SpoolFull: past the bound, the reserve only for a form that `reserve`s).
     """
-    current_app.extensions[SPOOL_EXTENSION].accept(submission_id, mails, reserve=reserve)
+    extensions.spool(current_app).accept(submission_id, mails, reserve=reserve)
 
 
 @bp.get("/healthz")
@@ -106,7 +104,7 @@ def healthz():
     """Whether submissions can be accepted now (503 if not); the spool's figures only
     for the operator's token (health.py)."""
     operator = health.is_operator(request.headers.get("Authorization"), current_app.config["HEALTH_TOKEN"])
-    body, status = health.answer(current_app, current_app.extensions[MAIL_SETTINGS].keyring, operator)
+    body, status = health.answer(current_app, extensions.mail_settings(current_app).keyring, operator)
     return jsonify(body), status
 
 

@@ -47,15 +47,18 @@ class SinkHandler:
 
     `script` holds replies used one per DATA command, in order (e.g.
     "451 4.3.0 Try later", "550 5.7.1 Refused", DROP); when it is empty the
-    message is accepted. `delay` seconds are waited before answering DATA.
+    message is accepted. `delay` seconds are waited before answering DATA;
+    `data_started` is set once a DATA command's message has come in.
     """
 
     messages: list[Received] = field(default_factory=list)
     script: deque = field(default_factory=deque)
     delay: float = 0.0
     received: threading.Condition = field(default_factory=threading.Condition)
+    data_started: threading.Event = field(default_factory=threading.Event)
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        self.data_started.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.script:
@@ -89,6 +92,7 @@ class SinkHandler:
             self.messages.clear()
         self.script.clear()
         self.delay = 0.0
+        self.data_started.clear()
 
 
 def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:

@@ -28,8 +28,9 @@ from pathlib import Path
 import requests
 import trustme
 
-from forms_service.sealing import keys_from_setting
-from forms_service.spool import MESSAGES, SPOOL_FILE_NAME
+from forms_service.spool import SPOOL_FILE_NAME
+from forms_service.spool.keys import keys_from_setting
+from forms_service.spool.queue import MESSAGES
 from harness import samples
 from harness.gunicorn import Gunicorn
 from harness.settings import JSON, SITE, service_settings, support_form, volunteer_form

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
+from forms_service import extensions
 from forms_service.app import create_app
-from forms_service.delivery import SPOOL_EXTENSION, start_delivery
+from forms_service.delivery import start_delivery
 from harness.smtp_sink import DROP
 from tests.faults.rig import Figures, Rig, kill_server, unique_resume, watching_data
 from tests.service.helpers import wait_until
@@ -237,7 +238,7 @@ def _fill_tmpfs(folder: Path) -> Callable:
 
 def _cap_pages(app) -> Callable[[], None]:
     """fill(app) without a mount: forbid the spool database to grow (SQLITE_FULL)."""
-    spool = app.extensions[SPOOL_EXTENSION]
+    spool = extensions.spool(app)
     with spool._connected() as db:
         (pages,) = db.execute("PRAGMA page_count").fetchone()
         db.execute(f"PRAGMA max_page_count = {pages}")

@@ -13,17 +13,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from forms_service.delivery import SPOOL_EXTENSION
-from forms_service.devserver import local_forms
-from forms_service.outgoing import OutgoingMail
-from forms_service.sealing import OLD_KEY_FILE_NAME, KeyFileSealer, ensure_key_file
-from forms_service.spool import SPOOL_FILE_NAME, Spool
 from forms_service.static_site import PROJECT
 from harness.smtp_sink import free_port
 
@@ -64,7 +58,8 @@ class DevServer:
         )
         self.lines: list[str] = []
         self._new_line = threading.Condition()
-        threading.Thread(target=self._collect, daemon=True).start()
+        self.reader = threading.Thread(target=self._collect, daemon=True)
+        self.reader.start()
 
     def _collect(self) -> None:
         """Read output in the background: the pipe must never fill up and block the server."""
@@ -142,21 +137,7 @@ def test_ctrl_c_stops_everything_cleanly(devserver):
     """Last in the module: it stops the shared server."""
     devserver.process.send_signal(signal.SIGINT)
     assert devserver.process.wait(timeout=30) in (0, 130)
-    time.sleep(0.2)  # the reader thread drains the last lines
+    devserver.reader.join(10)  # it has read the last lines
     assert "Traceback" not in devserver.output()
     assert port_is_free(devserver.smtp_port)
     assert port_is_free(devserver.port)
-
-
-def test_a_key_an_older_version_made_in_the_data_folder_moves_beside_it(tmp_path):
-    """A newcomer's earlier `make run` left its key in the data folder: the dev server moves it
-    out (production only names such a file) and the messages it sealed still open."""
-    old_key_file = tmp_path / "data" / OLD_KEY_FILE_NAME
-    ensure_key_file(old_key_file)
-    Spool(tmp_path / "data" / SPOOL_FILE_NAME, KeyFileSealer(old_key_file)).accept(
-        "sub",
-        [OutgoingMail("<old.1@example.org>", "forms@example.org", ("support@example.org",), b"Subject: x\r\n\r\nx")],
-    )
-    app = local_forms(tmp_path, "http://127.0.0.1:8000/", free_port())
-    assert app.extensions[SPOOL_EXTENSION].stats().queued == 1
-    assert not old_key_file.exists() and (tmp_path / "spool.key").exists()

@@ -6,7 +6,7 @@ import time
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 
-from forms_service.delivery import DELIVERER_EXTENSION
+from forms_service import extensions
 from harness.settings import SITE
 
 
@@ -21,7 +21,7 @@ def post(client, form_name: str, data: dict, headers: dict | None = None, **kwar
 
 def deliver(app) -> int:
     """Relay everything due in `app`'s spool now, in this thread (test apps run no delivery thread)."""
-    return app.extensions[DELIVERER_EXTENSION].deliver_all()
+    return extensions.deliverer(app).deliver_all()
 
 
 def refuse_recipients(monkeypatch, sink, replies: dict[str, list[str]]) -> None:

@@ -16,8 +16,7 @@ from forms_service.config import ConfigError, load
 from forms_service.counters import COUNTERS_FILE_NAME
 from forms_service.fields import FORMS
 from forms_service.outgoing import OutgoingMail
-from forms_service.sealing import Sealer
-from forms_service.spool import SPOOL_FILE_NAME, Spool
+from forms_service.spool import SPOOL_FILE_NAME, Sealer, Spool
 from harness.gunicorn import DOCUMENTED_OPTIONS, FORMS_APP, GUNICORN, LOOPBACK_OPTIONS, Gunicorn, service_environment
 from harness.settings import service_settings
 

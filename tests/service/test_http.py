@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from forms_service import health
 from forms_service.fields import RESUME_MAX_BYTES
-from forms_service.sealing import ensure_key_file
+from forms_service.spool.keys import ensure_key_file
 from harness import samples
 from harness.settings import JSON, OPERATOR, SITE, TEST_HEALTH_TOKEN, support_form, volunteer_form
 from tests.service.helpers import deliver, post

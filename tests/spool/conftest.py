@@ -16,8 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from forms_service.outgoing import OutgoingMail
-from forms_service.sealing import Sealer
-from forms_service.spool import Claimed, RetryPolicy, Spool
+from forms_service.spool import Claimed, RetryPolicy, Sealer, Spool
 
 FAST_RETRY = RetryPolicy(base_seconds=0.05, max_seconds=0.2, max_age_seconds=60)
 
@@ -33,9 +32,9 @@ def outgoing(marker: str, number: int = 0, body: bytes = b"") -> OutgoingMail:
     )
 
 
-def opened(entry: Claimed) -> bytes:
-    """The message of a claimed entry, read whole as DATA reads it (its data is the row's Opening)."""
-    return b"".join(entry.mail.data)
+def opened(spool: Spool, entry: Claimed) -> OutgoingMail:
+    """The email of a claimed entry, as delivery reads it."""
+    return spool.message(entry)
 
 
 def corrupt_outgoing_table(path) -> None:

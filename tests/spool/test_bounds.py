@@ -4,14 +4,13 @@ and a file that gives its space back after a burst (delivery + erase, as the ser
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
 from forms_service.app import create_app
 from forms_service.config import ConfigError
-from forms_service.spool import SCHEMA, Spool, SpoolBounds, SpoolFull, bounds_from_config
+from forms_service.spool import Spool, SpoolBounds, SpoolFull, bounds_from_config
 from tests.spool.conftest import FAST_RETRY, outgoing
 from tests.spool.test_delivery import make_deliverer
 
@@ -83,38 +82,6 @@ def test_the_file_gives_its_space_back_once_the_burst_is_delivered(app, spool_pa
     assert spool.stats().queued == 0 and len(smtp_server.messages) == 12
     assert on_disk(spool_path) < MEGABYTE
     assert spool_path.stat().st_size == used_bytes(spool_path)  # no free page kept
-
-
-def test_an_older_spool_file_is_rewritten_once_to_give_space_back(app, tmp_path, sealer, smtp_server):
-    """A file made before auto_vacuum: its rows survive the one-time VACUUM, and it shrinks after a drain."""
-    spool_path = tmp_path / "old" / "spool.sqlite3"
-    spool_path.parent.mkdir(mode=0o700)
-    with sqlite3.connect(spool_path, isolation_level=None) as old:
-        old.execute("PRAGMA journal_mode = WAL")
-        old.executescript(SCHEMA)
-        now = time.time()
-        for number in range(8):
-            old.execute(
-                "INSERT INTO outgoing (submission_id, sealed, created_at, queued_at, next_attempt_at, kind)"
-                " VALUES (?, ?, ?, ?, ?, 'association')",
-                (f"old-{number}", sealer.seal(upload("old", number).dumps()), now, now, now),
-            )
-        old.execute("DELETE FROM outgoing WHERE id = 8")  # delivered: its id must never come back
-        assert old.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
-    old.close()
-    spool = Spool(spool_path, sealer, FAST_RETRY)
-    with sqlite3.connect(spool_path) as db:
-        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
-        # Rebuilt with the blob last, so that SQLite writes a new row's zeroblob without making it in memory.
-        assert [row[1] for row in db.execute("PRAGMA table_info(outgoing)")][-1] == "sealed"
-    db.close()
-    assert spool.stats().queued == 7
-    spool.accept("new", [outgoing("new")])
-    assert max(entry.id for entry in spool.claim("check", 0.001, 100)) == 9
-    before = on_disk(spool_path)
-    make_deliverer(app, spool).deliver_all()  # counted as delivered, as above
-    assert spool.stats().queued == 0 and len(smtp_server.messages) == 8
-    assert on_disk(spool_path) < before / 4
 
 
 @pytest.mark.parametrize(

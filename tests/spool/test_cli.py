@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from forms_service.delivery import SPOOL_EXTENSION
+from forms_service import extensions
 from forms_service.outgoing import ACKNOWLEDGEMENT
-from forms_service.sealing import Sealer, ensure_key_file, read_key_file
-from forms_service.spool import Spool
+from forms_service.spool import Sealer, Spool
+from forms_service.spool.keys import ensure_key_file, read_key_file
 from harness.gunicorn import service_environment
 from tests.spool.conftest import outgoing
 
 
 def operated(app) -> Spool:
     """The spool create_app wired into `app`, with the deliverer and the commands."""
-    return app.extensions[SPOOL_EXTENSION]
+    return extensions.spool(app)
 
 
 @pytest.fixture

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import email.policy
 import logging
 import os
 import signal
 import sqlite3
+import threading
 import time
 from collections import Counter
+from email.message import EmailMessage
 from functools import partial
 
 import pytest
@@ -138,18 +141,19 @@ def test_a_slow_server_is_a_temporary_failure(make_app, spool, smtp_server):
     deliverer.deliver_all()
     assert spool.stats().queued == 1
     smtp_server.handler.delay = 0
-    time.sleep(0.2)
     spool.make_due()
     deliverer.deliver_all()
     assert spool.stats().queued == 0
     assert set(received_ids(smtp_server)) == {message_id}
 
 
-def test_wakes_at_once_when_a_submission_is_accepted(app, spool, smtp_server):
+def test_wakes_at_once_when_a_submission_is_accepted(app, spool, smtp_server, monkeypatch):
+    passed = threading.Event()  # the first pass found nothing; then it sleeps up to 60 s
+    monkeypatch.setattr(spool, "seconds_until_due", lambda real=spool.seconds_until_due: passed.set() or real())
     deliverer = make_deliverer(app, spool)
     deliverer.start()
     try:
-        time.sleep(0.1)  # the first pass found nothing; now it sleeps up to 60 s
+        assert passed.wait(10)
         accept(spool, 1, "wake")
         # Well under the 60 s poll, with room for a loaded machine: only a wake-up delivers in time.
         assert smtp_server.handler.wait_for(1, timeout=20)
@@ -205,10 +209,9 @@ def test_several_workers_send_each_message_once(app, spool_path, sealer, spool, 
         worker.start()
     try:
         assert smtp_server.handler.wait_for(30, timeout=15)
-        time.sleep(0.2)
     finally:
         for worker in workers:
-            worker.stop()
+            worker.stop()  # a send in progress ends first: a duplicate would be counted below
     assert received_ids(smtp_server) == Counter(message_ids)
 
 
@@ -219,12 +222,13 @@ def test_sigkill_mid_relay_loses_nothing(app, clocked_spool, clock, smtp_server)
     message_ids = accept(spool, 4, "killed")
     smtp_server.handler.delay = 0.6
     child = os.fork()
-    if child == 0:  # pragma: no cover - the doomed worker
-        make_deliverer(app, spool, lease_seconds=1).deliver_all()
+    if child == 0:  # pragma: no cover - the doomed worker, with a spool of its own as under gunicorn
+        make_deliverer(app, Spool(spool.path, spool.sealer, clock=clock), lease_seconds=1).deliver_all()
         os._exit(0)
-    time.sleep(0.4)  # the child is inside its first DATA
+    assert smtp_server.handler.data_started.wait(10)  # the child is inside its first DATA
     os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
+    smtp_server.handler.wait_for(1)  # the server ends that transaction all the same: a duplicate
     smtp_server.handler.delay = 0
     clock.advance(1.0)  # the dead worker's lease runs out
     make_deliverer(app, spool).deliver_all()
@@ -309,3 +313,56 @@ def test_a_posted_request_refused_for_the_submitter_and_an_urgent_reader(app, sm
     assert (dead.kind, dead.last_error) == (ASSOCIATION, "RecipientsRefused: recipients refused: 550")
     assert [message.rcpt_tos for message in smtp_server.messages] == [("support@cch.example.org",)]
     assert spool.stats().queued == 0
+
+
+def test_a_5_mb_application_arrives_as_composed(app, spool, smtp_server):
+    resume = os.urandom(5 * 1024 * 1024)
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["Subject"] = "application"
+    message.set_content("Bonjour")
+    message.add_attachment(resume, "application", "pdf", filename="cv.pdf")
+    mail = dataclasses.replace(outgoing("big"), data=message.as_bytes())
+    spool.accept("big", [mail])
+    assert make_deliverer(app, spool).deliver_all() == 1
+    (received,) = smtp_server.messages
+    assert received.data == mail.data and received.parsed().get_payload()[1].get_content() == resume
+    assert spool.stats().queued == 0
+
+
+def test_lines_starting_with_a_dot_arrive_as_spooled(app, spool, smtp_server):
+    body = b"".join(b"." + b"x" * (number % 97) + b"\r\n" for number in range(8000)) + b".\r\n..\r\n.\r\n"
+    spool.accept("dots", [outgoing("dots", body=body)])
+    assert make_deliverer(app, spool).deliver_all() == 1
+    assert [received.data for received in smtp_server.messages] == [outgoing("dots", body=body).data]
+
+
+def test_a_row_gone_when_it_is_read_is_left_alone(app, spool, smtp_server, monkeypatch, caplog):
+    """Delivered meanwhile by a worker whose lease overlapped ours: nothing is sent, retried or counted."""
+    accept(spool, 1, "gone")
+    real_claim = spool.claim
+
+    def claim_then_lose(*args):
+        batch = real_claim(*args)
+        for entry in batch:
+            Spool(spool.path, spool.sealer).delivered(entry.id)
+        return batch
+
+    monkeypatch.setattr(spool, "claim", claim_then_lose)
+    with caplog.at_level(logging.INFO, logger="forms_service.delivery"):
+        assert make_deliverer(app, spool).deliver_all() == 1
+    assert smtp_server.messages == [] and "is gone: delivered by an overlapping lease" in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_an_altered_row_goes_dead_and_nothing_of_it_is_sent(app, spool, smtp_server):
+    """The whole row is authenticated before a byte of it reaches the server."""
+    accept(spool, 1, "tampered")
+    with sqlite3.connect(spool.path) as db, db.blobopen("outgoing", "sealed", 1) as blob:
+        blob.seek(len(blob) // 2)
+        character = blob.read(1)
+        blob.seek(len(blob) // 2)
+        blob.write(b"B" if character == b"A" else b"A")  # another base64 character: one ciphertext byte
+    db.close()
+    make_deliverer(app, spool).deliver_all()
+    assert smtp_server.messages == [] and not smtp_server.handler.data_started.is_set()
+    assert [entry.last_error for entry in spool.list_dead()] == ["InvalidToken"]

@@ -11,20 +11,19 @@ import threading
 import time
 
 import pytest
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 
-from forms_service import mime
 from forms_service.config import DEFAULTS, ConfigError
-from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
-from forms_service.sealing import Sealer
+from forms_service.outgoing import ACKNOWLEDGEMENT, ASSOCIATION
 from forms_service.spool import (
-    MESSAGES,
     RetryPolicy,
+    Sealer,
     Spool,
     SpoolUnavailable,
     retry_policy_from_config,
     spool_from_config,
 )
+from forms_service.spool.queue import MESSAGES
 from tests.spool.conftest import FAST_RETRY, opened, outgoing
 
 
@@ -43,14 +42,16 @@ def test_accepted_submission_survives_sigkill_right_after_accept(spool, sealer):
     if child == 0:  # pragma: no cover - runs in the child
         spool.accept("sub-1", [outgoing("kill", 1), outgoing("kill", 2)])
         writer.send("accepted")
-        time.sleep(60)
-        os._exit(0)
+        signal.pause()  # until killed
     assert reader.poll(10) and reader.recv() == "accepted"
     os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
     survivor = Spool(spool.path, sealer)
     claimed = survivor.claim("after-crash", 30, 10)
-    assert sorted(entry.mail.message_id for entry in claimed) == ["<kill.1@forms.test>", "<kill.2@forms.test>"]
+    assert sorted(opened(survivor, entry).message_id for entry in claimed) == [
+        "<kill.1@forms.test>",
+        "<kill.2@forms.test>",
+    ]
     assert {entry.submission_id for entry in claimed} == {"sub-1"}
 
 
@@ -104,22 +105,18 @@ def test_a_claim_holds_a_bounded_number_of_bytes(spool):
     for number in range(3):
         spool.accept(f"sub-{number}", [outgoing("big", number, b"x" * megabyte)])
     first = spool.claim("worker", 60, 10, max_bytes=int(1.5 * megabyte))
-    assert [entry.mail.message_id for entry in first] == ["<big.0@forms.test>", "<big.1@forms.test>"]
+    assert [opened(spool, entry).message_id for entry in first] == ["<big.0@forms.test>", "<big.1@forms.test>"]
     (alone,) = spool.claim("worker", 60, 10, max_bytes=1)
-    assert alone.mail.message_id == "<big.2@forms.test>" and len(alone.mail.data) > megabyte
+    mail = opened(spool, alone)
+    assert mail.message_id == "<big.2@forms.test>" and len(mail.data) > megabyte
 
 
 @pytest.mark.parametrize("size", [0, 57, 5 * 1024 * 1024 - 3])
-def test_a_composed_message_is_spooled_as_encoded_whole(spool, size):
-    """A composed email (its attachment's base64 made while it is sealed) comes out of the spool as
-    the bytes the message makes at once: the row sized by its len(), every byte of it sealed."""
-    attachment = mime.attachment(os.urandom(size), "application/pdf", "cv.pdf")
-    message = mime.message([("Subject", "t")], mime.multipart("mixed", [mime.text("Bonjour", "plain"), attachment]))
-    spool.accept(
-        "composed", [OutgoingMail("<composed.1@forms.test>", "forms@association.test", ("box@example.org",), message)]
-    )
+def test_a_message_comes_out_of_the_spool_as_it_went_in(spool, size):
+    mail = outgoing("whole", body=os.urandom(size) + b"\r\n")
+    spool.accept("whole", [mail])
     (entry,) = spool.claim("worker", 60, 10)
-    assert opened(entry) == bytes(message) and len(entry.mail.data) == len(bytes(message))
+    assert opened(spool, entry) == mail
 
 
 def claim_all(spool: Spool, owner: str, found: list) -> None:
@@ -149,12 +146,11 @@ def test_concurrent_threads_never_claim_the_same_row(spool_path, spool, sealer):
 
 def _claim_in_child(spool: Spool, owner: str, results) -> None:  # pragma: no cover - child process
     found: list[int] = []
-    claim_all(spool, owner, found)
+    claim_all(Spool(spool.path, spool.sealer), owner, found)  # each worker opens its own, as under gunicorn
     results.put(found)
 
 
 def test_concurrent_processes_never_claim_the_same_row(spool):
-    """Forked workers share the parent's Spool object, as under gunicorn --preload."""
     for number in range(60):
         spool.accept(f"sub-{number}", [outgoing("process", number), outgoing("process-ack", number)])
     context = multiprocessing.get_context("fork")
@@ -187,7 +183,7 @@ def test_rows_split_off_a_claimed_message_stay_with_its_owner(spool):
     recipients who just refused, or twice)."""
     spool.accept("sub", [outgoing("whole")])
     [claimed] = spool.claim("a", lease_seconds=60, limit=10)
-    assert len(spool.split(claimed.id, [("one@example.org",), ("two@example.org",)])) == 2
+    assert len(spool.split(claimed, [("one@example.org",), ("two@example.org",)])) == 2
     assert spool.claim("b", lease_seconds=60, limit=10) == []
 
 
@@ -281,11 +277,12 @@ def test_raw_spool_files_hold_no_plaintext(spool):
         assert secret not in raw
 
 
-def test_unreadable_rows_go_dead_instead_of_blocking(spool_path, spool):
+def test_a_row_no_key_opens_is_not_read(spool_path, spool):
     spool.accept("sub", [outgoing("lost-key")])
     stranger = Spool(spool_path, Sealer([Fernet.generate_key()]))
-    assert stranger.claim("worker", 60, 10) == []
-    assert [entry.last_error for entry in stranger.list_dead()] == ["InvalidToken"]
+    (entry,) = stranger.claim("worker", 60, 10)
+    with pytest.raises(InvalidToken):
+        stranger.message(entry)
 
 
 def test_seconds_until_due_follows_retries_and_leases(clocked_spool):
@@ -322,7 +319,7 @@ def test_each_row_keeps_its_kind_through_claims_splits_and_death(spool):
     spool.accept("sub", [outgoing("kind", 1), acknowledgement("kind")])
     association, receipt = spool.claim("worker", 60, 10)
     assert (association.kind, receipt.kind) == (ASSOCIATION, ACKNOWLEDGEMENT)
-    (part,) = spool.split(association.id, [("kind@example.org",)])
+    (part,) = spool.split(association, [("kind@example.org",)])
     spool.dead(part, "PermanentRelayError: recipients refused: 550")
     spool.dead(receipt.id, "expired after TemporaryRelayError: 451")
     assert {(entry.id, entry.kind) for entry in spool.list_dead()} == {
@@ -330,38 +327,6 @@ def test_each_row_keeps_its_kind_through_claims_splits_and_death(spool):
         (receipt.id, ACKNOWLEDGEMENT),
     }
     assert spool.dead_copies() == 1
-
-
-OLD_SCHEMA = """
-CREATE TABLE outgoing (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, submission_id TEXT NOT NULL, sealed BLOB NOT NULL,
-    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead')), attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL, queued_at REAL NOT NULL, next_attempt_at REAL NOT NULL,
-    lease_owner TEXT, lease_until REAL, last_error TEXT
-);
-CREATE INDEX outgoing_due ON outgoing (state, next_attempt_at);
-CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
-"""
-
-
-def test_a_spool_file_from_before_kinds_is_migrated_at_open(spool_path, sealer):
-    """Old rows get no kind: handled as the association's copy (the safe side), shown as unknown."""
-    spool_path.parent.mkdir(mode=0o700)
-    with sqlite3.connect(spool_path) as db:
-        db.executescript(OLD_SCHEMA)
-        db.execute(
-            "INSERT INTO outgoing (submission_id, sealed, state, created_at, queued_at, next_attempt_at)"
-            " VALUES ('old', ?, 'dead', 1, 1, 1)",
-            (sealer.seal(outgoing("old").dumps()),),
-        )
-    first, second = Spool(spool_path, sealer), Spool(spool_path, sealer)  # two workers opening it
-    assert [(entry.submission_id, entry.kind) for entry in second.list_dead()] == [("old", None)]
-    assert first.dead_copies() == 1
-    first.requeue()
-    (old,) = first.claim("worker", 60, 10)
-    assert old.kind == ASSOCIATION and old.mail.message_id == "<old.0@forms.test>"
-    first.accept("new", [acknowledgement("new")])
-    assert [entry.kind for entry in first.claim("worker", 60, 10)] == [ACKNOWLEDGEMENT]
 
 
 def test_discard_removes_only_a_dead_row(spool):

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from forms_service.delivery import DELIVERER_EXTENSION, start_delivery
+from forms_service import extensions
+from forms_service.delivery import start_delivery
 from forms_service.traffic import Traffic
 from tests.service.helpers import wait_until
 from tests.spool.test_delivery import accept, make_deliverer
@@ -26,6 +27,18 @@ def waiting_app(go: threading.Event):
         return [b""]
 
     return app
+
+
+class WatchedTraffic(Traffic):
+    """Traffic that says when someone (delivery) has begun to wait for a gap."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.waiting = threading.Event()
+
+    def wait_for_gap(self) -> float:
+        self.waiting.set()
+        return super().wait_for_gap()
 
 
 class HeldRequest:
@@ -64,12 +77,12 @@ def test_a_request_in_progress_holds_delivery_for_its_patience_at_most():
 
 
 def test_delivery_goes_once_requests_have_been_quiet():
-    traffic = Traffic(quiet_seconds=0.3, patience_seconds=60)
+    traffic = WatchedTraffic(quiet_seconds=0.3, patience_seconds=60)
     held = HeldRequest.bare(traffic)
     waited: list[float] = []
     waiter = threading.Thread(target=lambda: waited.append(traffic.wait_for_gap()))
     waiter.start()
-    time.sleep(0.2)
+    assert traffic.waiting.wait(10)
     ended = time.monotonic()
     held.release()
     waiter.join(60)
@@ -93,8 +106,8 @@ def test_the_service_holds_its_deliveries_while_it_answers(make_app, spool, smtp
     """Wired by start_delivery: a request in progress in the app keeps an accepted message
     in the spool; once requests stop, it goes without anyone asking."""
     app = make_app()
-    deliverer = app.extensions[DELIVERER_EXTENSION] = make_deliverer(
-        app, spool, traffic=Traffic(quiet_seconds=0.05, patience_seconds=60)
+    deliverer = app.extensions[extensions.DELIVERER] = make_deliverer(
+        app, spool, traffic=WatchedTraffic(quiet_seconds=0.05, patience_seconds=60)
     )
     go = threading.Event()
     app.add_url_rule("/slow", "slow", lambda: str(go.wait(30)))
@@ -102,7 +115,7 @@ def test_the_service_holds_its_deliveries_while_it_answers(make_app, spool, smtp
     try:
         held = HeldRequest(deliverer.traffic, go, lambda: app.test_client().get("/slow"))
         (message_id,) = accept(spool, 1, "held")
-        time.sleep(1.0)
+        assert deliverer.traffic.waiting.wait(10)  # it has claimed the message, and gives way
         assert not smtp_server.messages and spool.stats().queued == 1
         held.release()
         assert wait_until(lambda: smtp_server.messages)

@@ -1,0 +1,72 @@
+"""Durable spool of outgoing mail: a submission is accepted only once it is on disk, sealed.
+
+By job: storage.py (the SQLite file, its connections and erasure),
+schema.py (its tables and migrations), queue.py (accepting, leasing,
+retrying), admin.py (what the operator asks of it), keys.py (Fernet sealing
+and where the keys come from). The rest of the service uses what is here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+from .. import config as settings
+from ..config import ConfigError
+from .admin import Spool
+from .keys import Sealer, key_setting, sealer_from_config
+from .queue import Claimed, RetryPolicy, RowGone, SpoolBounds, SpoolFull
+from .schema import LAYOUT, UnknownLayout
+from .storage import SpoolUnavailable
+
+# What the rest of the service (and its tests) take from here.
+__all__ = ["Claimed", "RetryPolicy", "RowGone", "Sealer", "Spool", "SpoolBounds", "SpoolFull", "SpoolUnavailable"]
+
+SPOOL_FILE_NAME = "spool.sqlite3"
+
+
+def retry_policy_from_config(config: Mapping) -> RetryPolicy:
+    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS (checked by config.py)."""
+    names = ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")
+    return RetryPolicy(*(float(settings.value(config, name)) for name in names))
+
+
+def bounds_from_config(config: Mapping) -> SpoolBounds:
+    """FORMS_SPOOL_MAX_BYTES and FORMS_SPOOL_RESERVE_BYTES (checked by config.py: the reserve is part of the bound)."""
+    return SpoolBounds(*(settings.value(config, name) for name in ("SPOOL_MAX_BYTES", "SPOOL_RESERVE_BYTES")))
+
+
+def spool_from_config(config: Mapping) -> Spool:
+    """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3); a bad setting stops start-up."""
+    sealer, policy, bounds = sealer_from_config(config), retry_policy_from_config(config), bounds_from_config(config)
+    path = Path(config["DATA_DIR"]) / SPOOL_FILE_NAME
+    try:
+        return Spool(path, sealer, policy, bounds=bounds)
+    except SpoolUnavailable as error:
+        raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
+    except UnknownLayout as unknown:
+        raise ConfigError(
+            "DATA_DIR",
+            f"holds {path} in layout {unknown.args[0]}, which this release does not know (it knows up to "
+            f"{LAYOUT}): run the release that wrote it, or a newer one (deploy/README.md, section 8)",
+        ) from unknown
+
+
+def unreadable_problem(spool: Spool, config: Mapping, *, since_last_check: bool = False) -> ConfigError | None:
+    """The start-up error for a spool holding messages none of the configured keys opens, if any.
+
+    Serving on would mark them all dead, and a new key would only add to what
+    nobody can read: the service does not start (startup.py). The operator's
+    commands still run, so that `spool check` names it (`since_last_check`:
+    see Spool.unreadable), `spool dead` lists and `spool discard` removes what
+    is truly lost, and `rotate-key` skips them.
+    """
+    try:
+        count, total = spool.unreadable(since_last_check=since_last_check)
+    except sqlite3.Error as error:
+        return ConfigError("DATA_DIR", f"cannot read the spool: {type(error).__name__}")
+    if not count:
+        return None
+    problem = f"does not open {count} of the {total} messages in {spool.path}"
+    return ConfigError(key_setting(config), f"{problem}: give the key that sealed them as well (deploy/README.md)")
