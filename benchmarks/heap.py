@@ -6,11 +6,12 @@ page cache, the delivery thread's arena); after a warm-up it hides costs that
 reuse memory freed earlier. glibc's mallinfo2() counts the bytes in use right
 now, in every thread's arena and in mmapped blocks (every buffer of a resumé
 is one: forms_service/memory.py), so its peak during an upload, less its level
-before, is what that upload costs. Files in memory (memfd) are added: with
-OpenPGP, gpg writes the ciphertext into one. A thread in each worker samples it and
+before, is what that upload costs. A thread in each worker samples it and
 writes `<pid>.json` ({"current", "peak"}) into BENCHMARK_HEAP_DIR; touching
 the file `reset` there starts a new peak from the current level. Python's own
-small-object arenas are not counted (they hold no buffer larger than 512 bytes).
+small-object arenas are not counted (no buffer larger than 512 bytes, but
+many objects: the email package's lists of lines while it encodes a CV);
+the RSS rows of the benchmark count them.
 """
 
 from __future__ import annotations
@@ -47,29 +48,9 @@ class _MallInfo2(ctypes.Structure):
 
 
 def in_use() -> int:
-    """Bytes malloc has handed out and not had back (in the arenas, and in mmapped blocks), and the
-    bytes of the process's files in memory (OpenPGP's ciphertext: forms_service/openpgp.py)."""
+    """Bytes malloc has handed out and not had back (in the arenas, and in mmapped blocks)."""
     info = _mallinfo2()
-    return info.uordblks + info.hblkhd + in_memory_files()
-
-
-def in_memory_files() -> int:
-    """The size of every memfd this process has open or mapped, each counted once."""
-    sizes = {}
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
-                status = os.stat(f"/proc/self/fd/{fd}")
-                sizes[status.st_ino] = status.st_size
-        except OSError:  # closed meanwhile, or the directory's own descriptor
-            continue
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            if "/memfd:" in line:
-                addresses, _, _, _, inode = line.split()[:5]
-                start, end = (int(address, 16) for address in addresses.split("-"))
-                sizes.setdefault(int(inode), end - start)
-    return sum(sizes.values())
+    return info.uordblks + info.hblkhd
 
 
 _mallinfo2 = ctypes.CDLL(None).mallinfo2  # glibc 2.33 or newer (Debian 12 has 2.36)

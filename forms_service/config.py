@@ -151,7 +151,7 @@ SETTINGS = (
     # The built site: a refusal without the script is answered with the form's own page from it
     # (answers.py); without it, with a plain page. `make build` writes it beside the package, in each release.
     Setting("SITE_DIR", None, _optional_text, shown="`site/` beside `forms_service/`"),  # worked out at load
-    Setting("SPOOL_KEY", None, shown="required (or `FORMS_SPOOL_KEY_FILE`)"),  # the keys are read by sealing.py
+    Setting("SPOOL_KEY", None, shown="required (or `FORMS_SPOOL_KEY_FILE`)"),  # the keys are read by spool/keys.py
     Setting("SPOOL_KEY_FILE", None, _optional_text),
     Setting("PGP_KEYS", None),  # the certificates are read and vetted by openpgp.py
     Setting("RETRY_BASE_SECONDS", 60, _seconds),

@@ -51,7 +51,14 @@ def load_app(*, starting: bool = False):
 
 def on_starting(server) -> None:
     """gunicorn hook, in the master before it forks any worker: build the app once, in a
-    separate interpreter, so the master opens no spool and holds none of the app's state."""
+    separate interpreter, so the master opens no spool and holds none of the app's state.
+
+    `--preload` is refused: the master would build the app and start its
+    delivery thread, and its workers would share its spool connection across
+    fork(), which SQLite forbids. Each worker builds its own.
+    """
+    if server.cfg.preload_app:
+        sys.exit("forms_service: gunicorn's --preload is not supported: each worker builds the app (README.md)")
     status = subprocess.run([sys.executable, "-m", __name__], check=False).returncode
     if status:
         sys.exit(status)

@@ -8,6 +8,7 @@ opens for writing; the SMTP server is a real aiosmtpd with STARTTLS and AUTH.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from collections.abc import Iterable
@@ -192,3 +193,35 @@ def test_health_figures_need_the_token_from_the_environment(server):
     assert server.get("/forms/healthz?token=" + TEST_HEALTH_TOKEN) == (200, b'{"ok":true}\n')
     status, body = server.get("/forms/healthz", headers=OPERATOR)
     assert status == 200 and set(json.loads(body)["spool"]) == {"depth", "dead", "oldest_age_seconds"}
+
+
+def spool_holders(pids: Iterable[int], spool: Path) -> set[int]:
+    """Which of the processes hold the spool file open."""
+    holders = set()
+    for pid in pids:
+        for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(descriptor) == str(spool):
+                    holders.add(pid)
+            except OSError:  # closed meanwhile
+                pass
+    return holders
+
+
+def test_each_worker_opens_the_spool_itself_and_the_master_never(server):
+    """gunicorn forks its workers before the app is built (startup.py has the master build it in a
+    separate interpreter): each worker opens its own connections, and the master holds none that a
+    fork could share, which SQLite forbids."""
+    master, *workers = server.pids()
+    spool = (server.data_dir / "spool.sqlite3").resolve()
+    assert len(workers) == 3
+    assert wait_until(lambda: spool_holders(workers, spool) == set(workers))  # each delivery thread's
+    assert spool_holders([master], spool) == set()
+
+
+def test_preload_is_refused_with_one_line(sink, smtp_ca_file, tmp_path):
+    settings = service_settings(
+        sink.mail_config(), smtp_ca_file, tmp_path / "data", SPOOL_KEY=Fernet.generate_key().decode()
+    )
+    with pytest.raises(RuntimeError, match="forms_service: gunicorn's --preload is not supported"):
+        Gunicorn(settings=settings, options=(*DOCUMENTED_OPTIONS, "--preload")).__enter__()
