@@ -5,10 +5,11 @@ labels) is part of its definition in fields.py; this module only writes them.
 
 Composition happens once, at acceptance, into OutgoingMail objects (exact
 bytes), so whatever later holds or sends them never needs the form again.
-Messages are written by the email package (mime.py); the acknowledgement,
-the same text for everyone who writes in one language, is rendered once per
-form and language. Header values are built from validated data and
-flattened to one line, so nothing typed can ever add a header.
+It is on the accept path of every submission, so it is cheap: messages are
+written by mime.py, and the acknowledgement, the same text for everyone
+who writes in one language, is rendered once per form and language.
+Header values are built from validated data and flattened to one line,
+so nothing typed can ever add a header.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import email.utils
 import functools
 from dataclasses import dataclass
-from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import jinja2
@@ -158,19 +158,20 @@ def _association_mail(
         "urgent": urgent,
         "notes": [staff.gettext(note) for note in notes],
     }
+    body = _bodies("association", context)
+    document = submission.document
+    if document:
+        body = mime.multipart("mixed", [body, mime.attachment(document.data, document.kind.mime, document.filename)])
     message_id = _message_id(submission_id, 1, settings)
     headers = _headers(settings, recipients, subject, message_id)
     if submission.reply_address:
         headers.append(("Reply-To", mime.header_value("Reply-To", submission.reply_address)))
-    written = _written(headers, _bodies("association", context))
-    document = submission.document
-    if document:
-        written.add_attachment(document.data, *document.kind.mime.split("/"), filename=document.filename)
-    written["Content-Language"] = staff.language  # after the content: setting it clears Content-* headers
+    headers.append(("Content-Language", staff.language))
     if settings.keyring:
         sealed_subject = _subject(staff, sealed_msgid, submission, submission_id)
-        written = encrypt_mime(written, settings.keyring.usable(), sealed_subject)
-    data = written.as_bytes()
+        data = encrypt_mime(headers, body, settings.keyring.usable(), sealed_subject)
+    else:
+        data = mime.message(headers, body)
     return OutgoingMail(message_id, settings.envelope_sender, recipients, data, ASSOCIATION)
 
 
@@ -180,14 +181,12 @@ def _acknowledgement(submission: Submission, submission_id: str, language: str, 
     subject, body = _acknowledgement_text(submission.form.acknowledgement, language)
     recipients = (submission.reply_address,)
     message_id = _message_id(submission_id, 2, settings)
-    written = _written(_headers(settings, recipients, subject, message_id), body)
-    written["Content-Language"] = language
-    data = written.as_bytes()
-    return OutgoingMail(message_id, settings.envelope_sender, recipients, data, ACKNOWLEDGEMENT)
+    headers = [*_headers(settings, recipients, subject, message_id), ("Content-Language", language)]
+    return OutgoingMail(message_id, settings.envelope_sender, recipients, mime.message(headers, body), ACKNOWLEDGEMENT)
 
 
 @functools.cache
-def _acknowledgement_text(acknowledgement: Acknowledgement, language: str) -> tuple[str, tuple[str, str]]:
+def _acknowledgement_text(acknowledgement: Acknowledgement, language: str) -> tuple[str, mime.Entity]:
     """Subject and bodies of an acknowledgement: the same for everyone writing one form in
     one language, so rendered once per process (a supported language: the cache stays small)."""
     catalogue = i18n.catalogue(language)
@@ -251,16 +250,12 @@ def _message_id(submission_id: str, number: int, settings: MailSettings) -> str:
     return f"<{submission_id}.{number}@{settings.message_id_host}>"
 
 
-def _bodies(template: str, context: dict) -> tuple[str, str]:
-    """The text and HTML versions of an email, from its two templates."""
-    return tuple(_templates.get_template(f"emails/{template}.{kind}").render(context) for kind in ("txt", "html"))
-
-
-def _written(headers: list[tuple[str, str]], bodies: tuple[str, str]) -> EmailMessage:
-    """A message of `headers` and the text and HTML `bodies` as alternatives, each UTF-8 in
-    quoted-printable: readable when mostly ASCII, and 7-bit clean."""
-    written = mime.message(headers)
-    text, html = bodies
-    written.set_content(text, cte="quoted-printable")
-    written.add_alternative(html, subtype="html", cte="quoted-printable")
-    return written
+def _bodies(template: str, context: dict) -> mime.Entity:
+    """The text and HTML versions of an email, from its two templates, as alternatives."""
+    return mime.multipart(
+        "alternative",
+        [
+            mime.text(_templates.get_template(f"emails/{template}.txt").render(context), "plain"),
+            mime.text(_templates.get_template(f"emails/{template}.html").render(context), "html"),
+        ],
+    )

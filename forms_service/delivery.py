@@ -19,28 +19,18 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import partial
-from typing import Protocol
 
 from cryptography.fernet import InvalidToken
 from flask import Flask
 
 from . import extensions
 from .erasure import Eraser
-from .outgoing import ACKNOWLEDGEMENT, OutgoingMail
+from .outgoing import ACKNOWLEDGEMENT
 from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
-from .spool import Claimed, RowGone, Spool
+from .spool import Claimed, Spool
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
-
-
-class Session(Protocol):
-    """One SMTP session (forms_service.relay.Relay): send raises a classified RelayError."""
-
-    def send(self, mail: OutgoingMail) -> None: ...
-
-
-SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 def error_code(error: BaseException) -> str:
@@ -60,7 +50,7 @@ class Deliverer:
     def __init__(
         self,
         spool: Spool,
-        open_session: SessionFactory,
+        open_session: Callable[[], AbstractContextManager[Relay]],  # Relay, or a stand-in with its send()
         *,
         lease_seconds: float = 300.0,
         batch_size: int = 20,
@@ -118,19 +108,19 @@ class Deliverer:
         self.eraser.erase_due()  # the pass is over: nothing it delivered stays in the files
         return total
 
-    def _attempt(self, session: Session, entry: Claimed) -> None:
+    def _attempt(self, session: Relay, entry: Claimed) -> None:
         """Read one message, authenticated whole, send it and record the outcome in the spool."""
         try:
             mail = self.spool.message(entry)
-        except RowGone:
+        except InvalidToken:  # no configured key opens it, or it was altered: never retried
+            self.spool.dead(entry.id, "InvalidToken")
+            return
+        if mail is None:
             log.info(
                 "spool entry %d (submission %s) is gone: delivered by an overlapping lease",
                 entry.id,
                 entry.submission_id,
             )
-            return
-        except InvalidToken:  # no configured key opens it, or it was altered: never retried
-            self.spool.dead(entry.id, "InvalidToken")
             return
         try:
             session.send(mail)

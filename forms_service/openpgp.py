@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,14 +42,7 @@ EXPIRY_WARNING = datetime.timedelta(days=30)
 # formats are compressed already, and deflating the rest would cost more time than it saves.
 GPG = (
     "gpg",
-    "--batch",
-    "--no-tty",
-    "--quiet",
-    "--no-options",
-    "--no-autostart",
-    "--no-auto-key-retrieve",
-    "--compress-algo",
-    "none",
+    *"--batch --no-tty --quiet --no-options --no-autostart --no-auto-key-retrieve --compress-algo none".split(),
 )
 GPG_TIMEOUT_SECONDS = 60
 
@@ -228,27 +220,26 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
         raise ConfigError("PGP_KEYS", str(refused)) from refused
 
 
-def encrypt_mime(inner: EmailMessage, recipients: Sequence[pysequoia.Cert], generic_subject: str) -> EmailMessage:
-    """`inner`, a whole composed message, wrapped in RFC 3156 OpenPGP/MIME.
+def encrypt_mime(
+    headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert], generic_subject: str
+) -> bytes:
+    """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
 
-    The inner message is marked protected-headers="v1", so mail clients show
+    The inner entity is marked protected-headers="v1", so mail clients show
     its real Subject; the outer message only carries the routing headers
-    (OUTER_HEADERS) and `generic_subject`.
+    (OUTER_HEADERS) and `generic_subject`. gpg writes the ASCII armor, whose
+    line ends are made CRLF.
     """
-    inner.set_param("protected-headers", "v1")
-    version = MIMEPart(policy=inner.policy)
-    version.set_content(b"Version: 1\n", "application", "pgp-encrypted", cte="7bit")
-    version["Content-Description"] = "PGP/MIME version identification"
-    encrypted = MIMEPart(policy=inner.policy)
-    armor = encrypt(inner.as_bytes(), recipients)  # the generator writes its lines with CRLF
-    encrypted.set_content(armor, "application", "octet-stream", cte="7bit", params={"name": "encrypted.asc"})
-    encrypted["Content-Description"] = "OpenPGP encrypted message"
-    outer = mime.message([(name, value) for name, value in inner.items() if name in OUTER_HEADERS])
-    outer["Subject"] = mime.Encoded("Subject", mime.header_value("Subject", generic_subject))
-    outer["MIME-Version"] = "1.0"
-    outer["Content-Type"] = 'multipart/encrypted; protocol="application/pgp-encrypted"'
-    outer.set_payload([version, encrypted])
-    return outer
+    inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
+    encrypted = [
+        mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
+        mime.seven_bit(
+            'application/octet-stream; name="encrypted.asc"', "OpenPGP encrypted message", encrypt(inner, recipients)
+        ),
+    ]
+    envelope = mime.with_parameter(mime.multipart("encrypted", encrypted), 'protocol="application/pgp-encrypted"')
+    outer_headers = [(name, value) for name, value in headers if name in OUTER_HEADERS]
+    return mime.message([*outer_headers, ("Subject", mime.header_value("Subject", generic_subject))], envelope)
 
 
 def encrypt(plaintext: bytes, recipients: Sequence[pysequoia.Cert]) -> bytes:

@@ -16,33 +16,26 @@ from .. import config as settings
 from ..config import ConfigError
 from .admin import Spool
 from .keys import Sealer, key_setting, sealer_from_config
-from .queue import Claimed, RetryPolicy, RowGone, SpoolBounds, SpoolFull
+from .queue import Claimed, RetryPolicy, SpoolBounds, SpoolFull
 from .schema import LAYOUT, UnknownLayout
 from .storage import SpoolUnavailable
 
 # What the rest of the service (and its tests) take from here.
-__all__ = ["Claimed", "RetryPolicy", "RowGone", "Sealer", "Spool", "SpoolBounds", "SpoolFull", "SpoolUnavailable"]
+__all__ = ["Claimed", "RetryPolicy", "Sealer", "Spool", "SpoolBounds", "SpoolFull", "SpoolUnavailable"]
 
 SPOOL_FILE_NAME = "spool.sqlite3"
 
 
-def retry_policy_from_config(config: Mapping) -> RetryPolicy:
-    """FORMS_RETRY_BASE_SECONDS, FORMS_RETRY_MAX_SECONDS and FORMS_MAX_AGE_SECONDS (checked by config.py)."""
-    names = ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")
-    return RetryPolicy(*(float(settings.value(config, name)) for name in names))
-
-
-def bounds_from_config(config: Mapping) -> SpoolBounds:
-    """FORMS_SPOOL_MAX_BYTES and FORMS_SPOOL_RESERVE_BYTES (checked by config.py: the reserve is part of the bound)."""
-    return SpoolBounds(*(settings.value(config, name) for name in ("SPOOL_MAX_BYTES", "SPOOL_RESERVE_BYTES")))
-
-
 def spool_from_config(config: Mapping) -> Spool:
-    """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3); a bad setting stops start-up."""
-    sealer, policy, bounds = sealer_from_config(config), retry_policy_from_config(config), bounds_from_config(config)
-    path = Path(config["DATA_DIR"]) / SPOOL_FILE_NAME
+    """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3), with its keys, retries and bounds (checked by
+    config.py: the reserve is part of the bound); a bad setting stops start-up."""
+    sealer, path = sealer_from_config(config), Path(config["DATA_DIR"]) / SPOOL_FILE_NAME
+    retries = (
+        float(settings.value(config, name)) for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")
+    )
+    bounds = SpoolBounds(*(settings.value(config, name) for name in ("SPOOL_MAX_BYTES", "SPOOL_RESERVE_BYTES")))
     try:
-        return Spool(path, sealer, policy, bounds=bounds)
+        return Spool(path, sealer, RetryPolicy(*retries), bounds=bounds)
     except SpoolUnavailable as error:
         raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
     except UnknownLayout as unknown:

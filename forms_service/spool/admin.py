@@ -146,24 +146,19 @@ class Spool(Queue):
             ids = [entry_id for (entry_id,) in db.execute("SELECT id FROM outgoing ORDER BY id")]
         done, unreadable = 0, []
         for entry_id in ids:
-            with self._write() as db:
-                row = db.execute("SELECT sealed FROM outgoing WHERE id = ?", (entry_id,)).fetchone()
-                resealed = row and self._resealed(row[0])
-                if resealed:
-                    db.execute("UPDATE outgoing SET sealed = ? WHERE id = ?", (resealed, entry_id))
-                    done += 1
-            if row and not resealed:
+            try:
+                with self._write() as db:
+                    row = db.execute("SELECT sealed FROM outgoing WHERE id = ?", (entry_id,)).fetchone()
+                    if row:  # else delivered meanwhile
+                        db.execute(
+                            "UPDATE outgoing SET sealed = ? WHERE id = ?", (self.sealer.reseal(row[0]), entry_id)
+                        )
+                        done += 1
+            except InvalidToken:  # nothing was written
                 unreadable.append(entry_id)
                 self.dead(entry_id, "InvalidToken")
-        self.erase()  # the blobs sealed with the old key go from the WAL too
+        self.erase()  # the rows sealed with the old key go from the WAL too
         return done, unreadable
-
-    def _resealed(self, sealed: bytes) -> bytes | None:
-        """The blob sealed with the current key, or None when no known key opens it."""
-        try:
-            return self.sealer.reseal(sealed)
-        except InvalidToken:
-            return None
 
 
 def _checked_through(db: sqlite3.Connection, keys: frozenset[str]) -> int:

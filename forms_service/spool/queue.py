@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import config as settings
 from ..outgoing import OutgoingMail
 from .keys import Sealer, SealingError
-from .storage import BUSY_WAIT_MS, START_WAIT_MS, SpoolFile, SpoolUnavailable
+from .storage import SpoolFile, SpoolUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,6 @@ OVERFLOW_POINTER = 4  # bytes of each overflow page that hold the next page's nu
 
 class SpoolFull(SpoolUnavailable):
     """The spool holds all it may (FORMS_SPOOL_MAX_BYTES, less the reserve for this form): 503, try later."""
-
-
-class RowGone(Exception):
-    """A row was deleted meanwhile: delivered (or split) by a worker whose lease overlapped ours."""
 
 
 @dataclass(frozen=True)
@@ -130,17 +126,16 @@ class Queue(SpoolFile):
         sealer: Sealer,
         policy: RetryPolicy | None = None,
         *,
-        busy_timeout_ms: int = BUSY_WAIT_MS,
-        start_wait_ms: int = START_WAIT_MS,
         clock: Callable[[], float] = time.time,
         bounds: SpoolBounds | None = None,
+        **options: int,  # busy_timeout_ms, start_wait_ms (storage.py)
     ):
         self.clock = clock  # wall time of every schedule and age: tests give one they move themselves
         self.sealer = sealer
         self.policy = policy or RetryPolicy()
         self.bounds = bounds or SpoolBounds()
         self.accepted = threading.Event()  # set on accept so delivery starts at once
-        super().__init__(path, busy_timeout_ms=busy_timeout_ms, start_wait_ms=start_wait_ms)
+        super().__init__(path, **options)
 
     # -- accepting -----------------------------------------------------------
 
@@ -211,16 +206,12 @@ class Queue(SpoolFile):
             db.executemany(LEASE, [(owner, now + lease_seconds, row[0]) for row in rows])
         return [Claimed(*row) for row in sorted(rows)]
 
-    def message(self, entry: Claimed) -> OutgoingMail:
-        """A claimed email, read and authenticated whole (Fernet) before any of it is used.
-
-        Raises RowGone when the row was deleted meanwhile, and InvalidToken
-        when no configured key opens it (or it was altered).
-        """
+    def message(self, entry: Claimed) -> OutgoingMail | None:
+        """A claimed email, read and authenticated whole (Fernet) before any of it is used; None when
+        its row is gone (delivered by a worker whose lease overlapped ours). Raises InvalidToken when
+        no configured key opens it, or it was altered."""
         token = self._sealed(entry.id)
-        if token is None:
-            raise RowGone(entry.id)
-        return OutgoingMail.loads(self.sealer.unseal(token), entry.kind)
+        return token and OutgoingMail.loads(self.sealer.unseal(token), entry.kind)
 
     def delivered(self, entry_id: int) -> None:
         """Forget a delivered message; secure_delete zeroes its bytes in the new page
@@ -238,9 +229,8 @@ class Queue(SpoolFile):
         (delivered by an overlapping lease). The recipients are inside the
         seal, so each group's email is sealed anew.
         """
-        try:
-            mail = self.message(entry)
-        except RowGone:
+        mail = self.message(entry)
+        if mail is None:
             return []
         sealed = [(entry.kind, self.sealer.seal(replace(mail, recipients=group).dumps())) for group in groups]
         with self._write() as db:

@@ -119,17 +119,14 @@ class SpoolFile:
     def erase(self, seconds: float = 2.0) -> bool:
         """Leave nothing of deleted or rewritten rows in the files, and give freed pages back; True once done.
 
-        Every change writes new page versions to the WAL, and the older ones
-        (the sealed row as accepted, its bookkeeping as it changed) stay in it
-        until a checkpoint copies the current pages into the main file and
-        the WAL is cut to zero bytes: PRAGMA wal_checkpoint(TRUNCATE). Free
-        pages go first (PRAGMA incremental_vacuum), so that the file shrinks
-        after a burst; that moves pages, whose new versions the checkpoint
-        takes away too. The checkpoint needs the write lock and no reader of
-        an older snapshot, so it is tried on a connection of its own with a
-        short busy timeout (a long wait would hold up every accept), again
-        and again until `seconds` pass, often enough to win the write lock
-        between steady accepts.
+        Older page versions (a row as accepted, its bookkeeping as it changed)
+        stay in the WAL until a checkpoint copies the current pages into the
+        main file and cuts the WAL to zero bytes: wal_checkpoint(TRUNCATE).
+        Free pages go first (incremental_vacuum), so that the file shrinks
+        after a burst. The checkpoint needs the write lock and no reader of an
+        older snapshot: it is tried on a connection of its own with a short
+        busy timeout (a long wait would hold up every accept), again and again
+        until `seconds` pass, often enough to win the lock between accepts.
         """
         deadline = time.monotonic() + seconds
         try:

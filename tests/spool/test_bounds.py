@@ -10,7 +10,7 @@ import pytest
 
 from forms_service.app import create_app
 from forms_service.config import ConfigError
-from forms_service.spool import Spool, SpoolBounds, SpoolFull, bounds_from_config
+from forms_service.spool import Spool, SpoolBounds, SpoolFull
 from tests.spool.conftest import FAST_RETRY, outgoing
 from tests.spool.test_delivery import make_deliverer
 
@@ -99,5 +99,5 @@ def test_bad_bounds_stop_start_up_naming_the_setting(app_config, settings, named
 
 
 def test_defaults_leave_room_for_a_hundred_applications_and_thousands_of_requests_for_help():
-    bounds = bounds_from_config({})
+    bounds = SpoolBounds()
     assert (bounds.max_bytes, bounds.reserve_bytes) == (1024 * MEGABYTE, 64 * MEGABYTE)

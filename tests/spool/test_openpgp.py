@@ -21,8 +21,8 @@ from tests.spool.conftest import gpg
 RESUME = b"%PDF-1.7\n" + os.urandom(4000) + b"\n%%EOF\n"
 
 
-def inner_message() -> EmailMessage:
-    """A notification as compose.py makes it: real subject, fields, resumé."""
+def inner_message() -> tuple[list[tuple[str, str]], mime.Entity]:
+    """Headers and body of a notification as compose.py makes them: real subject, fields, resumé."""
     headers = [
         ("From", "CoCreate Humanity <forms@association.test>"),
         ("To", "volunteers@association.test"),
@@ -32,15 +32,19 @@ def inner_message() -> EmailMessage:
         ("Message-ID", "<sub-123.volunteer@association.test>"),
         ("Auto-Submitted", "auto-generated"),
     ]
-    inner = mime.message(headers)
-    inner.set_content("Nom : Zoë\nMotivation : aider les humanitaires épuisés\n", cte="quoted-printable")
-    inner.add_attachment(RESUME, "application", "pdf", filename="cv-zoë.pdf")
-    return inner
+    body = mime.multipart(
+        "mixed",
+        [
+            mime.text("Nom : Zoë\nMotivation : aider les humanitaires épuisés\n", "plain"),
+            mime.attachment(RESUME, "application/pdf", "cv-zoë.pdf"),
+        ],
+    )
+    return headers, body
 
 
 def encrypted(certs) -> bytes:
     """The wire bytes of inner_message() encrypted to `certs`."""
-    return encrypt_mime(inner_message(), certs, "Nouvelle candidature").as_bytes()
+    return encrypt_mime(*inner_message(), certs, "Nouvelle candidature")
 
 
 def decrypt_with_gpg(keys, wire: bytes) -> EmailMessage:
@@ -219,8 +223,9 @@ def test_unset_means_no_openpgp():
 def test_the_encrypted_part_is_ascii_armor_that_gnupg_reads(pgp_keys):
     """gpg's own armor, in CRLF lines: GnuPG decrypts it to the inner message exactly."""
     certs = load_recipients([str(pgp_keys.files["good"])]).usable()
-    inner = inner_message()
-    wire = encrypt_mime(inner, certs, "Nouvelle candidature").as_bytes()
+    headers, body = inner_message()
+    inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
+    wire = encrypt_mime(headers, body, certs, "Nouvelle candidature")
     assert b"\n" not in wire.replace(b"\r\n", b"")
     _, payload = message_from_bytes(wire, policy=policy.default).iter_parts()
     assert payload["Content-Type"] == 'application/octet-stream; name="encrypted.asc"'
@@ -230,7 +235,7 @@ def test_the_encrypted_part_is_ascii_armor_that_gnupg_reads(pgp_keys):
     )
     start = wire.index(b"-----BEGIN PGP MESSAGE-----\r\n")
     end = wire.index(b"-----END PGP MESSAGE-----\r\n") + len(b"-----END PGP MESSAGE-----\r\n")
-    assert gpg(pgp_keys.home, "--decrypt", stdin=wire[start:end]) == inner.as_bytes()
+    assert gpg(pgp_keys.home, "--decrypt", stdin=wire[start:end]) == inner
 
 
 def test_a_gpg_that_stops_reading_is_killed_rather_than_hanging_the_submission(pgp_keys, tmp_path, monkeypatch):

@@ -20,7 +20,6 @@ from forms_service.spool import (
     Sealer,
     Spool,
     SpoolUnavailable,
-    retry_policy_from_config,
     spool_from_config,
 )
 from forms_service.spool.queue import MESSAGES
@@ -297,10 +296,12 @@ def test_seconds_until_due_follows_retries_and_leases(clocked_spool):
     assert 0 < spool.seconds_until_due() <= FAST_RETRY.max_seconds
 
 
-def test_retry_settings_and_defaults():
+def test_retry_settings_and_defaults(tmp_path):
+    settings = {"DATA_DIR": str(tmp_path), "SPOOL_KEY": Fernet.generate_key().decode()}
     defaults = [DEFAULTS[name] for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")]
-    assert retry_policy_from_config({}) == RetryPolicy(*defaults)
-    assert retry_policy_from_config({"RETRY_BASE_SECONDS": 1, "RETRY_MAX_SECONDS": 2.5}).max_seconds == 2.5
+    assert spool_from_config(settings).policy == RetryPolicy(*defaults)
+    given = {**settings, "RETRY_BASE_SECONDS": 1, "RETRY_MAX_SECONDS": 2.5}
+    assert spool_from_config(given).policy.max_seconds == 2.5
 
 
 def test_unusable_data_dir_stops_start_up(tmp_path):
