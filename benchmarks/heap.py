@@ -9,9 +9,8 @@ is one: forms_service/memory.py), so its peak during an upload, less its level
 before, is what that upload costs. A thread in each worker samples it and
 writes `<pid>.json` ({"current", "peak"}) into BENCHMARK_HEAP_DIR; touching
 the file `reset` there starts a new peak from the current level. Python's own
-small-object arenas are not counted (no buffer larger than 512 bytes, but
-many objects: the email package's lists of lines while it encodes a CV);
-the RSS rows of the benchmark count them.
+small-object arenas are not counted (they hold no buffer larger than 512
+bytes); the RSS rows of the benchmark count them.
 """
 
 from __future__ import annotations

@@ -1,22 +1,14 @@
 """Writing MIME messages as bytes, in the one shape this service sends, without parsing anything.
 
-Not the email package's EmailMessage, measured: its header registry parses
-every header it is given or makes (Content-Type included) and folds it
-again when the message is flattened, about 0.6 ms an email, which doubled
-what accepting a support request costs (benchmarks/README.md, "Emails").
-Our emails have one fixed shape, so they are written directly; the email
+Not the email package's EmailMessage: its header registry parses and folds
+again every header, which doubles what accepting a request costs
+(benchmarks/README.md, "Emails"), and decodes a typed encoded word. The
 package still does every encoding that has rules (RFC 2047 encoded words,
-RFC 2231 parameters, addresses, dates), and the tests read each result back
-with it.
-
-Header values go through `header_value`, which collapses every line break
-first: nothing a person typed can start a header. It also makes a mail
-client show what was typed: no bidi control is left to reorder it, and text
-shaped like an RFC 2047 encoded word is itself encoded, so a reader decodes
-it back to the literal characters (the email package's own header registry
-would decode it). Bodies are quoted-printable (text) or base64
-(attachments), so messages are 7-bit clean and no body line can be mistaken
-for a boundary, whose "=_" prefix neither encoding produces.
+RFC 2231 parameters, addresses, dates), and the tests read each email back
+with it. Header values go through `header_value` (nothing typed can start a
+header or hide in an encoded word); bodies are quoted-printable or base64,
+so no body line can be mistaken for a boundary, whose "=_" prefix neither
+encoding produces.
 """
 
 from __future__ import annotations
