@@ -8,8 +8,11 @@ it) is refused: the service does not start (deploy/README.md, "Upgrade and
 roll back", says what that means for a rollback).
 
 To change the layout: write a function that takes a file from the current
-layout to the next, add it to MIGRATIONS, and test it (tests/spool/test_schema.py).
-A new file is made at layout 2 and migrated on from there.
+layout to the next and add it to MIGRATIONS; keep the current layout's
+statements as tests/spool/layout_N.sql (what `sqlite3 FILE .schema` prints)
+and test what the migration keeps (tests/spool/test_schema.py). A new file
+is made at layout 2 and migrated on from there: the statements below are
+layout 2's, never changed.
 """
 
 from __future__ import annotations

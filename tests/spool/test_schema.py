@@ -17,7 +17,8 @@ from forms_service.spool.schema import LAYOUT, MIGRATIONS
 from tests.spool.conftest import outgoing
 from tests.spool.test_delivery import make_deliverer
 
-LAYOUT_1 = Path(__file__).with_name("layout_1.sql")  # the statements the releases of layout 1 ran
+# The statements that made each older layout (layout_1.sql: what its releases ran), by number.
+LAYOUTS = {int(path.stem.removeprefix("layout_")): path for path in Path(__file__).parent.glob("layout_*.sql")}
 
 
 def schema(path: Path) -> dict:
@@ -43,7 +44,7 @@ def layout_1(path: Path, key: bytes) -> None:
     (gone, its id never to come back). Rows written as layout 1 wrote them; its triggers filled `schedule`."""
     path.parent.mkdir(mode=0o700, parents=True)
     with sqlite3.connect(path, isolation_level=None) as db:
-        db.executescript(LAYOUT_1.read_text())
+        db.executescript(LAYOUTS[1].read_text())
         db.execute("PRAGMA journal_mode = WAL")
         rows = [
             ("sub-1", "queued", 0, None, None, None, ASSOCIATION),
@@ -69,9 +70,21 @@ def test_a_new_file_is_made_at_this_layout(tmp_path):
     assert [name for name, _ in made["statements"]] == ["opened_check", "outgoing", "schedule", "schedule_due"]
 
 
-def test_every_migration_is_tested():
-    """A migration added to schema.MIGRATIONS needs a file of the layout it starts from, here."""
-    assert set(MIGRATIONS) == {0, 1}
+def test_every_migration_starts_from_a_layout_kept_here():
+    """A migration added to schema.MIGRATIONS needs the statements of the layout it starts from here
+    (layout_N.sql: what `sqlite3 spool.sqlite3 .schema` prints), and a test of what it keeps."""
+    assert set(MIGRATIONS) == {0, *LAYOUTS}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_file_of_an_older_layout_ends_as_a_new_one(tmp_path, layout):
+    path = tmp_path / "old" / "spool.sqlite3"
+    path.parent.mkdir(mode=0o700)
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.executescript(LAYOUTS[layout].read_text())
+    db.close()
+    Spool(path, Sealer([Fernet.generate_key()]))
+    assert schema(path) == schema(new_file(tmp_path))
 
 
 def test_a_spool_of_layout_1_opens_as_this_layout_keeps_every_message_and_delivers(app, tmp_path, smtp_server):
