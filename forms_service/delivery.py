@@ -34,11 +34,8 @@ log = logging.getLogger(__name__)
 
 
 def error_code(error: BaseException) -> str:
-    """What may be stored and logged about a failure: never server text, which may quote addresses.
-
-    Relay errors are worded by relay.py from reply codes only; anything else
-    is reduced to its class name.
-    """
+    """What may be stored and logged about a failure: relay.py's wording, from reply codes only, or a class
+    name; never server text, which may quote addresses."""
     if isinstance(error, RelayError):
         return f"{type(error).__name__}: {error}"
     return type(error).__name__
@@ -210,9 +207,8 @@ class Deliverer:
 
 
 def init_delivery(app: Flask, spool: Spool) -> Deliverer:
-    """Register the spool and a (not yet started) Deliverer on the app.
+    """Register the spool and a (not yet started) Deliverer on the app (extensions.py).
 
-    Views find the spool, and the CLI both, through extensions.py.
     Half the lease must outlast one send (several SMTP commands, each up to
     FORMS_MAIL_TIMEOUT): by default ten times FORMS_MAIL_TIMEOUT. A shorter
     FORMS_SPOOL_LEASE_SECONDS lets messages of a killed worker go sooner.

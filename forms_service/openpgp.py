@@ -1,13 +1,10 @@
 """OpenPGP/MIME (RFC 3156) encryption of emails to the association's public keys.
 
 The only module that touches pysequoia (which reads and vets the keys) and
-GnuPG (which encrypts). FORMS_PGP_KEYS lists the public
-certificates of everyone who may read submissions, as a JSON list (parsed
-by Flask's from_prefixed_env) whose items are each either a path to a key
-file (armored or binary, possibly holding several certificates) or an
-armored public key block itself. Every
-email to the association is encrypted to all of them, so the server keeps
-no key that can read what it spools or sends.
+GnuPG (which encrypts). FORMS_PGP_KEYS lists the public certificates of
+everyone who may read submissions (a JSON list of key file paths or armored
+blocks): every email to the association is encrypted to all of them, so the
+server keeps no key that can read what it spools or sends.
 """
 
 from __future__ import annotations
@@ -243,13 +240,11 @@ def encrypt_mime(
 
 
 def encrypt(plaintext: bytes, recipients: Sequence[pysequoia.Cert]) -> bytes:
-    """`plaintext` encrypted to `recipients` by GnuPG, as an ASCII-armored OpenPGP message.
+    """`plaintext` encrypted to `recipients` by GnuPG, ASCII-armored; GnuPGFailed if gpg fails or is missing.
 
-    Each key is handed over in a file in memory of its own (--recipient-file:
-    nothing is imported), and the keys' validity is the Keyring's decision.
-    A gpg that does not finish within GPG_TIMEOUT_SECONDS, fed or not, is
-    killed: a submission must not hang on it. Raises GnuPGFailed if gpg
-    fails or is missing.
+    Each key goes in a file in memory of its own (--recipient-file: nothing is
+    imported); the Keyring decides which are valid. A gpg that does not finish
+    within GPG_TIMEOUT_SECONDS, fed or not, is killed: a submission must not hang.
     """
     with tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home, contextlib.ExitStack() as keys:
         key_files = [keys.enter_context(_key_file(cert)) for cert in recipients]

@@ -1,11 +1,10 @@
 """Handing composed emails to the SMTP server, safely, through Flask-Mail.
 
 Flask-Mail opens smtplib connections without verifying certificates and
-without timeouts. This module gives its Connection a host that verifies TLS
-(system store or FORMS_MAIL_CA_FILE), bounds every SMTP operation with
-FORMS_MAIL_TIMEOUT, refuses plaintext to another machine unless explicitly
-allowed, and sorts failures into temporary (retry later) and permanent (the
-server refused this message), which is what a spool worker needs to decide.
+without timeouts. Its Connection gets a host here that verifies TLS (system
+store or FORMS_MAIL_CA_FILE), bounds every SMTP operation with
+FORMS_MAIL_TIMEOUT and refuses plaintext to another machine unless allowed;
+failures are sorted into temporary (retry later) and permanent (refused).
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""Durable spool of outgoing mail: a submission is accepted only once it is on disk, sealed.
-
-By job: storage.py (the SQLite file, its connections and erasure),
-schema.py (its tables and migrations), queue.py (accepting, leasing,
-retrying), admin.py (what the operator asks of it), keys.py (Fernet sealing
-and where the keys come from). The rest of the service uses what is here.
-"""
+"""Durable spool of outgoing mail: a submission is accepted only once it is on disk, sealed (README.md,
+"Spool and delivery"). What the rest of the service uses of the modules here, and the spool from the settings."""
 
 from __future__ import annotations
 
@@ -20,7 +15,6 @@ from .queue import Claimed, RetryPolicy, SpoolBounds, SpoolFull
 from .schema import LAYOUT, UnknownLayout
 from .storage import SpoolUnavailable
 
-# What the rest of the service (and its tests) take from here.
 __all__ = ["Claimed", "RetryPolicy", "Sealer", "Spool", "SpoolBounds", "SpoolFull", "SpoolUnavailable"]
 
 SPOOL_FILE_NAME = "spool.sqlite3"

@@ -1,8 +1,5 @@
-"""The spool as the operator sees it: figures, dead letters, and which rows the configured keys open.
-
-What `flask --app forms_service spool ...`, the health check and start-up
-ask of the queue. Bookkeeping only: ids, times, counts, error codes.
-"""
+"""The spool as the operator sees it (`spool ...` commands, health check, start-up): figures, dead letters,
+and which rows the configured keys open. Bookkeeping only: ids, times, counts, error codes."""
 
 from __future__ import annotations
 
@@ -108,18 +105,13 @@ class Spool(Queue):
             ).rowcount
 
     def unreadable(self, *, since_last_check: bool = False) -> tuple[int, int]:
-        """(rows no configured key opens, all rows).
+        """(rows no configured key opens, all rows), checking signatures only (Sealer.signed).
 
-        Only each row's signature is checked (Sealer.signed): nothing is
-        decrypted. A clean check is recorded: the last row id it saw, and the
-        keys it used. `since_last_check` (the monitoring check, every few
-        minutes) then checks only the rows after that id, as long as every
-        recorded key is still configured: a row never changes once written
-        but by `rotate-key`, and a row that opened with some keys opens with
-        any set that holds them. Dropping a key makes the next check read
-        everything again, once. So with a backlog of large CVs each check
-        reads what came since the last one, and still finds every row a
-        configured key no longer opens. Start-up checks all.
+        A clean check records the last row id it saw and the keys it used;
+        `since_last_check` (monitoring, every few minutes) then reads only the
+        rows after it while every recorded key is still configured: a row
+        changes only by `rotate-key`, and opens with any key set holding the
+        one that sealed it. Dropping a key makes the next check read all.
         """
         keys = self.sealer.fingerprints()
         with self._connected() as db:

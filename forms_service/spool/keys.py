@@ -1,12 +1,6 @@
-"""The spool's keys: Fernet sealing of every row, and where the keys come from.
-
-Keys come from FORMS_SPOOL_KEY (one key, or a JSON list whose first key is
-the current one) or from the file FORMS_SPOOL_KEY_FILE names (one key a
-line). They live apart from FORMS_DATA_DIR, so that one copy of the data
-folder opens nothing: the service never makes a key on its own (only the
-dev server does, for `make run`), and a key file inside the data folder, or
-one that group or others could read, is refused.
-"""
+"""The spool's keys: Fernet sealing of every row, and where the keys come from: FORMS_SPOOL_KEY (one key, or
+a JSON list, the current one first) or the file FORMS_SPOOL_KEY_FILE names (one key a line), never inside
+FORMS_DATA_DIR (one copy of it must open nothing) nor readable by others. The service never makes a key."""
 
 from __future__ import annotations
 
@@ -26,11 +20,8 @@ FINGERPRINT_TEXT = b"forms_service spool key fingerprint"  # what Sealer.fingerp
 
 
 class SealingError(Exception):
-    """The sealing keys are missing, malformed or unsafely stored; start-up must stop.
-
-    The message is a predicate ("has mode 0644: ...") for the caller to put
-    after the name of the setting or file it concerns.
-    """
+    """The keys are missing, malformed or unsafely stored: start-up stops. The message is a predicate
+    ("has mode 0644: ...") to put after the name of the setting or file."""
 
 
 def _fernets(keys: Sequence[bytes]) -> MultiFernet:

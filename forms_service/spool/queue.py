@@ -1,10 +1,5 @@
-"""The queue: a submission is accepted only once it is on disk; delivery leases, retries and gives up.
-
-`accept` returns only after its commit is fsynced (synchronous=FULL), the
-promise an MTA makes when it answers 250. Delivery claims rows with a lease,
-so no message is sent twice in normal operation, and reads each one whole,
-authenticated by its seal, just before it is sent.
-"""
+"""The queue: a submission is accepted only once it is on disk (the promise an MTA makes when it answers
+250); delivery leases each message, so that none is sent twice in normal operation, retries and gives up."""
 
 from __future__ import annotations
 
@@ -70,14 +65,8 @@ class SpoolFull(SpoolUnavailable):
 
 @dataclass(frozen=True)
 class SpoolBounds:
-    """How much the spool may hold on disk, and how much of it only the forms that use the reserve may fill.
-
-    1 GB holds over a hundred of the largest applications (a 5 MB resumé is
-    about 9 MB sealed) waiting through a mail outage, and leaves a small
-    server's disk room for the system, the WAL and the logs. 64 MB of
-    reserve is thousands of support requests (a few KB each), so a flood of
-    uploads never fills the room a request for help needs.
-    """
+    """How much the spool may hold on disk, and how much of it only the forms that use the reserve may fill
+    (the defaults' reasons: README.md, "Spool and delivery")."""
 
     max_bytes: int = settings.DEFAULTS["SPOOL_MAX_BYTES"]
     reserve_bytes: int = settings.DEFAULTS["SPOOL_RESERVE_BYTES"]
@@ -89,12 +78,8 @@ class SpoolBounds:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When a message that could not be delivered is tried again, and when to give up.
-
-    Delays grow exponentially from `base_seconds` up to `max_seconds`, with
-    jitter so that many messages queued during an outage do not all hit the
-    SMTP server at the same second when it comes back.
-    """
+    """When a message that could not be delivered is tried again, and when to give up: delays grow
+    exponentially, with jitter, so that what an outage queued does not hit the server all at once."""
 
     base_seconds: float = settings.DEFAULTS["RETRY_BASE_SECONDS"]
     max_seconds: float = settings.DEFAULTS["RETRY_MAX_SECONDS"]
@@ -140,13 +125,9 @@ class Queue(SpoolFile):
     # -- accepting -----------------------------------------------------------
 
     def accept(self, submission_id: str, mails: Sequence[OutgoingMail], *, reserve: bool = False) -> None:
-        """Store all emails of one submission in one transaction, sealed.
-
-        Returns only after the commit reached the disk (synchronous=FULL), so
-        the caller may then answer success. Raises SpoolFull when the spool
-        would then hold more than its bounds allow (`reserve`: this form may
-        use the reserve), SpoolUnavailable otherwise.
-        """
+        """Store all emails of one submission, sealed, in one transaction: on disk when it returns
+        (synchronous=FULL). Raises SpoolFull past the bounds (`reserve`: this form may use the reserve),
+        SpoolUnavailable when it cannot write."""
         try:
             sealed = self._sealed_mails(mails)
             with self._write() as db:
@@ -178,14 +159,9 @@ class Queue(SpoolFile):
         return ids
 
     def probe(self, mail: OutgoingMail) -> None:
-        """Store `mail` as `accept` would and remove it in the same transaction (for the health check).
-
-        Sealed with the live key, inserted into the same tables and index, and
-        committed with the same fsync, so a lost key file, a corrupt page or a
-        full disk fail here as they would for a submission; inside one
-        transaction no other connection ever sees the row, so it is never
-        delivered nor counted. Raises SpoolUnavailable.
-        """
+        """Store `mail` as `accept` would and remove it in the same transaction, so that whatever would
+        make a submission fail fails here, and no other connection ever sees the row (the health check).
+        Raises SpoolUnavailable."""
         try:
             sealed = self._sealed_mails([mail])
             with self._write() as db:
@@ -220,15 +196,9 @@ class Queue(SpoolFile):
             _delete(db, entry_id)
 
     def split(self, entry: Claimed, groups: Sequence[tuple[str, ...]]) -> list[int]:
-        """Replace a row by one row per group of its recipients (the same email to fewer recipients).
-
-        The new rows keep the submission id, ages and attempt count, so the
-        retry budget and dead-letter handling go on as before; they keep the
-        row's lease, so no other worker sends them before the caller schedules
-        them or marks them dead. Returns their ids, or [] when the row is gone
-        (delivered by an overlapping lease). The recipients are inside the
-        seal, so each group's email is sealed anew.
-        """
+        """Replace a row by one row per group of its recipients, each sealed anew; their ids, or [] when
+        the row is gone. They keep its ages, attempts and retry budget, and its lease, so no other
+        worker sends them before the caller schedules them or marks them dead."""
         mail = self.message(entry)
         if mail is None:
             return []
@@ -248,11 +218,8 @@ class Queue(SpoolFile):
             return ids
 
     def retry_later(self, entry_id: int, error: str) -> None:
-        """Schedule another attempt after a temporary failure, or give up when too old.
-
-        `error` must be a class name or SMTP code, never server text (which
-        may quote an address).
-        """
+        """Schedule another attempt after a temporary failure, or give up when too old. `error` is a class
+        name or SMTP code, never server text (which may quote an address)."""
         now = self.clock()
         with self._write() as db:
             row = db.execute("SELECT attempts, queued_at FROM schedule WHERE id = ?", (entry_id,)).fetchone()
@@ -269,11 +236,8 @@ class Queue(SpoolFile):
         self.dead(entry_id, f"expired after {error}")
 
     def dead(self, entry_id: int, reason: str) -> None:
-        """Give up on a message (permanent refusal, too old, unreadable) but keep it.
-
-        Logged at ERROR so monitoring sees it; `spool requeue` revives it,
-        `spool discard` gives it up for good.
-        """
+        """Give up on a message (permanent refusal, too old, unreadable) but keep it, logged at ERROR with
+        the commands that handle it."""
         with self._write() as db:
             db.execute(
                 "UPDATE schedule SET state = 'dead', attempts = attempts + 1, last_error = ?,"

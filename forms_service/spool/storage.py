@@ -1,10 +1,6 @@
-"""The spool file: its connections, its transactions, and erasing what was deleted from it.
-
-One SQLite file in FORMS_DATA_DIR (WAL, synchronous=FULL, secure_delete),
-opened by every process that uses the spool: each gunicorn worker and each
-operator command opens its own connections (gunicorn builds the app in each
-worker, after the fork: startup.py).
-"""
+"""The spool file (FORMS_DATA_DIR/spool.sqlite3: WAL, synchronous=FULL, secure_delete): its connections,
+transactions, and erasing what was deleted. Each process (a gunicorn worker builds the app after the fork:
+startup.py; an operator command) opens its own."""
 
 from __future__ import annotations
 
