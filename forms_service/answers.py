@@ -13,14 +13,15 @@ from . import form_page, i18n
 from .fields import FILE, HIDDEN, HONEYPOT, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES, Form
 from .guard import style_nonce
 from .messages import (
+    BACK_KEEPS,
     BACK_TO_FORM,
     BACK_TO_SITE,
     CORRECT_BELOW,
     FAILED_TITLE,
-    FAILURES,
     REFUSED_NOTICE,
     REFUSED_TITLE,
     SPOOL_FULL,
+    failure_message,
 )
 from .validation import Submission
 
@@ -65,35 +66,9 @@ def refused(submission: Submission, language_code: str) -> Response:
     if wants_json():
         return _json(400, ok=False, errors=errors)
     form = submission.form
-    page = _form_given_back(form, catalogue, errors)
-    if page is not None:
-        # With no-referrer, a browser posts the form given back with `Origin: null`, which
-        # guard.py rightly refuses: this page's address (/forms/<name>?lang=..) names no one.
-        return Response(page, 400, mimetype="text/html", headers={"Referrer-Policy": "same-origin"})
-    problems = [(catalogue.gettext(form[name].label), text) for name, text in errors.items()]
-    return _page(400, catalogue, REFUSED_TITLE, form, problems=problems)
-
-
-def _form_given_back(form: Form, catalogue: i18n.Catalogue, errors: dict[str, str]) -> str | None:
-    """The site's built page of the form, the form in it filled in with what was posted (but the
-    file, which cannot be) and its problems; None without the built site (FORMS_SITE_DIR)."""
-    language = catalogue.language
-    built = form_page.built_page(current_app.config["SITE_DIR"], form, language)
-    if built is None:
-        return None
     typed = {
         item.name: request.form.get(item.name, "") for item in form.fields if item.kind not in (FILE, HIDDEN, HONEYPOT)
     }
-    endpoint = url_for("forms.submit", form_name=form.name).rsplit("/", 1)[0]  # where every form posts: /forms
-    context = form_page.form_context(
-        form,
-        language,
-        endpoint,
-        thanks_url=site_url(language, form.thanks_page),
-        privacy_url=site_url(language, form_page.PRIVACY_PAGE),
-        values=typed,
-        errors=errors,
-    )
     notice = render_template(
         "refused_notice.html",
         catalogue=catalogue,
@@ -101,7 +76,39 @@ def _form_given_back(form: Form, catalogue: i18n.Catalogue, errors: dict[str, st
         notice=REFUSED_NOTICE,
         summary=f"#{form.name}-summary",
     )
-    return form_page.around(
+    page = _form_page(400, form, catalogue, notice, values=typed, errors=errors)
+    if page is not None:
+        return page
+    problems = [(catalogue.gettext(form[name].label), text) for name, text in errors.items()]
+    return _page(400, catalogue, REFUSED_TITLE, form, problems=problems)
+
+
+def _form_page(
+    status: int,
+    form: Form,
+    catalogue: i18n.Catalogue,
+    notice: str,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response | None:
+    """The site's built page of the form, in the site's look (header, crisis line, footer), with
+    `notice` under its title and the form in it filled in with `values` (never the file, which
+    cannot be) and its `errors`; None without the built site (FORMS_SITE_DIR)."""
+    language = catalogue.language
+    built = form_page.built_page(current_app.config["SITE_DIR"], form, language)
+    if built is None:
+        return None
+    endpoint = url_for("forms.submit", form_name=form.name).rsplit("/", 1)[0]  # where every form posts: /forms
+    context = form_page.form_context(
+        form,
+        language,
+        endpoint,
+        thanks_url=site_url(language, form.thanks_page),
+        privacy_url=site_url(language, form_page.PRIVACY_PAGE),
+        values=values,
+        errors=errors,
+    )
+    page = form_page.around(
         built,
         form,
         site_url(language, form.page),
@@ -109,6 +116,11 @@ def _form_given_back(form: Form, catalogue: i18n.Catalogue, errors: dict[str, st
         title=str(escape(catalogue.gettext(REFUSED_TITLE))),
         notice=notice,
     )
+    if page is None:
+        return None
+    # With no-referrer, a browser posts the form on this page with `Origin: null`, which
+    # guard.py rightly refuses: this page's address (/forms/<name>?lang=..) names no one.
+    return Response(page, status, mimetype="text/html", headers={"Referrer-Policy": "same-origin"})
 
 
 def spool_full(language_code: str, form: Form) -> Response:
@@ -119,15 +131,25 @@ def spool_full(language_code: str, form: Form) -> Response:
 
 
 def failure(status: int, language_code: str, form: Form | None, msgid: str | None = None) -> Response:
-    """Any other refusal or failure, with one clear message (the status's own, unless `msgid`)."""
+    """Any other refusal or failure, with one clear message (the status's own for this form, unless
+    `msgid`). A form posted without the script (a 413, a 429, a 503...) is answered with its own
+    page in the site's look, the message above an empty form: the body was not read, or not kept,
+    so what was typed can only come back with the browser's Back button, and the page says so."""
     catalogue = i18n.catalogue(language_code)
     message = catalogue.gettext(
-        msgid or FAILURES.get(status, FAILURES[500]),
+        msgid or failure_message(status, form),
         max_megabytes=RESUME_MAX_BYTES // MEGABYTE,
         max_length=LONG_TEXT_MAX,
     )
     if wants_json():
         return _json(status, ok=False, error=message)
+    if form is not None and request.method == "POST":
+        notice = render_template(
+            "refused_notice.html", catalogue=catalogue, title=REFUSED_TITLE, message=message, notice=BACK_KEEPS
+        )
+        page = _form_page(status, form, catalogue, notice)
+        if page is not None:
+            return page
     title = REFUSED_TITLE if form else FAILED_TITLE
     return _page(status, catalogue, title, form, message=message)
 
@@ -152,5 +174,6 @@ def _page(status: int, catalogue: i18n.Catalogue, title: str, form: Form | None,
         problems=content.get("problems"),
         message=content.get("message"),
         correct_below=CORRECT_BELOW,
+        back_keeps=BACK_KEEPS,
     )
     return Response(html, status, mimetype="text/html")

@@ -6,8 +6,9 @@ labels) is part of its definition in fields.py; this module only writes them.
 Composition happens once, at acceptance, into OutgoingMail objects (exact
 bytes), so whatever later holds or sends them never needs the form again.
 It is on the accept path of every submission, so it is cheap: messages are
-written by mime.py, and the acknowledgement, the same text for everyone
-who writes in one language, is rendered once per form and language.
+written by mime.py, and the acknowledgement's texts, the same for everyone
+who writes in one language but its reference, are translated once per form
+and language.
 Header values are built from validated data and flattened to one line,
 so nothing typed can ever add a header.
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup, escape
 
 from . import i18n, mime
 from .fields import FILE, FORMS, N_, PEER_LANGUAGES, Acknowledgement, Form
@@ -39,10 +42,15 @@ PAGE_SKIPPED = N_(
     "allowed in 24 hours. The request is still urgent."
 )
 
+ACKNOWLEDGEMENT_REFERENCE = N_(
+    "The reference of your message: {reference}. Please give it if you write to us about it."
+)
 ACKNOWLEDGEMENT_END = (
     N_("For your privacy, this message does not repeat what you wrote."),
     N_("If you did not send this form, you can ignore this message."),
 )
+# A number to call in the guidance, a link a phone dials in the HTML body.
+PHONE_NUMBER = re.compile(r"\b(\d{3})\b")
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("forms_service", "templates"),
@@ -53,6 +61,7 @@ _templates = jinja2.Environment(
     auto_reload=False,  # templates ship with the code: no stat() of each file on every email
 )
 i18n.install(_templates)
+_templates.filters["dial"] = lambda text: Markup(PHONE_NUMBER.sub(r'<a href="tel:\1">\1</a>', str(escape(text))))
 
 
 @dataclass(frozen=True)
@@ -176,9 +185,11 @@ def _association_mail(
 
 
 def _acknowledgement(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> OutgoingMail:
-    """A fixed text in the submitter's language: it repeats nothing they typed."""
+    """A fixed text in the submitter's language, with the request's reference: it repeats nothing they typed."""
     language = i18n.catalogue(language).language  # what the text is really in
-    subject, body = _acknowledgement_text(submission.form.acknowledgement, language)
+    subject, context = _acknowledgement_text(submission.form.acknowledgement, language)
+    reference = context["catalogue"].gettext(ACKNOWLEDGEMENT_REFERENCE, reference=submission_id[:REFERENCE_CHARS])
+    body = _bodies("acknowledgement", {**context, "reference": reference})
     recipients = (submission.reply_address,)
     message_id = _message_id(submission_id, 2, settings)
     headers = [*_headers(settings, recipients, subject, message_id), ("Content-Language", language)]
@@ -186,18 +197,19 @@ def _acknowledgement(submission: Submission, submission_id: str, language: str, 
 
 
 @functools.cache
-def _acknowledgement_text(acknowledgement: Acknowledgement, language: str) -> tuple[str, mime.Entity]:
-    """Subject and bodies of an acknowledgement: the same for everyone writing one form in
-    one language, so rendered once per process (a supported language: the cache stays small)."""
+def _acknowledgement_text(acknowledgement: Acknowledgement, language: str) -> tuple[str, dict]:
+    """Subject and texts of an acknowledgement: the same for everyone writing one form in
+    one language, so translated once per process (a supported language: the cache stays small)."""
     catalogue = i18n.catalogue(language)
     subject = catalogue.gettext(acknowledgement.subject)
-    paragraphs = acknowledgement.paragraphs + ACKNOWLEDGEMENT_END
     context = {
         "catalogue": catalogue,
         "subject": subject,
-        "paragraphs": [catalogue.gettext(msgid) for msgid in paragraphs],
+        "paragraphs": [catalogue.gettext(msgid) for msgid in acknowledgement.paragraphs],
+        "guidance": [catalogue.gettext(msgid) for msgid in acknowledgement.guidance],
+        "end": [catalogue.gettext(msgid) for msgid in ACKNOWLEDGEMENT_END],
     }
-    return subject, _bodies("acknowledgement", context)
+    return subject, context
 
 
 def _subject(staff: i18n.Catalogue, msgid: str, submission: Submission, submission_id: str) -> str:

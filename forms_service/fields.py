@@ -164,10 +164,13 @@ class Field:
 
 @dataclass(frozen=True)
 class Acknowledgement:
-    """The fixed email a submitter gets back: a subject and paragraphs, none repeating what they typed."""
+    """The fixed email a submitter gets back: a subject and paragraphs, none repeating what they typed
+    (compose.py adds the request's reference); `guidance`, a lead then the items of a list after them:
+    the crisis guidance of the site's crisis box, for a form people may write to in distress."""
 
     subject: str
     paragraphs: tuple[str, ...]
+    guidance: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ class Form:
         """Every text of the definition a person may see, for the catalogue checks."""
         texts = [self.title, self.subject, self.sealed_subject, self.submit_label]
         if self.acknowledgement:
-            texts += [self.acknowledgement.subject, *self.acknowledgement.paragraphs]
+            texts += [self.acknowledgement.subject, *self.acknowledgement.paragraphs, *self.acknowledgement.guidance]
         if self.urgent:
             texts += [self.urgent.subject, self.urgent.sealed_subject]
         for item in self.fields:
@@ -461,10 +464,23 @@ SUPPORT = Form(
         paragraphs=(
             N_("Thank you for reaching out to CoCreate Humanity."),
             N_("We have received your request. A peer supporter will contact you as soon as possible, in confidence."),
+        ),
+        # The support page's crisis box (docs/<lang>/support.md), in the same words.
+        guidance=(
             N_(
-                "This is not an emergency service. If you are in danger or need immediate help, "
-                "call your local emergency number."
+                "This is not an emergency service: we cannot answer straight away. If your life or someone "
+                "else's is in danger, or if you are thinking of harming yourself, get help now:"
             ),
+            N_(
+                "in Switzerland, call 143 to talk to someone, day and night (Die Dargebotene Hand / La Main "
+                "Tendue), 144 for a medical emergency, or 112, the European emergency number;"
+            ),
+            N_("in the European Union, call 112;"),
+            N_(
+                "elsewhere, call the local emergency number, or find a helpline in your country on "
+                "findahelpline.com, an international directory of helplines;"
+            ),
+            N_("on mission, also contact your organisation's medical service or staff-care service."),
         ),
     ),
     fields=(

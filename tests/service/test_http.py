@@ -168,7 +168,8 @@ def test_rate_limit_answers_429_in_language(make_app, smtp_server):
     assert limited.status_code == 429
     assert limited.get_json() == {
         "ok": False,
-        "error": "Too many attempts from your connection. Please wait a few minutes and try again.",
+        "error": "Too many attempts from your connection. Please try again later, or write to us at "
+        "info@cocreatehumanity.org.",
     }
     response = post(client, "support", support_form(), {"Accept-Language": "fr"})
     assert response.status_code == 429

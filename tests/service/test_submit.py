@@ -84,7 +84,12 @@ def test_acknowledgement_is_in_the_submitter_language_and_echoes_nothing(client,
     form = (volunteer_form if form_name == "volunteer" else support_form)(
         lang=language,
         name="Zoé Quintessence",
-        **({"motivation": "Motivation très singulière"} if form_name == "volunteer" else {"urgent": "on"}),
+        # Words of their own: the acknowledgement's crisis guidance says "mission" and "cannot" too.
+        **(
+            {"motivation": "Motivation très singulière"}
+            if form_name == "volunteer"
+            else {"urgent": "on", "message": "Insomnies singulières"}
+        ),
     )
     response = post(client, form_name, form, JSON)
 

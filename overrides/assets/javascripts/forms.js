@@ -5,8 +5,14 @@
  * with a redirect or an error page. With it, problems are shown next to
  * their fields and in a summary, files are checked before a long upload,
  * the upload shows progress, and a lost connection keeps what was typed.
- * Every text comes from the page (data-* attributes rendered from the
- * catalogues), so this file holds no language of its own.
+ * What is typed is also kept as a draft in this tab (sessionStorage), so
+ * that a reload or a tab the phone dropped loses nothing, until the service
+ * accepts the form; then the thank-you page's text is shown in place before
+ * that page is opened, so a connection lost at that moment still leaves
+ * the person told that they were heard.
+ * Every text comes from the page (data-* attributes and a template rendered
+ * from the catalogues and the thank-you page), so this file holds no
+ * language of its own.
  */
 (function () {
   "use strict";
@@ -188,10 +194,103 @@
     progress.removeAttribute("value");
   }
 
-  /* 202: the thank-you page of the page's language; otherwise say why, keep every value. */
+  /* The kinds of control a draft keeps: what is typed or chosen, never a file, a tick or a hidden value. */
+  var DRAFTED = ["text", "email", "tel", "textarea", "select-one"];
+  /* How long the confirmation stays at least, to be read (and for a screen reader to begin saying it). */
+  var READING_MS = 1500;
+
+  /* This tab's storage, or null where the browser refuses it (then nothing is kept, and nothing said). */
+  function tabStorage() {
+    try {
+      return window.sessionStorage;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function draftKey(form) {
+    return "cch-draft:" + form.id;
+  }
+
+  function draftedControls(form) {
+    return Array.prototype.filter.call(form.elements, function (control) {
+      return control.name && DRAFTED.indexOf(control.type) !== -1 && !control.closest(".cch-form__trap");
+    });
+  }
+
+  /* On every change: one small write, of the fields that hold something. */
+  function saveDraft(form) {
+    var draft = {};
+    draftedControls(form).forEach(function (control) {
+      if (control.value) {
+        draft[control.name] = control.value;
+      }
+    });
+    try {
+      tabStorage().setItem(draftKey(form), JSON.stringify(draft));
+    } catch (error) {
+      // Storage full or refused: the form works as before, without a draft.
+    }
+  }
+
+  /* A field the browser already gave back (Back, a restored tab) keeps its value. */
+  function restoreDraft(form) {
+    var draft;
+    try {
+      draft = JSON.parse(tabStorage().getItem(draftKey(form))) || {};
+    } catch (error) {
+      return;
+    }
+    draftedControls(form).forEach(function (control) {
+      if (!control.value && typeof draft[control.name] === "string") {
+        control.value = draft[control.name];
+      }
+    });
+  }
+
+  function eraseDraft(form) {
+    try {
+      tabStorage().removeItem(draftKey(form));
+    } catch (error) {
+      // Nothing was kept.
+    }
+  }
+
+  /* Accepted: the draft goes, the form is emptied, and the thank-you page's text takes
+     its place, focused (a status, so it is also announced), before that page opens. */
+  function confirm(form) {
+    var status = document.getElementById(form.id.replace(/form$/, "accepted"));
+    var thanks = document.getElementById(form.id.replace(/form$/, "thanks"));
+    eraseDraft(form);
+    form.reset();
+    form.hidden = true;
+    status.replaceChildren(thanks.content.cloneNode(true));
+    status.hidden = false;
+    status.focus();
+    openWhenReachable(form.dataset.thanks);
+  }
+
+  /* The thank-you page opens only once it has come back whole: if it cannot load,
+     the confirmation stays in view rather than the browser's error page. */
+  function openWhenReachable(url) {
+    var shown = Date.now();
+    fetch(url, { cache: "no-cache" })
+      .then(function (response) {
+        if (response.ok) {
+          window.setTimeout(function () {
+            window.location.assign(url);
+          }, Math.max(0, READING_MS - (Date.now() - shown)));
+        }
+      })
+      .catch(function () {
+        // Offline: the confirmation in place is the answer.
+      });
+  }
+
+  /* 202: said in place, then the thank-you page of the page's language; otherwise say why, keep every value. */
   function answered(form, status, body) {
     if (status === 202) {
-      window.location.assign(form.dataset.thanks);
+      confirm(form);
       return;
     }
     setBusy(form, false);
@@ -269,6 +368,16 @@
     form.noValidate = true;
     form.addEventListener("submit", submit);
     form.addEventListener("change", changed);
+    if (tabStorage()) {
+      restoreDraft(form);
+      form.addEventListener("input", function () {
+        saveDraft(form);
+      });
+      form.addEventListener("change", function () {
+        saveDraft(form);
+      });
+      document.getElementById(form.id.replace(/form$/, "draft-note")).hidden = false;
+    }
     applyConditions(form);
     part(form, "summary").addEventListener("click", followLink);
     // Back from the thank-you page, the page may come from the cache still busy.

@@ -10,12 +10,16 @@
  * arriving from a search result runs it at once.
  * A key that opens search in Material (/, s, f) and woke the scripts is
  * played again once they have mounted, so the first / opens search too.
+ * The same first interaction registers the service worker (data-worker:
+ * sw.js) that keeps the home and support pages for offline use: its few
+ * downloads then never weigh on the page's first load either.
  * main.html renders this script with the bundle's address in data-bundle.
  */
 (function () {
   "use strict";
 
   var bundle = document.currentScript.dataset.bundle;
+  var worker = document.currentScript.dataset.worker;
   var wakers = ["pointerdown", "touchstart", "keydown", "focusin", "wheel", "scroll", "mousemove"];
   var searchKeys = ["/", "s", "f"];
 
@@ -46,6 +50,11 @@
       }
     };
     document.body.appendChild(script);
+    if (worker && "serviceWorker" in navigator) {
+      navigator.serviceWorker.register(worker).catch(function () {
+        // No offline copy (private mode, storage refused): the site works as before.
+      });
+    }
   }
 
   /* A reader who followed a search result has interacted already, and
