@@ -1,5 +1,6 @@
 """Chromium through the deploy nginx, as readers meet the site: every page under its Content-Security-Policy
-without a single violation, a request to another host, a console error or an axe violation."""
+without a single violation, a request to another host, a console error or an axe violation, in the light
+scheme and the dark one; and the offline copy the service worker keeps, under the same headers."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def page(browser):
 def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_violation(deployed, page):
     """One visit per page checks all four (page loads are most of a browser test's cost): the policy, no
     request to another host (Material's scripts, the search worker and the index included), no error, and
-    WCAG as every reader first sees the page, then once Material's scripts have run and search is open."""
+    WCAG as every reader first sees the page, then once Material's scripts have run (and registered the
+    service worker), in the dark scheme too (the system turning dark: the page follows it), and with
+    search open."""
     origin = urlsplit(deployed.url).netloc
     problems: dict[str, list[str]] = {"csp": [], "foreign requests": [], "console": [], "axe": []}
     page.on(
@@ -51,6 +54,10 @@ def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_v
         problems["axe"] += [f"{path} before the first interaction: {found}" for found in axe_violations(page)]
         wake_theme_scripts(page)
         problems["axe"] += [f"{path} after the first interaction: {found}" for found in axe_violations(page)]
+        page.emulate_media(color_scheme="dark")
+        page.locator("body[data-md-color-scheme=slate]").wait_for(state="attached")
+        problems["axe"] += [f"{path} in the dark scheme: {found}" for found in axe_violations(page)]
+        page.emulate_media(color_scheme="light")
         open_search(page)
         problems["csp"] += [f"{path}: {violation}" for violation in page.evaluate("window.__violations")]
     assert problems == {"csp": [], "foreign requests": [], "console": [], "axe": []}
@@ -100,3 +107,30 @@ def test_the_forms_script_says_what_to_do_in_the_pages_language(unavailable, pag
     message = json.loads((PROJECT / "docs" / lang / "forms-unavailable.json").read_text(encoding="utf-8"))["error"]
     expect(page.locator("#support-form .cch-form__summary-message")).to_have_text(message)
     assert page.url == unavailable.url + folder + "support.html"
+
+
+def test_after_one_visit_the_crisis_pages_open_offline_and_nothing_else_is_kept(deployed, page):
+    """The service worker, registered at the first interaction on any page, keeps the home and support
+    pages of every language: offline (voice but no data), they open with their numbers and styles. It
+    keeps nothing of /forms/, and a new release's copy replaces the old one (an older cache is deleted)."""
+    page.goto(deployed.url + "en/peer-support.html", wait_until="networkidle")
+    page.evaluate("caches.open('cch-offline-an-older-release')")
+    wake_theme_scripts(page)
+    # Once activated, it takes this page over (clients.claim): from then on the copy is complete.
+    page.evaluate("""new Promise((taken) => navigator.serviceWorker.controller
+        ? taken() : navigator.serviceWorker.addEventListener("controllerchange", taken))""")
+    kept = page.evaluate("""async () => {
+        const names = await caches.keys();
+        const requests = await Promise.all(names.map(async (name) => (await (await caches.open(name)).keys())));
+        return { names, urls: requests.flat().map((request) => new URL(request.url).pathname) };
+    }""")
+    assert len(kept["names"]) == 1 and kept["names"][0].startswith("cch-offline-"), kept["names"]
+    assert {"/index.html", "/support.html", "/en/index.html", "/en/support.html"} <= set(kept["urls"])
+    assert not [url for url in kept["urls"] if url.startswith("/forms/")]
+
+    page.context.set_offline(True)
+    for path in ("support.html", "en/support.html", "en/"):
+        page.goto(deployed.url + path)
+        expect(page.locator("article a[href='tel:143']").first).to_be_visible()
+        assert page.evaluate("getComputedStyle(document.querySelector('.md-header')).position") == "sticky", path
+    page.context.set_offline(False)

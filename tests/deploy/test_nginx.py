@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from forms_service import i18n
-from forms_service.fields import LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
-from forms_service.messages import FAILURES
+from forms_service.fields import FORMS, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
+from forms_service.messages import BACK_KEEPS, failure_message
 from harness import samples
 from harness.nginx import PROJECT
 from harness.settings import support_form, volunteer_form
@@ -178,10 +178,32 @@ def test_a_6_mb_upload_gets_the_services_413_in_the_pages_language(deployed, for
     )
     assert response.status_code == 413
     expected = i18n.catalogue(lang).gettext(
-        FAILURES[413], max_megabytes=RESUME_MAX_BYTES // MEGABYTE, max_length=LONG_TEXT_MAX
+        failure_message(413, FORMS["volunteer"]), max_megabytes=RESUME_MAX_BYTES // MEGABYTE, max_length=LONG_TEXT_MAX
     )
     assert expected in html.unescape(response.text)
     assert "nginx" not in response.text
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_support_request_too_large_is_told_so_without_a_word_of_a_cv_on_its_own_page(deployed, forms_upstream, lang):
+    """Issue 22: 10,000 parts refused with 413 say what is true of the support form, which has no file;
+    posted without the script, the answer is that form's page in the site's look (header, crisis line),
+    saying that the browser's Back button keeps what was typed."""
+    parts = {f"part{index}": (None, "x") for index in range(10_000)}
+    response = requests.post(
+        deployed.url + f"forms/support?lang={lang}",
+        files={**multipart(support_form(lang=None)), **parts},
+        headers={"Origin": deployed.origin},
+        timeout=60,
+        allow_redirects=False,
+    )
+    assert response.status_code == 413
+    catalogue, text = i18n.catalogue(lang), html.unescape(response.text)
+    notice = re.search(r'<div class="cch-refused" role="alert">(.*?)</div>', text, re.S).group(1)
+    assert catalogue.gettext(failure_message(413, FORMS["support"]), max_length=LONG_TEXT_MAX) in notice
+    assert catalogue.gettext(BACK_KEEPS) in notice
+    assert not re.search(r"\bCV\b|\bM[Bo]\b", notice), notice
+    assert 'class="md-header' in text and 'class="md-typeset cch-crisis-line"' in text and 'href="tel:143"' in text
 
 
 def test_the_service_sees_the_real_client_not_a_forged_header(deployed, forms_upstream):

@@ -1,5 +1,6 @@
 """The forms in Debian's Chromium: with and without JavaScript, by keyboard, with
-files the service would refuse, and with a connection that drops.
+files the service would refuse, with a connection that drops or a page reloaded, and
+with a thank-you page that cannot load.
 
 Site and service share one loopback origin; mail goes to the real aiosmtpd of
 tests/conftest.py. Every page runs under the deploy Content-Security-Policy.
@@ -7,12 +8,22 @@ tests/conftest.py. Every page runs under the deploy Content-Security-Policy.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from forms_service import i18n
-from forms_service.fields import CHECKBOX, FILE, FORMS, MEGABYTE, SELECT
-from forms_service.messages import CHOOSE_FILE_AGAIN, FAILURES, NETWORK_FAILURE, REFUSED_TITLE
+from forms_service.fields import CHECKBOX, FILE, FORMS, LONG_TEXT_MAX, MEGABYTE, SELECT
+from forms_service.messages import (
+    BACK_KEEPS,
+    CHOOSE_FILE_AGAIN,
+    DRAFT_KEPT,
+    FAILURES,
+    NETWORK_FAILURE,
+    REFUSED_TITLE,
+    failure_message,
+)
 from harness import samples
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
 from tests.site.helpers import axe_violations
@@ -114,9 +125,11 @@ def test_a_filled_in_form_lands_on_its_thanks_page_and_reaches_the_association(
 
 
 def expect_the_sites_look(page, lang: str) -> None:
-    """The site's header, logo and footer, styled by the site's own stylesheets, in the page's language."""
+    """The site's header, logo, crisis line and footer, styled by the site's own stylesheets, in the page's
+    language."""
     assert page.locator("html").get_attribute("lang") == lang
     expect(page.locator(".md-header .md-logo")).to_be_visible()
+    expect(page.locator(".cch-crisis-line a[href='tel:143']")).to_be_visible()
     expect(page.locator(".md-footer")).to_be_attached()
     # Material's stylesheet makes the header sticky, ours frames the summary: both were allowed and loaded.
     assert page.locator(".md-header").evaluate("header => getComputedStyle(header).position") == "sticky"
@@ -189,7 +202,11 @@ def test_without_javascript_a_refused_support_request_keeps_the_crisis_numbers_a
 def test_too_many_attempts_is_said_in_the_pages_language_not_the_browsers(open_form, origin, make_app, javascript):
     """The limit refuses before the form's `lang` field is read: the form's address carries it."""
     origin.forms = make_app(
-        SITE_URL=origin.name, ALLOWED_ORIGINS=[origin.name], RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute"
+        SITE_URL=origin.name,
+        ALLOWED_ORIGINS=[origin.name],
+        SITE_DIR=str(origin.dir),
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_DEFAULT="1 per minute",
     )
     page = open_form("support", "en", javascript, locale="fr-FR")
     for attempt in range(2):
@@ -203,8 +220,31 @@ def test_too_many_attempts_is_said_in_the_pages_language_not_the_browsers(open_f
         expect(page.locator("#support-summary")).to_contain_text(message)
     else:
         page.wait_for_url("**/forms/support?lang=en")
-        expect(page.locator("main")).to_contain_text(message)
-        assert page.locator("html").get_attribute("lang") == "en"
+        expect_the_refusal_on_the_forms_page(page, "en", message)
+
+
+def expect_the_refusal_on_the_forms_page(page, lang: str, message: str) -> None:
+    """A post refused whole, without the script: the form's own page in the site's look, which says why
+    and that the browser's Back button keeps what was typed (the page cannot: the body was not read)."""
+    expect_the_sites_look(page, lang)
+    notice = page.locator("article .cch-refused[role=alert]")
+    expect(notice).to_contain_text(message)
+    expect(notice).to_contain_text(i18n.catalogue(lang).gettext(BACK_KEEPS))
+    assert page.title().startswith(i18n.catalogue(lang).gettext(REFUSED_TITLE))
+
+
+def test_without_javascript_a_file_too_large_is_answered_on_the_forms_page(open_form, origin, forms_app):
+    page = open_form("volunteer", "fr", javascript=False)
+    fill_in(page, "volunteer", resume=document(samples.padded_pdf(6 * MEGABYTE)))
+    send(page, "volunteer")
+    page.wait_for_url("**/forms/volunteer?lang=fr")
+    form = FORMS["volunteer"]
+    message = i18n.catalogue("fr").gettext(
+        failure_message(413, form), max_megabytes=form["resume"].max_megabytes, max_length=LONG_TEXT_MAX
+    )
+    expect_the_refusal_on_the_forms_page(page, "fr", message)
+    page.go_back()  # as the page says: what was typed is there
+    expect(page.locator("#volunteer-motivation")).to_have_value(typed_value(form["motivation"]))
 
 
 @pytest.mark.parametrize("contact", ["phone", "video"])
@@ -396,3 +436,50 @@ def test_an_upload_shows_its_progress(open_form, origin, forms_app):
     expect(page.get_by_label(i18n.catalogue("en").gettext("Sending…"))).to_be_visible()
     page.wait_for_function("() => document.getElementById('volunteer-progress').value > 0")
     page.wait_for_url(thanks_url(origin, "volunteer", "en"))
+
+
+def test_a_draft_survives_a_reload_and_is_gone_once_the_request_is_accepted(open_form, origin, forms_app):
+    """900 characters of a painful message outlive a reload (this tab's sessionStorage only: never
+    localStorage, never a cookie); once the service has accepted the request, the page opens empty."""
+    page = open_form("support", "fr")
+    words = ("Je n’arrive plus à dormir depuis mon retour de mission. " * 20)[:900]
+    page.locator("#support-message").press_sequentially(words[:20])
+    page.locator("#support-message").fill(words)
+    page.locator("#support-email").fill("amina.haddad@example.org")
+    expect(page.locator("#support-draft-note")).to_have_text(i18n.catalogue("fr").gettext(DRAFT_KEPT))
+    page.reload()
+    expect(page.locator("#support-message")).to_have_value(words)
+    expect(page.locator("#support-email")).to_have_value("amina.haddad@example.org")
+    kept_elsewhere = page.evaluate("JSON.stringify(localStorage) + document.cookie")
+    assert words[:40] not in kept_elsewhere and "amina" not in kept_elsewhere
+
+    fill_in(page, "support")
+    send(page, "support")
+    page.wait_for_url(thanks_url(origin, "support", "fr"))
+    page.goto(origin.url + site_path("fr", FORMS["support"].page))
+    expect(page.locator("#support-message")).to_have_value("")
+    expect(page.locator("#support-email")).to_have_value("")
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_an_accepted_request_is_confirmed_in_place_even_if_the_thank_you_page_cannot_load(
+    open_form, origin, forms_app, smtp_server
+):
+    page = open_form("support", "en")
+    page.route(thanks_url(origin, "support", "en"), lambda route: route.abort("internetdisconnected"))
+    fill_in(page, "support")
+    send(page, "support")
+    confirmation = page.locator("#support-accepted")
+    expect(confirmation).to_be_focused()
+    assert confirmation.get_attribute("role") == "status"
+    # The thank-you page's own text, in the page's language.
+    thanks = (origin.dir / site_path("en", FORMS["support"].thanks_page)).read_text(encoding="utf-8")
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", thanks, re.S).group(1)
+    expect(confirmation.locator("h3").first).to_have_text(heading)
+    expect(confirmation.locator(".crisis a[href='tel:143']")).to_be_visible()
+    expect(page.locator("#support-form")).to_be_hidden()
+    page.wait_for_timeout(2500)  # longer than the script waits before it would open the thank-you page
+    assert page.url == origin.url + site_path("en", FORMS["support"].page)  # not the browser's error page
+    expect(confirmation).to_be_visible()
+    assert len(association_mails(forms_app, smtp_server, "support")) == 1
+    assert axe_violations(page) == []

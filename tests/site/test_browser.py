@@ -54,7 +54,7 @@ def test_theme_scripts_wait_for_the_first_interaction(site, browser, interaction
     # sidebars under the header only once its DOMContentLoaded has come.
     assert "/en/search/search_index.json" in requested
     assert [path for path in requested if "/workers/search." in path]
-    sidebars = page.locator("[data-md-component=sidebar]")
+    sidebars = page.locator("[data-md-component=sidebar]:not([hidden])")  # the contents; the tabs are the navigation
     sidebars.first.wait_for()
     assert all(
         "top:" in (style or "") for style in sidebars.evaluate_all("els => els.map(e => e.getAttribute('style'))")

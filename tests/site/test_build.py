@@ -3,7 +3,10 @@ search engines and social previews read, and per-language search and 404s."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import posixpath
+import re
 from xml.etree import ElementTree
 
 import pytest
@@ -14,12 +17,16 @@ from forms_service import i18n
 from tests.site.conftest import ROOT
 
 
-def _site_languages() -> list[dict]:
-    """The i18n plugin's languages from mkdocs.yml, so a new language is tested too."""
+def mkdocs_config() -> dict:
+    """mkdocs.yml as data (its !ENV values left out)."""
     loader = type("Loader", (yaml.SafeLoader,), {})
     loader.add_constructor("!ENV", lambda loader, node: None)
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=loader)
-    plugin = next(p["i18n"] for p in config["plugins"] if isinstance(p, dict) and "i18n" in p)
+    return yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=loader)
+
+
+def _site_languages() -> list[dict]:
+    """The i18n plugin's languages from mkdocs.yml, so a new language is tested too."""
+    plugin = next(p["i18n"] for p in mkdocs_config()["plugins"] if isinstance(p, dict) and "i18n" in p)
     return plugin["languages"]
 
 
@@ -191,3 +198,24 @@ def test_the_header_carries_the_associations_mark(site, lang):
     logo = soup(site, prefix(lang) + "index.html").select_one(".md-header a.md-logo img")
     assert logo["src"].endswith("assets/images/logo.svg")
     assert (site.dir / "assets" / "images" / "logo.svg").is_file()
+
+
+def test_the_service_worker_keeps_the_crisis_pages_and_what_they_load_versioned_by_their_content(site):
+    """sw.js as published: the home and support pages of every language and every file of this site
+    they load, nothing of /forms/, and a version that is the hash of those files (a release that
+    changes one of them replaces the readers' copy)."""
+    worker = (site.dir / "sw.js").read_text(encoding="utf-8")
+    kept = json.loads(re.search(r"^const KEPT = (\[.*\]);$", worker, re.M).group(1))
+    version = re.search(r'^const VERSION = "([0-9a-f]{16})";$', worker, re.M).group(1)
+    pages = {prefix(lang) + page for lang in LANGUAGES for page in ("index.html", "support.html")}
+    assert pages <= set(kept)
+    for page in pages:
+        loaded = soup(site, page).select("link[rel=stylesheet], link[rel=icon], script[src], img[src]")
+        for tag in loaded:
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(page), tag.get("href") or tag.get("src")))
+            assert path in kept, (page, path)
+    assert not [path for path in kept if path.startswith("forms") or not (site.dir / path).is_file()]
+    digest = hashlib.sha256()
+    for path in kept:
+        digest.update(path.encode() + b"\0" + (site.dir / path).read_bytes())
+    assert version == digest.hexdigest()[:16]

@@ -1,7 +1,8 @@
 """The site as a person in distress meets it, on a phone and a desktop, with scripts and without.
 
 Help in the first screen, crisis numbers large enough to tap on every page, no page wider
-than the screen, and a header that stays put when Material's scripts wake
+than the screen, no word cut short at 200 % text, the site's navigation at desktop width, the
+reader's dark scheme, and a header that stays put when Material's scripts wake
 (overrides/assets/javascripts/theme-loader.js). Few page loads: one page per context is
 reused, and the screen's width changes on it.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.site.helpers import wake_theme_scripts
+from tests.site.helpers import clipped_text, wake_theme_scripts
+from tests.site.test_build import html_name, mkdocs_config
 
 pytestmark = pytest.mark.browser
 
 WIDTHS = (320, 375, 768, 1280)
 PHONE = {"width": 375, "height": 667}
+SMALL_PHONE = {"width": 320, "height": 568}
 DESKTOP = {"width": 1280, "height": 800}
 TARGET = 24  # px, WCAG 2.5.8 target size (minimum)
 FOLDERS = {"fr": "", "en": "en/"}
@@ -54,6 +57,24 @@ def pages_of(site) -> list[str]:
     return [path for path in site.pages() if not path.startswith(("assets/", "search/"))]
 
 
+def wholly_within(box: dict, screen: dict) -> bool:
+    """Whether an element's box lies entirely inside the first screen (the page as it opens)."""
+    return (
+        box is not None
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= screen["width"]
+        and box["y"] + box["height"] <= screen["height"]
+    )
+
+
+def site_navigation(page) -> list[str]:
+    """The addresses of the site's pages that the tabs under the header offer, as a reader sees them."""
+    return page.locator(".md-tabs a.md-tabs__link:visible").evaluate_all(
+        "links => links.map(a => new URL(a.href).pathname.split('/').pop())"
+    )
+
+
 @pytest.mark.parametrize("scripts", ["with scripts", "without scripts"])
 def test_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, browser, scripts):
     context = browser.new_context(java_script_enabled=scripts == "with scripts", viewport=PHONE)
@@ -73,31 +94,94 @@ def test_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site
         if line.locator("a[href='https://findahelpline.com']").count() != 1:
             found.append("no link to an international directory of helplines in the footer")
         found += [f"small footer target {t}" for t in small_targets(page, ".cch-crisis-line a[href^='tel:']")]
+        # The sweep ends at desktop width: every page offers the site's pages there.
+        if sorted(site_navigation(page)) != NAVIGATION:
+            found.append(f"desktop navigation {site_navigation(page)}")
         if found:
             problems[path] = found
     context.close()
     assert problems == {}
 
 
-@pytest.mark.parametrize("lang", FOLDERS)
-def test_help_is_in_the_first_phone_screen(site, browser, lang):
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.goto(site.url + FOLDERS[lang] + "index.html")
-    for target in ("support.html", "volunteer.html"):
-        link = page.locator(f"article a.md-button[href$='{target}']").first
-        assert link.bounding_box()["y"] + link.bounding_box()["height"] <= PHONE["height"], target
-        # A button says what it is by its shape, not an underline.
-        assert link.evaluate("a => getComputedStyle(a).textDecorationLine") == "none"
-    # A heading that reads as one: firm, not Material's thin grey.
-    assert int(page.locator("article h1").evaluate("h => getComputedStyle(h).fontWeight")) >= 600
+NAVIGATION = sorted(html_name(page) for entry in mkdocs_config()["nav"] for page in entry.values())
+"""The pages of mkdocs.yml's nav, as every page offers them at desktop width."""
 
-    page.goto(site.url + FOLDERS[lang] + "support.html")
-    to_form = page.locator("article a.md-button[href='#ask']").first
-    assert to_form.bounding_box()["y"] + to_form.bounding_box()["height"] <= PHONE["height"]
-    to_form.click()
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_help_is_in_the_first_phone_screen(site, browser, javascript):
+    """On the home, a number to tap and the way to the whole crisis guidance; on the support page, 143
+    and the way to the form; on a small phone too, in every language, with scripts and without."""
+    context = browser.new_context(java_script_enabled=javascript)
+    page = context.new_page()
+    missing = []
+    for lang, screen in ((lang, screen) for lang in FOLDERS for screen in (PHONE, SMALL_PHONE)):
+        where = f"{lang} {screen['width']}x{screen['height']}"
+        page.set_viewport_size(screen)
+        page.goto(site.url + FOLDERS[lang] + "index.html")
+        call = page.locator("article a[href^='tel:']").first
+        guidance = page.locator("article .cch-urgent a[href$='support.html#emergency']")
+        if not (wholly_within(call.bounding_box(), screen) and wholly_within(guidance.bounding_box(), screen)):
+            missing.append(f"home {where}: a number to tap and the crisis guidance")
+        buttons = [
+            page.locator(f"article a.md-button[href$='{target}']").first
+            for target in ("support.html", "volunteer.html")
+        ]
+        if screen == PHONE and not all(wholly_within(button.bounding_box(), screen) for button in buttons):
+            missing.append(f"home {where}: the two ways in")
+        # A button says what it is by its shape, not an underline; a heading reads as one.
+        assert all(button.evaluate("a => getComputedStyle(a).textDecorationLine") == "none" for button in buttons)
+        assert int(page.locator("article h1").evaluate("h => getComputedStyle(h).fontWeight")) >= 600
+
+        page.goto(site.url + FOLDERS[lang] + "support.html")
+        if screen == PHONE:
+            if not wholly_within(page.locator("article .crisis a[href='tel:143']").first.bounding_box(), screen):
+                missing.append(f"support {where}: 143")
+            if not wholly_within(page.locator("article a.md-button[href='#ask']").bounding_box(), screen):
+                missing.append(f"support {where}: the way to the form")
+    assert missing == []
+    # Moving by headings reaches the crisis box: its title is one.
+    box = page.locator("article .admonition.crisis")
+    assert box.locator("> h2.admonition-title").get_attribute("id") == "emergency"
+    page.locator("article a.md-button[href='#ask']").click()
     page.wait_for_url("**#ask")
     assert page.locator("form.cch-form").bounding_box()["y"] < PHONE["height"]
+    context.close()
+
+
+def test_no_word_is_cut_short_at_200_percent_text_on_a_small_phone(site, browser):
+    """WCAG 1.4.4: the reader's text size doubled (the browser's own font setting), on a 320 px screen,
+    every page and its menu: a long word wraps or breaks, none runs past an edge or is cut by one."""
+    context = browser.new_context(viewport=SMALL_PHONE)
+    page = context.new_page()
+    session = context.new_cdp_session(page)
+    session.send("Page.enable")
+    session.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    problems = {}
+    for path in pages_of(site):
+        page.goto(site.url + path, wait_until="networkidle")
+        found = clipped_text(page)
+        page.locator(".md-header label[for=__drawer]").click()
+        page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+        found += [f"in the menu: {problem}" for problem in clipped_text(page)]
+        if found:
+            problems[path] = found
+    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "40px"  # Material's 125 % of 32
+    assert problems == {}
+    context.close()
+
+
+def test_the_site_follows_a_dark_system_scheme_from_the_first_paint(site, browser):
+    """Before any interaction (Material's own scripts wait for one), the palette follows the system."""
+    context = browser.new_context(color_scheme="dark", viewport=PHONE)
+    page = context.new_page()
+    page.goto(site.url + "en/index.html")
+    assert page.locator("body").get_attribute("data-md-color-scheme") == "slate"
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert max(int(value) for value in background[background.index("(") + 1 : -1].split(",")[:3]) < 64, background
+    wake_theme_scripts(page)
+    assert page.locator("body").get_attribute("data-md-color-scheme") == "slate"
+    page.emulate_media(color_scheme="light")  # the system turns light: the site follows
+    page.wait_for_function("document.body.dataset.mdColorScheme === 'default'")
     context.close()
 
 
