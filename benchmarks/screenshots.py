@@ -1,10 +1,10 @@
 """Screenshots of the pages a person in distress meets first, for a reviewer's eyes.
 
 Builds the site, serves it on loopback as the tests do, and writes, for the home
-and support pages in every language, at a phone's width (375 px) and a desktop's
-(1280 px), the first screen and the whole page, as a reader first sees them
-(before any interaction: Material's scripts wait for one, see
-overrides/assets/javascripts/theme-loader.js):
+and support pages in every language, on a phone (375 x 667), a small phone (320 x 568)
+and a desktop (1280 px), in the light scheme and in the dark one, the first screen and
+the whole page, as a reader first sees them (before any interaction: Material's
+scripts wait for one, see overrides/assets/javascripts/theme-loader.js):
 
     .venv/bin/python -m benchmarks.screenshots [--out benchmarks/results/screenshots]
 
@@ -14,6 +14,7 @@ Needs Debian's chromium (Playwright drives it, as in the tests).
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import tempfile
 import threading
@@ -28,7 +29,8 @@ from harness.browser import CHROMIUM, CHROMIUM_ARGS
 HERE = Path(__file__).resolve().parent
 PAGES = {"home": "index.html", "support": "support.html"}
 LANGUAGES = {"fr": "", "en": "en/"}
-SCREENS = {"phone": (375, 667), "desktop": (1280, 800)}
+SCREENS = {"phone": (375, 667), "small-phone": (320, 568), "desktop": (1280, 800)}
+SCHEMES = ("light", "dark")
 
 
 def shoot(url: str, out: Path) -> list[Path]:
@@ -36,13 +38,13 @@ def shoot(url: str, out: Path) -> list[Path]:
     written = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for screen, (width, height) in SCREENS.items():
-            page = browser.new_page(viewport={"width": width, "height": height})
+        for (screen, (width, height)), scheme in itertools.product(SCREENS.items(), SCHEMES):
+            page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)
             for lang, folder in LANGUAGES.items():
                 for name, path in PAGES.items():
                     page.goto(url + folder + path, wait_until="networkidle")
                     for whole in (False, True):
-                        target = out / f"{name}-{lang}-{screen}{'-full' if whole else ''}.png"
+                        target = out / f"{name}-{lang}-{screen}-{scheme}{'-full' if whole else ''}.png"
                         page.screenshot(path=target, full_page=whole)
                         written.append(target)
             page.close()

@@ -258,7 +258,7 @@
 
   /* Accepted: the draft goes, the form is emptied, and the thank-you page's text takes
      its place, focused (a status, so it is also announced), before that page opens. */
-  function confirm(form) {
+  function confirmInPlace(form) {
     var status = document.getElementById(form.id.replace(/form$/, "accepted"));
     var thanks = document.getElementById(form.id.replace(/form$/, "thanks"));
     eraseDraft(form);
@@ -290,7 +290,7 @@
   /* 202: said in place, then the thank-you page of the page's language; otherwise say why, keep every value. */
   function answered(form, status, body) {
     if (status === 202) {
-      confirm(form);
+      confirmInPlace(form);
       return;
     }
     setBusy(form, false);
