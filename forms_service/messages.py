@@ -11,7 +11,9 @@ FAILURES = {
     403: N_("This form can only be sent from the association's website."),
     404: N_("This page does not exist."),
     405: N_("This address only receives forms sent from the website."),
-    413: N_("What you sent is too large: each text may be at most {max_length} characters."),
+    413: N_(
+        "What you sent is too large: the CV may be at most {max_megabytes} MB and each text at most {max_length} characters."
+    ),
     415: N_("Please send the form from the website, as a normal web form."),
     429: N_(
         "Too many attempts from your connection. Please try again later, or write to us at info@cocreatehumanity.org."
@@ -19,10 +21,8 @@ FAILURES = {
     500: N_("Sorry, something went wrong on our side. Nothing was sent. Please try again later."),
     503: N_("Sorry, we could not pass on your message just now. Nothing was sent. Please try again in a few minutes."),
 }
-# A 413 for a form with a file: the file's limit is the one most often met.
-TOO_LARGE_WITH_FILE = N_(
-    "What you sent is too large: the CV may be at most {max_megabytes} MB and each text at most {max_length} characters."
-)
+# A 413 for a form without a file (the support form): no word of a CV.
+TOO_LARGE_WITHOUT_FILE = N_("What you sent is too large: each text may be at most {max_length} characters.")
 # A 503 of its own: the spool holds all it may (FORMS_SPOOL_MAX_BYTES); a request for help still gets in.
 SPOOL_FULL = N_(
     "Sorry, we are receiving more than we can hold just now. Nothing was sent. Please try again in an hour."
@@ -48,6 +48,6 @@ DRAFT_KEPT = N_(
 def failure_message(status: int, form: Form | None) -> str:
     """The msgid that says what is true of `status` for the form posted: a form without a file
     is never told about a CV."""
-    if status == 413 and (form is None or any(field.kind == FILE for field in form.fields)):
-        return TOO_LARGE_WITH_FILE
+    if status == 413 and form is not None and all(field.kind != FILE for field in form.fields):
+        return TOO_LARGE_WITHOUT_FILE
     return FAILURES.get(status, FAILURES[500])
