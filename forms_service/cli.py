@@ -7,7 +7,6 @@ convention); it answers even when a setting prevents start-up (unconfigured_app)
 
 from __future__ import annotations
 
-import datetime
 from typing import NoReturn
 
 import click
@@ -17,25 +16,25 @@ from flask.cli import AppGroup, FlaskGroup
 
 from . import extensions, health
 from .spool import Spool
+from .spool.admin import utc
 from .spool.keys import KeyFileSealer, add_new_key, retire_old_keys
 
 spool_cli = AppGroup("spool", help="Inspect and operate the durable mail spool.")
 
 
-def _when(timestamp: float) -> str:
-    """UTC time to the second, as operators compare it with mail server logs."""
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def _echo_status(spool: Spool) -> None:
     stats = spool.stats()
     oldest = "-" if stats.oldest_age_seconds is None else f"{stats.oldest_age_seconds:.0f} s"
-    click.echo(f"queued: {stats.queued}\ndead: {stats.dead}\noldest queued: {oldest}")
+    error = stats.delivery_error and f"since {utc(stats.delivery_error.since)}: {stats.delivery_error.error}"
+    click.echo(
+        f"queued: {stats.queued}\ndead: {stats.dead}\noldest queued: {oldest}\nlast delivery error: {error or '-'}"
+    )
 
 
 @spool_cli.command("status")
 def status() -> None:
-    """Counts of queued and dead messages and the age of the oldest queued one."""
+    """Counts of queued and dead messages, the age of the oldest queued one, and the last delivery
+    error (until a delivery succeeds) with its time."""
     _echo_status(extensions.spool(current_app))
 
 
@@ -58,7 +57,7 @@ def dead() -> None:
     click.echo("id\tsubmission\tkind\tcreated\tattempts\tlast error")
     for entry in extensions.spool(current_app).list_dead():
         click.echo(
-            f"{entry.id}\t{entry.submission_id}\t{entry.kind}\t{_when(entry.created_at)}"
+            f"{entry.id}\t{entry.submission_id}\t{entry.kind}\t{utc(entry.created_at)}"
             f"\t{entry.attempts}\t{entry.last_error}"
         )
 
@@ -131,12 +130,10 @@ def new_key() -> None:
 
 # -- monitoring -------------------------------------------------------------
 
-STATUS_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")  # exit statuses 0 to 3, monitoring-plugins convention
-
 
 def _report(status: int, summary: str, perfdata: str = "") -> NoReturn:
     """The one line monitoring reads, then the exit status it acts on."""
-    click.echo(f"SPOOL {STATUS_NAMES[status]} - {summary}" + (f" | {perfdata}" if perfdata else ""))
+    click.echo(f"SPOOL {health.STATUS_NAMES[status]} - {summary}" + (f" | {perfdata}" if perfdata else ""))
     raise click.exceptions.Exit(status)
 
 
@@ -176,9 +173,11 @@ def check(**thresholds: int) -> None:
 
     CRITICAL: a submission would fail now (the health check's probe), an
     association copy is dead, an OpenPGP key has expired, the rate-limit
-    storage does not answer, too many or too old queued messages, or a
-    setting prevents start-up. WARNING: a key expires within 30 days, the
-    queue is longer or older than the warning thresholds.
+    storage does not answer, the last delivery failed in a way only a person
+    can fix (login, certificate, TLS mode, sender refused), too many or too
+    old queued messages, or a setting prevents start-up. WARNING: a key
+    expires within 30 days, the queue is longer or older than the warning
+    thresholds.
     """
     try:
         verdict = health.assess(
@@ -186,7 +185,7 @@ def check(**thresholds: int) -> None:
         )
     except Exception as error:  # whatever happens, monitoring gets a line and a status it knows
         _report(health.UNKNOWN, f"the check itself failed: {type(error).__name__}")
-    _report(*verdict)
+    _report(verdict.status, verdict.summary, verdict.perfdata)
 
 
 def looking_up_a_command() -> bool:

@@ -26,7 +26,7 @@ from flask import Flask
 from . import extensions
 from .erasure import Eraser
 from .outgoing import ACKNOWLEDGEMENT
-from .relay import PermanentRelayError, RecipientsRefused, Relay, RelayError
+from .relay import ActionRequired, PermanentRelayError, RecipientsRefused, Relay, RelayError
 from .spool import Claimed, Spool
 from .traffic import Traffic
 
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 
 def error_code(error: BaseException) -> str:
-    """What may be stored and logged about a failure: relay.py's wording, from reply codes only, or a class
-    name; never server text, which may quote addresses."""
+    """What may be stored and logged about a failure: relay.py's wording (reply codes, and for ActionRequired
+    the reply's text with its addresses replaced), or a class name."""
     if isinstance(error, RelayError):
         return f"{type(error).__name__}: {error}"
     return type(error).__name__
@@ -90,7 +90,7 @@ class Deliverer:
                     self.traffic.wait_for_gap()
                     self._attempt(session, pending[0])
                     pending.pop(0)
-        except Exception as error:  # outside a send (session or spool): retry what is not recorded yet
+        except Exception as error:  # outside a send (session, spool) or ActionRequired: retry what is not recorded yet
             for entry in pending:
                 self._failed(entry, error)
             pending = []
@@ -124,6 +124,8 @@ class Deliverer:
         except RecipientsRefused as refusal:
             self._partly_failed(entry, refusal)
             return
+        except ActionRequired:  # the same for every message: deliver_due retries the rest without trying them
+            raise
         except Exception as error:
             self._failed(entry, error)
             return
@@ -161,7 +163,7 @@ class Deliverer:
             self._refused(entry.id, entry.kind, code)
             return
         log.warning("spool entry %d (submission %s) not delivered, will retry: %s", entry.id, entry.submission_id, code)
-        self.spool.retry_later(entry.id, code)
+        self.spool.retry_later(entry.id, code, alert=isinstance(error, ActionRequired))
 
     def _refused(self, entry_id: int, kind: str, code: str) -> None:
         """A permanent refusal: the association's copy stays dead until an operator handles it;

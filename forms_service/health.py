@@ -10,9 +10,10 @@ wrong token gets the public answer, the same as when no token is configured.
 OpenPGP keys, sealed with the live spool key and written through the same
 table, index and fsync as a submission (spool.Spool.probe), so a lost key
 file, a corrupt page, a full disk or keys that have all expired turn it red.
-What degrades the service without refusing anyone (a key expired among
-others, one expiring soon, the rate-limit storage unreachable) is a warning
-for the operator; `flask --app forms_service spool check` reports the same.
+The operator's answer carries the verdict of `flask --app forms_service
+spool check` (assess): what degrades the service without refusing anyone (a
+key expired among others, mail the server refuses, an old queue) is in it,
+while its `ok` stays the public answer's bit.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .fields import FORMS
 from .openpgp import GnuPGFailed, Keyring, NoUsableKey
 from .outgoing import OutgoingMail
 from .spool import Spool, SpoolBounds, SpoolUnavailable, unreadable_problem
+from .spool.admin import utc
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ NO_USABLE_KEY = "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
 ENCRYPTION_FAILED = "OpenPGP encryption failed"
 STORAGE_DOWN = "rate-limit storage unreachable: limits are counted per process until it is back"
 OK, WARNING, CRITICAL, UNKNOWN = range(4)  # monitoring-plugins exit statuses (`spool check`)
+STATUS_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 MEGABYTE = 1024 * 1024
 # Within this of the bound, the next application (a 5 MB resumé: about 9 MB sealed) would be refused.
 RESERVE_MARGIN = 10 * MEGABYTE
@@ -58,20 +61,13 @@ def is_operator(authorization: str | None, token: str | None) -> bool:
 
 
 def answer(app: Flask, keyring: Keyring | None, operator: bool) -> tuple[dict, int]:
-    """The health answer and its status: 200 when a submission would be accepted now, else 503."""
-    spool = extensions.spool(app)
-    problem = probe(spool, keyring)
-    body: dict = {"ok": problem is None}
+    """The health answer and its status: 200 when a submission would be accepted now, else 503; for the
+    operator, `spool check`'s verdict (with its default thresholds) as well."""
     if operator:
-        stats = None if problem else spool.stats()
-        body["spool"] = problem or stats.as_dict()
-        expired, expiring = key_lines(keyring)
-        warnings = expired + expiring + (reserve_lines(spool.bounds, stats.used_bytes) if stats else [])
-        if storage_reachable(app) is False:
-            warnings.append(STORAGE_DOWN)
-        if warnings:
-            body["warnings"] = warnings
-    return body, 200 if problem is None else 503
+        verdict = assess(app, keyring, Thresholds())
+        return verdict.as_dict(), 200 if verdict.accepting else 503
+    ok = probe(extensions.spool(app), keyring) is None
+    return {"ok": ok}, 200 if ok else 503
 
 
 def probe(spool: Spool, keyring: Keyring | None) -> str | None:
@@ -105,11 +101,6 @@ def reserve_lines(bounds: SpoolBounds, used: int) -> list[str]:
         f"({limit / MEGABYTE:.0f} MB): only the reserve is left ({open_to}); the other forms answer 503 "
         "until deliveries drain it (is the mail server reachable?)"
     ]
-
-
-def key_lines(keyring: Keyring | None) -> tuple[list[str], list[str]]:
-    """(expired, expiring within 30 days) OpenPGP keys, one line each naming the key."""
-    return keyring.notices() if keyring else ([], [])
 
 
 def storage_reachable(app: Flask) -> bool | None:
@@ -151,21 +142,35 @@ class Thresholds:
     critical_age: int = 3600
 
 
-def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int, str, str]:
-    """The monitoring verdict: (status, one-line summary, performance data).
+@dataclass(frozen=True)
+class Verdict:
+    """What monitoring acts on: `spool check` prints it as one line, the operator's healthz as JSON."""
 
-    CRITICAL when a submission would fail now, an association copy is dead
-    (nobody has read it), a key has expired, the rate-limit storage does not
-    answer, or the queue passes the critical thresholds; WARNING for a key
-    expiring soon or the warning thresholds. Dead acknowledgements (expired
-    after FORMS_MAX_AGE_SECONDS of temporary failures) are only counted.
-    """
+    status: int  # OK, WARNING, CRITICAL
+    reasons: list[str]  # the critical ones first
+    accepting: bool  # a submission would be accepted now: the public answer's one bit
+    spool: dict | None = None  # SpoolStats.as_dict(), when the spool could be read
+    figures: str = ""  # the counts the line ends with
+    perfdata: str = ""
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(filter(None, [*self.reasons, self.figures]))
+
+    def as_dict(self) -> dict:
+        return {"ok": self.accepting, "status": STATUS_NAMES[self.status], "reasons": self.reasons, "spool": self.spool}
+
+
+def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> Verdict:
+    """The monitoring verdict, for `spool check` and the operator's healthz alike: what is CRITICAL and what
+    a WARNING, cli.check's help says. Dead acknowledgements (expired after FORMS_MAX_AGE_SECONDS of
+    temporary failures) are only counted: nobody needs them."""
     spool = extensions.spool(app)
     critical, warning = [], []
     problem = probe(spool, keyring)
     if problem:
-        critical.append(problem if problem == NO_USABLE_KEY else f"spool {problem}")
-    expired, expiring = key_lines(keyring)
+        critical.append(f"spool {problem}" if problem.startswith(NOT_WRITABLE) else problem)
+    expired, expiring = keyring.notices() if keyring else ([], [])  # one line each naming the key
     critical += expired
     warning += expiring
     if storage_reachable(app) is False:
@@ -173,11 +178,14 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
     try:
         stats, dead_copies = spool.stats(), spool.dead_copies()
     except sqlite3.Error as error:  # a page the probe does not touch may be the broken one
-        return CRITICAL, "; ".join([*critical, f"spool unreadable ({type(error).__name__})", *warning]), ""
+        return Verdict(CRITICAL, [*critical, f"spool unreadable ({type(error).__name__})", *warning], not problem)
     warning += reserve_lines(spool.bounds, stats.used_bytes)
     if dead_copies:
         critical.append(f"{dead_copies} association copies dead: `flask --app forms_service spool dead`")
-    unreadable = unreadable_problem(spool, app.config, since_last_check=True)  # not every CV every 5 minutes
+    # Only the rows since the last check, not every CV every 5 minutes; none when the probe could not write.
+    unreadable = not (problem or "").startswith(NOT_WRITABLE) and unreadable_problem(
+        spool, app.config, since_last_check=True
+    )
     if unreadable:
         critical.append(f"{unreadable.code}; the service will not start")
     age = stats.oldest_age_seconds or 0.0
@@ -189,6 +197,11 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
             critical.append(f"{value:.0f} {what} (critical above {crit})")
         elif value > warn:
             warning.append(f"{value:.0f} {what} (warning above {warn})")
+    error = stats.delivery_error
+    if error and error.alert:
+        critical.append(f"delivery failing since {utc(error.since)}: {error.error} (mail is kept, sent once fixed)")
+    elif error and (stats.queued > limits.warning_queued or age > limits.warning_age):  # why the queue waits
+        warning.append(f"delivery failing since {utc(error.since)}: {error.error}")
     status = CRITICAL if critical else WARNING if warning else OK
     figures = f"{stats.queued} queued, {dead_copies} dead"
     if stats.dead > dead_copies:
@@ -198,4 +211,4 @@ def assess(app: Flask, keyring: Keyring | None, limits: Thresholds) -> tuple[int
         f"dead_acknowledgements={stats.dead - dead_copies} "
         f"oldest={age:.0f}s;{limits.warning_age};{limits.critical_age}"
     )
-    return status, "; ".join([*critical, *warning, figures]), perfdata
+    return Verdict(status, [*critical, *warning], not problem, stats.as_dict(), figures, perfdata)

@@ -4,11 +4,15 @@ Flask-Mail opens smtplib connections without verifying certificates and
 without timeouts. Its Connection gets a host here that verifies TLS (system
 store or FORMS_MAIL_CA_FILE), bounds every SMTP operation with
 FORMS_MAIL_TIMEOUT and refuses plaintext to another machine unless allowed;
-failures are sorted into temporary (retry later) and permanent (refused).
+failures are sorted into temporary (retry later), permanent (refused), and
+ActionRequired: retried, but nothing changes until the operator acts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import select
 import smtplib
 import socket
 import ssl
@@ -20,6 +24,11 @@ from flask import Flask
 from .config import is_loopback
 from .outgoing import OutgoingMail
 
+AUTHENTICATION_CODES = (530, 534, 535)  # required, mechanism too weak (or a web login asked), credentials invalid
+SIZE_REFUSED = 552  # a MAIL FROM refused for this message's SIZE, not for its sender
+GREETING_WAIT = 3.0  # a server that greets in plain does so at once; one silent this long may wait for a TLS hello
+ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]*@[^\s<>()\[\]\"',;:]+")
+
 
 class RelayError(Exception):
     """Sending failed; anything that is not a PermanentRelayError is worth retrying
@@ -27,15 +36,20 @@ class RelayError(Exception):
 
 
 class TemporaryRelayError(RelayError):
-    """Try again later: 4xx reply, timeout, refused or dropped connection, TLS or login failure."""
+    """Try again later: 4xx reply, timeout, refused or dropped connection."""
 
 
 class PermanentRelayError(RelayError):
     """The server refused this message with a 5xx reply: retrying will not help."""
 
 
-class InsecureTransportError(TemporaryRelayError):
-    """Plaintext to another machine was not allowed; retry once the operator fixes the settings."""
+class ActionRequired(TemporaryRelayError):
+    """Login, certificate, TLS mode or sender refused: a setting (or the server's certificate) must change.
+    Retried, so nothing is lost meanwhile, and `spool check` is CRITICAL from the first attempt."""
+
+
+class InsecureTransportError(ActionRequired):
+    """Plaintext to another machine was not allowed."""
 
 
 class RecipientsRefused(RelayError):
@@ -68,9 +82,16 @@ class VerifiedConnection(flask_mail.Connection):
         if not encrypted and not self.allow_plaintext and not is_loopback(mail.server):
             raise InsecureTransportError(f"plaintext SMTP to {mail.server} is not allowed")
         if mail.use_ssl:
-            host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=self.timeout, context=self.context)
+            try:
+                host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=self.timeout, context=self.context)
+            except ssl.SSLError as error:  # a plain greeting read as a TLS record
+                if error.reason == "WRONG_VERSION_NUMBER":
+                    raise ActionRequired(
+                        "the server does not speak TLS at once: unset FORMS_MAIL_USE_SSL, use FORMS_MAIL_USE_TLS"
+                    ) from None
+                raise
         else:
-            host = smtplib.SMTP(mail.server, mail.port, timeout=self.timeout)
+            host = PlainSMTP(mail.server, mail.port, timeout=self.timeout)
         try:
             if mail.use_tls:
                 host.starttls(context=self.context)
@@ -80,6 +101,35 @@ class VerifiedConnection(flask_mail.Connection):
             host.close()
             raise
         return host
+
+
+class PlainSMTP(smtplib.SMTP):
+    """smtplib's SMTP (plain, then STARTTLS or not), telling a server that speaks TLS at once from a slow one:
+    silent until the client's TLS hello, it would leave smtplib waiting out the whole timeout for a greeting."""
+
+    def _get_socket(self, host, port, timeout):
+        sock = super()._get_socket(host, port, timeout)
+        greeting = select.poll()
+        greeting.register(sock, select.POLLIN)
+        wait = min(timeout, GREETING_WAIT)
+        if not greeting.poll(wait * 1000) and _speaks_tls_at_once(host, port, wait):
+            sock.close()
+            raise ActionRequired("the server speaks TLS at once: set FORMS_MAIL_USE_SSL, unset FORMS_MAIL_USE_TLS")
+        return sock
+
+
+def _speaks_tls_at_once(host: str, port: int, timeout: float) -> bool:
+    """Whether the server answers a TLS hello with a TLS record (handshake or alert), on a connection of its
+    own; a plain server's first bytes are its greeting's `220`."""
+    hello = ssl.MemoryBIO()
+    with contextlib.suppress(ssl.SSLWantReadError):  # the hello is written; the answer is for the socket
+        ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), hello, server_hostname=host).do_handshake()
+    try:
+        with socket.create_connection((host, port), timeout) as probe:
+            probe.sendall(hello.read())
+            return probe.recv(2) in (b"\x15\x03", b"\x16\x03")  # an alert or a handshake record, TLS 1.x
+    except OSError:
+        return False
 
 
 class Relay:
@@ -118,7 +168,9 @@ class Relay:
             raise _all_refused(error.recipients) from None
         except smtplib.SMTPResponseException as error:
             self.close()
-            raise _by_codes([(error.smtp_code, error.smtp_error)], "message refused") from None
+            raise _needs_operator(error) or _by_codes(
+                [(error.smtp_code, error.smtp_error)], "message refused"
+            ) from None
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TemporaryRelayError(f"sending failed: {type(error).__name__}") from None
@@ -136,13 +188,15 @@ class Relay:
             connection.host.close()
 
     def _open(self) -> VerifiedConnection:
-        """The live connection, opened on first use; connection failures are temporary."""
+        """The live connection, opened on first use; failures are temporary, or ActionRequired."""
         if self._connection is None:
             connection = VerifiedConnection(self._mail, **self._options)
             try:
                 connection.__enter__()  # config.py refuses MAIL_SUPPRESS_SEND, so this always connects
             except (smtplib.SMTPException, OSError) as error:
-                raise TemporaryRelayError(f"cannot open SMTP session: {_describe(error)}") from None
+                raise _needs_operator(error) or TemporaryRelayError(
+                    f"cannot open SMTP session: {_describe(error)}"
+                ) from None
             self._connection = connection
         return self._connection
 
@@ -162,10 +216,35 @@ def _by_codes(replies: Iterable[tuple[int, bytes]], what: str) -> RelayError:
     return error_class(f"{what}: {', '.join(map(str, codes))}")
 
 
+def _needs_operator(error: BaseException) -> ActionRequired | None:
+    """The ActionRequired an SMTP failure means, with what to change, or None when retrying may help alone."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return ActionRequired(
+            f"certificate not trusted ({error.verify_message}): see FORMS_MAIL_SERVER, FORMS_MAIL_CA_FILE"
+        )
+    if isinstance(error, smtplib.SMTPNotSupportedError):  # STARTTLS or AUTH not offered
+        return ActionRequired(f"{str(error).rstrip('.')}: see FORMS_MAIL_USE_TLS, FORMS_MAIL_USERNAME")
+    if not isinstance(error, smtplib.SMTPResponseException):
+        return None
+    if error.smtp_code in AUTHENTICATION_CODES:
+        settings = "FORMS_MAIL_USERNAME, FORMS_MAIL_PASSWORD" + (
+            ", FORMS_MAIL_USE_TLS" if error.smtp_code == 530 else ""
+        )
+        return ActionRequired(f"authentication refused: {_reply(error)}: see {settings}")
+    if isinstance(error, smtplib.SMTPSenderRefused) and error.smtp_code >= 500 and error.smtp_code != SIZE_REFUSED:
+        return ActionRequired(f"sender refused: {_reply(error)}: see FORMS_MAIL_ENVELOPE_FROM")
+    return None
+
+
+def _reply(error: smtplib.SMTPResponseException) -> str:
+    """The reply's code and text, on one short line, each address in it (a refusal may quote one) replaced."""
+    text = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
+    text = " ".join(re.sub(r"[^\x20-\x7e]", " ", text).split())
+    return f"{error.smtp_code} {ADDRESS.sub('[address]', text)}"[:200]
+
+
 def _describe(error: BaseException) -> str:
     """A short cause for logs, without server banners that could echo addresses."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"certificate not trusted ({error.verify_message})"
     if isinstance(error, smtplib.SMTPResponseException):
         return f"{type(error).__name__} {error.smtp_code}"
     if isinstance(error, socket.timeout):

@@ -96,13 +96,14 @@ class SinkHandler:
 
 
 def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    """Accept only the fixed test credentials, so a wrong login is a real 535."""
+    """Accept only the fixed test credentials, so a wrong login is a real 535 (`handled=False`: aiosmtpd
+    answers it; its default leaves the client waiting for a reply)."""
     ok = (
         isinstance(auth_data, LoginPassword)
         and auth_data.login.decode() == USERNAME
         and auth_data.password.decode() == PASSWORD
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 
 
 def free_port() -> int:

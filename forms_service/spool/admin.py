@@ -3,6 +3,7 @@ and which rows the configured keys open. Bookkeeping only: ids, times, counts, e
 
 from __future__ import annotations
 
+import datetime
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -29,6 +30,16 @@ class DeadEntry:
 
 
 @dataclass(frozen=True)
+class DeliveryError:
+    """The last failed delivery attempt (Queue.retry_later), until one succeeds: what (relay.py's words), since
+    when (the same error again keeps the time it first came), and whether only a person can fix it."""
+
+    since: float
+    error: str
+    alert: bool
+
+
+@dataclass(frozen=True)
 class SpoolStats:
     """Health figures without personal data (for healthz and `spool status`)."""
 
@@ -36,6 +47,7 @@ class SpoolStats:
     dead: int
     oldest_age_seconds: float | None
     used_bytes: int = 0  # what the rows take on disk, the figure the bounds apply to (health.py warns)
+    delivery_error: DeliveryError | None = None
 
     def as_dict(self) -> dict:
         return {"depth": self.queued, "dead": self.dead, "oldest_age_seconds": self.oldest_age_seconds}
@@ -45,13 +57,14 @@ class Spool(Queue):
     """The deployment's spool: the queue (queue.py), and what its operator asks of it."""
 
     def stats(self) -> SpoolStats:
-        """Queue depth, dead count and the age of the oldest waiting message."""
+        """Queue depth, dead count, the age of the oldest waiting message, the last delivery error."""
         with self._connected() as db:
             counts = dict(db.execute(f"SELECT s.state, count(*) FROM {MESSAGES} GROUP BY s.state").fetchall())
             (oldest,) = db.execute(f"SELECT min(o.created_at) FROM {MESSAGES} WHERE s.state = 'queued'").fetchone()
             used = db.execute(USED_BYTES).fetchone()[0]
+            error = db.execute("SELECT since, error, alert FROM delivery_error").fetchone()
         age = None if oldest is None else max(0.0, self.clock() - oldest)
-        return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age, used)
+        return SpoolStats(counts.get(QUEUED, 0), counts.get(DEAD, 0), age, used, error and DeliveryError(*error))
 
     def list_dead(self) -> list[DeadEntry]:
         """Dead messages, oldest first."""
@@ -151,6 +164,11 @@ class Spool(Queue):
                 self.dead(entry_id, "InvalidToken")
         self.erase()  # the rows sealed with the old key go from the WAL too
         return done, unreadable
+
+
+def utc(timestamp: float) -> str:
+    """UTC time to the second, as operators compare it with mail server logs."""
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _checked_through(db: sqlite3.Connection, keys: frozenset[str]) -> int:

@@ -190,10 +190,11 @@ class Queue(SpoolFile):
         return token and OutgoingMail.loads(self.sealer.unseal(token), entry.kind)
 
     def delivered(self, entry_id: int) -> None:
-        """Forget a delivered message; secure_delete zeroes its bytes in the new page
-        versions, and `erase` then removes the older ones from the files."""
+        """Forget a delivered message, and the last delivery error; secure_delete zeroes its bytes in the
+        new page versions, and `erase` then removes the older ones from the files."""
         with self._write() as db:
             _delete(db, entry_id)
+            db.execute("DELETE FROM delivery_error")
 
     def split(self, entry: Claimed, groups: Sequence[tuple[str, ...]]) -> list[int]:
         """Replace a row by one row per group of its recipients, each sealed anew; their ids, or [] when
@@ -217,16 +218,22 @@ class Queue(SpoolFile):
             db.executemany(SCHEDULE, [(entry_id, attempts, queued_at, queued_at, owner, until) for entry_id in ids])
             return ids
 
-    def retry_later(self, entry_id: int, error: str) -> None:
-        """Schedule another attempt after a temporary failure, or give up when too old. `error` is a class
-        name or SMTP code, never server text (which may quote an address)."""
+    def retry_later(self, entry_id: int, error: str, *, alert: bool = False) -> None:
+        """Schedule another attempt after a temporary failure, or give up when too old, unless `alert`: only
+        a person can fix it (relay.ActionRequired), and the message waits for them. `error` (delivery.error_code)
+        is also the spool's last delivery error, from when it first came until a delivery succeeds."""
         now = self.clock()
         with self._write() as db:
+            db.execute(
+                "INSERT INTO delivery_error VALUES (1, ?, ?, ?) ON CONFLICT DO UPDATE SET error = excluded.error,"
+                " since = iif(error = excluded.error, since, excluded.since), alert = excluded.alert",
+                (now, error, alert),
+            )
             row = db.execute("SELECT attempts, queued_at FROM schedule WHERE id = ?", (entry_id,)).fetchone()
             if row is None:
                 return  # delivered meanwhile by a worker whose lease overlapped ours
             attempts, queued_at = row[0] + 1, row[1]
-            if now - queued_at < self.policy.max_age_seconds:
+            if alert or now - queued_at < self.policy.max_age_seconds:
                 db.execute(
                     "UPDATE schedule SET attempts = ?, next_attempt_at = ?, last_error = ?,"
                     " lease_owner = NULL, lease_until = NULL WHERE id = ?",

@@ -91,10 +91,19 @@ def _schedule_alone(db: sqlite3.Connection) -> None:
     )
 
 
+def _delivery_error(db: sqlite3.Connection) -> None:
+    """Layout 2 to 3, a table added: the last failed delivery attempt, until one succeeds (`spool check`)."""
+    db.execute(
+        "CREATE TABLE delivery_error (only INTEGER PRIMARY KEY CHECK (only = 1),"
+        " since REAL NOT NULL, error TEXT NOT NULL, alert INTEGER NOT NULL)"
+    )
+
+
 # From each layout: the layout its migration reaches, and the migration.
 MIGRATIONS: dict[int, tuple[int, Callable[[sqlite3.Connection], None]]] = {
     0: (2, _create),
     1: (2, _schedule_alone),
+    2: (3, _delivery_error),
 }
 LAYOUT = max(target for target, _ in MIGRATIONS.values())
 

@@ -154,9 +154,13 @@ TESTED = {
 
 # Code lines that are not commands: what a command prints, a setting, YAML.
 SHOWN = {
-    '{"ok":true,"spool":{"dead":0,"depth":0,"oldest_age_seconds":null}}': HEALTH,
+    '{"ok":true,"reasons":[],"spool":{"dead":0,"depth":0,"oldest_age_seconds":null},"status":"OK"}': HEALTH,
     "SPOOL OK - 0 queued, 0 dead | queued=0;10;100 dead=0;;0 dead_acknowledgements=0 oldest=0s;900;3600": CHECK,
     "SPOOL CRITICAL - 1 association copies dead: `flask --app forms_service spool dead`; 1 queued, 1 dead | ...": "tests/spool/test_check.py::test_a_dead_association_copy_is_critical_a_dead_acknowledgement_is_not",
+    "SPOOL CRITICAL - delivery failing since 2026-12-07 22:52:01Z: ActionRequired: authentication refused: 535 5.7.8"
+    " Authentication credentials invalid: see FORMS_MAIL_USERNAME, FORMS_MAIL_PASSWORD (mail is kept, sent once"
+    " fixed); 2 queued, 0 dead | ...": "tests/spool/test_check.py::"
+    "test_a_refused_login_is_critical_at_once_and_the_mail_goes_once_it_is_fixed",
     "FORMS_RATELIMIT_STORAGE_URI=redis://:PASSWORD@10.0.0.5:6379/0": "tests/service/test_ratelimit.py",
     "FORMS_PGP_KEYS='[\"/etc/cocreatehumanity/pgp/readers.asc\"]'": READERS,
     "make test": "the test suite itself",

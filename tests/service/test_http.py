@@ -269,7 +269,12 @@ def test_healthz_answers_503_when_the_spool_cannot_be_written(app):
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR)
     assert (operator.status_code, operator.get_json()) == (
         503,
-        {"ok": False, "spool": "not writable (OperationalError)"},
+        {
+            "ok": False,
+            "status": "CRITICAL",
+            "reasons": ["spool not writable (OperationalError)"],
+            "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None},
+        },
     )
 
 
@@ -312,7 +317,12 @@ def test_a_token_in_the_query_string_is_ignored(client):
 def test_the_operator_token_shows_the_figures(client, scheme):
     response = client.get("/forms/healthz", headers={"Authorization": f"{scheme} {TEST_HEALTH_TOKEN}"})
     assert response.status_code == 200
-    assert response.get_json() == {"ok": True, "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None}}
+    assert response.get_json() == {
+        "ok": True,
+        "status": "OK",
+        "reasons": [],
+        "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None},
+    }
 
 
 def test_without_a_configured_token_no_header_shows_the_figures(make_app):
@@ -416,14 +426,14 @@ def test_healthz_is_red_whenever_the_spool_key_file_cannot_seal(make_app, tmp_pa
     damage(key_file)
     assert submission_and_health(app) == (503, 503)
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR).get_json()
-    assert operator["spool"].startswith("not writable (")
+    assert operator["reasons"][0].startswith("spool not writable (")
 
 
 def test_healthz_is_red_with_a_corrupt_page_in_the_spool(app):
     corrupt_outgoing_table(app.extensions["forms_spool"].path)
     assert submission_and_health(app) == (503, 503)
     operator = app.test_client().get("/forms/healthz", headers=OPERATOR).get_json()
-    assert operator == {"ok": False, "spool": "not writable (DatabaseError)"}
+    assert (operator["ok"], operator["reasons"][0]) == (False, "spool not writable (DatabaseError)")
 
 
 def test_the_probe_is_never_delivered_nor_counted(app, smtp_server):

@@ -8,6 +8,7 @@ import pytest
 
 from forms_service.outgoing import OutgoingMail
 from forms_service.relay import (
+    ActionRequired,
     InsecureTransportError,
     PermanentRelayError,
     RecipientsRefused,
@@ -60,9 +61,36 @@ def test_implicit_tls_server_is_verified_and_used(make_app, smtp_sink_factory):
 
 def test_untrusted_certificate_is_refused(make_app, untrusted_smtp_server):
     app = make_app(**untrusted_smtp_server.mail_config())
-    with pytest.raises(TemporaryRelayError, match="certificate not trusted"):
+    with pytest.raises(ActionRequired, match=r"^certificate not trusted \(unable to get local issuer certificate\)"):
         send_all(app, [mail()])
     assert untrusted_smtp_server.messages == []
+
+
+def test_starttls_against_an_implicit_tls_port_is_told_within_seconds(make_app, smtp_sink_factory):
+    """Such a server waits for the client's TLS hello and never greets: not a 30 s wait and a bare
+    disconnection, but what to change."""
+    sink = smtp_sink_factory(mode="ssl")
+    started = time.monotonic()
+    with pytest.raises(ActionRequired, match="^the server speaks TLS at once: set FORMS_MAIL_USE_SSL, unset FOR"):
+        send_all(
+            make_app(**{**sink.mail_config(), "MAIL_USE_SSL": False, "MAIL_USE_TLS": True, "MAIL_TIMEOUT": 30}),
+            [mail()],
+        )
+    assert time.monotonic() - started < 10
+
+
+def test_implicit_tls_against_a_plain_port_is_told(make_app, smtp_server):
+    with pytest.raises(ActionRequired, match="^the server does not speak TLS at once: unset FORMS_MAIL_USE_SSL, use"):
+        send_all(make_app(MAIL_USE_SSL=True, MAIL_USE_TLS=False), [mail()])
+    assert smtp_server.messages == []
+
+
+def test_a_slow_greeting_is_waited_for(make_app, smtp_server, monkeypatch):
+    """A plain server silent past the greeting wait is asked for TLS on a connection of its own, answers
+    with its greeting, and is then used as usual."""
+    monkeypatch.setattr("forms_service.relay.GREETING_WAIT", 0.0)
+    send_all(make_app(), [mail()])
+    assert len(smtp_server.messages) == 1
 
 
 def test_system_store_does_not_trust_the_test_ca(make_app, smtp_server):
@@ -94,7 +122,9 @@ def test_plaintext_to_loopback_is_allowed(make_app, smtp_sink_factory):
 
 def test_starttls_required_but_not_offered_is_refused(make_app, smtp_sink_factory):
     sink = smtp_sink_factory(mode="plain")
-    with pytest.raises(TemporaryRelayError):
+    with pytest.raises(
+        ActionRequired, match="^STARTTLS extension not supported by server: see FORMS_MAIL_USE_TLS, FORMS_MAIL_USERNAME"
+    ):
         send_all(make_app(**{**sink.mail_config(), "MAIL_USE_TLS": True}), [mail()])
     assert sink.messages == []
 
@@ -112,9 +142,41 @@ def test_refused_connection_is_temporary(make_app):
         send_all(make_app(MAIL_PORT=1), [mail()])
 
 
-def test_wrong_password_is_temporary(make_app, smtp_server):
-    with pytest.raises(TemporaryRelayError):
+def test_wrong_password_needs_the_operator(make_app, smtp_server):
+    with pytest.raises(ActionRequired) as refused:
         send_all(make_app(MAIL_PASSWORD="wrong", MAIL_TIMEOUT=1), [mail()])
+    assert str(refused.value) == (
+        "authentication refused: 535 5.7.8 Authentication credentials invalid: see FORMS_MAIL_USERNAME, "
+        "FORMS_MAIL_PASSWORD"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "said"),
+    [
+        (
+            "550 5.7.1 <forms@cch.example.org>: Sender address\trejected: not owned by user relay-user\x1b[31m",
+            ActionRequired,
+            "sender refused: 550 5.7.1 <[address]>: Sender address rejected: not owned by user relay-user [31m: "
+            "see FORMS_MAIL_ENVELOPE_FROM",
+        ),
+        ("530 5.7.0 Authentication required", ActionRequired, "authentication refused: 530 5.7.0 Authentication"),
+        ("552 5.3.4 Message size exceeds fixed limit", PermanentRelayError, "message refused: 552"),
+        ("451 4.3.0 Try again later", TemporaryRelayError, "message refused: 451"),
+    ],
+)
+def test_a_refused_sender_needs_the_operator_unless_it_is_the_size(app, smtp_server, monkeypatch, reply, error, said):
+    """MAIL FROM names the settings' sender: a 5xx is theirs to fix, quoted without the address it may
+    hold; a 552 refuses this message's SIZE, a 4xx may pass later."""
+
+    async def handle_MAIL(server, session, envelope, address, options):
+        return reply
+
+    monkeypatch.setattr(smtp_server.handler, "handle_MAIL", handle_MAIL, raising=False)
+    with pytest.raises(error) as refused:
+        send_all(app, [mail()])
+    assert type(refused.value) is error and str(refused.value).startswith(said)
+    assert "@" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,8 @@ def test_a_flood_of_uploads_past_the_bound_still_lets_a_request_for_help_in(serv
     health = requests.get(f"http://127.0.0.1:{server.port}/forms/healthz", headers=OPERATOR, timeout=10)
     body = health.json()
     assert health.status_code == 200 and body["ok"] is True  # support requests still go in
-    assert any("FORMS_SPOOL_MAX_BYTES" in line and "support" in line for line in body["warnings"])
+    assert body["status"] == "WARNING"
+    assert any("FORMS_SPOOL_MAX_BYTES" in line and "support" in line for line in body["reasons"])
 
 
 def test_the_refusal_page_says_so_in_the_submitters_language(server):

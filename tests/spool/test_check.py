@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from harness.gunicorn import PROJECT, service_environment
+import pytest
+import requests
+
+from forms_service import extensions
+from harness.gunicorn import PROJECT, Gunicorn, service_environment
+from harness.settings import JSON, OPERATOR, SITE, support_form
+from tests.service.helpers import wait_until
 from tests.spool.conftest import corrupt_outgoing_table, outgoing
 
 LINE = re.compile(
@@ -102,7 +111,10 @@ def test_an_expired_key_is_critical_and_leaves_the_other_commands_working(app_co
     assert_verdict(
         flask_check(settings), CRITICAL, f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02"
     )
-    assert flask_check(settings, command="status") == (0, "queued: 0\ndead: 0\noldest queued: -\n")
+    assert flask_check(settings, command="status") == (
+        0,
+        "queued: 0\ndead: 0\noldest queued: -\nlast delivery error: -\n",
+    )
     only_expired = {**app_config, "PGP_KEYS": [str(pgp_keys.files["expired"])]}
     assert_verdict(flask_check(only_expired), CRITICAL, "no usable OpenPGP key")
 
@@ -133,3 +145,92 @@ def test_a_setting_that_prevents_start_up_is_critical(app_config):
 def test_a_usage_error_is_unknown(app):
     code, output = check_in_process(app, "--warning-age", "soon")
     assert code == UNKNOWN and output.startswith("SPOOL UNKNOWN - usage: ") and output.count("\n") == 1
+
+
+def delivery_error(settings: dict) -> str | None:
+    """The spool's last delivery error, read from the file as another process would."""
+    with sqlite3.connect(Path(settings["DATA_DIR"]) / "spool.sqlite3") as db:
+        row = db.execute("SELECT error FROM delivery_error").fetchone()
+    db.close()
+    return row and row[0]
+
+
+def test_a_refused_login_is_critical_at_once_and_the_mail_goes_once_it_is_fixed(app_config, smtp_server):
+    """Issue 24 as the field runs it: gunicorn with three workers, the STARTTLS + AUTH server refusing the
+    password with 535, the operator's commands in processes of their own, healthz with the token."""
+    wrong = {**app_config, "MAIL_PASSWORD": "not-the-password", "RETRY_BASE_SECONDS": 0.2, "RETRY_MAX_SECONDS": 1}
+    with Gunicorn(settings=wrong) as service:
+        url = f"http://127.0.0.1:{service.port}/forms/support"
+        assert requests.post(url, data=support_form(), headers={**SITE, **JSON}, timeout=30).status_code == 202
+        assert wait_until(lambda: delivery_error(wrong), timeout=30)
+        code, line = flask_check(wrong)
+        status = flask_check(wrong, command="status")[1]
+        public, operator = service.get("/forms/healthz"), service.get("/forms/healthz", headers=OPERATOR)
+    reason = (
+        "ActionRequired: authentication refused: 535 5.7.8 Authentication credentials invalid: "
+        "see FORMS_MAIL_USERNAME, FORMS_MAIL_PASSWORD"
+    )
+    assert_verdict((code, line), CRITICAL, f": {reason} (mail is kept, sent once fixed); 2 queued, 0 dead")
+    assert re.fullmatch(
+        rf"queued: 2\ndead: 0\noldest queued: \d+ s\nlast delivery error: since [-\d]+ [:\d]+Z: {reason}\n", status
+    )
+    assert public == (200, b'{"ok":true}\n')  # submissions are still accepted
+    body = json.loads(operator[1])
+    assert operator[0] == 200 and (body["ok"], body["status"]) == (True, "CRITICAL")
+    assert line.startswith(f"SPOOL CRITICAL - {'; '.join(body['reasons'])}; 2 queued, 0 dead | ")
+    assert smtp_server.messages == []
+    with Gunicorn(settings={**wrong, "MAIL_PASSWORD": app_config["MAIL_PASSWORD"]}):
+        assert len(smtp_server.handler.wait_for(2, timeout=30)) == 2
+        assert wait_until(lambda: delivery_error(wrong) is None)
+    assert_verdict(flask_check(wrong), OK, "0 queued, 0 dead")
+
+
+MISCONFIGURED = {
+    "untrusted certificate": ({}, "certificate not trusted (unable to get local issuer certificate)"),
+    "STARTTLS to implicit TLS": ({"MAIL_USE_TLS": True}, "the server speaks TLS at once: set FORMS_MAIL_USE_SSL"),
+    "implicit TLS to STARTTLS": (
+        {"MAIL_USE_SSL": True, "MAIL_USE_TLS": False},
+        "the server does not speak TLS at once: unset FORMS_MAI",
+    ),
+    "sender refused": ({}, "sender refused: 550 5.7.1 <[address]>: Sender address rejected"),
+}
+
+
+@pytest.mark.parametrize("case", MISCONFIGURED)
+def test_what_only_the_operator_can_fix_is_critical_at_once_and_kept(
+    make_app, smtp_sink_factory, untrusted_ca, monkeypatch, case
+):
+    overrides, said = MISCONFIGURED[case]
+    mode = "ssl" if case == "STARTTLS to implicit TLS" else "starttls"
+    sink = smtp_sink_factory(mode=mode, ca=untrusted_ca if case == "untrusted certificate" else None)
+
+    async def handle_MAIL(server, session, envelope, address, options):
+        return f"550 5.7.1 <{address}>: Sender address rejected: not owned by user"
+
+    if case == "sender refused":
+        monkeypatch.setattr(sink.handler, "handle_MAIL", handle_MAIL, raising=False)
+    settings = {**sink.mail_config(), "MAIL_USE_TLS": mode == "starttls", "MAIL_USE_SSL": False, "MAIL_TIMEOUT": 30}
+    app = make_app(**{**settings, **overrides})
+    spool = extensions.spool(app)
+    spool.accept("sub", [outgoing("kept", 1), outgoing("kept", 2)])
+    started = time.monotonic()
+    extensions.deliverer(app).deliver_all()
+    assert time.monotonic() - started < 10  # not FORMS_MAIL_TIMEOUT's 30 s
+    output = assert_verdict(check_in_process(app), CRITICAL, said, "(mail is kept, sent once fixed); 2 queued, 0 dead")
+    assert "@" not in output and sink.messages == []
+    assert (spool.stats().queued, spool.stats().dead) == (2, 0)
+
+
+def test_a_passing_failure_is_the_cause_of_a_late_queue_not_an_alert(app):
+    spool = extensions.spool(app)
+    spool.accept("sub", [outgoing("late")])
+    (entry,) = spool.claim("worker", 60, 10)
+    spool.retry_later(entry.id, "TemporaryRelayError: cannot open SMTP session: ConnectionRefusedError")
+    assert_verdict(check_in_process(app), OK, "1 queued, 0 dead")
+    age(spool, 1000)
+    assert_verdict(
+        check_in_process(app),
+        WARNING,
+        "(warning above 900); delivery failing since ",
+        "Z: TemporaryRelayError: cannot open SMTP session: ConnectionRefusedError; 1 queued",
+    )

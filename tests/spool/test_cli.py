@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,13 +42,18 @@ def run(app, cli_spool):
 
 
 def test_status(cli_spool, run):
-    assert run("status").output == "queued: 0\ndead: 0\noldest queued: -\n"
+    assert run("status").output == "queued: 0\ndead: 0\noldest queued: -\nlast delivery error: -\n"
     cli_spool.accept("sub-1", [outgoing("Sentinel", 1), outgoing("Sentinel", 2)])
-    (entry, _) = cli_spool.claim("worker", 60, 10)
+    (entry, second) = cli_spool.claim("worker", 60, 10)
     cli_spool.dead(entry.id, "PermanentRelayError: message refused: 550")
+    cli_spool.retry_later(second.id, "TemporaryRelayError: cannot open SMTP session: timed out")
     output = run("status").output
     assert output.startswith("queued: 1\ndead: 1\noldest queued: ")
-    assert output.endswith(" s\n")
+    assert re.search(
+        r" s\nlast delivery error: since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ: TemporaryRelayError: cannot ", output
+    )
+    cli_spool.delivered(second.id)  # by any worker or host: the error is the spool's
+    assert run("status").output == "queued: 0\ndead: 1\noldest queued: -\nlast delivery error: -\n"
 
 
 def test_dead_and_requeue(cli_spool, run):

@@ -110,6 +110,24 @@ def test_permanent_refusal_goes_dead_and_is_not_retried(app, spool, smtp_server,
     assert "refused@example.org" not in caplog.text
 
 
+def test_a_refused_login_ends_the_pass_after_one_attempt_and_keeps_every_message(make_app, spool, monkeypatch):
+    """The same for every message: trying each would repeat it (a provider may lock the account after a few
+    failed logins). Every message is kept and retried, none goes dead, however long it lasts."""
+    from forms_service import relay as relay_module
+
+    logins = []
+    login = relay_module.smtplib.SMTP.login
+    monkeypatch.setattr(relay_module.smtplib.SMTP, "login", lambda *args: logins.append(1) or login(*args))
+    deliverer = make_deliverer(make_app(MAIL_PASSWORD="wrong"), spool)
+    accept(spool, 3, "kept")
+    assert deliverer.deliver_due() == 3 and len(logins) == 1
+    assert failed_attempts(spool) == 3 and spool.stats().delivery_error.alert
+    spool.policy = dataclasses.replace(spool.policy, max_age_seconds=0)  # past FORMS_MAX_AGE_SECONDS
+    spool.make_due()
+    deliverer.deliver_all()
+    assert (spool.stats().queued, spool.stats().dead) == (3, 0)
+
+
 def test_smtp_down_while_submissions_arrive(make_app, spool, smtp_ca):
     """All accepted while the server is down; all delivered once it is up, unattended."""
     sink = SmtpSink(smtp_ca)  # not started yet: connections are refused

@@ -115,8 +115,9 @@ def test_with_the_only_key_expired_nothing_is_accepted_and_health_is_red(pgp_set
     assert app.extensions["forms_spool"].stats().queued == 0 and smtp_server.messages == []
     assert client.get("/forms/healthz").status_code == 503
     operator = client.get("/forms/healthz", headers=OPERATOR).get_json()
-    assert operator["spool"] == "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
-    assert operator["warnings"][0].startswith(f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02")
+    assert (operator["ok"], operator["status"]) == (False, "CRITICAL")
+    assert operator["reasons"][0] == "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
+    assert operator["reasons"][1].startswith(f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02")
 
 
 def test_with_one_key_expired_mail_is_encrypted_to_the_others_only(pgp_settings, pgp_keys, smtp_server, caplog):
@@ -131,8 +132,10 @@ def test_with_one_key_expired_mail_is_encrypted_to_the_others_only(pgp_settings,
     assert listing.count(":pubkey enc packet:") == 1 and f"keyid {pgp_keys.encryption_key_id('good')}" in listing
     assert f"OpenPGP key {pgp_keys.fingerprint('expired')} expired on 2020-01-02" in caplog.text
     assert client.get("/forms/healthz").status_code == 200
-    (warning,) = client.get("/forms/healthz", headers=OPERATOR).get_json()["warnings"]
-    assert warning.endswith("put its renewed public key in FORMS_PGP_KEYS (or remove it) and restart")
+    operator = client.get("/forms/healthz", headers=OPERATOR).get_json()
+    assert (operator["ok"], operator["status"]) == (True, "CRITICAL")  # accepted, but a reader gets nothing
+    (reason,) = operator["reasons"]
+    assert reason.endswith("put its renewed public key in FORMS_PGP_KEYS (or remove it) and restart")
 
 
 def test_a_key_expiring_soon_is_a_warning_on_every_health_check(pgp_settings, pgp_keys):
@@ -140,7 +143,8 @@ def test_a_key_expiring_soon_is_a_warning_on_every_health_check(pgp_settings, pg
     for _ in range(2):
         answer = client.get("/forms/healthz", headers=OPERATOR)
         assert answer.status_code == 200
-        (warning,) = answer.get_json()["warnings"]
+        assert answer.get_json()["status"] == "WARNING"
+        (warning,) = answer.get_json()["reasons"]
         assert warning.startswith(f"OpenPGP key {pgp_keys.fingerprint('expiring')} expires on ")
         assert warning.endswith(": renew it")
 
@@ -196,6 +200,6 @@ def test_gnupg_gone_while_running_refuses_rather_than_sends_in_clear(
     assert client.get("/forms/healthz").status_code == 503
     assert (
         client.get("/forms/healthz", headers=OPERATOR)
-        .get_json()["spool"]
+        .get_json()["reasons"][0]
         .startswith("OpenPGP encryption failed (gpg cannot be run")
     )

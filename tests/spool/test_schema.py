@@ -67,7 +67,13 @@ def layout_1(path: Path, key: bytes) -> None:
 def test_a_new_file_is_made_at_this_layout(tmp_path):
     made = schema(new_file(tmp_path))
     assert (made["layout"], made["auto_vacuum"]) == (LAYOUT, 2)  # INCREMENTAL: `erase` gives pages back
-    assert [name for name, _ in made["statements"]] == ["opened_check", "outgoing", "schedule", "schedule_due"]
+    assert [name for name, _ in made["statements"]] == [
+        "delivery_error",
+        "opened_check",
+        "outgoing",
+        "schedule",
+        "schedule_due",
+    ]
 
 
 def test_every_migration_starts_from_a_layout_kept_here():
@@ -117,6 +123,24 @@ def test_a_spool_of_layout_1_opens_as_this_layout_keeps_every_message_and_delive
         mail.data for mail in (outgoing("old", 1), outgoing("old", 2), outgoing("old", 4), outgoing("new"))
     )
     assert [entry.id for entry in spool.list_dead()] == [3] and spool.stats().queued == 0
+
+
+def test_a_spool_of_layout_2_keeps_its_messages_and_records_delivery_errors(tmp_path, spool_key):
+    """Layout 3 adds the last delivery error (`spool check`, `spool status`) and changes nothing else."""
+    path = tmp_path / "old" / "spool.sqlite3"
+    path.parent.mkdir(mode=0o700)
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.executescript(LAYOUTS[2].read_text())
+        token = Fernet(spool_key).encrypt(outgoing("old").dumps())
+        db.execute("INSERT INTO outgoing VALUES (7, 'sub', ?, 1.0, ?)", (ASSOCIATION, token))
+        db.execute("INSERT INTO schedule VALUES (7, 'queued', 2, 1.0, 1.0, NULL, NULL, 'TemporaryRelayError: 451')")
+    db.close()
+    spool = Spool(path, Sealer([spool_key]))
+    assert schema(path) == schema(new_file(tmp_path))
+    (entry,) = spool.claim("check", 60, 10)
+    assert (entry.id, entry.attempts, spool.message(entry)) == (7, 2, outgoing("old"))
+    spool.retry_later(entry.id, "ActionRequired: authentication refused: 535", alert=True)
+    assert spool.stats().delivery_error.error == "ActionRequired: authentication refused: 535"
 
 
 @pytest.mark.parametrize("layout", [LAYOUT + 1, 0])
