@@ -66,8 +66,10 @@ def answer(app: Flask, keyring: Keyring | None, operator: bool) -> tuple[dict, i
     if operator:
         verdict = assess(app, keyring, Thresholds())
         return verdict.as_dict(), 200 if verdict.accepting else 503
-    ok = probe(extensions.spool(app), keyring) is None
-    return {"ok": ok}, 200 if ok else 503
+    spool = extensions.spool(app)
+    problem = probe(spool, keyring)
+    body: dict = {"ok": problem is None}
+    return body, 200 if problem is None else 503
 
 
 def probe(spool: Spool, keyring: Keyring | None) -> str | None:

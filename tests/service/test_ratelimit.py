@@ -193,16 +193,17 @@ def test_redis_stopped_mid_run_is_reported_while_submissions_go_on(make_app, smt
     with redis_server() as (uri, server):
         app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=uri)
         client = app.test_client()
-        assert "warnings" not in client.get("/forms/healthz", headers=OPERATOR).get_json()
+        assert client.get("/forms/healthz", headers=OPERATOR).get_json()["reasons"] == []
         assert app.test_cli_runner().invoke(args=["spool", "check"]).exit_code == 0
         server.terminate()
         server.wait(10)
         with caplog.at_level(logging.ERROR, logger="forms_service.health"):
             answers = [client.get("/forms/healthz", headers=OPERATOR) for _ in range(2)]
         assert [answer.status_code for answer in answers] == [200, 200]
-        assert answers[0].get_json()["warnings"] == [
-            "rate-limit storage unreachable: limits are counted per process until it is back"
-        ]
+        assert (answers[0].get_json()["status"], answers[0].get_json()["reasons"]) == (
+            "CRITICAL",
+            ["rate-limit storage unreachable: limits are counted per process until it is back"],
+        )
         assert [record.levelname for record in caplog.records if record.name == "forms_service.health"] == ["ERROR"]
         assert post(client, "support", support_form(), JSON).status_code == 202
         check = app.test_cli_runner().invoke(args=["spool", "check"])

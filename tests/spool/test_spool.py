@@ -22,6 +22,7 @@ from forms_service.spool import (
     SpoolUnavailable,
     spool_from_config,
 )
+from forms_service.spool.admin import DeliveryError
 from forms_service.spool.queue import MESSAGES
 from tests.spool.conftest import FAST_RETRY, opened, outgoing
 
@@ -218,6 +219,21 @@ def test_retry_later_schedules_within_the_policy_and_records_only_the_code(spool
     assert spool.claim("worker", 60, 10) == []  # not due yet
     assert spool.make_due() == 1
     assert [again.attempts for again in spool.claim("worker", 60, 10)] == [1]
+
+
+def test_the_last_delivery_error_keeps_when_it_first_came_until_a_delivery(clocked_spool, clock):
+    clocked_spool.accept("sub", [outgoing("error", 1), outgoing("error", 2)])
+    first, second = clocked_spool.claim("worker", 60, 10)
+    clocked_spool.retry_later(first.id, "ActionRequired: authentication refused: 535", alert=True)
+    clock.advance(60)
+    clocked_spool.retry_later(second.id, "ActionRequired: authentication refused: 535", alert=True)
+    came = DeliveryError(clock.now - 60, "ActionRequired: authentication refused: 535", True)
+    assert clocked_spool.stats().delivery_error == came
+    clocked_spool.retry_later(second.id, "TemporaryRelayError: cannot open SMTP session: timed out")
+    came = DeliveryError(clock.now, "TemporaryRelayError: cannot open SMTP session: timed out", False)
+    assert clocked_spool.stats().delivery_error == came
+    clocked_spool.delivered(first.id)
+    assert clocked_spool.stats().delivery_error is None
 
 
 def test_too_old_goes_dead_and_stays(spool_path, sealer, clock, caplog):
