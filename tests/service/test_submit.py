@@ -232,7 +232,12 @@ def test_honeypot_answers_as_success_and_relays_nothing(client, smtp_server, for
 def test_healthz_reports_spool_figures_without_personal_data_to_the_operator(client):
     response = client.get("/forms/healthz", headers=OPERATOR)
     assert response.status_code == 200
-    assert response.get_json() == {"ok": True, "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None}}
+    assert response.get_json() == {
+        "ok": True,
+        "status": "OK",
+        "reasons": [],
+        "spool": {"depth": 0, "dead": 0, "oldest_age_seconds": None},
+    }
 
 
 def test_smtp_down_submissions_are_accepted_spooled_then_delivered(make_app, smtp_ca):
