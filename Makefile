@@ -6,16 +6,19 @@ export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: run test test-core lint build install clean
 
-# The virtual environment is (re)built whenever requirements.txt or pyproject.toml changes.
+# The virtual environment is (re)built whenever the requirements or pyproject.toml change. It holds the exact
+# versions of REQUIREMENTS: for development, requirements-dev.txt (the tests, benchmarks and linter, and through
+# its `-r`, requirements.txt); a release installs requirements.txt alone (deploy/release build).
 # Bytecode is compiled at install, the project's included: the service cannot write into its release
 # (systemd's ProtectSystem=strict), and where PYTHONDONTWRITEBYTECODE is set nothing caches it either,
 # so every process (each gunicorn worker, each check, each test's subprocess) would compile every module.
+REQUIREMENTS ?= requirements-dev.txt
 PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (found: $$($(PYTHON3) --version))"; exit 1; }
-	$(PYTHON3) -m venv --clear $(VENV)  # a package dropped from requirements.txt goes too
-	$(PIP) -r requirements.txt
+	$(PYTHON3) -m venv --clear $(VENV)  # a package dropped from the requirements goes too
+	$(PIP) -r $(REQUIREMENTS)
 	$(PIP) --no-deps --editable .
 	$(PYTHON) -m compileall -q forms_service
 	touch $@
