@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import extensions, guard, i18n, ratelimit, views
 from .cli import looking_up_a_command, spool_cli, unconfigured_app
 from .compose import MailSettings
-from .config import ConfigError
+from .config import ConfigError, HostFault
 from .config import load as load_settings
 from .delivery import init_delivery
 from .openpgp import recipients_from_config
@@ -83,7 +83,7 @@ def create_app(config: dict | None = None) -> Flask:
     """
     try:
         return _build(config)
-    except (ConfigError, Exception) as error:  # a ConfigError is a SystemExit, not an Exception
+    except (ConfigError, HostFault, Exception) as error:  # those two are SystemExits, not Exceptions
         if config is None and looking_up_a_command():
             return unconfigured_app(error)
         raise

@@ -45,6 +45,11 @@ def storage_uri(data_dir: str | os.PathLike) -> str:
     return f"{SCHEME}://{Path(data_dir).resolve() / COUNTERS_FILE_NAME}"
 
 
+def file_of(uri: str) -> Path:
+    """The counters file a sqlite:// URI names."""
+    return Path(unquote(urlsplit(uri).path))
+
+
 class SQLiteStorage(Storage):
     """Fixed-window counters in one SQLite file (WAL), shared by the processes of one host."""
 
@@ -52,7 +57,7 @@ class SQLiteStorage(Storage):
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self.path = Path(unquote(urlsplit(uri).path))
+        self.path = file_of(uri)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._writes = 0

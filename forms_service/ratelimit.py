@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import sqlite3
 import time
 
 from flask import Flask, Response, current_app, g, request
@@ -34,7 +35,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from . import counters, guard
-from .config import ConfigError
+from .config import ConfigError, unusable
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ def _give_back(limiter: Limiter, response: Response) -> Response:
 def install(app: Flask) -> Limiter:
     """One limiter and one set of quotas per app, so several apps in one process never share counters."""
     config = app.config
-    if not config["RATELIMIT_STORAGE_URI"]:
+    in_data_dir = not config["RATELIMIT_STORAGE_URI"]
+    if in_data_dir:
         config["RATELIMIT_STORAGE_URI"] = counters.storage_uri(config["DATA_DIR"])
     try:
         app.extensions[LIMITS_EXTENSION] = Limits(
@@ -183,7 +185,11 @@ def install(app: Flask) -> Limiter:
                 ),
             ],
         )
-    except ConfigurationError:
+    except ConfigurationError as error:
+        if isinstance(error.__cause__, (OSError, sqlite3.Error)):  # the counters file could not be made
+            path = counters.file_of(config["RATELIMIT_STORAGE_URI"])
+            setting = "DATA_DIR" if in_data_dir else "RATELIMIT_STORAGE_URI"
+            raise unusable(setting, path, error.__cause__, "cannot hold the rate-limit counters") from None
         # The URI is not quoted back: it may hold the Redis password.
         raise ConfigError(
             "RATELIMIT_STORAGE_URI",

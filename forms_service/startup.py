@@ -1,12 +1,16 @@
-"""Loading the app for gunicorn, so that a bad setting stops the server once, with exit status 4.
+"""Loading the app for gunicorn, so that start-up stops once, with a status that tells systemd what to do.
 
-gunicorn halts (instead of respawning workers forever) when a worker exits
-with its "application failed to load" status, 4, which the systemd unit's
-RestartPreventExitStatus names. With several workers each one fails at
-once, and the master, reaping the second while it halts for the first,
-dies with status 1. So the documented command also loads this module as
-gunicorn's settings file (`--config python:forms_service.startup`): before
-forking, the master has the app built once, and a bad setting ends there.
+A bad setting exits with status 4, gunicorn's "application failed to load":
+gunicorn halts rather than respawning workers forever, and the systemd unit
+does not restart it (RestartPreventExitStatus=4), since a restart cannot fix
+a setting. A fault of the host that passes (no space left in FORMS_DATA_DIR,
+a read-only file system, a file locked) exits with status 3, gunicorn's
+"worker failed to boot": gunicorn halts too, and the unit starts it again
+after RestartSec, until the fault is gone. With several workers each one
+fails at once, and the master, reaping the second while it halts for the
+first, dies with status 1. So the documented command also loads this module
+as gunicorn's settings file (`--config python:forms_service.startup`):
+before forking, the master has the app built once, and start-up ends there.
 """
 
 from __future__ import annotations
@@ -15,20 +19,22 @@ import subprocess
 import sys
 
 APP_LOAD_ERROR = 4
+HOST_FAULT = 3
 
 
 def load_app(*, starting: bool = False):
-    """The app from FORMS_* settings, or exit 4 with the one line naming the bad setting.
+    """The app from FORMS_* settings, or exit with the one line naming the setting: status 4 when the
+    setting is wrong, 3 when the host fails under it for now (config.HostFault).
 
     `starting`: the service is being started (the master's check, below), when
     an operator is watching: a spool holding messages no configured key opens,
-    or an expired OpenPGP key, then stops it too, naming the problem. Not in a worker that gunicorn respawns later (that would halt a
-    running service) nor in the operator commands: there an expired key is
-    left out at each use (openpgp.Keyring) and reported by the health check.
+    or an expired OpenPGP key, then stops it too, naming the problem. Not in a worker that gunicorn
+    respawns later (that would halt a running service) nor in the operator commands: there an expired
+    key is left out at each use (openpgp.Keyring) and reported by the health check.
     """
     from forms_service import extensions
     from forms_service.app import create_app
-    from forms_service.config import ConfigError
+    from forms_service.config import ConfigError, HostFault
     from forms_service.openpgp import KeyRefused
     from forms_service.spool import unreadable_problem
 
@@ -44,9 +50,9 @@ def load_app(*, starting: bool = False):
             except KeyRefused as refused:
                 raise ConfigError("PGP_KEYS", str(refused)) from refused
         return app
-    except ConfigError as error:
+    except (ConfigError, HostFault) as error:
         print(error.code, file=sys.stderr)
-        sys.exit(APP_LOAD_ERROR)
+        sys.exit(HOST_FAULT if isinstance(error, HostFault) else APP_LOAD_ERROR)
 
 
 def on_starting(server) -> None:

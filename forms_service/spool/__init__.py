@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .. import config as settings
-from ..config import ConfigError
+from ..config import ConfigError, HostFault, unusable
 from .admin import Spool
 from .keys import Sealer, key_setting, sealer_from_config
 from .queue import Claimed, RetryPolicy, SpoolBounds, SpoolFull
@@ -31,7 +31,7 @@ def spool_from_config(config: Mapping) -> Spool:
     try:
         return Spool(path, sealer, RetryPolicy(*retries), bounds=bounds)
     except SpoolUnavailable as error:
-        raise ConfigError("DATA_DIR", f"cannot hold the spool: {error}") from error
+        raise unusable("DATA_DIR", path, error.__cause__, "cannot hold the spool") from error
     except UnknownLayout as unknown:
         raise ConfigError(
             "DATA_DIR",
@@ -40,7 +40,9 @@ def spool_from_config(config: Mapping) -> Spool:
         ) from unknown
 
 
-def unreadable_problem(spool: Spool, config: Mapping, *, since_last_check: bool = False) -> ConfigError | None:
+def unreadable_problem(
+    spool: Spool, config: Mapping, *, since_last_check: bool = False
+) -> ConfigError | HostFault | None:
     """The start-up error for a spool holding messages none of the configured keys opens, if any.
 
     Serving on would mark them all dead, and a new key would only add to what
@@ -52,7 +54,7 @@ def unreadable_problem(spool: Spool, config: Mapping, *, since_last_check: bool 
     try:
         count, total = spool.unreadable(since_last_check=since_last_check)
     except sqlite3.Error as error:
-        return ConfigError("DATA_DIR", f"cannot read the spool: {type(error).__name__}")
+        return unusable("DATA_DIR", spool.path, error, "cannot read the spool")
     if not count:
         return None
     problem = f"does not open {count} of the {total} messages in {spool.path}"
