@@ -16,7 +16,7 @@ Production paths in the unit are mapped to the test's by FAKE_SYSTEMD_PATHS
 (JSON, old -> new); state (pids, log and state per unit) lives in
 FAKE_SYSTEMD_STATE, the unit folder is FAKE_SYSTEMD_UNIT_DIR.
 
-    python fake_systemctl.py daemon-reload | reset-failed | start|stop|restart UNIT...
+    python fake_systemctl.py daemon-reload | reset-failed | start|stop|restart|reload UNIT...
         | enable|disable [--now] [--quiet] UNIT... | is-active [--quiet] UNIT | show UNIT
 """
 
@@ -283,6 +283,11 @@ def main(argv: list[str]) -> int:
     command, *rest = argv
     units = [arg if "." in arg else f"{arg}.service" for arg in rest if not arg.startswith("-")]
     if command in ("daemon-reload", "reset-failed"):
+        return 0
+    if command == "reload":  # units of this folder get SIGHUP (ExecReload=); others (nginx) are not run here
+        pid = main_pid(units[0])
+        if pid:
+            os.kill(pid, signal.SIGHUP)
         return 0
     if command == "supervise":
         Supervisor(units[0]).run()

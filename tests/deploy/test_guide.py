@@ -12,8 +12,12 @@ import json
 import os
 import re
 import shlex
+import shutil
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from tests.deploy.test_retire import spool
 from tests.spool.conftest import gpg
 
 GUIDE = PROJECT / "deploy" / "README.md"
+FAKE_SYSTEMCTL = Path(__file__).with_name("fake_systemctl.py")
 ENV_EXAMPLE = PROJECT / "deploy" / ".env.example"
 MARK = "Not testable here:"
 HEADING = re.compile(r"^#{1,6} ")
@@ -77,8 +82,10 @@ INSTALL = HERE + "test_the_install_lines_make_the_folders_and_a_private_settings
 MONITORING = HERE + "test_the_monitoring_lines_install_the_check_and_a_private_alert_file"
 HEALTH = HERE + "test_the_health_lines_get_the_figures_with_the_token"
 KEYS = HERE + "test_generated_keys_start_the_service"
-BACKUP = HERE + "test_a_backup_restores_every_queued_message"
+BACKUP = HERE + "test_a_private_backup_restores_every_queued_message_on_a_new_host"
 READERS = HERE + "test_the_readers_keys_exported_as_written_start_the_service"
+UNINSTALL = HERE + "test_uninstall_leaves_nothing_of_ours_and_debians_default_site"
+RELEASE_BUILD = "tests/deploy/test_release_build.py::test_a_release_runs_debians_python_and_holds_no_test_tools"
 
 # Command (as the guide writes it, code lines joined) -> the test that runs it.
 TESTED = {
@@ -94,6 +101,8 @@ TESTED = {
     "install -d -m 755 /srv/cocreatehumanity": INSTALL,
     "install -d -m 755 /etc/cocreatehumanity": INSTALL,
     "install -m 600 deploy/.env.example /etc/cocreatehumanity/forms.env": INSTALL,
+    "deploy/release build HEAD": RELEASE_BUILD,
+    "deploy/release build": RELEASE_BUILD,
     "deploy/release switch <name>": FIRST_SWITCH,
     "deploy/release switch 20261201-140512-3f9c2a1b7d4e": FIRST_SWITCH,
     "deploy/release switch": UPGRADE + "test_upgrade_and_rollback_under_load_lose_nothing",
@@ -121,9 +130,28 @@ TESTED = {
     "install -m 600 /dev/null /etc/cocreatehumanity/alert.env": MONITORING,
     "echo 'ALERT_URL=https://hooks.example.org/your/webhook' > /etc/cocreatehumanity/alert.env": MONITORING,
     "install -d -m 700 -o cocreatehumanity-forms /var/backups/cocreatehumanity": BACKUP,  # without -o (no such user)
-    "sudo -u cocreatehumanity-forms /srv/cocreatehumanity/current/.venv/bin/python -c \\\n"
+    "(umask 077 && sudo -u cocreatehumanity-forms /srv/cocreatehumanity/current/.venv/bin/python -c \\\n"
     "'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \\\n"
-    "/var/lib/cocreatehumanity-forms/spool.sqlite3 /var/backups/cocreatehumanity/spool-$(date +%F).sqlite3": BACKUP,  # without sudo -u (no such user)
+    "/var/lib/cocreatehumanity-forms/spool.sqlite3 /var/backups/cocreatehumanity/spool-$(date +%F).sqlite3)": BACKUP,  # without sudo -u (no such user)
+    "install -d -m 700 -o cocreatehumanity-forms -g cocreatehumanity-forms /var/lib/cocreatehumanity-forms": BACKUP,
+    "install -m 600 -o cocreatehumanity-forms -g cocreatehumanity-forms spool-2026-12-01.sqlite3 "
+    "/var/lib/cocreatehumanity-forms/spool.sqlite3": BACKUP,
+    # Retiring: steps 1 and 4 to 7 (`systemctl` and `nginx -t` stood in for).
+    "rm /etc/nginx/sites-enabled/cocreatehumanity.conf && nginx -t && systemctl reload nginx": UNINSTALL,
+    "systemctl disable --now cocreatehumanity-forms-check.timer cocreatehumanity-forms@8001 "
+    "cocreatehumanity-forms@8002": UNINSTALL,
+    "cd /etc/systemd/system && rm cocreatehumanity-forms@.service cocreatehumanity-forms-check.service \\\n"
+    "cocreatehumanity-forms-check.timer cocreatehumanity-forms-alert@.service": UNINSTALL,
+    "systemctl daemon-reload && systemctl reset-failed": UNINSTALL,
+    "shred -u /var/lib/cocreatehumanity-forms/spool.key": UNINSTALL,
+    "shred -u /etc/cocreatehumanity/forms.env": UNINSTALL,
+    "rm -rf /etc/cocreatehumanity": UNINSTALL,
+    "rm -rf /var/lib/cocreatehumanity-forms /var/backups/cocreatehumanity": UNINSTALL,
+    "rm -f /etc/nginx/sites-enabled/cocreatehumanity.conf /etc/nginx/sites-available/cocreatehumanity.conf": UNINSTALL,
+    "rm /etc/nginx/snippets/cocreatehumanity-site.conf /etc/nginx/snippets/cocreatehumanity-upstream.conf": UNINSTALL,
+    "ln -sf /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default": UNINSTALL,
+    "nginx -t && systemctl reload nginx": UNINSTALL,
+    "rm -rf /srv/cocreatehumanity": UNINSTALL,
     # The `forms` function runs `flask --app forms_service ...` as the service's user (section 4).
     "flask --app forms_service spool …": RETIRE,
     "flask --app forms_service spool dead": RETIRE,
@@ -162,6 +190,9 @@ SHOWN = {
     " fixed); 2 queued, 0 dead | ...": "tests/spool/test_check.py::"
     "test_a_refused_login_is_critical_at_once_and_the_mail_goes_once_it_is_fixed",
     "FORMS_RATELIMIT_STORAGE_URI=redis://:PASSWORD@10.0.0.5:6379/0": "tests/service/test_ratelimit.py",
+    "forms_service: FORMS_DATA_DIR cannot hold the spool now: no space left on device "
+    "(/var/lib/cocreatehumanity-forms/spool.sqlite3)": "tests/deploy/test_startup.py::"
+    "test_the_unit_starts_the_relay_again_once_the_disk_has_room",
     "FORMS_PGP_KEYS='[\"/etc/cocreatehumanity/pgp/readers.asc\"]'": READERS,
     "make test": "the test suite itself",
     "- locale: ar\nname: العربية\nbuild: true\nextra:\nog_locale: ar_AR\nsite_description: >-\n"
@@ -304,15 +335,34 @@ def mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
 
-def test_the_nginx_lines_install_a_layout_nginx_accepts(tmp_path):
-    """Section 2's lines on a Debian-like /etc/nginx (its default site enabled), then nginx -t of
-    Debian's layout (sites-enabled/* included at http level), with every host path moved."""
-    root = host(tmp_path)
+def debian_nginx(root: Path) -> Path:
+    """`root`'s /etc/nginx as Debian installs it: its default site enabled."""
     nginx = root / "etc" / "nginx"
     for folder in ("snippets", "sites-available", "sites-enabled"):
         (nginx / folder).mkdir(parents=True)
     (nginx / "sites-available" / "default").write_text("server { listen 80 default_server; }\n")
     (nginx / "sites-enabled" / "default").symlink_to("../sites-available/default")
+    return nginx
+
+
+def nginx_configuration(nginx: Path, tmp_path: Path) -> Path:
+    """An nginx.conf of Debian's layout (sites-enabled/* included at http level) for the moved /etc/nginx."""
+    temp = "".join(
+        f"{name}_temp_path {tmp_path / name}; " for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
+        f"http {{ include /etc/nginx/mime.types; {temp}include {nginx}/sites-enabled/*; }}\n"
+    )
+    return conf
+
+
+def test_the_nginx_lines_install_a_layout_nginx_accepts(tmp_path):
+    """Section 2's lines on a Debian-like /etc/nginx (its default site enabled), then nginx -t of
+    Debian's layout (sites-enabled/* included at http level), with every host path moved."""
+    root = host(tmp_path)
+    nginx = debian_nginx(root)
     shell(run_by("test_the_nginx_lines_install_a_layout_nginx_accepts", "With nginx (recommended)"), root)
 
     assert [path.name for path in (nginx / "sites-enabled").iterdir()] == ["cocreatehumanity.conf"]
@@ -324,14 +374,7 @@ def test_the_nginx_lines_install_a_layout_nginx_accepts(tmp_path):
     issued = trustme.CA().issue_cert("www.cocreatehumanity.org", "cocreatehumanity.org")
     issued.private_key_pem.write_to_path(str(certificates / "privkey.pem"))
     issued.cert_chain_pems[0].write_to_path(str(certificates / "fullchain.pem"))
-    temp = "".join(
-        f"{name}_temp_path {tmp_path / name}; " for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
-        f"http {{ include /etc/nginx/mime.types; {temp}include {nginx}/sites-enabled/*; }}\n"
-    )
+    conf = nginx_configuration(nginx, tmp_path)
     check = subprocess.run(
         [NGINX, "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True, check=False
     )
@@ -473,33 +516,62 @@ def test_the_health_lines_get_the_figures_with_the_token(smtp_server, smtp_ca_fi
     assert (each.returncode, port, json.loads(answer)) == (0, str(service.port), shown), each.stderr
 
 
-def test_a_backup_restores_every_queued_message(make_app, app_config, smtp_server, tmp_path):
-    """The guide's backup lines (without the service's user, which does not exist here) copy the spool of
-    a running service; put back in another data folder as the guide says, with the same key, every queued
-    message is there and is delivered; the copy holds nothing readable."""
-    root = host(tmp_path)
-    app = make_app(DATA_DIR=str(root / "var" / "lib" / "cocreatehumanity-forms"))
-    client = app.test_client()
-    for _ in range(2):
-        assert client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).status_code == 202
-    lines = run_by("test_a_backup_restores_every_queued_message", "5. Backups")
-    as_root = [
-        line.replace("sudo -u cocreatehumanity-forms ", "")
-        .replace("-o cocreatehumanity-forms ", "")
-        .replace("/srv/cocreatehumanity/current/.venv/bin/python", sys.executable)  # the live release's
-        for line in sorted(lines, key=lambda line: not line.startswith("install -d"))
-    ]  # the folder first
-    shell(as_root, root)
-    folder = root / "var" / "backups" / "cocreatehumanity"
-    assert mode(folder) == 0o700
-    (copy,) = folder.iterdir()
-    assert b"hard mission" not in copy.read_bytes() and b"aidworker@" not in copy.read_bytes()
+def as_root(line: str) -> str:
+    """A line of the guide without the service's user, which does not exist here, and with the live
+    release's Python this checkout's."""
+    for user in ("sudo -u cocreatehumanity-forms ", "-o cocreatehumanity-forms ", "-g cocreatehumanity-forms "):
+        line = line.replace(user, "")
+    return line.replace("/srv/cocreatehumanity/current/.venv/bin/python", sys.executable)
 
-    restored = tmp_path / "restored"
-    restored.mkdir(mode=0o700)
-    (restored / "spool.sqlite3").write_bytes(copy.read_bytes())
-    (restored / "spool.sqlite3").chmod(0o600)
-    settings = {**app_config, "DATA_DIR": str(restored)}
+
+def readable_without_the_key(copy: Path) -> set[str]:
+    """Every value of a spool copy that a plain SQLite reader shows, as text: all but the sealed blobs."""
+    with closing(sqlite3.connect(copy)) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            str(value)
+            for table in tables
+            for row in db.execute(f'SELECT * FROM "{table}"')
+            for value in row
+            if not isinstance(value, bytes)
+        }
+
+
+def test_a_private_backup_restores_every_queued_message_on_a_new_host(make_app, app_config, smtp_server, tmp_path):
+    """The guide's backup lines, under umask 022, copy the spool of a running service into a file its owner
+    alone reads (0600). Without the key the copy shows what the guide says (ids, kinds, times) and nothing
+    anyone wrote. On a new host, the guide's restore lines make the data folder (0700) and put the copy in
+    it (0600) before any start; the start-up check of the first switch opens it, and every queued message
+    is delivered."""
+    old = host(tmp_path / "old")
+    app = make_app(DATA_DIR=str(old / "var" / "lib" / "cocreatehumanity-forms"))
+    client = app.test_client()
+    since = time.time()
+    accepted = [
+        client.post("/forms/support", data=support_form(), headers={**SITE, **JSON}).json["id"] for _ in range(2)
+    ]
+    lines = run_by("test_a_private_backup_restores_every_queued_message_on_a_new_host", "5. Backups")
+    backup = sorted((line for line in lines if "/var/backups/" in line), key=lambda line: "install -d" not in line)
+    shell(["umask 022", *map(as_root, backup)], old)  # the folder first
+    folder = old / "var" / "backups" / "cocreatehumanity"
+    (copy,) = folder.iterdir()
+    assert (mode(folder), mode(copy)) == (0o700, 0o600)
+    assert b"hard mission" not in copy.read_bytes() and b"aidworker@" not in copy.read_bytes()
+    shows = readable_without_the_key(copy)
+    assert set(accepted) <= shows and {"association", "acknowledgement"} <= shows  # ids and kinds
+    assert any(since <= float(value) <= time.time() for value in shows if re.fullmatch(r"\d+\.\d+", value))
+    guide = " ".join(" ".join(" ".join(text) for heading, text in sections() if heading == "5. Backups").split())
+    assert all(word in guide for word in ("What a copy shows without the key", "ids", "kinds", "times"))
+
+    new = host(tmp_path / "new")
+    carried = tmp_path / "carried"  # the copy brought to the new host, in the operator's current folder
+    carried.mkdir()
+    shutil.copy(copy, carried / "spool-2026-12-01.sqlite3")
+    shell(["umask 022", *(as_root(line) for line in lines if line not in backup)], new, cwd=carried)
+    data = new / "var" / "lib" / "cocreatehumanity-forms"
+    assert (mode(data), mode(data / "spool.sqlite3")) == (0o700, 0o600)
+    settings = {**app_config, "DATA_DIR": str(data)}
+    assert start_up(settings) == (0, "", "")
     assert spool(settings, "status").startswith("queued: 4\n")
     spool(settings, "retry")
     assert spool(settings, "status").startswith("queued: 0\ndead: 0\n")
@@ -561,3 +633,123 @@ def test_the_readers_keys_exported_as_written_start_the_service(smtp_ca_file, tm
     assert (public_keys_in(tmp_path / "reader.asc"), public_keys_in(readers)) == (1, 2)
     value = shlex.split(moved(setting, root).partition("=")[2])[0]  # as systemd's EnvironmentFile= reads it
     assert start_up(service_settings({}, smtp_ca_file, tmp_path / "data"), FORMS_PGP_KEYS=value) == (0, "", "")
+
+
+def stand_ins(tmp_path: Path, root: Path) -> dict[str, str]:
+    """The environment the retiring lines run in: `systemctl` is tests/deploy/fake_systemctl.py on `root`'s
+    unit folder, `nginx` is Debian's nginx reading `root`'s /etc/nginx (nginx -t checks that layout)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    state = tmp_path / "systemd"
+    state.mkdir()
+    conf = nginx_configuration(root / "etc" / "nginx", tmp_path)
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_SYSTEMCTL} "$@"\n')
+    (bin_dir / "nginx").write_text(f'#!/bin/sh\nexec {NGINX} -c {conf} -p {tmp_path} "$@"\n')
+    for program in bin_dir.iterdir():
+        program.chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_SYSTEMD_STATE": str(state),
+        "FAKE_SYSTEMD_UNIT_DIR": str(root / "etc" / "systemd" / "system"),
+    }
+
+
+def ours(root: Path) -> list[str]:
+    """Every file, folder or link under `root` named after the relay (links not followed)."""
+    return sorted(
+        str(Path(folder, name).relative_to(root))
+        for folder, folders, files in os.walk(root)
+        for name in folders + files
+        if "cocreatehumanity" in name
+    )
+
+
+def test_uninstall_leaves_nothing_of_ours_and_debians_default_site(make_app, tmp_path):
+    """A host with everything installed by the guide's own lines (nginx, settings, monitoring with its timer
+    enabled, the relay's unit with an instance enabled at boot, a data folder, a backup), then section 9's
+    steps 1 and 4 to 7 as written: no unit, timer, link or file of ours is left, and Debian's default site is
+    back and passes nginx -t."""
+    root = host(tmp_path)
+    nginx = debian_nginx(root)
+    units = root / "etc" / "systemd" / "system"
+    units.mkdir(parents=True)
+    env = stand_ins(tmp_path, root)
+    shell(run_by("test_the_nginx_lines_install_a_layout_nginx_accepts", "With nginx (recommended)"), root)
+    shell(run_by("test_the_install_lines_make_the_folders_and_a_private_settings_file", "Install"), root)
+    shell(run_by("test_the_monitoring_lines_install_the_check_and_a_private_alert_file", "Monitoring"), root)
+    shutil.copy(PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms@.service", units)  # as a switch does
+    data = root / "var" / "lib" / "cocreatehumanity-forms"
+    make_app(DATA_DIR=str(data))
+    (data / "spool.key").write_text(Fernet.generate_key().decode())  # left by a version before FORMS_SPOOL_KEY
+    backup = [line for line in run_by(BACKUP.partition("::")[2], "5. Backups") if "/var/backups/" in line]
+    shell(sorted(map(as_root, backup), key=lambda line: "install -d" not in line), root)
+    (root / "etc" / "cocreatehumanity" / "pgp").mkdir()
+    (root / "etc" / "cocreatehumanity" / "pgp" / "readers.asc").write_text("public keys\n")
+    (root / "srv" / "cocreatehumanity" / "releases" / "20261201-140512-3f9c2a1b7d4e").mkdir(parents=True)
+    shell(
+        ["systemctl enable --now cocreatehumanity-forms-check.timer", "systemctl enable cocreatehumanity-forms@8002"],
+        root,
+        env,
+    )
+    assert (units / "timers.target.wants" / "cocreatehumanity-forms-check.timer").is_symlink()
+    assert (units / "multi-user.target.wants" / "cocreatehumanity-forms@8002.service").is_symlink()
+    assert not (nginx / "sites-enabled" / "default").exists()
+
+    lines = run_by(UNINSTALL.partition("::")[2], "9. Retire or uninstall")
+    assert not [line for line in lines if MOVED.search(moved(line, root))]  # nothing reaches this host's files
+    shell(lines, root, env)
+    assert ours(root) == []
+    assert not [path for path in units.rglob("*") if not path.is_dir()]
+    assert os.readlink(nginx / "sites-enabled" / "default") == str(nginx / "sites-available" / "default")
+
+
+SUBMIT = """
+import sys
+from forms_service.app import create_app
+from harness.settings import JSON, SITE, support_form
+answer = create_app().test_client().post("/forms/support", data=support_form(), headers={**SITE, **JSON})
+sys.exit(answer.status_code != 202)
+"""
+
+
+def test_the_key_rotation_keeps_every_message_open_to_both_instances_of_each_restart(app_config, smtp_server, tmp_path):
+    """Section 4's rotation with FORMS_SPOOL_KEY, step by step, as each `deploy/release restart` runs it: the
+    outgoing instance (the settings before) and the incoming one (after) share the spool for a moment, and
+    each must open what the other sealed, which the start-up check of each says; `rotate-key` re-seals with
+    the new key, and the last settings, the new key alone, open everything."""
+    text = " ".join(" ".join(lines) for heading, lines in sections() if heading == "The spool key")
+    steps = re.findall(
+        r"`FORMS_SPOOL_KEY=([^`]+)`|`forms spool (rotate-key)`",
+        text.partition("**Rotate**")[2].partition("with `FORMS_SPOOL_KEY_FILE`")[0],
+    )
+    assert [rotate for _, rotate in steps].count("rotate-key") == 1 and len(steps) >= 3
+    keys = {"OLD": Fernet.generate_key().decode(), "NEW": Fernet.generate_key().decode()}
+
+    def settings(value: str) -> dict:
+        names = json.loads(shlex.split(value)[0]) if value.startswith("'") else [value]
+        return {**app_config, "SPOOL_KEY": [keys[name] for name in names]}
+
+    def seal(configuration: dict) -> None:
+        """One support request accepted by an instance with these settings (a process of its own)."""
+        accepted = subprocess.run(
+            [sys.executable, "-c", SUBMIT], cwd=PROJECT, env=service_environment(configuration), timeout=60
+        )
+        assert accepted.returncode == 0
+
+    before = settings("OLD")
+    seal(before)
+    for value, rotate in steps:
+        if rotate:
+            assert spool(before, "rotate-key").startswith("re-sealed: ")
+            continue
+        after = settings(value)
+        seal(after)
+        for instance in (before, after):
+            assert start_up(instance) == (0, "", ""), (value, instance["SPOOL_KEY"])
+        seal(before)
+        before = after
+    assert before["SPOOL_KEY"] == [keys["NEW"]]
+    assert start_up(before) == (0, "", "")
+    spool(before, "retry")
+    assert spool(before, "status").startswith("queued: 0\ndead: 0\n")
