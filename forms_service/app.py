@@ -14,9 +14,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import extensions, guard, i18n, ratelimit, views
 from .cli import looking_up_a_command, spool_cli, unconfigured_app
 from .compose import MailSettings
-from .config import ConfigError, HostFault
+from .config import ConfigError
 from .config import load as load_settings
 from .delivery import init_delivery
+from .faults import HostFault
 from .openpgp import recipients_from_config
 from .spool import spool_from_config
 from .static_site import PROJECT

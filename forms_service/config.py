@@ -3,22 +3,17 @@ checked at start-up.
 
 A relay that starts with a missing recipient or an unverified mail server
 loses or leaks what people confide, so a bad setting stops start-up with
-one line naming it instead of failing on the first submission. A fault of
-the host under a setting's path (a full disk) stops it too, told apart:
-the setting is right, and start-up succeeds once the fault has passed.
+one line naming it instead of failing on the first submission.
 """
 
 from __future__ import annotations
 
 import email.utils
-import errno
 import ipaddress
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
@@ -223,69 +218,6 @@ class ConfigError(SystemExit):
     def __init__(self, name: str, problem: str):
         super().__init__(f"forms_service: {PREFIX}_{name} {problem}")
         self.setting = f"{PREFIX}_{name}"
-
-
-class HostFault(SystemExit):
-    """A fault of the host that passes, under the path a setting gives: no space left, a read-only or
-    missing file system, a file another process holds locked. Not the setting's: start-up stops with a
-    status systemd restarts (startup.py), and succeeds again once the fault is gone."""
-
-    def __init__(self, name: str, problem: str):
-        super().__init__(f"forms_service: {PREFIX}_{name} {problem}")
-        self.setting = f"{PREFIX}_{name}"
-
-
-# The errors of the system that say the path itself is wrong (a file where a folder must be, a folder
-# that cannot be made where every missing one is, a name the system cannot take): the setting must change.
-# Any other is the host's, and may pass (a mount gone away says ENOTCONN, ESTALE or EIO).
-WRONG_PATH = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL}
-# SQLite's primary result codes for what the host does to a file (the others: a damaged or foreign file).
-SQLITE_HOST = {
-    sqlite3.SQLITE_PERM,
-    sqlite3.SQLITE_BUSY,
-    sqlite3.SQLITE_LOCKED,
-    sqlite3.SQLITE_NOMEM,
-    sqlite3.SQLITE_READONLY,
-    sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_FULL,
-    sqlite3.SQLITE_CANTOPEN,
-    sqlite3.SQLITE_PROTOCOL,
-}
-# Below this much free space, a write SQLite could not make (its -shm file grows 32 KB at a time) was
-# for want of space, whatever SQLite called it ("disk I/O error" when the -shm cannot grow).
-NEARLY_FULL_BYTES = 1024 * 1024
-
-
-def unusable(name: str, path: Path, error: BaseException | None, problem: str) -> ConfigError | HostFault:
-    """What stops start-up when `error` (OSError, sqlite3.Error) met `path`, a file in the folder that
-    setting `name` gives: a HostFault naming the cause when it is the host's, else a ConfigError."""
-    cause = _host_cause(path, error)
-    if cause:
-        return HostFault(name, f"{problem} now: {cause} ({path})")
-    return ConfigError(name, f"{problem}: {path}: {type(error).__name__}")
-
-
-def _host_cause(path: Path, error: BaseException | None) -> str | None:
-    """The host's fault behind `error`, in words ("no space left on device"), or None."""
-    if isinstance(error, OSError) and error.errno:
-        return None if error.errno in WRONG_PATH else os.strerror(error.errno).lower()
-    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
-    if code not in SQLITE_HOST:
-        return None
-    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return "locked by another process"
-    try:  # SQLite's words do not say why a file would not open or grow: the file system does
-        found = os.statvfs(path.parent)
-    except OSError as failed:
-        return os.strerror(failed.errno).lower()
-    if found.f_flag & os.ST_RDONLY and code != sqlite3.SQLITE_FULL:
-        return os.strerror(errno.EROFS).lower()
-    full = found.f_bavail * found.f_frsize < NEARLY_FULL_BYTES or (found.f_files and not found.f_favail)
-    if code == sqlite3.SQLITE_FULL or full:
-        return os.strerror(errno.ENOSPC).lower()
-    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
-        return os.strerror(errno.EACCES).lower()
-    return str(error)
 
 
 def load(app: Flask, overrides: dict | None) -> None:

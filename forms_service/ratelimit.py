@@ -35,7 +35,8 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from . import counters, guard
-from .config import ConfigError, unusable
+from .config import ConfigError
+from .faults import unusable
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ def load_app(*, starting: bool = False):
     """
     from forms_service import extensions
     from forms_service.app import create_app
-    from forms_service.config import ConfigError, HostFault
+    from forms_service.config import ConfigError
+    from forms_service.faults import HostFault
     from forms_service.openpgp import KeyRefused
     from forms_service.spool import unreadable_problem
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .. import config as settings
-from ..config import ConfigError, HostFault, unusable
+from ..config import ConfigError
+from ..faults import HostFault, unusable
 from .admin import Spool
 from .keys import Sealer, key_setting, sealer_from_config
 from .queue import Claimed, RetryPolicy, SpoolBounds, SpoolFull

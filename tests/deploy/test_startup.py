@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from forms_service.config import ConfigError, HostFault, unusable
+from forms_service.config import ConfigError
+from forms_service.faults import HostFault, unusable
 from forms_service.startup import APP_LOAD_ERROR, HOST_FAULT
 from harness.gunicorn import GUNICORN, PROJECT, Gunicorn, service_environment
 from harness.settings import service_settings
