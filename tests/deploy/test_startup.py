@@ -173,6 +173,24 @@ def test_a_passing_fault_of_the_host_stops_start_up_until_it_is_gone(fault, firs
     assert start_up(settings) == (0, "", "")
 
 
+def test_spool_check_says_critical_with_the_same_line(small_disk, smtp_ca_file):
+    """The monitoring's view of a full disk: CRITICAL (status 2) with start-up's own line, not a setting."""
+    settings = service_settings({}, smtp_ca_file, small_disk / "data")
+    fill(small_disk)
+    check = subprocess.run(
+        [str(Path(sys.executable).with_name("flask")), "--app", "forms_service", "spool", "check"],
+        cwd=PROJECT,
+        env=service_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 2, check.stderr
+    assert check.stdout.startswith(
+        "SPOOL CRITICAL - forms_service: FORMS_DATA_DIR cannot hold the spool now: no space left on device ("
+    )
+
+
 def test_a_full_disk_under_the_counters_names_their_setting(small_disk, smtp_ca_file, tmp_path):
     """FORMS_RATELIMIT_STORAGE_URI naming a file on the full disk, the data folder elsewhere: the line
     names that setting and the lack of space, not a wrong URI (exit status 3, not 4)."""
