@@ -11,7 +11,7 @@ from flask_mail import Mail
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import extensions, guard, i18n, ratelimit, views
+from . import extensions, guard, health, i18n, ratelimit, views
 from .cli import looking_up_a_command, spool_cli, unconfigured_app
 from .compose import MailSettings
 from .config import ConfigError
@@ -20,7 +20,9 @@ from .delivery import init_delivery
 from .faults import HostFault
 from .openpgp import recipients_from_config
 from .spool import spool_from_config
+from .startup import forbid_core_dumps
 from .static_site import PROJECT
+from .upload_slots import UploadSlots
 
 
 class Upload(io.BytesIO):
@@ -82,6 +84,8 @@ def create_app(config: dict | None = None) -> Flask:
     prevents start-up while `flask` looks for a command, it gets an app with
     the spool commands only, so that `spool check` reports CRITICAL (cli.py).
     """
+    if config is None:  # a real process (gunicorn's workers, `flask` commands), not a test's app
+        forbid_core_dumps()
     try:
         return _build(config)
     except (ConfigError, HostFault, Exception) as error:  # those two are SystemExits, not Exceptions
@@ -101,6 +105,8 @@ def _build(config: dict | None) -> Flask:
     # Keys are vetted here (a revoked key stops start-up); expiry is checked at each use (openpgp.Keyring).
     app.extensions[extensions.MAIL_SETTINGS] = MailSettings.from_config(app.config, recipients_from_config(app.config))
     init_delivery(app, spool_from_config(app.config))
+    app.extensions[extensions.UPLOAD_SLOTS] = UploadSlots(app.config["DATA_DIR"], app.config["UPLOAD_SLOTS"])
+    app.extensions[extensions.PUBLIC_HEALTH] = health.PublicHealth()
     app.cli.add_command(spool_cli)
     Mail(app)
     ratelimit.install(app)

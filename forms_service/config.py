@@ -88,6 +88,11 @@ def _whole_number(name: str, value: object) -> None:
         raise ConfigError(name, "must be a whole number, 0 or more")
 
 
+def _at_least_one(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(name, "must be a whole number, 1 or more")
+
+
 def _seconds(name: str, value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
         raise ConfigError(name, "must be a number of seconds greater than 0")
@@ -165,6 +170,8 @@ SETTINGS = (
     Setting("STAFF_LANGUAGE", "fr", _staff_language),
     Setting("HEALTH_TOKEN", None, lambda name, value: _check_health_token(value)),  # unset: no figures over HTTP
     Setting("PROXY_COUNT", 0, _at_least(0)),
+    # Uploads worked on at once by every worker of the host (upload_slots.py); below gunicorn's --workers.
+    Setting("UPLOAD_SLOTS", 2, _at_least_one),
     Setting("MAIL_SERVER", "localhost"),
     Setting("MAIL_PORT", 25, _port),
     Setting("MAIL_USE_TLS", False, _switch),
@@ -180,6 +187,8 @@ SETTINGS = (
     Setting("MAIL_SUPPRESS_SEND", False, _never, internal=True),
     Setting("RATELIMIT_ENABLED", True, _switch),
     Setting("RATELIMIT_DEFAULT", "10 per minute;60 per hour;200 per day", _limits),
+    # An IPv6 client's /48 (one site, or a tunnel broker's free allocation of 65,536 /64s) on top of its /64.
+    Setting("RATELIMIT_NETWORK", "30 per minute;180 per hour;600 per day", _limits),
     Setting("RATELIMIT_REFUSALS", "30 per minute;300 per day", _limits),
     Setting("RATELIMIT_STORAGE_URI", None, _optional_text, shown="`FORMS_DATA_DIR/counters.sqlite3`"),
     Setting("ACK_LIMIT", 3, _whole_number),

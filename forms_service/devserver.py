@@ -25,6 +25,7 @@ from forms_service.app import create_app
 from forms_service.delivery import start_delivery
 from forms_service.fields import FORMS
 from forms_service.spool.keys import ensure_key_file
+from forms_service.startup import forbid_core_dumps
 from forms_service.static_site import PROJECT, build_site, static_site
 
 # Everything the build reads: the hooks render the forms from forms_service (definitions,
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smtp-port", type=int, default=8025)
     parser.add_argument("--folder", type=Path, default=PROJECT / "instance" / "dev")
     args = parser.parse_args(argv)
+    forbid_core_dumps()  # it handles real-looking submissions too
     # Ctrl-C stops, even when started by a script: a shell without job control starts
     # its background commands with SIGINT ignored, and Python then installs no handler.
     signal.signal(signal.SIGINT, signal.default_int_handler)

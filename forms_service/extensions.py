@@ -9,11 +9,15 @@ from flask import Flask
 if TYPE_CHECKING:
     from .compose import MailSettings
     from .delivery import Deliverer
+    from .health import PublicHealth
     from .spool import Spool
+    from .upload_slots import UploadSlots
 
 SPOOL = "forms_spool"
 DELIVERER = "forms_deliverer"
 MAIL_SETTINGS = "forms_mail_settings"
+UPLOAD_SLOTS = "forms_upload_slots"
+PUBLIC_HEALTH = "forms_public_health"
 
 
 def spool(app: Flask) -> Spool:
@@ -29,3 +33,13 @@ def deliverer(app: Flask) -> Deliverer:
 def mail_settings(app: Flask) -> MailSettings:
     """What composition needs from the settings, OpenPGP's vetted keys included (app.py)."""
     return app.extensions[MAIL_SETTINGS]
+
+
+def upload_slots(app: Flask) -> UploadSlots:
+    """The host's upload slots (upload_slots.py)."""
+    return app.extensions[UPLOAD_SLOTS]
+
+
+def public_health(app: Flask) -> PublicHealth:
+    """This process's public health answer, proved at most every few seconds (health.py)."""
+    return app.extensions[PUBLIC_HEALTH]

@@ -14,6 +14,9 @@ The operator's answer carries the verdict of `flask --app forms_service
 spool check` (assess): what degrades the service without refusing anyone (a
 key expired among others, mail the server refuses, an old queue) is in it,
 while its `ok` stays the public answer's bit.
+The public answer's probe costs a gpg run, a write and an fsync: it is proved at
+most every PUBLIC_PROBE_SECONDS per process (a failed submission turns it red at
+once); the operator's at each call.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hmac
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 
 from flask import Flask
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 BEARER = "bearer"  # RFC 6750; schemes are case-insensitive (RFC 9110)
 LIMITER_EXTENSION = "limiter"  # where Flask-Limiter registers itself (a set of limiters)
 STORAGE_WATCH = "forms_storage_watch"
+PUBLIC_PROBE_SECONDS = 5.0
+SUBMISSION_FAILED = "a submission would fail"
 NOT_WRITABLE = "not writable"
 NO_USABLE_KEY = "no usable OpenPGP key: every key in FORMS_PGP_KEYS has expired"
 ENCRYPTION_FAILED = "OpenPGP encryption failed"
@@ -60,16 +66,40 @@ def is_operator(authorization: str | None, token: str | None) -> bool:
     return scheme.lower() == BEARER and hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
+class PublicHealth:
+    """This process's public answer: the last probe's problem (None: healthy), proved again once
+    `every` seconds old (two threads of a threaded server may both prove it: harmless)."""
+
+    def __init__(self, every: float = PUBLIC_PROBE_SECONDS):
+        self.every = every
+        self._problem, self._proved = None, -float("inf")
+
+    def problem(self, prove) -> str | None:
+        """The last problem, or `prove()`'s when it is too old."""
+        if time.monotonic() - self._proved >= self.every:
+            self.record(prove())
+        return self._problem
+
+    def record(self, problem: str | None) -> None:
+        """What a fresh probe, or a failed submission, just showed."""
+        self._problem, self._proved = problem, time.monotonic()
+
+
+def submission_failed(app: Flask) -> None:
+    """A submission could not be accepted: the public answer is red until the next probe."""
+    extensions.public_health(app).record(SUBMISSION_FAILED)
+
+
 def answer(app: Flask, keyring: Keyring | None, operator: bool) -> tuple[dict, int]:
     """The health answer and its status: 200 when a submission would be accepted now, else 503; for the
     operator, `spool check`'s verdict (with its default thresholds) as well."""
-    if operator:
+    public = extensions.public_health(app)
+    if operator:  # proved afresh, and the public answer with it
         verdict = assess(app, keyring, Thresholds())
+        public.record(None if verdict.accepting else SUBMISSION_FAILED)
         return verdict.as_dict(), 200 if verdict.accepting else 503
-    spool = extensions.spool(app)
-    problem = probe(spool, keyring)
-    body: dict = {"ok": problem is None}
-    return body, 200 if problem is None else 503
+    problem = public.problem(lambda: probe(extensions.spool(app), keyring))
+    return {"ok": problem is None}, 200 if problem is None else 503
 
 
 def probe(spool: Spool, keyring: Keyring | None) -> str | None:

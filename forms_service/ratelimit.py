@@ -1,20 +1,10 @@
-"""Limits on what one client, or one address, can make the service do.
+"""Limits on what one client, one network or one inbox can make the service do (README, "Limits").
 
-- Submissions (FORMS_RATELIMIT_DEFAULT): only accepted submissions spend a
-  client's budget. A post is charged as it arrives (one atomic increment, so
-  concurrent posts on several workers never pass the limit together) and
-  given back when it ends without being accepted.
-- Refusals (FORMS_RATELIMIT_REFUSALS): posts from foreign origins, honeypot
-  hits, malformed or invalid posts spend a separate budget; foreign-origin
-  posts have their own, so a hostile page can use up only that one, never
-  the budget its visitors need to reach us.
-- Daily quotas: acknowledgements per recipient address (FORMS_ACK_LIMIT)
-  and urgent pages to the on-call address per client (FORMS_URGENT_LIMIT).
-
-A client is its IPv4 address or its IPv6 /64 (one household or phone). All
-counters live in the storage of FORMS_RATELIMIT_STORAGE_URI (by default the
-SQLite file of counters.py) under a keyed hash: no address reaches it.
-Every form is posted to one route, so one budget per client covers them all.
+Submissions per client and per IPv6 /48 (Flask-Limiter: charged as a post
+arrives, given back unless it is accepted); refusals, counted once a post is
+refused, past their budget answered 429, never checked before a post is read;
+daily quotas of acknowledgements per inbox and urgent pages per client and /48.
+A client is an IPv4 address or an IPv6 /64; counters hold only keyed hashes.
 """
 
 from __future__ import annotations
@@ -24,97 +14,142 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import sqlite3
 import time
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, after_this_request, current_app, g, request
 from flask_limiter import Limit, Limiter
-from limits import RateLimitItemPerDay
+from limits import RateLimitItemPerDay, parse_many
 from limits.errors import ConfigurationError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from . import counters, guard
+from . import answers, counters, guard
 from .config import ConfigError
 from .faults import unusable
+from .fields import FORMS
 
 log = logging.getLogger(__name__)
 
 SUBMIT_ENDPOINT = "forms.submit"
 LIMITS_EXTENSION = "forms_limits"
-SUBMISSIONS_SCOPE = "submissions"
 IPV6_CLIENT_PREFIX = 64
+IPV6_NETWORK_PREFIX = 48
 QUOTA_FALLBACK_SECONDS = 60
+# One inbox, whatever the dots in its name or the domain's spelling (Google's own rule).
+GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def inbox(address: str) -> str:
+    """The inbox an address reaches, as the acknowledgement quota counts it: case and a "+tag"
+    ignored; for Gmail, dots too, googlemail.com being gmail.com (A.B+1@Gmail.com is ab@gmail.com)."""
+    local, _, domain = address.lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in GMAIL_DOMAINS:
+        return f"{local.replace('.', '')}@gmail.com"
+    return f"{local}@{domain}"
+
+
+def _address() -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The request's address (an IPv4-mapped IPv6 address as the IPv4 one), or None."""
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def client() -> str:
+    """The client's address as limits see it: IPv4, or the /64 network of an IPv6 address."""
+    address = _address()
+    if address is None or address.version == 4:
+        return str(address or request.remote_addr or "")
+    return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+
+
+def network() -> str | None:
+    """The /48 network of an IPv6 client, counted on top of its /64; None for IPv4."""
+    address = _address()
+    if address is None or address.version == 4:
+        return None
+    return str(ipaddress.ip_network(f"{address}/{IPV6_NETWORK_PREFIX}", strict=False))
 
 
 class Limits:
-    """The keyed hash of client and address keys, and the daily quotas, for one app."""
+    """The keyed hash of client and address keys, the refusal budget and the daily quotas, for one app."""
 
-    def __init__(self, secret: str, storage_uri: str, ack_limit: int, urgent_limit: int):
+    def __init__(self, config):
         # A key of its own, derived from the Flask secret: hashes here prove nothing about other uses of it.
-        self._key = hmac.new(secret.encode(), b"forms_service rate-limit keys", hashlib.sha256).digest()
-        self._quota = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        self._key = hmac.new(config["SECRET_KEY"].encode(), b"forms_service rate-limit keys", hashlib.sha256).digest()
+        self._quota = FixedWindowRateLimiter(storage_from_string(config["RATELIMIT_STORAGE_URI"]))
         self._fallback = FixedWindowRateLimiter(MemoryStorage())
         self._fallback_until = 0.0
-        self._ack = RateLimitItemPerDay(ack_limit)
-        self._urgent = RateLimitItemPerDay(urgent_limit)
+        self._refusals = parse_many(config["RATELIMIT_REFUSALS"])
+        self._ack = [RateLimitItemPerDay(config["ACK_LIMIT"])]
+        self._urgent = [RateLimitItemPerDay(config["URGENT_LIMIT"])]
 
     def hashed(self, value: str) -> str:
         """What the storage holds instead of an address: HMAC-SHA256, truncated (128 bits)."""
         return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
     def acknowledgement_allowed(self, address: str) -> bool:
-        """Spend one of the address's daily acknowledgements; False when none is left.
-
-        "+tags" are dropped and case ignored: a.b+1@x and A.B+2@X fill one inbox.
-        """
-        local, _, domain = address.rpartition("@")
-        return self._spend(self._ack, "ack", f"{local.split('+', 1)[0]}@{domain}".lower())
+        """Spend one of the inbox's daily acknowledgements (see `inbox`); False when none is left."""
+        return self._quota_left("ack", self._ack, [inbox(address)])
 
     def urgent_page_allowed(self) -> bool:
-        """Spend one of this client's daily pages to the on-call address; False when none is left."""
-        return self._spend(self._urgent, "urgent", client())
+        """Spend one of the daily pages to the on-call address of this client and of its /48;
+        False when either has none left."""
+        return self._quota_left("urgent", self._urgent, [value for value in (client(), network()) if value])
 
-    def _spend(self, item, kind: str, value: str) -> bool:
-        """Counted in the shared storage; while it fails, in this process's memory, as Flask-Limiter
-        does, so that an unreachable Redis is not waited for on every submission."""
-        key = self.hashed(value)
-        allowed = None
+    def refusal_wait(self, scope: str) -> float:
+        """Spend one of this client's refusals: 0 while the budget lasts, else the seconds until it is back."""
+        return self._spend(self._refusals, scope, [client()])
+
+    def _quota_left(self, kind: str, items: list, values: list[str]) -> bool:
+        if self._spend(items, kind, values):
+            log.warning("daily %s quota reached: that email is left out", kind)
+            return False
+        return True
+
+    def _spend(self, items: list, kind: str, values: list[str]) -> float:
+        """Spend one of each item for each value: 0 when every one had some left, else the seconds
+        until the last one spent returns. Counted in the shared storage; while it fails, in this
+        process's memory, as Flask-Limiter does, so an unreachable Redis is not waited for on every post."""
+        keys = [self.hashed(value) for value in values]
         if time.monotonic() >= self._fallback_until:
             try:
-                allowed = self._quota.hit(item, kind, key)
+                return _spent(self._quota, items, kind, keys)
             except Exception as error:  # any storage (SQLite, Redis) has its own errors
-                log.warning("daily quotas counted in memory for %d s: %s", QUOTA_FALLBACK_SECONDS, type(error).__name__)
+                log.warning("quotas counted in memory for %d s: %s", QUOTA_FALLBACK_SECONDS, type(error).__name__)
                 self._fallback_until = time.monotonic() + QUOTA_FALLBACK_SECONDS
-        if allowed is None:
-            allowed = self._fallback.hit(item, kind, key)
-        if not allowed:
-            log.warning("daily %s quota reached: that email is left out", kind)
-        return allowed
+        return _spent(self._fallback, items, kind, keys)
 
 
-def client() -> str:
-    """The client's address as limits see it: IPv4, or the /64 network of an IPv6 address."""
-    text = request.remote_addr or ""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return text
-    if address.version == 6 and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
-    return str(address)
+def _spent(limiter: FixedWindowRateLimiter, items: list, kind: str, keys: list[str]) -> float:
+    wait = 0.0
+    for key in keys:
+        for item in items:
+            if not limiter.hit(item, kind, key):
+                wait = max(wait, limiter.get_window_stats(item, kind, key).reset_time - time.time(), 1.0)
+    return wait
 
 
 def limits() -> Limits:
-    """This app's keyed hash and daily quotas."""
+    """This app's keyed hash, refusal budget and daily quotas."""
     return current_app.extensions[LIMITS_EXTENSION]
 
 
 def client_key() -> str:
     """The limiter's key for this request: the keyed hash of the client."""
     return limits().hashed(client())
+
+
+def network_key() -> str:
+    """The key of the per-network budget: the keyed hash of the client's /48."""
+    return limits().hashed(network() or client())
 
 
 def submission_accepted() -> None:
@@ -127,23 +162,38 @@ def _accepted() -> bool:
 
 
 def _not_a_submission() -> bool:
-    """Only posting a form is limited; health checks and error pages never are."""
+    """Only posting a form is limited: health checks and error pages never are, and cost no lookup."""
     return request.endpoint != SUBMIT_ENDPOINT
 
 
 def _not_a_site_submission() -> bool:
     """Posts from foreign origins never touch the budget of the client they come from."""
-    return _not_a_submission() or not guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"])
-
-
-def _refusal_scope(endpoint: str) -> str:
-    """Refusals from the site and from foreign origins are counted apart (the endpoint is always the same)."""
-    return "refused" if guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"]) else "refused-foreign"
+    return not guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"])
 
 
 def _refused(response: Response) -> bool:
-    """A post not accepted, by the client's doing (a 503 or 500 is ours: it costs nothing)."""
-    return not _accepted() and response.status_code < 500
+    """Not accepted, by the client's doing: not our 500 or 503, nor the submission budget's 429."""
+    return not _accepted() and response.status_code < 500 and response.status_code != 429
+
+
+def _watch_refusals() -> None:
+    """Have a post's answer counted against the refusal budget once known: before the app's own
+    after-request functions (Flask), so a 429 replacing a refusal still gets guard.py's headers."""
+    if request.endpoint == SUBMIT_ENDPOINT and current_app.config["RATELIMIT_ENABLED"]:
+        after_this_request(_spend_refusal)
+
+
+def _spend_refusal(response: Response) -> Response:
+    """A refused post spends one refusal; once they are spent, its answer is 429."""
+    if not _refused(response):
+        return response
+    allowed = guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"])
+    wait = limits().refusal_wait("refused" if allowed else "refused-foreign")
+    if not wait:
+        return response
+    limited = answers.failure(429, answers.language(), FORMS.get((request.view_args or {}).get("form_name")))
+    limited.headers["Retry-After"] = str(math.ceil(wait))
+    return limited
 
 
 def _give_back(limiter: Limiter, response: Response) -> Response:
@@ -151,11 +201,10 @@ def _give_back(limiter: Limiter, response: Response) -> Response:
     if request.endpoint != SUBMIT_ENDPOINT or _accepted():
         return response
     for charged in limiter.current_limits:
-        if charged.request_args[-1].endswith(SUBMISSIONS_SCOPE):
-            try:
-                charged.limiter.storage.incr(charged.key, charged.limit.get_expiry(), amount=-1)
-            except Exception as error:  # as Flask-Limiter itself: a storage error never fails the answer
-                log.warning("rate limit not given back: %s", type(error).__name__)
+        try:
+            charged.limiter.storage.incr(charged.key, charged.limit.get_expiry(), amount=-1)
+        except Exception as error:  # as Flask-Limiter itself: a storage error never fails the answer
+            log.warning("rate limit not given back: %s", type(error).__name__)
     return response
 
 
@@ -166,23 +215,17 @@ def install(app: Flask) -> Limiter:
     if in_data_dir:
         config["RATELIMIT_STORAGE_URI"] = counters.storage_uri(config["DATA_DIR"])
     try:
-        app.extensions[LIMITS_EXTENSION] = Limits(
-            config["SECRET_KEY"], config["RATELIMIT_STORAGE_URI"], config["ACK_LIMIT"], config["URGENT_LIMIT"]
-        )
+        app.extensions[LIMITS_EXTENSION] = Limits(config)
         limiter = Limiter(
             client_key,
             app=app,
             default_limits=[
+                Limit(config["RATELIMIT_DEFAULT"], scope="submissions", exempt_when=_not_a_site_submission),
                 Limit(
-                    limit_provider=config["RATELIMIT_DEFAULT"],
-                    scope=SUBMISSIONS_SCOPE,
-                    exempt_when=_not_a_site_submission,
-                ),
-                Limit(
-                    limit_provider=config["RATELIMIT_REFUSALS"],
-                    scope=_refusal_scope,
-                    exempt_when=_not_a_submission,
-                    deduct_when=_refused,
+                    config["RATELIMIT_NETWORK"],
+                    key_function=network_key,
+                    scope="network-submissions",
+                    exempt_when=lambda: _not_a_site_submission() or network() is None,  # IPv6 only
                 ),
             ],
         )
@@ -196,5 +239,7 @@ def install(app: Flask) -> Limiter:
             "RATELIMIT_STORAGE_URI",
             "is not usable: leave it unset (a file in FORMS_DATA_DIR), or give redis://host:port/db or memory://",
         ) from None
+    limiter.request_filter(_not_a_submission)
+    app.before_request(_watch_refusals)
     app.after_request(functools.partial(_give_back, limiter))
     return limiter

@@ -15,14 +15,26 @@ before forking, the master has the app built once, and start-up ends there.
 
 from __future__ import annotations
 
+import ctypes
+import resource
 import subprocess
 import sys
 
 APP_LOAD_ERROR = 4
 HOST_FAULT = 3
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
-def load_app(*, starting: bool = False):
+def forbid_core_dumps() -> None:
+    """No core file of this process nor of any it starts (gpg too): a core holds what people wrote.
+    The limit (0, 0) cannot be raised again; not dumpable also holds when cores go to a program."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
+    if prctl is not None and prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+def load_app(*, starting: bool = False, workers: int | None = None):
     """The app from FORMS_* settings, or exit with the one line naming the setting: status 4 when the
     setting is wrong, 3 when the host fails under it for now (config.HostFault).
 
@@ -31,6 +43,7 @@ def load_app(*, starting: bool = False):
     or an expired OpenPGP key, then stops it too, naming the problem. Not in a worker that gunicorn
     respawns later (that would halt a running service) nor in the operator commands: there an expired
     key is left out at each use (openpgp.Keyring) and reported by the health check.
+    `workers`: gunicorn's --workers, which FORMS_UPLOAD_SLOTS must stay below.
     """
     from forms_service import extensions
     from forms_service.app import create_app
@@ -50,6 +63,9 @@ def load_app(*, starting: bool = False):
                 keyring.refuse_expired()
             except KeyRefused as refused:
                 raise ConfigError("PGP_KEYS", str(refused)) from refused
+        if workers is not None and app.config["UPLOAD_SLOTS"] >= workers:
+            free = f"must be less than gunicorn's --workers ({workers}): one must stay free for requests for help"
+            raise ConfigError("UPLOAD_SLOTS", free)
         return app
     except (ConfigError, HostFault) as error:
         print(error.code, file=sys.stderr)
@@ -57,8 +73,9 @@ def load_app(*, starting: bool = False):
 
 
 def on_starting(server) -> None:
-    """gunicorn hook, in the master before it forks any worker: build the app once, in a
-    separate interpreter, so the master opens no spool and holds none of the app's state.
+    """gunicorn hook, in the master before it forks any worker: no core dumps from here on; build
+    the app once, in a separate interpreter, so the master opens no spool and holds none of the
+    app's state.
 
     `--preload` is refused: the master would build the app and start its
     delivery thread, and its workers would share its spool connection across
@@ -66,10 +83,11 @@ def on_starting(server) -> None:
     """
     if server.cfg.preload_app:
         sys.exit("forms_service: gunicorn's --preload is not supported: each worker builds the app (README.md)")
-    status = subprocess.run([sys.executable, "-m", __name__], check=False).returncode
+    forbid_core_dumps()
+    status = subprocess.run([sys.executable, "-m", __name__, str(server.cfg.workers)], check=False).returncode
     if status:
         sys.exit(status)
 
 
 if __name__ == "__main__":
-    load_app(starting=True)
+    load_app(starting=True, workers=int(sys.argv[1]) if len(sys.argv) > 1 else None)

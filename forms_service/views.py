@@ -11,7 +11,7 @@ from werkzeug.wsgi import LimitedStream
 
 from . import answers, extensions, guard, health, ratelimit
 from .compose import MailSettings, compose, is_urgent
-from .fields import FORMS
+from .fields import FILE, FORMS, N_, Form
 from .openpgp import GnuPGFailed, NoUsableKey
 from .outgoing import OutgoingMail
 from .spool import SpoolFull, SpoolUnavailable
@@ -24,15 +24,30 @@ FORM_ENCODINGS = frozenset({"multipart/form-data", "application/x-www-form-urlen
 DRAIN_LIMIT = 128 * 1024 * 1024
 DRAIN_SECONDS = 5.0
 DRAIN_CHUNK = 64 * 1024
+# Every upload slot taken (upload_slots.py): a slot frees within seconds, and the site's script
+# sends the form again after Retry-After; a person without it reads the message.
+BUSY = N_("Sorry, we are receiving many forms just now. Nothing was sent. Please try again in a minute.")
+BUSY_RETRY_SECONDS = 10
 
 
 # Only the forms of fields.py: any other path stays a 404 (405 for a GET of a form) before any budget is spent.
 @bp.post(f"/<any({', '.join(FORMS)}):form_name>")
 def submit(form_name: str):
-    """Validate, compose, hand over; answer success only once the emails are on disk."""
+    """Validate, compose, hand over; answer success only once the emails are on disk.
+
+    A form with a file is worked on only within one of the host's upload slots
+    (upload_slots.py), taken before its body is read; none free: 503 at once.
+    """
     form = FORMS[form_name]
     if request.mimetype not in FORM_ENCODINGS:
         raise UnsupportedMediaType()
+    if not any(item.kind == FILE for item in form.fields):
+        return _submit(form)
+    with extensions.upload_slots(current_app).held() as slot:
+        return _submit(form) if slot else _busy(form)
+
+
+def _submit(form: Form):
     submission = validate(form, *_parsed_body())
     language = answers.language()
     submission_id = secrets.token_urlsafe(16)
@@ -48,20 +63,38 @@ def submit(form_name: str):
         hand_over(submission_id, compose(submission, submission_id, language, settings, **quotas), form.uses_reserve)
     except SpoolFull:  # the forms that use the reserve still get in
         _log(submission_id, submission, "spool-full")
+        if form.uses_reserve:  # past the whole bound: nothing gets in now
+            health.submission_failed(current_app)
         return answers.spool_full(language, form)
     except NoUsableKey:  # never sent in clear: refused, and said so (the health check is red too)
-        _log(submission_id, submission, "no-usable-openpgp-key")
+        _failed(submission_id, submission, "no-usable-openpgp-key")
         return answers.failure(503, language, form)
     except GnuPGFailed as error:  # as above; the operator must act (README, "OpenPGP")
         current_app.logger.error("OpenPGP encryption failed: %s", error)
-        _log(submission_id, submission, "openpgp-failed")
+        _failed(submission_id, submission, "openpgp-failed")
         return answers.failure(503, language, form)
     except SpoolUnavailable as error:
-        _log(submission_id, submission, f"spool-unavailable ({error})")
+        _failed(submission_id, submission, f"spool-unavailable ({error})")
         return answers.failure(503, language, form)
     ratelimit.submission_accepted()
     _log(submission_id, submission, "accepted")
     return answers.accepted(form, submission_id, language)
+
+
+def _failed(submission_id: str, submission: Submission, outcome: str) -> None:
+    """A submission we could not accept: logged, and the public health answer red at once."""
+    _log(submission_id, submission, outcome)
+    health.submission_failed(current_app)
+
+
+def _busy(form: Form):
+    """503 when every upload slot is taken: nothing was read, nothing kept; the body is
+    drained (see _drain_body) and the site's script sends it again after Retry-After."""
+    _drain_body()
+    current_app.logger.info("submission form=%s outcome=busy request_bytes=%s", form.name, request.content_length)
+    response = answers.failure(503, answers.language(), form, BUSY)
+    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+    return response
 
 
 def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, bool]:

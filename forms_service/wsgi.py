@@ -7,8 +7,9 @@ worker) also runs one background thread delivering the spool.
 
 from forms_service.delivery import start_delivery
 from forms_service.memory import give_back_large_buffers
-from forms_service.startup import load_app
+from forms_service.startup import forbid_core_dumps, load_app
 
+forbid_core_dumps()  # gunicorn's master did, unless started without forms_service.startup
 give_back_large_buffers()
 app = load_app()
 start_delivery(app)
