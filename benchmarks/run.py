@@ -36,6 +36,7 @@ from benchmarks.sink import CountingSink
 from forms_service import openpgp
 from harness import cgroup, samples
 from harness.cgroup import MemoryCgroup
+from harness.flood import multipart_request
 from harness.gunicorn import FORMS_APP, WORKER_OPTIONS, Gunicorn
 from harness.settings import OPERATOR, SITE, support_form, volunteer_form
 from harness.settings import service_settings as test_settings
@@ -77,9 +78,9 @@ def service_settings(sink: CountingSink, data_dir: str) -> dict:
 def requests(resume_bytes: int) -> bytes:
     """A valid submission: the support form without a file, the volunteer form with a resumé of this size."""
     if not resume_bytes:
-        return load.multipart_request("/forms/support", support_form(), HEADERS)
+        return multipart_request("/forms/support", support_form(), HEADERS)
     resume = (io.BytesIO(samples.padded_pdf(resume_bytes)), "cv.pdf", "application/pdf")
-    return load.multipart_request("/forms/volunteer", volunteer_form(resume=resume), HEADERS)
+    return multipart_request("/forms/volunteer", volunteer_form(resume=resume), HEADERS)
 
 
 # -- site ---------------------------------------------------------------------------------------

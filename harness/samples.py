@@ -172,6 +172,13 @@ def padded_pdf(size: int) -> bytes:
     return pdf + b"%" + b"x" * (size - len(pdf) - 2) + b"\n"
 
 
+def pdf_with_many_links(size: int = 4_500_000) -> bytes:
+    """A large legitimate-looking PDF of about `size` bytes (under the 5 MB cap): one page and web links by
+    the thousand, every one of them read by the check (web links are allowed)."""
+    link = b"<< /Type /Annot /Subtype /Link /Rect [72 700 300 730] /A << /S /URI /URI (https://example.org/) >> >>"
+    return pdf_bytes(extra_objects=(link,) * (size // (len(link) + 30)))
+
+
 def _zip(entries: list[tuple[str, bytes]], *, stored_first: bool = False, level: int | None = None) -> bytes:
     """ZIP package from (name, bytes) pairs, deflated (at `level`) except an optional stored first entry."""
     buffer = io.BytesIO()

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from forms_service import counters, i18n, ratelimit
+from forms_service import counters, i18n, messages, ratelimit
 from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
 from forms_service.counters import SQLiteStorage, storage_uri
-from harness.settings import JSON, OPERATOR, SITE, support_form
+from harness.settings import JSON, OPERATOR, SITE, support_form, volunteer_form
 from harness.smtp_sink import free_port
 from tests.service.helpers import post
 
@@ -144,15 +144,83 @@ def test_refused_posts_spend_nothing_of_the_submission_budget(make_app, smtp_ser
 
 
 def test_refusals_have_a_budget_of_their_own(make_app, smtp_server):
-    """Past FORMS_RATELIMIT_REFUSALS, refusals from the site get 429; foreign-origin ones are counted apart."""
+    """Past FORMS_RATELIMIT_REFUSALS, refusals from the site get 429 (with when to try again), in the
+    submitter's language; foreign-origin ones are counted apart."""
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_REFUSALS="2 per minute").test_client()
-    invalid = [post(client, "support", support_form(email="not an address"), JSON).status_code for _ in range(3)]
-    assert invalid == [400, 400, 429]
+    invalid = [post(client, "support", support_form(email="not an address"), JSON) for _ in range(3)]
+    assert [answer.status_code for answer in invalid] == [400, 400, 429]
+    assert 1 <= int(invalid[2].headers["Retry-After"]) <= 60
+    assert invalid[2].get_json()["error"] == i18n.catalogue("en").gettext(messages.FAILURES[429])
     foreign = [
         post(client, "support", support_form(), {**JSON, "Origin": "https://evil.example"}).status_code
         for _ in range(3)
     ]
     assert foreign == [403, 403, 429]
+
+
+def test_a_valid_post_gets_in_after_the_refusals_are_spent(make_app, smtp_server):
+    """Refusals limit refusals only: behind one address (a hotel, an office), someone else's
+    refused posts never lock out a valid request, nor the next valid volunteer application."""
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_REFUSALS="2 per minute").test_client()
+    invalid = [post(client, "support", support_form(email="not an address"), JSON).status_code for _ in range(4)]
+    assert invalid == [400, 400, 429, 429]
+    assert post(client, "support", support_form(), JSON).status_code == 202
+    assert post(client, "volunteer", volunteer_form(), JSON).status_code == 202
+    honeypot = post(client, "support", support_form(website="http://spam.example"), JSON)
+    assert honeypot.status_code == 429  # a refused post, past the budget: its answer stays 429
+    assert [mail.rcpt_tos[0] for mail in smtp_server.messages if "cch.example.org" in mail.rcpt_tos[0]] == [
+        "support@cch.example.org",
+        "volunteer@cch.example.org",
+    ]
+
+
+def test_an_ipv6_clients_48_has_a_larger_budget_of_its_own(make_app, smtp_server):
+    """A tunnel broker's free /48 holds 65,536 /64s: each /64 is a client, and its /48 counts too,
+    with FORMS_RATELIMIT_NETWORK; an IPv4 client has no such network."""
+    client = make_app(
+        RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="1 per minute", RATELIMIT_NETWORK="2 per minute"
+    ).test_client()
+
+    def from_address(address: str) -> int:
+        return post(client, "support", support_form(), JSON, environ_base={"REMOTE_ADDR": address}).status_code
+
+    same_48 = [from_address(f"2001:db8:48:{subnet}::1") for subnet in range(1, 5)]
+    assert same_48 == [202, 202, 429, 429]
+    assert from_address("2001:db8:49:1::1") == 202  # another /48
+    assert [from_address(f"198.51.100.{host}") for host in range(1, 4)] == [202, 202, 202]
+
+
+def test_an_ipv6_clients_network_is_its_48(app):
+    def network_of(address: str) -> str | None:
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            return ratelimit.network()
+
+    assert network_of("2001:db8:1:2::1") == network_of("2001:db8:1:ffff::1") == "2001:db8:1::/48"
+    assert network_of("::ffff:192.0.2.9") is None and network_of("192.0.2.9") is None
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "jane.doe@gmail.com",
+        "Jane.Doe@Gmail.com",
+        "janedoe@gmail.com",
+        "j.a.n.e.d.o.e@gmail.com",
+        "jane.doe+cv@gmail.com",
+        "JANEDOE+1@googlemail.com",
+        "jane.doe@googlemail.com",
+        "janedoe@GMAIL.COM",
+    ],
+)
+def test_every_spelling_of_a_gmail_inbox_is_one_inbox(spelling):
+    assert ratelimit.inbox(spelling) == "janedoe@gmail.com"
+
+
+def test_dots_count_outside_gmail_while_case_and_tags_never_do():
+    assert (
+        ratelimit.inbox("Jane.Doe+cv@Example.org") == ratelimit.inbox("jane.doe@example.org") == "jane.doe@example.org"
+    )
+    assert ratelimit.inbox("janedoe@example.org") != ratelimit.inbox("jane.doe@example.org")
 
 
 def test_counters_restart_when_their_window_ends(tmp_path, monkeypatch):
