@@ -170,8 +170,9 @@ SETTINGS = (
     Setting("STAFF_LANGUAGE", "fr", _staff_language),
     Setting("HEALTH_TOKEN", None, lambda name, value: _check_health_token(value)),  # unset: no figures over HTTP
     Setting("PROXY_COUNT", 0, _at_least(0)),
-    # Uploads worked on at once by every worker of the host (upload_slots.py); below gunicorn's --workers.
-    Setting("UPLOAD_SLOTS", 2, _at_least_one),
+    # Uploads worked on at once by every worker of the host (upload_slots.py): below gunicorn's --workers,
+    # and each may take a core for seconds: one leaves a 2-core host a core for requests for help.
+    Setting("UPLOAD_SLOTS", 1, _at_least_one),
     Setting("MAIL_SERVER", "localhost"),
     Setting("MAIL_PORT", 25, _port),
     Setting("MAIL_USE_TLS", False, _switch),

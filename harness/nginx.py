@@ -30,6 +30,8 @@ class LocalNginx:
     """nginx serving `site_dir` with the deploy snippet, /forms to `forms_port`, or to the
     upstream block of the file `upstream` (deploy/nginx/cocreatehumanity-upstream.conf's place).
 
+    One worker with 1024 connections (Debian's nginx.conf: 768 per worker, a worker per core), so a
+    flood of a few hundred clients, each also an upstream connection, meets the service, not this limit.
     Logs go where Debian's nginx.conf sends them, in its format (the access log
     names the client), into `workdir`, so a test can read what production would
     keep; the error log at info level, below production's, to see more.
@@ -75,7 +77,7 @@ class LocalNginx:
 worker_processes 1;
 pid {self.workdir / "nginx.pid"};
 error_log {self.workdir / "error.log"} info;
-events {{ worker_connections 256; }}
+events {{ worker_connections 1024; }}
 http {{
   include /etc/nginx/mime.types;
   default_type application/octet-stream;

@@ -63,12 +63,18 @@ def test_the_unit_restarts_all_but_a_bad_setting_without_spinning_or_giving_up()
     assert unit_setting("StartLimitIntervalSec") == "0"
 
 
+def test_the_unit_leaves_no_core_file():
+    """As the service itself makes every process undumpable (tests/service/test_core_dumps.py)."""
+    assert unit_setting("LimitCORE") == "0"
+
+
 @pytest.mark.parametrize(
     ("overrides", "setting"),
     [
         ({"SECRET_KEY": None}, "FORMS_SECRET_KEY"),
         ({"SPOOL_KEY": "not a key"}, "FORMS_SPOOL_KEY"),
         ({"MAIL_SERVER": "smtp.example.org", "MAIL_USE_TLS": False}, "FORMS_MAIL_SERVER"),
+        ({"UPLOAD_SLOTS": 3}, "FORMS_UPLOAD_SLOTS"),  # as many as --workers: none left for a request for help
     ],
 )
 def test_a_bad_setting_stops_three_workers_with_status_4(overrides, setting, smtp_ca_file, tmp_path):

@@ -104,6 +104,12 @@ def devserver(tmp_path_factory):
         server.process.wait()
 
 
+def test_it_can_leave_no_core_file(devserver):
+    """It holds what people type too: not dumpable, core limit 0 (forms_service.startup.forbid_core_dumps)."""
+    limits = Path(f"/proc/{devserver.process.pid}/limits").read_text()
+    assert re.search(r"^Max core file size\s+0\s+0\s", limits, re.MULTILINE), limits
+
+
 def test_it_says_where_mail_goes_and_where_to_open(devserver):
     assert devserver.wait_for_line(r"^mail\s+every relayed message", 1).endswith(str(devserver.folder / "mail"))
     assert devserver.wait_for_line(r"^open", 1).split()[1] == devserver.url

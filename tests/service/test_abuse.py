@@ -2,12 +2,14 @@
 `gunicorn forms_service.wsgi:app --workers 3`, default counter storage, behind one proxy
 (FORMS_PROXY_COUNT=1, so each test speaks for its own clients with X-Forwarded-For).
 
-The service allows 5 submissions a minute per client, 2 urgent pages a day per client and 3
-acknowledgements a day per address (the default); a real SMTP server receives what it sends.
+The service allows 5 submissions a minute per client, and the defaults otherwise: 30 refusals a
+minute, 3 urgent pages a day per client and per /48, 3 acknowledgements a day per inbox; a real
+SMTP server receives what it sends.
 """
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from email.parser import BytesParser
@@ -19,12 +21,14 @@ import requests
 from forms_service import i18n
 from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
 from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
-from harness.settings import JSON, SITE, service_settings, support_form
+from harness.settings import JSON, OPERATOR, SITE, service_settings, support_form
 from harness.smtp_sink import Received, SmtpSink
 from tests.service.helpers import wait_until
 
+PAGED = ("support@cch.example.org", "urgent@cch.example.org")
+
 PER_MINUTE = 5
-URGENT_LIMIT = 2
+URGENT_LIMIT = 3  # FORMS_URGENT_LIMIT's default
 ACK_LIMIT = 3  # FORMS_ACK_LIMIT's default
 STAFF = i18n.catalogue("fr")  # FORMS_STAFF_LANGUAGE's default
 FOREIGN = {"Origin": "https://evil.example"}
@@ -110,20 +114,73 @@ def test_ten_submissions_naming_one_address_send_three_acknowledgements(server, 
     assert [note in plain_text(association[submission_id]) for submission_id in ids] == [False] * 3 + [True] * 7
 
 
+def delivered(server: Gunicorn) -> bool:
+    """Nothing left in the spool (as monitoring reads it): every email has reached the sink."""
+    return json.loads(server.get("/forms/healthz", headers=OPERATOR)[1])["spool"]["depth"] == 0
+
+
 def test_urgent_pages_to_on_call_are_limited_per_client(server, sink):
-    """Past 2 urgent requests a day from one client, the request still reaches the support
+    """Past 3 urgent requests a day from one client, the request still reaches the support
     recipients, marked urgent; only the page to the on-call address is left out, and said so."""
-    answers = [post_as(server, "198.51.100.50", support_form(urgent="on", email=f"u{n}@example.org")) for n in range(3)]
+    answers = [post_as(server, "198.51.100.50", support_form(urgent="on", email=f"u{n}@example.org")) for n in range(4)]
     other = post_as(server, "198.51.100.51", support_form(urgent="on", email="u9@example.org"))
     ids = [answer.json()["id"] for answer in [*answers, other]]
-    assert wait_until(lambda: len(by_message_id(sink, ids, 1)) == 4, 30)
+    assert wait_until(lambda: len(by_message_id(sink, ids, 1)) == 5, 30)
     association = by_message_id(sink, ids, 1)
     recipients = [association[submission_id].rcpt_tos for submission_id in ids]
-    paged = ("support@cch.example.org", "urgent@cch.example.org")
-    assert recipients == [paged, paged, ("support@cch.example.org",), paged]
+    assert recipients == [PAGED, PAGED, PAGED, ("support@cch.example.org",), PAGED]
     assert all(association[submission_id].parsed()["Subject"].startswith("URGENT") for submission_id in ids)
     note = STAFF.gettext(PAGE_SKIPPED)
-    assert [note in plain_text(association[submission_id]) for submission_id in ids] == [False, False, True, False]
+    assert [note in plain_text(association[submission_id]) for submission_id in ids] == [False] * 3 + [True, False]
+
+
+def test_eight_64s_of_one_48_page_the_on_call_address_at_most_3_times(server, sink):
+    """A /48 (a tunnel broker's free allocation) holds 65,536 /64s: the urgent quota counts it too."""
+    clients = [f"2001:db8:4800:{subnet:x}::1" for subnet in range(8)]
+    answers = [
+        post_as(server, client, support_form(urgent="on", email=f"net{n}@example.org"))
+        for n, client in enumerate(clients)
+    ]
+    assert [answer.status_code for answer in answers] == [202] * 8
+    ids = [answer.json()["id"] for answer in answers]
+    assert wait_until(lambda: len(by_message_id(sink, ids, 1)) == 8 and delivered(server), 30)
+    paged = [mail for mail in by_message_id(sink, ids, 1).values() if "urgent@cch.example.org" in mail.rcpt_tos]
+    print(f"\n8 urgent requests from 8 /64s of one /48: the on-call address paged {len(paged)} times")
+    assert len(paged) == URGENT_LIMIT
+
+
+def test_eight_spellings_of_one_gmail_inbox_get_3_acknowledgements(server, sink):
+    """Dots, case, +tags and googlemail.com: one inbox, one quota; count what reaches the sink."""
+    spellings = [
+        "jane.doe@gmail.com",
+        "JaneDoe@gmail.com",
+        "j.a.n.e.doe@gmail.com",
+        "jane.doe+cv@gmail.com",
+        "janedoe@googlemail.com",
+        "Jane.Doe@GoogleMail.com",
+        "jane.d.o.e+help@gmail.com",
+        "JANE.DOE@GMAIL.COM",
+    ]
+    answers = [
+        post_as(server, f"203.0.113.{10 + n}", support_form(email=spelling)) for n, spelling in enumerate(spellings)
+    ]
+    assert [answer.status_code for answer in answers] == [202] * 8
+    ids = [answer.json()["id"] for answer in answers]
+    assert wait_until(lambda: len(by_message_id(sink, ids, 1)) == 8 and delivered(server), 30)
+    inbox = {spelling.lower() for spelling in spellings}
+    arrived = [mail for mail in sink.messages if {address.lower() for address in mail.rcpt_tos} <= inbox]
+    print(f"\n8 spellings of one Gmail inbox: {len(arrived)} acknowledgements arrived")
+    assert len(arrived) == ACK_LIMIT
+
+
+def test_40_refusals_from_one_address_never_lock_out_a_valid_request(server):
+    """Behind one NAT (a hotel, an office, a camp's Wi-Fi), one person's refused posts must not
+    refuse the next person's request for help: past the refusal budget (30 a minute), refusals
+    get 429, the valid request 202."""
+    shared = "198.51.100.60"
+    refused = [post_as(server, shared, support_form(email="not an address")).status_code for _ in range(40)]
+    assert refused == [400] * 30 + [429] * 10
+    assert post_as(server, shared, support_form(email="someone.else@example.org")).status_code == 202
 
 
 def test_the_data_folder_holds_no_client_address_in_clear(server):
