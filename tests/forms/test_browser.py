@@ -8,12 +8,13 @@ tests/conftest.py. Every page runs under the deploy Content-Security-Policy.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from forms_service import i18n
+from forms_service import extensions, i18n
 from forms_service.fields import CHECKBOX, FILE, FORMS, LONG_TEXT_MAX, MEGABYTE, SELECT
 from forms_service.messages import (
     BACK_KEEPS,
@@ -24,6 +25,7 @@ from forms_service.messages import (
     REFUSED_TITLE,
     failure_message,
 )
+from forms_service.views import BUSY_RETRY_SECONDS
 from harness import samples
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, typed_value
 from tests.site.helpers import axe_violations
@@ -483,3 +485,24 @@ def test_an_accepted_request_is_confirmed_in_place_even_if_the_thank_you_page_ca
     expect(confirmation).to_be_visible()
     assert len(association_mails(forms_app, smtp_server, "support")) == 1
     assert axe_violations(page) == []
+
+
+def test_an_application_sent_while_every_upload_slot_is_taken_goes_again_by_itself(
+    open_form, origin, forms_app, smtp_server
+):
+    """Every upload slot taken (forms_service/upload_slots.py): the service answers 503 with
+    Retry-After, and the script sends the form again after it, the person doing nothing."""
+    slots = extensions.upload_slots(forms_app)
+    taken = [slots.take() for _ in slots.paths]
+    page = open_form("volunteer", "en")
+    posts = record_posts(page)
+    fill_in(page, "volunteer")
+    with page.expect_response(lambda response: "/forms/volunteer" in response.url) as first:
+        send(page, "volunteer")
+    for descriptor in taken:
+        os.close(descriptor)
+    assert first.value.status == 503
+    expect(page.get_by_label(i18n.catalogue("en").gettext("Sending…"))).to_be_visible()
+    page.wait_for_url(thanks_url(origin, "volunteer", "en"), timeout=3_000 * BUSY_RETRY_SECONDS)
+    assert len(posts) == 2
+    assert len(association_mails(forms_app, smtp_server, "volunteer")) == 1

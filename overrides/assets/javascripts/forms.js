@@ -301,8 +301,9 @@
     }
   }
 
-  /* XMLHttpRequest rather than fetch: only it reports upload progress. */
-  function send(form) {
+  /* XMLHttpRequest rather than fetch: only it reports upload progress. A 503 that says when
+     to try again (every upload slot was taken for a moment) is sent again by itself, twice. */
+  function send(form, retries) {
     var request = new XMLHttpRequest();
     var progress = form.querySelector("progress");
     setBusy(form, true);
@@ -317,6 +318,11 @@
       }
     });
     request.addEventListener("load", function () {
+      var wait = Number(request.getResponseHeader("Retry-After"));
+      if (request.status === 503 && wait > 0 && wait <= 60 && retries > 0) {
+        window.setTimeout(send, wait * 1000, form, retries - 1);
+        return;
+      }
       answered(form, request.status, request.response);
     });
     request.addEventListener("error", function () {
@@ -339,7 +345,7 @@
     if (Object.keys(problems).length) {
       showProblems(form, problems);
     } else {
-      send(form);
+      send(form, 2);
     }
   }
 
