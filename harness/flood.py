@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import requests
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 BUSY = 503  # with Retry-After: every upload slot was taken (forms_service/upload_slots.py)
+BUSY_RETRY_LIMIT = 60  # seconds: a longer Retry-After is not sent again (overrides/assets/javascripts/forms.js)
 BUSY_PAUSE = 0.2  # what a test waits before sending again: the site's script waits Retry-After
 
 
@@ -58,8 +61,15 @@ async def exchange(port: int, request: bytes) -> tuple[int, bytes]:
 
 
 def is_busy(status: int, head: bytes) -> bool:
-    """The service's answer when every upload slot is taken: 503 with Retry-After (nginx's own 503 has none)."""
-    return status == BUSY and b"\r\nretry-after:" in head.lower()
+    """The service's answer when every upload slot is taken, from a raw answer's head."""
+    found = re.search(rb"\r\nretry-after:\s*(\d+)", head, re.IGNORECASE)
+    return retry_soon(status, found and int(found[1]))
+
+
+def retry_soon(status: int, retry_after: int | None) -> bool:
+    """A 503 asking to try again within a minute: the busy answer, which the site's script sends
+    again (not nginx's own 503, which has no Retry-After, nor a full spool's, which says an hour)."""
+    return status == BUSY and retry_after is not None and 0 < retry_after <= BUSY_RETRY_LIMIT
 
 
 @dataclass
@@ -141,12 +151,12 @@ def paced(send: Callable[[], int], every: float, seconds: float) -> Paced:
     return Paced(answers)
 
 
-def until_taken(send: Callable[[], tuple[int, dict]], attempts: int = 600) -> int:
-    """The status of `send` (status, headers), sent again while the answer is the service's busy 503,
-    as the site's script does (after BUSY_PAUSE rather than Retry-After, to keep tests short)."""
+def until_taken(send: Callable[[], requests.Response | None], attempts: int = 600) -> requests.Response | None:
+    """The answer of `send`, sent again while it is the busy 503, as the site's script does
+    (after BUSY_PAUSE rather than Retry-After, to keep tests short)."""
     for _ in range(attempts):
-        status, headers = send()
-        if not (status == BUSY and "Retry-After" in headers):
-            return status
+        response = send()
+        if response is None or not retry_soon(response.status_code, int(response.headers.get("Retry-After", 0))):
+            return response
         time.sleep(BUSY_PAUSE)
-    return status
+    return response

@@ -2,15 +2,16 @@
 
 nginx with the deploy configuration and gunicorn as README.md's "Start" runs
 it both run inside a memory cgroup limited to what such a server leaves them,
-swap included, so an overrun is an OOM kill here as it would be there. Every
-upload must be answered 202, every email (the association's and the
+swap included, so an overrun is an OOM kill here as it would be there. nginx
+holds every body; the service works on FORMS_UPLOAD_SLOTS of them at once and
+answers the others "busy", which are sent again as the site's script does. Every
+upload must end answered 202, every email (the association's and the
 acknowledgement) must reach the SMTP server, no process may have been killed
 and no gunicorn worker replaced.
 """
 
 from __future__ import annotations
 
-import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +21,7 @@ import requests
 
 from harness import cgroup, samples
 from harness.cgroup import MemoryCgroup
+from harness.flood import until_taken
 from harness.gunicorn import Gunicorn
 from harness.nginx import LocalNginx
 from harness.settings import JSON, SITE, service_settings, volunteer_form
@@ -60,10 +62,12 @@ def post_all(url: str) -> list[int]:
 
     def post(resume: tuple[str, bytes, str]) -> int:
         name, data, kind = resume
-        files = multipart(volunteer_form(resume=(io.BytesIO(data), name, kind)))
+        files = multipart(volunteer_form(resume=(data, name, kind)))  # bytes: sent again whole if busy
         start.wait()
-        try:
-            return requests.post(url, files=files, headers={**SITE, **JSON}, timeout=ANSWER_TIMEOUT).status_code
+        try:  # sent again while the upload slots are all taken, as the site's script does
+            return until_taken(
+                lambda: requests.post(url, files=files, headers={**SITE, **JSON}, timeout=ANSWER_TIMEOUT)
+            ).status_code
         except requests.ConnectionError:  # a killed process: the test reports the count, and why
             return 0
 

@@ -32,6 +32,7 @@ from forms_service.spool import SPOOL_FILE_NAME
 from forms_service.spool.keys import keys_from_setting
 from forms_service.spool.queue import MESSAGES
 from harness import samples
+from harness.flood import until_taken
 from harness.gunicorn import Gunicorn
 from harness.settings import JSON, SITE, service_settings, support_form, volunteer_form
 from harness.smtp_sink import SmtpSink
@@ -126,13 +127,15 @@ class Rig:
         """One form post as the site's script sends it; the answer is recorded and returned."""
         url = f"http://127.0.0.1:{port}/forms/{'volunteer' if resume else 'support'}"
         try:
-            if resume:
-                response = requests.post(
-                    url,
-                    data=volunteer_form(resume=None, **fields),
-                    headers={**SITE, **JSON},
-                    files={"resume": ("cv.pdf", resume, "application/pdf")},
-                    timeout=30,
+            if resume:  # sent again while the upload slots are all taken, as the site's script does
+                response = until_taken(
+                    lambda: requests.post(
+                        url,
+                        data=volunteer_form(resume=None, **fields),
+                        headers={**SITE, **JSON},
+                        files={"resume": ("cv.pdf", resume, "application/pdf")},
+                        timeout=30,
+                    )
                 )
             else:
                 response = requests.post(url, data=support_form(**fields), headers={**SITE, **JSON}, timeout=30)
