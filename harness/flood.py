@@ -60,6 +60,11 @@ async def exchange(port: int, request: bytes) -> tuple[int, bytes]:
     return (int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0), head
 
 
+def send(port: int, request: bytes) -> int:
+    """Send one prepared request from this thread: its status (0 for a failed connection)."""
+    return asyncio.run(exchange(port, request))[0]
+
+
 def is_busy(status: int, head: bytes) -> bool:
     """The service's answer when every upload slot is taken, from a raw answer's head."""
     found = re.search(rb"\r\nretry-after:\s*(\d+)", head, re.IGNORECASE)
