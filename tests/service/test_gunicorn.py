@@ -131,7 +131,9 @@ def test_uploads_are_never_written_to_disk_whatever_the_framing(server, sink):
     spool_file = str(server.data_dir / "spool.sqlite3")
     writes = audited_writes(server)
     assert spool_file in writes  # the hook works: it saw each worker create the spool
-    assert set(writes) == {spool_file, str(server.data_dir.resolve() / "counters.sqlite3")}
+    # Besides the spool, the rate-limit counters and the upload slot's lock file (empty: a lock, no content).
+    data = server.data_dir.resolve()
+    assert set(writes) == {spool_file, str(data / "counters.sqlite3"), str(data / "upload-slot-0.lock")}
 
 
 @pytest.mark.parametrize(
