@@ -1,8 +1,8 @@
 """How many uploads the workers of one host work on at once: fewer than the workers, so that
 one is always free for a request for help.
 
-A post with a file holds its worker for the check of the document (at most 2 s
-of CPU), composing, sealing and the fsync; a support request takes
+A post with a file holds its worker for the check of the document (at most 1 s
+of CPU, budget.py), composing, sealing and the fsync; a support request takes
 milliseconds. nginx buffers every body before passing it on, so a slow client
 holds no worker, and a sync worker serves one request at a time: with every
 worker on an upload, a person asking for help would wait behind them. So a

@@ -29,9 +29,9 @@ HEALTH_CONNECTIONS = 256
 ANSWER_TIMEOUT = 120  # far above what is expected: the test asserts what a person gets, not how fast
 PDF = "application/pdf"
 DOCUMENTS = {
-    # Issue 22's: 92 KB, 40 s of CPU to check before the check was bounded, 2 s at most after.
+    # Issue 22's: 92 KB, 40 s of CPU to check before the check was bounded (budget.py), milliseconds since.
     "chained-goto": lambda: samples.pdf_chained_goto(),
-    # Legitimate-looking and large: about a second of checking, bounded or not.
+    # Legitimate-looking and large: over half a second of checking, bounded or not (then refused as damaged).
     "many-links": lambda: samples.pdf_with_many_links(),
 }
 
