@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from forms_service import health
+from forms_service import extensions, health
 from harness.settings import JSON, OPERATOR, SITE, support_form
 
 
@@ -35,7 +35,7 @@ def test_a_flood_of_public_calls_probes_once(client, probes):
 
 
 def test_the_public_answer_is_proved_again_once_it_is_old(app, probes):
-    app.extensions[health.PUBLIC_HEALTH].every = 0.2
+    extensions.public_health(app).every = 0.2
     client = app.test_client()
     client.get("/forms/healthz")
     app.extensions["forms_spool"]._connection().execute("PRAGMA query_only = ON")  # the spool refuses writes

@@ -12,15 +12,15 @@ import textwrap
 
 import pytest
 
-from forms_service import i18n, views
-from forms_service.upload_slots import SLOTS_EXTENSION, UploadSlots
+from forms_service import extensions, i18n, views
+from forms_service.upload_slots import UploadSlots
 from harness.settings import JSON, SITE, support_form, volunteer_form
 from tests.service.helpers import post
 
 
 def all_slots(app) -> list[int]:
     """Take every slot of `app`'s host, as uploads in other workers would: their descriptors."""
-    slots = app.extensions[SLOTS_EXTENSION]
+    slots = extensions.upload_slots(app)
     taken = [slots.take() for _ in slots.paths]
     assert None not in taken and slots.take() is None
     return taken
