@@ -83,14 +83,12 @@ def _at_least(minimum: float) -> Callable[[str, object], None]:
     return check
 
 
-def _whole_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(name, "must be a whole number, 0 or more")
+def _whole(minimum: int) -> Callable[[str, object], None]:
+    def check(name: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(name, f"must be a whole number, {minimum} or more")
 
-
-def _at_least_one(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(name, "must be a whole number, 1 or more")
+    return check
 
 
 def _seconds(name: str, value: object) -> None:
@@ -172,7 +170,7 @@ SETTINGS = (
     Setting("PROXY_COUNT", 0, _at_least(0)),
     # Uploads worked on at once by every worker of the host (upload_slots.py): below gunicorn's --workers,
     # and each may take a core for seconds: one leaves a 2-core host a core for requests for help.
-    Setting("UPLOAD_SLOTS", 1, _at_least_one),
+    Setting("UPLOAD_SLOTS", 1, _whole(1)),
     Setting("MAIL_SERVER", "localhost"),
     Setting("MAIL_PORT", 25, _port),
     Setting("MAIL_USE_TLS", False, _switch),
@@ -192,8 +190,8 @@ SETTINGS = (
     Setting("RATELIMIT_NETWORK", "30 per minute;180 per hour;600 per day", _limits),
     Setting("RATELIMIT_REFUSALS", "30 per minute;300 per day", _limits),
     Setting("RATELIMIT_STORAGE_URI", None, _optional_text, shown="`FORMS_DATA_DIR/counters.sqlite3`"),
-    Setting("ACK_LIMIT", 3, _whole_number),
-    Setting("URGENT_LIMIT", 3, _whole_number),
+    Setting("ACK_LIMIT", 3, _whole(0)),
+    Setting("URGENT_LIMIT", 3, _whole(0)),
     Setting("RATELIMIT_HEADERS_ENABLED", True, _switch, internal=True),
     # A storage outage (Redis, a locked counters file) must never stop a person from reaching us.
     Setting("RATELIMIT_SWALLOW_ERRORS", True, _switch, internal=True),

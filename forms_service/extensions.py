@@ -36,10 +36,8 @@ def mail_settings(app: Flask) -> MailSettings:
 
 
 def upload_slots(app: Flask) -> UploadSlots:
-    """The host's upload slots (upload_slots.py)."""
     return app.extensions[UPLOAD_SLOTS]
 
 
 def public_health(app: Flask) -> PublicHealth:
-    """This process's public health answer, proved at most every few seconds (health.py)."""
     return app.extensions[PUBLIC_HEALTH]

@@ -1,20 +1,10 @@
-"""How many uploads the workers of one host work on at once: fewer than the workers, so that
-one is always free for a request for help.
+"""How many uploads the workers of one host work on at once (FORMS_UPLOAD_SLOTS, fewer than the
+workers), so that one is always free for a request for help (README, "Limits").
 
-A post with a file holds its worker for the check of the document (at most 1 s
-of CPU, budget.py), composing, sealing and the fsync; a support request takes
-milliseconds. nginx buffers every body before passing it on, so a slow client
-holds no worker, and a sync worker serves one request at a time: with every
-worker on an upload, a person asking for help would wait behind them. So a
-post of a form with a file first takes one of FORMS_UPLOAD_SLOTS slots, shared
-by every worker of every instance on the host: an exclusive lock (flock) on one
-of the files `upload-slot-N.lock` in FORMS_DATA_DIR. When all are taken, the
-post is answered at once, 503 with Retry-After (views.py), and the site's script
-sends it again by itself: a worker never waits for a slot, since a waiting
-worker is as lost to a request for help as a busy one.
-
-A slot is its lock, held by an open file: closing it gives the slot back, and
-so does the kernel when the worker dies (killed, timed out), whatever it was doing.
+A slot is a flock on one of the files `upload-slot-N.lock` in the data folder,
+shared by every worker of every instance on the host; the kernel gives it back
+when its worker dies. A post that finds none free is answered at once (views.py):
+a worker waiting for a slot would be as lost to a request for help as a busy one.
 """
 
 from __future__ import annotations
@@ -35,8 +25,7 @@ class UploadSlots:
         self.paths = [Path(folder) / SLOT_FILE.format(number) for number in range(count)]
 
     def take(self) -> int | None:
-        """A file descriptor whose lock is one slot (close it to give the slot back), or None
-        when every slot is taken."""
+        """A file descriptor whose lock is a slot (closing it gives the slot back); None if all are taken."""
         for path in self.paths:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:

@@ -24,8 +24,7 @@ FORM_ENCODINGS = frozenset({"multipart/form-data", "application/x-www-form-urlen
 DRAIN_LIMIT = 128 * 1024 * 1024
 DRAIN_SECONDS = 5.0
 DRAIN_CHUNK = 64 * 1024
-# Every upload slot taken (upload_slots.py): a slot frees within seconds, and the site's script
-# sends the form again after Retry-After; a person without it reads the message.
+# Every upload slot taken: one frees within seconds (the site's script sends the form again).
 BUSY = N_("Sorry, we are receiving many forms just now. Nothing was sent. Please try again in a minute.")
 BUSY_RETRY_SECONDS = 10
 
@@ -33,11 +32,8 @@ BUSY_RETRY_SECONDS = 10
 # Only the forms of fields.py: any other path stays a 404 (405 for a GET of a form) before any budget is spent.
 @bp.post(f"/<any({', '.join(FORMS)}):form_name>")
 def submit(form_name: str):
-    """Validate, compose, hand over; answer success only once the emails are on disk.
-
-    A form with a file is worked on only within one of the host's upload slots
-    (upload_slots.py), taken before its body is read; none free: 503 at once.
-    """
+    """Validate, compose, hand over; answer success only once the emails are on disk. A form with a
+    file is worked on only within an upload slot (upload_slots.py), taken before its body is read."""
     form = FORMS[form_name]
     if request.mimetype not in FORM_ENCODINGS:
         raise UnsupportedMediaType()
@@ -88,8 +84,7 @@ def _failed(submission_id: str, submission: Submission, outcome: str) -> None:
 
 
 def _busy(form: Form):
-    """503 when every upload slot is taken: nothing was read, nothing kept; the body is
-    drained (see _drain_body) and the site's script sends it again after Retry-After."""
+    """503 at once when every upload slot is taken; the site's script sends it again after Retry-After."""
     _drain_body()
     current_app.logger.info("submission form=%s outcome=busy request_bytes=%s", form.name, request.content_length)
     response = answers.failure(503, answers.language(), form, BUSY)
