@@ -26,9 +26,10 @@ PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
 def forbid_core_dumps() -> None:
-    """No core file of this process nor of any it starts (gpg too): a core holds what people wrote.
-    The limit (0, 0) cannot be raised again; not dumpable also holds when cores go to a program."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    """No core file of this process nor of any it starts (gpg too): a core holds what people wrote. The
+    core limit 0 binds children; not dumpable also holds when cores go to a program. The hard limit
+    stays (nothing here raises the soft one), so a test's process that builds the app keeps it."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
     if prctl is not None and prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")

@@ -31,7 +31,7 @@ CANARY = "core-canary: I cannot sleep since the convoy"
 REPORT_DUMPABLE = textwrap.dedent(
     """
     import ctypes, resource
-    print("dumpable", ctypes.CDLL(None).prctl(3, 0, 0, 0, 0), *resource.getrlimit(resource.RLIMIT_CORE))
+    print("dumpable", ctypes.CDLL(None).prctl(3, 0, 0, 0, 0), resource.getrlimit(resource.RLIMIT_CORE)[0])
     """
 )
 
@@ -79,7 +79,7 @@ def test_a_worker_killed_after_a_submission_leaves_no_core(cores_allowed, sink, 
         master, *workers = server.pids()
         for pid in [master, *workers]:
             assert Path(f"/proc/{pid}/cwd").resolve() == workdir
-            assert "Max core file size        0                    0" in Path(f"/proc/{pid}/limits").read_text()
+            assert re.search(r"^Max core file size\s+0\s", Path(f"/proc/{pid}/limits").read_text(), re.MULTILINE)
         for pid in workers:
             os.kill(pid, signal.SIGSEGV)
         assert wait_until(lambda: len(set(server.pids()[1:]) - set(workers)) == len(workers), 30), server.output()
@@ -102,5 +102,5 @@ def test_flask_commands_are_not_dumpable(sink, smtp_ca_file, tmp_path):
         timeout=60,
         check=True,
     )
-    reported = re.search(r"dumpable (\d+) (\d+) (\d+)", shell.stdout)  # PR_GET_DUMPABLE, core limits
-    assert reported and reported.groups() == ("0", "0", "0"), shell.stdout + shell.stderr
+    reported = re.search(r"dumpable (\d+) (\d+)", shell.stdout)  # PR_GET_DUMPABLE, the core limit
+    assert reported and reported.groups() == ("0", "0"), shell.stdout + shell.stderr
