@@ -73,7 +73,7 @@ class _Unreadable(Exception):
 
 
 def refusal(data: bytes, budget: Budget) -> str | None:
-    """The refusal code (a key of fields.ERRORS) for a PDF that acts on its own or cannot be checked.
+    """The refusal code (a key of form_model.ERRORS) for a PDF that acts on its own or cannot be checked.
 
     Raises OverBudget for a PDF that needs more work to check than any honest one.
     """

@@ -10,7 +10,8 @@ from flask import Response, current_app, jsonify, redirect, render_template, req
 from markupsafe import escape
 
 from . import form_page, i18n
-from .fields import FILE, HIDDEN, HONEYPOT, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES, Form
+from .fields import LONG_TEXT_MAX, RESUME_MAX_BYTES
+from .form_model import FILE, HIDDEN, HONEYPOT, MEGABYTE, Form
 from .guard import style_nonce
 from .messages import (
     BACK_KEEPS,

@@ -25,7 +25,8 @@ import jinja2
 from markupsafe import Markup, escape
 
 from . import i18n, mime
-from .fields import FILE, FORMS, N_, PEER_LANGUAGES, Acknowledgement, Form
+from .fields import FORMS, PEER_LANGUAGES
+from .form_model import FILE, N_, Acknowledgement, Form
 from .openpgp import Keyring, encrypt_mime
 from .outgoing import ACKNOWLEDGEMENT, ASSOCIATION, OutgoingMail
 from .validation import Submission

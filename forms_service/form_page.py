@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from . import i18n, messages
-from .fields import NO_CHOICE, Form
+from .form_model import NO_CHOICE, Form
 
 TEMPLATE = "partials/form.html"
 PRIVACY_PAGE = "/privacy.html"

@@ -4,7 +4,7 @@ forms (overrides/hooks/forms.py), so the two never drift apart."""
 
 from __future__ import annotations
 
-from .fields import FILE, N_, Form
+from .form_model import FILE, N_, Form
 
 FAILURES = {
     400: N_("The form could not be read. Please send it again from the website."),

@@ -31,7 +31,7 @@ import filetype
 
 from . import active_office, active_pdf
 from .budget import LIMITS, Budget, OverBudget
-from .fields import DOCX, ODT, PDF, FileType
+from .form_model import DOCX, ODT, PDF, FileType
 
 MAX_ZIP_ENTRIES = 1000
 MAX_RATIO = 100
@@ -71,7 +71,7 @@ ZIP_ERRORS = (
 
 
 class UploadRefused(Exception):
-    """The upload is not an acceptable document; `code` is a key of fields.ERRORS."""
+    """The upload is not an acceptable document; `code` is a key of form_model.ERRORS."""
 
     def __init__(self, code: str):
         super().__init__(code)

@@ -15,7 +15,7 @@ from typing import Protocol
 from email_validator import EmailNotValidError, validate_email
 
 from . import uploads
-from .fields import CHECKBOX, EMAIL, FILE, HIDDEN, HONEYPOT, SELECT, SINGLE_LINE_KINDS, Field, Form
+from .form_model import CHECKBOX, EMAIL, FILE, HIDDEN, HONEYPOT, SELECT, SINGLE_LINE_KINDS, Field, Form
 from .i18n import Catalogue
 from .mime import BIDI_CONTROLS
 

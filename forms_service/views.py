@@ -11,7 +11,8 @@ from werkzeug.wsgi import LimitedStream
 
 from . import answers, extensions, guard, health, ratelimit
 from .compose import MailSettings, compose, is_urgent
-from .fields import FILE, FORMS, N_, Form
+from .fields import FORMS
+from .form_model import FILE, N_, Form
 from .openpgp import GnuPGFailed, NoUsableKey
 from .outgoing import OutgoingMail
 from .spool import SpoolFull, SpoolUnavailable

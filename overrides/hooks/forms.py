@@ -22,7 +22,8 @@ from markupsafe import Markup
 from mkdocs.exceptions import PluginError
 
 from forms_service import i18n
-from forms_service.fields import FORMS, Form
+from forms_service.fields import FORMS
+from forms_service.form_model import Form
 from forms_service.form_page import PRIVACY_PAGE, TEMPLATE, form_context
 
 PLACEHOLDER = re.compile(r"<!--\s*(form|collected):\s*([\w-]+)\s*-->")

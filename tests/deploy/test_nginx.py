@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from forms_service import i18n
-from forms_service.fields import FORMS, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
+from forms_service.fields import FORMS, LONG_TEXT_MAX, RESUME_MAX_BYTES
+from forms_service.form_model import MEGABYTE
 from forms_service.messages import BACK_KEEPS, failure_message
 from harness import samples
 from harness.nginx import PROJECT

@@ -25,7 +25,7 @@ from requests.structures import CaseInsensitiveDict
 from werkzeug.serving import make_server
 
 from forms_service import i18n
-from forms_service.fields import MEGABYTE
+from forms_service.form_model import MEGABYTE
 from forms_service.messages import FAILURES
 from harness import samples
 from harness.nginx import PROJECT, SNIPPET

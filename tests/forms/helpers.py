@@ -7,7 +7,8 @@ import itertools
 from email.message import EmailMessage
 
 from forms_service import i18n
-from forms_service.fields import CHECKBOX, EMAIL, FILE, FORMS, HIDDEN, TEL, Field
+from forms_service.fields import FORMS
+from forms_service.form_model import CHECKBOX, EMAIL, FILE, HIDDEN, TEL, Field
 from harness import samples
 from tests.service.helpers import deliver
 

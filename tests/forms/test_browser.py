@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from forms_service import extensions, i18n
-from forms_service.fields import CHECKBOX, FILE, FORMS, LONG_TEXT_MAX, MEGABYTE, SELECT
+from forms_service.fields import FORMS, LONG_TEXT_MAX
+from forms_service.form_model import CHECKBOX, FILE, MEGABYTE, SELECT
 from forms_service.messages import (
     BACK_KEEPS,
     CHOOSE_FILE_AGAIN,

@@ -14,7 +14,8 @@ from babel.messages.extract import extract_from_dir
 from bs4 import BeautifulSoup
 
 from forms_service import i18n
-from forms_service.fields import CHECKBOX, EMAIL, FILE, FORMS, HIDDEN, HONEYPOT, SELECT, TEL, TEXT, TEXTAREA
+from forms_service.fields import FORMS
+from forms_service.form_model import CHECKBOX, EMAIL, FILE, HIDDEN, HONEYPOT, SELECT, TEL, TEXT, TEXTAREA
 from tests.forms.helpers import CASES, LANGUAGES, RESUME, association_mails, site_path, what_a_browser_sends
 from tests.site.conftest import ROOT
 

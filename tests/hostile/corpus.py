@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from forms_service.fields import DOCX, ODT, PDF, FileType
+from forms_service.form_model import DOCX, ODT, PDF, FileType
 from harness import samples
 
 

@@ -11,7 +11,8 @@ import functools
 import json
 
 from forms_service import i18n
-from forms_service.fields import FORMS, LONG_TEXT_MAX, MEGABYTE, RESUME_MAX_BYTES
+from forms_service.fields import FORMS, LONG_TEXT_MAX, RESUME_MAX_BYTES
+from forms_service.form_model import ERRORS, MEGABYTE
 from forms_service.messages import FAILURES
 from tests.service.helpers import deliver
 
@@ -27,7 +28,7 @@ def messages(language: str) -> frozenset[str]:
         catalogue.gettext(msgid, max_length=item.max_length, max_megabytes=item.max_megabytes)
         for form in FORMS.values()
         for item in form.fields
-        for msgid in item.errors.values()
+        for msgid in {**ERRORS, **item.errors}.values()
     }
     failure_texts = {
         catalogue.gettext(msgid, max_length=LONG_TEXT_MAX, max_megabytes=RESUME_MAX_BYTES // MEGABYTE)

@@ -12,14 +12,11 @@ from werkzeug.datastructures import MultiDict
 from forms_service.app import create_app
 from forms_service.compose import ACK_SKIPPED, MailSettings, compose
 from forms_service.config import ConfigError
-from forms_service.fields import (
+from forms_service.fields import FORMS, HONEYPOT_FIELD, LANG, SUPPORT
+from forms_service.form_model import (
     CHECKBOX,
     EMAIL,
-    FORMS,
-    HONEYPOT_FIELD,
-    LANG,
     N_,
-    SUPPORT,
     TEXTAREA,
     Acknowledgement,
     DefinitionError,

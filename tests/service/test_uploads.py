@@ -11,7 +11,8 @@ import requests
 
 from forms_service import i18n
 from forms_service.budget import CLOCK_EVERY, LIMITS, MAX_ELEMENTS_PER_PART, MAX_XML_DEPTH, Budget, OverBudget
-from forms_service.fields import DOCX, ERRORS, ODT, PDF, RESUME_MAX_BYTES
+from forms_service.fields import RESUME_MAX_BYTES
+from forms_service.form_model import DOCX, ERRORS, ODT, PDF
 from forms_service.uploads import UploadRefused, detect, inspect, safe_filename
 from harness import samples
 from harness.gunicorn import Gunicorn
