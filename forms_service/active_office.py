@@ -1,38 +1,22 @@
-"""Finding what in a DOCX or ODT package fetches, embeds or runs something once opened.
+"""Finding what in a DOCX or ODT package fetches, embeds or runs something once opened (what is refused, in
+full: README.md, "Endpoints").
 
-A word processor fetches a linked template or image as it opens a document:
-a template can bring macros in after every check here, and a UNC path
-(\\\\host\\share) sends the reader's Windows credentials hash and tells the
-sender the file was opened. OLE objects, packages, ActiveX controls and
-imported chunks (altChunk) are programs or files of their own; ODF event
-listeners and scripts run macros. All of these are refused.
+Why each: a linked template can bring macros in after every check here, and a UNC path (\\\\host\\share)
+sends the reader's Windows credentials hash and tells the sender the file was opened; OLE objects, packages,
+ActiveX controls and imported chunks (altChunk) are programs or files of their own; ODF event listeners and
+scripts run macros; Word's fields INCLUDEPICTURE, INCLUDETEXT and IMPORT load a file, LINK, DDE and DDEAUTO
+another program's data (DDEAUTO runs a command, after a prompt people click through). Links wait for a click
+and stay, since Word makes one of every address typed in a CV.
 
-Links wait for a click, as in a PDF: web, mail and phone links (http, https,
-mailto, tel) stay, since Word makes one of every address typed in a CV. In an
-ODT they are the xlink:href of text:a and draw:a; any other reference out of
-the package is refused. A DOCX names what is outside by a relationship with
-TargetMode="External" (or a target naming a scheme or a host), whose
-declared type promises nothing about its use: a "hyperlink" to https can be
-named by the attached template or by an image loaded on opening. So an
-external relationship is accepted only as a hyperlink to those schemes that
-nothing but a hyperlink (w:hyperlink, a:hlinkClick) names in its part.
+A DOCX relationship's declared type promises nothing about its use: a "hyperlink" to https can be named by
+the attached template or by an image loaded on opening. So one leaving the package is accepted only as a
+hyperlink to a clickable scheme that nothing but a hyperlink (w:hyperlink, a:hlinkClick) names in its part.
+A field's code names its kind first, however Word splits it over runs; a code starting with another field,
+which could write that name, is not trusted. Each part Word could read as WordprocessingML (named .xml, or
+declared so in [Content_Types].xml) is read once, for its fields and links together.
 
-Fields fetch or run too: Word's INCLUDEPICTURE, INCLUDETEXT and IMPORT load
-a file, LINK, DDE and DDEAUTO another program's data (DDEAUTO runs a command,
-after a prompt people click through). A field's code (w:fldSimple/@w:instr,
-or the w:instrText pieces after a w:fldChar begin, split over runs as the
-author likes) names its kind first; a code starting with another field, which
-could write that name, is not trusted. HYPERLINK waits for a click and stays.
-Each part Word could read as WordprocessingML (named .xml, or declared so in
-[Content_Types].xml: document, headers, footers, notes, comments, glossary)
-is read once, for its fields and links together. An ODT's DDE links
-(text:dde-connection and its declarations, office:dde-source,
-table:dde-link) are refused, and so is a Word field code LibreOffice keeps in
-a field:param to write it back when saving as DOCX.
-
-XML parts are read with expat, in bounded chunks, their elements and depth
-spent from the upload's budget (budget.py); a DTD is refused (office suites
-never write one: no entities to expand or fetch).
+XML parts are read with expat, in bounded chunks, their elements and depth spent from the upload's budget
+(budget.py); a DTD is refused (office suites never write one: no entities to expand or fetch).
 """
 
 from __future__ import annotations

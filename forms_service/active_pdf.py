@@ -1,26 +1,17 @@
 """Finding what in a PDF acts on its own once opened: scripts, launched programs, files inside.
 
-A tight scanner rather than a PDF library: one pass over the object syntax,
-read the way readers do (names with #xx escapes decoded, strings, comments
-and stream data skipped), and over the object streams it inflates, where
-Word and LibreOffice put every dictionary. It looks for names, not for a
-model of the document, so there is little to get wrong.
+A tight scanner rather than a PDF library: one pass over the object syntax, read the way readers do (names
+with #xx escapes decoded, strings, comments and stream data skipped), and over the object streams it
+inflates, where Word and LibreOffice put every dictionary. It looks for names, not for a model of the
+document, so there is little to get wrong. Refused: JavaScript, launch and remote actions, additional
+actions (/AA), forms that submit or import, embedded files and attachments, rich media, XFA (which carries
+its own scripts), and an /OpenAction other than going to a page. Web links stay: they act only when clicked.
 
-Refused: JavaScript, launch and remote actions, additional actions (/AA),
-forms that submit or import, embedded files and attachments, rich media
-and XFA (which carries its own scripts), and an /OpenAction other than
-going to a page. Web links (/URI in a link) stay: they act only when clicked.
-
-What a reader could see but this pass cannot is refused as damaged, not
-trusted: an object stream it cannot inflate (honest producers use Flate),
-an object header inside a string, comment or stream data (the
-cross-reference table may send a reader there; honest files have none),
-and an object stream entry starting inside a string.
-
-Each byte is read once (an object stream's content once more, inflated),
-and what an /OpenAction needs is recorded on the way (where each object is
-defined, which dictionaries are a plain GoTo), so following one reads
-nothing again; every step spends from the upload's budget (budget.py).
+What a reader could see but this pass cannot is refused as damaged, not trusted: an object stream it cannot
+inflate (honest producers use Flate), an object header inside a string, comment or stream data (the
+cross-reference table may send a reader there; honest files have none), and an object stream entry starting
+inside a string. Each byte is read once (an object stream's content once more, inflated), recording on the
+way what an /OpenAction needs, and every step spends from the upload's budget (budget.py).
 """
 
 from __future__ import annotations

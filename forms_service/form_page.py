@@ -1,19 +1,10 @@
-"""A form's page: what overrides/partials/form.html renders from, and the site's page around
-a form the service gives back filled in after a refusal.
-
-The site build (overrides/hooks/forms.py) and the service render the same
-template from the same context, so a form given back is the very form of
-the site.
-
-Without the script, a refused post is answered with a page, and that page
-should be the one the person was on: same header, stylesheets, language,
-texts (the support page's crisis numbers and address), with the form filled
-in again. The build already wrote that page (FORMS_SITE_DIR, `make build`'s
-`site/`), so it is read from there rather than imitated: whatever the site
-looks like, the refusal looks the same. Only four things change: scripts
-go (the service's answers allow none), relative links become absolute (the
-page is served from /forms/<name>, not from where it was built for), the
-title says the form was refused, and the form is the service's rendering.
+"""A form's page: what overrides/partials/form.html renders from, for the site build (overrides/hooks/forms.py)
+and the service alike, so a form given back is the very form of the site; and the site's page around a form
+the service gives back filled in after a refusal (README.md, "Endpoints"). That page is read from the built
+site (FORMS_SITE_DIR) rather than imitated, so a refusal looks like the page the person was on, whatever the
+site looks like. Only four things change: scripts go (the service's answers allow none), relative links
+become absolute (it is served from /forms/<name>), the title says the form was refused, and the form is the
+service's rendering.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
-"""Loading the app for gunicorn, so that start-up stops once, with a status that tells systemd what to do.
-
-A bad setting exits with status 4, gunicorn's "application failed to load":
-gunicorn halts rather than respawning workers forever, and the systemd unit
-does not restart it (RestartPreventExitStatus=4), since a restart cannot fix
-a setting. A fault of the host that passes (no space left in FORMS_DATA_DIR,
-a read-only file system, a file locked) exits with status 3, gunicorn's
-"worker failed to boot": gunicorn halts too, and the unit starts it again
-after RestartSec, until the fault is gone. With several workers each one
-fails at once, and the master, reaping the second while it halts for the
-first, dies with status 1. So the documented command also loads this module
-as gunicorn's settings file (`--config python:forms_service.startup`):
-before forking, the master has the app built once, and start-up ends there.
+"""Loading the app for gunicorn, so that start-up stops once, with a status that tells systemd what to do
+(README.md, "Start"): 4, gunicorn's "application failed to load", for a bad setting, which a restart cannot
+fix (the unit's RestartPreventExitStatus=4); 3, "worker failed to boot", for a fault of the host that passes
+(no space left, a read-only file system, a file locked), restarted until it is gone. Several workers failing
+at once would end the master with status 1, so the documented command also loads this module as gunicorn's
+settings file (`--config python:forms_service.startup`): the master has the app built once before forking.
 """
 
 from __future__ import annotations
@@ -37,13 +30,11 @@ def forbid_core_dumps() -> None:
 
 def load_app(*, starting: bool = False, workers: int | None = None):
     """The app from FORMS_* settings, or exit with the one line naming the setting: status 4 when the
-    setting is wrong, 3 when the host fails under it for now (config.HostFault).
+    setting is wrong, 3 when the host fails under it for now (faults.HostFault).
 
-    `starting`: the service is being started (the master's check, below), when
-    an operator is watching: a spool holding messages no configured key opens,
-    or an expired OpenPGP key, then stops it too, naming the problem. Not in a worker that gunicorn
-    respawns later (that would halt a running service) nor in the operator commands: there an expired
-    key is left out at each use (openpgp.Keyring) and reported by the health check.
+    `starting`: the service is being started (the master's check, below), when an operator is watching:
+    a spool holding messages no configured key opens, or an expired OpenPGP key, then stops it too. Not in
+    a worker gunicorn respawns later (that would halt a running service) nor in the operator commands.
     `workers`: gunicorn's --workers, which FORMS_UPLOAD_SLOTS must stay below.
     """
     from forms_service import extensions
@@ -74,14 +65,10 @@ def load_app(*, starting: bool = False, workers: int | None = None):
 
 
 def on_starting(server) -> None:
-    """gunicorn hook, in the master before it forks any worker: no core dumps from here on; build
-    the app once, in a separate interpreter, so the master opens no spool and holds none of the
-    app's state.
-
-    `--preload` is refused: the master would build the app and start its
-    delivery thread, and its workers would share its spool connection across
-    fork(), which SQLite forbids. Each worker builds its own.
-    """
+    """gunicorn hook, in the master before it forks any worker: no core dumps from here on; build the app
+    once, in a separate interpreter, so the master opens no spool and holds none of the app's state.
+    `--preload` is refused: its workers would share the master's spool connection across fork(), which
+    SQLite forbids."""
     if server.cfg.preload_app:
         sys.exit("forms_service: gunicorn's --preload is not supported: each worker builds the app (README.md)")
     forbid_core_dumps()
