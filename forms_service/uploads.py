@@ -1,18 +1,11 @@
-"""Deciding what an uploaded document really is, from its bytes alone.
+"""Deciding what an uploaded document really is, from its bytes alone (the file name and Content-Type are
+the sender's to choose): PDF by its magic, DOCX and ODT by their ZIP structure.
 
-The file name and the client's Content-Type are attacker-controlled, so the
-type is decided from content: PDF by its magic, DOCX and ODT by their ZIP
-structure. Macro-enabled, encrypted, oversized-when-inflated or unknown
-content is refused before anything is relayed to a coordinator's inbox, and
-so are polyglots: bytes that are a PDF to one program and a ZIP to another,
-so that what a mail filter checked is not what a coordinator's tool opens.
-
-Documents that act on their own once opened (fetch a remote template or
-image, embed programs, run scripts or JavaScript) are refused too; finding
-that is the job of active_office.py and active_pdf.py. Links that wait for a
-click stay. Everything that reads the upload spends from one budget
-(budget.py): a file that needs more work to check than any honest document
-is refused as damaged, never accepted unchecked.
+Refused before anything reaches a coordinator's inbox: macros, encryption, unknown content, polyglots
+(bytes that are a PDF to one program and a ZIP to another, so that what a mail filter checked is not what
+a coordinator's tool opens), and what acts once opened (active_office.py, active_pdf.py; links that wait
+for a click stay). Everything that reads the upload spends from one budget (budget.py): a file that needs
+more work to check than any honest document is refused as damaged, never accepted unchecked.
 """
 
 from __future__ import annotations
@@ -62,8 +55,7 @@ ZIP_ERRORS = (
     lzma.LZMAError,
     struct.error,
     EOFError,
-    NotImplementedError,
-    RuntimeError,
+    RuntimeError,  # NotImplementedError too
     OSError,
     ValueError,
     ExpatError,
