@@ -1,22 +1,10 @@
-"""The health check: would a submission be accepted now? The figures only for the operator.
+"""The health check: would a submission be accepted now? The figures only for the operator (README.md,
+"Endpoints").
 
-The public answer is one bit, {"ok": true} or {"ok": false} (503): queue depth
-and the age of the oldest message would tell anyone who watches them when
-someone has just asked for help. The operator's monitoring gets the figures
-by sending FORMS_HEALTH_TOKEN as `Authorization: Bearer <token>`; a missing or
-wrong token gets the public answer, the same as when no token is configured.
-
-"Accepted now" is proved, not assumed: a probe is encrypted to the live
-OpenPGP keys, sealed with the live spool key and written through the same
-table, index and fsync as a submission (spool.Spool.probe), so a lost key
-file, a corrupt page, a full disk or keys that have all expired turn it red.
-The operator's answer carries the verdict of `flask --app forms_service
-spool check` (assess): what degrades the service without refusing anyone (a
-key expired among others, mail the server refuses, an old queue) is in it,
-while its `ok` stays the public answer's bit.
-The public answer's probe costs a gpg run, a write and an fsync: it is proved at
-most every PUBLIC_PROBE_SECONDS per process (a failed submission turns it red at
-once); the operator's at each call.
+The public answer is one bit: queue depth and the age of the oldest message would tell anyone who watches
+them when someone has just asked for help. "Accepted now" is proved, not assumed: a probe takes a
+submission's path (spool.Spool.probe), at most every PUBLIC_PROBE_SECONDS per process for the public answer
+(a gpg run, a write and an fsync each), at each call for the operator's, which is `spool check`'s verdict.
 """
 
 from __future__ import annotations
@@ -31,6 +19,7 @@ from flask import Flask
 
 from . import extensions
 from .fields import FORMS
+from .form_model import MEGABYTE
 from .openpgp import GnuPGFailed, Keyring, NoUsableKey
 from .outgoing import OutgoingMail
 from .spool import Spool, SpoolBounds, SpoolUnavailable, unreadable_problem
@@ -49,17 +38,13 @@ ENCRYPTION_FAILED = "OpenPGP encryption failed"
 STORAGE_DOWN = "rate-limit storage unreachable: limits are counted per process until it is back"
 OK, WARNING, CRITICAL, UNKNOWN = range(4)  # monitoring-plugins exit statuses (`spool check`)
 STATUS_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-MEGABYTE = 1024 * 1024
 # Within this of the bound, the next application (a 5 MB resumé: about 9 MB sealed) would be refused.
 RESERVE_MARGIN = 10 * MEGABYTE
 
 
 def is_operator(authorization: str | None, token: str | None) -> bool:
-    """True when `authorization` (the header) carries the configured `token` as a Bearer credential.
-
-    Compared in constant time, so the time an answer takes says nothing about
-    how much of a guess was right. Without a configured token, nobody is.
-    """
+    """True when `authorization` (the header) carries the configured `token` as a Bearer credential, compared
+    in constant time (the time an answer takes says nothing of a guess); without a token, nobody is."""
     if not token or not authorization:
         return False
     scheme, _, credentials = authorization.strip().partition(" ")
@@ -118,12 +103,8 @@ def probe(spool: Spool, keyring: Keyring | None) -> str | None:
 
 
 def reserve_lines(bounds: SpoolBounds, used: int) -> list[str]:
-    """A line when the spool is past its bound for the forms that cannot use the reserve.
-
-    Not a failure: the forms that use the reserve (a request for help) still
-    get in, and the others get a 503 that says when to try again; past the
-    whole bound, the probe itself fails.
-    """
+    """A line when the spool is past its bound for the forms that cannot use the reserve: a warning, since
+    those that use it (a request for help) still get in; past the whole bound, the probe itself fails."""
     limit = bounds.limit(reserve=False)
     if used + RESERVE_MARGIN <= limit:
         return []
@@ -136,13 +117,9 @@ def reserve_lines(bounds: SpoolBounds, used: int) -> list[str]:
 
 
 def storage_reachable(app: Flask) -> bool | None:
-    """Whether the rate-limit storage answers (Flask-Limiter's `storage.check()`); None when
-    rate limiting is off. A change is logged once: at ERROR when it stops answering.
-
-    Submissions are still accepted while it is down (fail open: Flask-Limiter
-    counts in each process's memory meanwhile), so this never turns healthz
-    red: a shared Redis down must not take every instance out of rotation.
-    """
+    """Whether the rate-limit storage answers (Flask-Limiter's `storage.check()`); None when rate limiting is
+    off. A change is logged once. Never a reason for healthz to be red: submissions are still accepted (limits
+    count in memory meanwhile), and a shared Redis down must not take every instance out of rotation."""
     limiters = [limiter for limiter in app.extensions.get(LIMITER_EXTENSION, ()) if limiter.enabled]
     if not limiters:
         return None
