@@ -1,16 +1,10 @@
-"""Writing the emails a submission produces: one to the association, one acknowledgement.
+"""Writing the emails a submission produces: one to the association, one acknowledgement (what each says is
+part of the form's definition, fields.py).
 
-What each form's emails say (subjects, acknowledgement, urgent rule, staff
-labels) is part of its definition in fields.py; this module only writes them.
-
-Composition happens once, at acceptance, into OutgoingMail objects (exact
-bytes), so whatever later holds or sends them never needs the form again.
-It is on the accept path of every submission, so it is cheap: messages are
-written by mime.py, and the acknowledgement's texts, the same for everyone
-who writes in one language but its reference, are translated once per form
-and language.
-Header values are built from validated data and flattened to one line,
-so nothing typed can ever add a header.
+Composed once, at acceptance, into exact bytes (OutgoingMail), so nothing that later holds or sends them needs
+the form again. On every submission's path, so cheap: mime.py writes them, and an acknowledgement's texts (the
+same for everyone who writes in one language, but the reference) are translated once per form and language.
+Header values come from validated data, flattened to one line: nothing typed can add a header.
 """
 
 from __future__ import annotations
@@ -52,6 +46,8 @@ ACKNOWLEDGEMENT_END = (
 )
 # A number to call in the guidance, a link a phone dials in the HTML body.
 PHONE_NUMBER = re.compile(r"\b(\d{3})\b")
+# The msgid naming a site language, for the "submitted in ..." line.
+LANGUAGE_NAMES = {choice.value: choice.label for choice in PEER_LANGUAGES}
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("forms_service", "templates"),
@@ -67,11 +63,7 @@ _templates.filters["dial"] = lambda text: Markup(PHONE_NUMBER.sub(r'<a href="tel
 
 @dataclass(frozen=True)
 class MailSettings:
-    """What composition needs from the configuration.
-
-    `keyring`: the vetted FORMS_PGP_KEYS; when set, the association's email
-    is encrypted to its keys still valid before it reaches the spool.
-    """
+    """What composition needs from the configuration; `keyring`: the vetted FORMS_PGP_KEYS, when set."""
 
     sender: str
     recipients: dict[str, tuple[str, ...]]
@@ -117,14 +109,10 @@ def compose(
     acknowledge: bool = True,
     page_on_call: bool = True,
 ) -> list[OutgoingMail]:
-    """The association's email first, then the submitter's acknowledgement, if the form has a
-    reply address and it was given.
-
-    Past their daily quotas (ratelimit.py) the acknowledgement is left out, or
-    an urgent request goes to the form's recipients only, and the
-    association's email says so: it is the one email never left out. Raises
-    openpgp.NoUsableKey when OpenPGP is configured and every key has expired.
-    """
+    """The association's email first (never left out), then the submitter's acknowledgement, if the form has
+    a reply address and it was given. Past their daily quotas (ratelimit.py) the acknowledgement is left out,
+    or an urgent request goes to the form's recipients only, and the association's email says so. Raises
+    openpgp.NoUsableKey when OpenPGP is configured and every key has expired."""
     address = submission.reply_address
     notes = []
     if address and not acknowledge:
@@ -164,7 +152,7 @@ def _association_mail(
         "subject": subject,
         "reference": submission_id,
         "rows": _rows(form, submission, staff),
-        "language": staff.gettext(_language_name(language)),
+        "language": staff.gettext(LANGUAGE_NAMES.get(language, language)),
         "urgent": urgent,
         "notes": [staff.gettext(note) for note in notes],
     }
@@ -188,29 +176,27 @@ def _association_mail(
 def _acknowledgement(submission: Submission, submission_id: str, language: str, settings: MailSettings) -> OutgoingMail:
     """A fixed text in the submitter's language, with the request's reference: it repeats nothing they typed."""
     language = i18n.catalogue(language).language  # what the text is really in
-    subject, context = _acknowledgement_text(submission.form.acknowledgement, language)
+    context = _acknowledgement_text(submission.form.acknowledgement, language)
     reference = context["catalogue"].gettext(ACKNOWLEDGEMENT_REFERENCE, reference=submission_id[:REFERENCE_CHARS])
     body = _bodies("acknowledgement", {**context, "reference": reference})
     recipients = (submission.reply_address,)
     message_id = _message_id(submission_id, 2, settings)
-    headers = [*_headers(settings, recipients, subject, message_id), ("Content-Language", language)]
+    headers = [*_headers(settings, recipients, context["subject"], message_id), ("Content-Language", language)]
     return OutgoingMail(message_id, settings.envelope_sender, recipients, mime.message(headers, body), ACKNOWLEDGEMENT)
 
 
 @functools.cache
-def _acknowledgement_text(acknowledgement: Acknowledgement, language: str) -> tuple[str, dict]:
+def _acknowledgement_text(acknowledgement: Acknowledgement, language: str) -> dict:
     """Subject and texts of an acknowledgement: the same for everyone writing one form in
     one language, so translated once per process (a supported language: the cache stays small)."""
     catalogue = i18n.catalogue(language)
-    subject = catalogue.gettext(acknowledgement.subject)
-    context = {
+    return {
         "catalogue": catalogue,
-        "subject": subject,
+        "subject": catalogue.gettext(acknowledgement.subject),
         "paragraphs": [catalogue.gettext(msgid) for msgid in acknowledgement.paragraphs],
         "guidance": [catalogue.gettext(msgid) for msgid in acknowledgement.guidance],
         "end": [catalogue.gettext(msgid) for msgid in ACKNOWLEDGEMENT_END],
     }
-    return subject, context
 
 
 def _subject(staff: i18n.Catalogue, msgid: str, submission: Submission, submission_id: str) -> str:
@@ -235,12 +221,6 @@ def _rows(form: Form, submission: Submission, staff: i18n.Catalogue) -> list[tup
             value = staff.gettext(item.choice_label(value))
         rows.append((staff.gettext(item.staff_label or item.label), value or staff.gettext(N_("(not given)"))))
     return rows
-
-
-def _language_name(code: str) -> str:
-    """The msgid naming a site language, for "submitted in ..." lines."""
-    names = {choice.value: choice.label for choice in PEER_LANGUAGES}
-    return names.get(code, code)
 
 
 def _headers(
