@@ -1,10 +1,7 @@
-"""OpenPGP/MIME (RFC 3156) encryption of emails to the association's public keys.
+"""OpenPGP/MIME (RFC 3156) encryption of emails to the association's public keys (README.md, "Endpoints").
 
-The only module that touches pysequoia (which reads and vets the keys) and
-GnuPG (which encrypts). FORMS_PGP_KEYS lists the public certificates of
-everyone who may read submissions (a JSON list of key file paths or armored
-blocks): every email to the association is encrypted to all of them, so the
-server keeps no key that can read what it spools or sends.
+The only module that touches pysequoia (which reads and vets the keys) and GnuPG (which encrypts). Every email
+to the association is encrypted to all of FORMS_PGP_KEYS, so the server keeps no key that can read it.
 """
 
 from __future__ import annotations
@@ -49,11 +46,8 @@ class KeyRefused(Exception):
 
 
 def _parse(item: str, position: int) -> list[pysequoia.Cert]:
-    """The certificates in one FORMS_PGP_KEYS item (an armored block or a file path).
-
-    Secret key material is refused outright: the whole point is that the
-    server holds nothing that can decrypt.
-    """
+    """The certificates in one FORMS_PGP_KEYS item (an armored block or a file path); secret key material
+    is refused outright: the whole point is that the server holds nothing that can decrypt."""
     armored = item.lstrip().startswith(ARMORED_PREFIX)
     where = f"entry {position} (armored key)" if armored else f"entry {item}"
     try:
@@ -80,12 +74,9 @@ def _expired(cert: pysequoia.Cert, now: datetime.datetime) -> bool:
 def refusal(cert: pysequoia.Cert, now: datetime.datetime) -> str | None:
     """Why `cert` can never be used to encrypt, or None when it can (expiry is the Keyring's business).
 
-    Proved by encrypting a probe to it with gpg, as every submission is: a key
-    gpg cannot use (no encryption subkey, or an algorithm or key version newer
-    than it knows, which pysequoia would accept) stops start-up, rather than
-    making every submission fail. gpg refuses an expired key too, which the
-    Keyring leaves out at each use instead, so that one is not probed. A
-    revoked key is named as such before the probe.
+    Proved by encrypting a probe to it with gpg, as every submission is: a key gpg cannot use (no encryption
+    subkey, or an algorithm or key version newer than it knows, which pysequoia would accept) stops start-up
+    rather than every submission. gpg refuses an expired key too, so that one is not probed.
     """
     if cert.is_revoked:
         return "is revoked"
@@ -119,18 +110,10 @@ def expired_line(cert: pysequoia.Cert) -> str:
     )
 
 
-def expiring_line(cert: pysequoia.Cert) -> str:
-    return f"OpenPGP key {_fingerprint(cert)} expires on {cert.expiration:%Y-%m-%d}: renew it"
-
-
 class Keyring:
-    """The association's vetted certificates; which of them may be encrypted to is decided at each use.
-
-    A key that expires while the service runs is left out at once (pysequoia
-    would still encrypt to it): mail goes to the remaining readers, and when
-    none remains, submissions are refused rather than sent in clear. Each
-    expiry is logged at ERROR once per process, naming the key.
-    """
+    """The association's vetted certificates; which of them may be encrypted to is decided at each use: a key
+    that expires while the service runs is left out at once (pysequoia would still encrypt to it), logged at
+    ERROR once per process; when none remains, submissions are refused rather than sent in clear."""
 
     def __init__(self, certs: Sequence[pysequoia.Cert]):
         self.certs = tuple(certs)
@@ -145,13 +128,6 @@ class Keyring:
     def expired(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
         now = now or _utcnow()
         return [cert for cert in self.certs if _expired(cert, now)]
-
-    def expiring(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
-        """Keys still valid that expire within EXPIRY_WARNING: the operator must renew them."""
-        now = now or _utcnow()
-        return [
-            cert for cert in self.certs if cert.expiration is not None and now < cert.expiration < now + EXPIRY_WARNING
-        ]
 
     def usable(self, now: datetime.datetime | None = None) -> list[pysequoia.Cert]:
         """The keys to encrypt to now; raises NoUsableKey when every one has expired."""
@@ -171,9 +147,14 @@ class Keyring:
             )
 
     def notices(self, now: datetime.datetime | None = None) -> tuple[list[str], list[str]]:
-        """(expired, expiring soon) as lines for the operator: the health check's and `spool check`'s."""
+        """(expired, expiring within EXPIRY_WARNING) as lines for the operator: the health check's and
+        `spool check`'s."""
         now = now or _utcnow()
-        expiring = [expiring_line(cert) for cert in self.expiring(now)]
+        expiring = [
+            f"OpenPGP key {_fingerprint(cert)} expires on {cert.expiration:%Y-%m-%d}: renew it"
+            for cert in self.certs
+            if cert.expiration is not None and now < cert.expiration < now + EXPIRY_WARNING
+        ]
         for line in expiring:
             self._log_once(logging.WARNING, line)
         return [expired_line(cert) for cert in self.expired(now)], expiring
@@ -184,18 +165,15 @@ class Keyring:
 
 
 def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None = None) -> Keyring:
-    """Parse and vet FORMS_PGP_KEYS; raises KeyRefused naming the first key that can never be used.
-
-    An expired key is kept, for the Keyring to leave out at each use: so the
-    operator commands still run with it (`spool check` reports it), while the
-    service's own start-up refuses it (startup.py). A key expiring soon is
-    logged so the operator can renew it; the health check says so each time.
-    """
+    """Parse and vet FORMS_PGP_KEYS; raises KeyRefused naming the first key that can never be used. An expired
+    key is kept, for the Keyring to leave out at each use, so the operator commands still run with it (the
+    service's own start-up refuses it: startup.py); one expiring soon is logged."""
     items = [setting] if isinstance(setting, str) else setting  # one armored block or path is fine too
     certs = [cert for position, item in enumerate(items, 1) for cert in _parse(item, position)]
     if not certs:
         raise KeyRefused("is an empty list: leave it unset to rely on the symmetric spool key alone")
-    require_gnupg()
+    if not shutil.which(GPG[0]):  # nothing is accepted without it, and no key could be vetted
+        raise KeyRefused("needs GnuPG's gpg, which is not installed (Debian: apt-get install gnupg)")
     now = now or _utcnow()
     for cert in certs:
         reason = refusal(cert, now)
@@ -271,20 +249,9 @@ def encrypt(plaintext: bytes, recipients: Sequence[pysequoia.Cert]) -> bytes:
 
 
 def _key_file(cert: pysequoia.Cert) -> BinaryIO:
-    """`cert`, armored, in a file in memory for gpg's --recipient-file."""
-    key_file = _memory_file("forms-openpgp-key")
+    """`cert`, armored, in an anonymous file in memory (Linux's memfd, gone when closed) for gpg's
+    --recipient-file."""
+    key_file = open(os.memfd_create("forms-openpgp-key", os.MFD_CLOEXEC), "w+b")
     key_file.write(str(cert).encode())
     key_file.flush()
     return key_file
-
-
-def _memory_file(name: str) -> BinaryIO:
-    """An anonymous file in memory (Linux's memfd), gone when closed; `name` shows in /proc only."""
-    return open(os.memfd_create(name, os.MFD_CLOEXEC), "w+b")
-
-
-def require_gnupg() -> None:
-    """Raise KeyRefused unless gpg is installed: with OpenPGP configured, nothing is accepted without it
-    (and no key could be vetted)."""
-    if not shutil.which(GPG[0]):
-        raise KeyRefused("needs GnuPG's gpg, which is not installed (Debian: apt-get install gnupg)")
