@@ -1,11 +1,6 @@
-"""Limits on what one client, one network or one inbox can make the service do (README, "Limits").
-
-Submissions per client and per IPv6 /48 (Flask-Limiter: charged as a post
-arrives, given back unless it is accepted); refusals, counted once a post is
-refused, past their budget answered 429, never checked before a post is read;
-daily quotas of acknowledgements per inbox and urgent pages per client and /48.
-A client is an IPv4 address or an IPv6 /64; counters hold only keyed hashes.
-"""
+"""Limits on what one client, one network or one inbox can make the service do (README.md, "Limits"):
+submissions (Flask-Limiter: charged as a post arrives, given back unless it is accepted), refusals (counted
+once a post is refused, never checked before it is read), daily quotas of acknowledgements and urgent pages."""
 
 from __future__ import annotations
 
@@ -64,18 +59,15 @@ def _address() -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def client() -> str:
     """The client's address as limits see it: IPv4, or the /64 network of an IPv6 address."""
-    address = _address()
-    if address is None or address.version == 4:
-        return str(address or request.remote_addr or "")
-    return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return network(IPV6_CLIENT_PREFIX) or str(_address() or request.remote_addr or "")
 
 
-def network() -> str | None:
-    """The /48 network of an IPv6 client, counted on top of its /64; None for IPv4."""
+def network(prefix: int = IPV6_NETWORK_PREFIX) -> str | None:
+    """The /48 network of an IPv6 client, counted on top of its /64 (the client, `prefix` 64); None for IPv4."""
     address = _address()
     if address is None or address.version == 4:
         return None
-    return str(ipaddress.ip_network(f"{address}/{IPV6_NETWORK_PREFIX}", strict=False))
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 class Limits:
@@ -161,19 +153,9 @@ def _accepted() -> bool:
     return bool(g.get("forms_accepted"))
 
 
-def _not_a_submission() -> bool:
-    """Only posting a form is limited: health checks and error pages never are, and cost no lookup."""
-    return request.endpoint != SUBMIT_ENDPOINT
-
-
 def _not_a_site_submission() -> bool:
     """Posts from foreign origins never touch the budget of the client they come from."""
     return not guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"])
-
-
-def _refused(response: Response) -> bool:
-    """Not accepted, by the client's doing: not our 500 or 503, nor the submission budget's 429."""
-    return not _accepted() and response.status_code < 500 and response.status_code != 429
 
 
 def _watch_refusals() -> None:
@@ -184,16 +166,16 @@ def _watch_refusals() -> None:
 
 
 def _spend_refusal(response: Response) -> Response:
-    """A refused post spends one refusal; once they are spent, its answer is 429."""
-    if not _refused(response):
+    """A refused post (by the client's doing: not our 500 or 503, nor the submission budget's 429) spends one
+    refusal; once they are spent, its answer is 429."""
+    if _accepted() or response.status_code >= 500 or response.status_code == 429:
         return response
     allowed = guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"])
     wait = limits().refusal_wait("refused" if allowed else "refused-foreign")
     if not wait:
         return response
-    limited = answers.failure(429, answers.language(), FORMS.get((request.view_args or {}).get("form_name")))
-    limited.headers["Retry-After"] = str(math.ceil(wait))
-    return limited
+    form = FORMS.get((request.view_args or {}).get("form_name"))
+    return answers.failure(429, answers.language(), form, retry_after=math.ceil(wait))
 
 
 def _give_back(limiter: Limiter, response: Response) -> Response:
@@ -239,7 +221,8 @@ def install(app: Flask) -> Limiter:
             "RATELIMIT_STORAGE_URI",
             "is not usable: leave it unset (a file in FORMS_DATA_DIR), or give redis://host:port/db or memory://",
         ) from None
-    limiter.request_filter(_not_a_submission)
+    # Only posting a form is limited: health checks and error pages never are, and cost no lookup.
+    limiter.request_filter(lambda: request.endpoint != SUBMIT_ENDPOINT)
     app.before_request(_watch_refusals)
     app.after_request(functools.partial(_give_back, limiter))
     return limiter
