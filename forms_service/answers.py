@@ -21,12 +21,9 @@ from .messages import (
     FAILED_TITLE,
     REFUSED_NOTICE,
     REFUSED_TITLE,
-    SPOOL_FULL,
     failure_message,
 )
 from .validation import Submission
-
-SPOOL_FULL_RETRY_SECONDS = 3600  # what SPOOL_FULL tells a person: an hour
 
 
 def language() -> str:
@@ -124,35 +121,33 @@ def _form_page(
     return Response(page, status, mimetype="text/html", headers={"Referrer-Policy": "same-origin"})
 
 
-def spool_full(language_code: str, form: Form) -> Response:
-    """503 saying the spool is full for this form, and when to try again (Retry-After)."""
-    response = failure(503, language_code, form, SPOOL_FULL)
-    response.headers["Retry-After"] = str(SPOOL_FULL_RETRY_SECONDS)
-    return response
-
-
-def failure(status: int, language_code: str, form: Form | None, msgid: str | None = None) -> Response:
+def failure(
+    status: int, language_code: str, form: Form | None, msgid: str | None = None, retry_after: int | None = None
+) -> Response:
     """Any other refusal or failure, with one clear message (the status's own for this form, unless
-    `msgid`). A form posted without the script (a 413, a 429, a 503...) is answered with its own
-    page in the site's look, the message above an empty form: the body was not read, or not kept,
-    so what was typed can only come back with the browser's Back button, and the page says so."""
+    `msgid`), and when to try again (Retry-After), if said. A form posted without the script (a 413, a
+    429, a 503...) is answered with its own page in the site's look, the message above an empty form: the
+    body was not read, or not kept, so what was typed can only come back with the browser's Back button,
+    and the page says so."""
     catalogue = i18n.catalogue(language_code)
     message = catalogue.gettext(
         msgid or failure_message(status, form),
         max_megabytes=RESUME_MAX_BYTES // MEGABYTE,
         max_length=LONG_TEXT_MAX,
     )
+    response = None
     if wants_json():
-        return _json(status, ok=False, error=message)
-    if form is not None and request.method == "POST":
+        response = _json(status, ok=False, error=message)
+    elif form is not None and request.method == "POST":
         notice = render_template(
             "refused_notice.html", catalogue=catalogue, title=REFUSED_TITLE, message=message, notice=BACK_KEEPS
         )
-        page = _form_page(status, form, catalogue, notice)
-        if page is not None:
-            return page
-    title = REFUSED_TITLE if form else FAILED_TITLE
-    return _page(status, catalogue, title, form, message=message)
+        response = _form_page(status, form, catalogue, notice)
+    if response is None:
+        response = _page(status, catalogue, REFUSED_TITLE if form else FAILED_TITLE, form, message=message)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _json(status: int, **content) -> Response:

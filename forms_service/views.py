@@ -13,8 +13,8 @@ from . import answers, extensions, guard, health, ratelimit
 from .compose import MailSettings, compose, is_urgent
 from .fields import FORMS
 from .form_model import FILE, N_, Form
+from .messages import SPOOL_FULL
 from .openpgp import GnuPGFailed, NoUsableKey
-from .outgoing import OutgoingMail
 from .spool import SpoolFull, SpoolUnavailable
 from .validation import Submission, validate
 
@@ -28,6 +28,7 @@ DRAIN_CHUNK = 64 * 1024
 # Every upload slot taken: one frees within seconds (the site's script sends the form again).
 BUSY = N_("Sorry, we are receiving many forms just now. Nothing was sent. Please try again in a minute.")
 BUSY_RETRY_SECONDS = 10
+SPOOL_FULL_RETRY_SECONDS = 3600  # what SPOOL_FULL tells a person: an hour
 
 
 # Only the forms of fields.py: any other path stays a 404 (405 for a GET of a form) before any budget is spent.
@@ -56,13 +57,14 @@ def _submit(form: Form):
         return answers.refused(submission, language)
     settings = extensions.mail_settings(current_app)
     quotas = _within_quotas(submission, settings)
-    try:
-        hand_over(submission_id, compose(submission, submission_id, language, settings, **quotas), form.uses_reserve)
+    try:  # on disk (sealed) when it returns: the background deliverer relays them
+        mails = compose(submission, submission_id, language, settings, **quotas)
+        extensions.spool(current_app).accept(submission_id, mails, reserve=form.uses_reserve)
     except SpoolFull:  # the forms that use the reserve still get in
         _log(submission_id, submission, "spool-full")
         if form.uses_reserve:  # past the whole bound: nothing gets in now
             health.submission_failed(current_app)
-        return answers.spool_full(language, form)
+        return answers.failure(503, language, form, SPOOL_FULL, retry_after=SPOOL_FULL_RETRY_SECONDS)
     except NoUsableKey:  # never sent in clear: refused, and said so (the health check is red too)
         _failed(submission_id, submission, "no-usable-openpgp-key")
         return answers.failure(503, language, form)
@@ -88,9 +90,7 @@ def _busy(form: Form):
     """503 at once when every upload slot is taken; the site's script sends it again after Retry-After."""
     _drain_body()
     current_app.logger.info("submission form=%s outcome=busy request_bytes=%s", form.name, request.content_length)
-    response = answers.failure(503, answers.language(), form, BUSY)
-    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
-    return response
+    return answers.failure(503, answers.language(), form, BUSY, retry_after=BUSY_RETRY_SECONDS)
 
 
 def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, bool]:
@@ -116,16 +116,6 @@ def _parsed_body():
         raise  # 413 and friends keep their own answer
     except Exception as error:
         raise BadRequest() from error
-
-
-def hand_over(submission_id: str, mails: list[OutgoingMail], reserve: bool = False) -> None:
-    """The one place where accepted mail leaves the request: committed to the spool.
-
-    Returns only once the emails are on disk (sealed); the background
-    deliverer relays them. Raises SpoolUnavailable otherwise, so the answer is
-    503 (SpoolFull: past the bound, the reserve only for a form that `reserve`s).
-    """
-    extensions.spool(current_app).accept(submission_id, mails, reserve=reserve)
 
 
 @bp.get("/healthz")
