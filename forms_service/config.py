@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
-import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -35,13 +34,11 @@ REQUIRED = object()
 class Setting:
     """One FORMS_* setting, declared once: name (without FORMS_), default, check.
 
-    `check(name, value)` raises ConfigError for a value that makes running
-    unsafe or useless; it runs on the value after the defaults and the
-    environment (None: not set, where the default is None). `shown` is how
-    README's settings table states a default worked out from other settings
-    (a test compares the table, and deploy/.env.example, with these
-    declarations). `internal`: a library switch the service sets for safety,
-    listed in .env.example but not in README's table.
+    `check(name, value)` raises ConfigError for a value that makes running unsafe or useless; it runs on the
+    value after the defaults and the environment (None: not set, where the default is None). `shown`: how
+    README's settings table states a default worked out from other settings (tests compare the table, and
+    deploy/.env.example, with these declarations). `internal`: a library switch the service sets for
+    safety, listed in .env.example but not in README's table.
     """
 
     name: str
@@ -49,18 +46,6 @@ class Setting:
     check: Callable[[str, object], None] | None = None
     shown: str | None = None
     internal: bool = False
-
-    @property
-    def documented_default(self) -> str:
-        """The default as README's table states it."""
-        if self.shown is not None:
-            return self.shown
-        if self.default is REQUIRED:
-            return "required"
-        if self.default is None:
-            return "none"
-        literal = self.default if isinstance(self.default, str) else json.dumps(self.default)
-        return f"`{literal}`"
 
 
 def _whole_bytes(name: str, value: object) -> None:
@@ -201,16 +186,9 @@ SETTINGS = (
     Setting("MAX_FORM_MEMORY_SIZE", 256 * 1024, _at_least(1), shown="256 KB"),
     Setting("MAX_FORM_PARTS", 50, _at_least(1)),
 )
-BY_NAME = MappingProxyType({setting.name: setting for setting in SETTINGS})
 DEFAULTS = MappingProxyType(
     {setting.name: None if setting.default is REQUIRED else setting.default for setting in SETTINGS}
 )
-
-
-def value(config: Mapping, name: str):
-    """A setting's value, or its declared default where `config` does not hold it (a partial
-    mapping, as tests give the spool)."""
-    return config.get(name, DEFAULTS[name])
 
 
 MIN_SECRET_LENGTH = 32

@@ -23,12 +23,12 @@ SPOOL_FILE_NAME = "spool.sqlite3"
 
 def spool_from_config(config: Mapping) -> Spool:
     """The deployment's spool (FORMS_DATA_DIR/spool.sqlite3), with its keys, retries and bounds (checked by
-    config.py: the reserve is part of the bound); a bad setting stops start-up."""
+    config.py: the reserve is part of the bound); a bad setting stops start-up. `config` may leave out
+    what has a default (tests give a partial mapping)."""
+    config = {**settings.DEFAULTS, **config}
     sealer, path = sealer_from_config(config), Path(config["DATA_DIR"]) / SPOOL_FILE_NAME
-    retries = (
-        float(settings.value(config, name)) for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS")
-    )
-    bounds = SpoolBounds(*(settings.value(config, name) for name in ("SPOOL_MAX_BYTES", "SPOOL_RESERVE_BYTES")))
+    retries = (float(config[name]) for name in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "MAX_AGE_SECONDS"))
+    bounds = SpoolBounds(config["SPOOL_MAX_BYTES"], config["SPOOL_RESERVE_BYTES"])
     try:
         return Spool(path, sealer, RetryPolicy(*retries), bounds=bounds)
     except SpoolUnavailable as error:

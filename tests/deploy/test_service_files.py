@@ -172,15 +172,27 @@ def readme_defaults() -> dict[str, str]:
 def test_readme_states_every_setting_with_its_declared_default():
     """One declaration per setting (config.SETTINGS): README's table can no longer drift from it."""
     stated = readme_defaults()
-    declared = {setting.name: setting.documented_default for setting in config.SETTINGS if not setting.internal}
+    declared = {setting.name: documented_default(setting) for setting in config.SETTINGS if not setting.internal}
     assert stated == declared
+
+
+def documented_default(setting: config.Setting) -> str:
+    """The default as README's table states it."""
+    if setting.shown is not None:
+        return setting.shown
+    if setting.default is config.REQUIRED:
+        return "required"
+    if setting.default is None:
+        return "none"
+    literal = setting.default if isinstance(setting.default, str) else json.dumps(setting.default)
+    return f"`{literal}`"
 
 
 def test_env_example_shows_optional_settings_at_their_declared_default():
     """A commented-out `# FORMS_X=value` shows X at its default (the file's own convention);
     settings without a literal default (none, or worked out from others) may show an example."""
     for active, name, raw in example_lines():
-        default = config.BY_NAME[name].default
+        default = next(setting.default for setting in config.SETTINGS if setting.name == name)
         if active or default is None or default is config.REQUIRED or not raw:
             continue
         text = " ".join(shlex.split(raw))
