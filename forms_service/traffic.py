@@ -1,11 +1,6 @@
-"""Requests in progress in this process, so that background delivery gives way to them.
-
-Delivery runs in the same gunicorn worker as request handling: one GIL, the
-same cores. The person who pressed "send" is waiting for an answer, while the
-emails are already safe in the spool and lose nothing by leaving a moment
-later. So the deliverer sends when the worker is quiet, and under sustained
-load still sends one message per `patience_seconds`, so the spool keeps draining.
-"""
+"""Requests in progress in this process, so that background delivery, in the same worker (one GIL, the same
+cores), gives way to them: the person who pressed "send" is waiting, while the spooled emails lose nothing by
+leaving a moment later (README.md, "Spool and delivery")."""
 
 from __future__ import annotations
 
@@ -28,11 +23,15 @@ class Traffic:
         """Wrap a WSGI app so that each request counts while the app handles it."""
 
         def counted(environ: dict, start_response: Callable) -> Iterable[bytes]:
-            self._begin()
+            with self._changed:
+                self._active += 1
             try:
                 return wsgi_app(environ, start_response)
             finally:
-                self._end()
+                with self._changed:
+                    self._active -= 1
+                    self._last_end = time.monotonic()
+                    self._changed.notify_all()
 
         return counted
 
@@ -42,22 +41,9 @@ class Traffic:
         with self._changed:
             return self._active
 
-    def _begin(self) -> None:
-        with self._changed:
-            self._active += 1
-
-    def _end(self) -> None:
-        with self._changed:
-            self._active -= 1
-            self._last_end = time.monotonic()
-            self._changed.notify_all()
-
     def wait_for_gap(self) -> float:
-        """Block until no request has run for `quiet_seconds`, or `patience_seconds` passed.
-
-        Returns the seconds waited. Without requests (the CLI, tests that
-        deliver by hand) it returns at once.
-        """
+        """Block until no request has run for `quiet_seconds`, or `patience_seconds` passed (so that under
+        sustained load the spool still drains); the seconds waited. Without requests, it returns at once."""
         started = time.monotonic()
         deadline = started + self.patience_seconds
         with self._changed:
