@@ -27,13 +27,9 @@ from .validation import Submission
 
 
 def language() -> str:
-    """The page's language, else Accept-Language, else French.
-
-    The page that posted says its language twice: the form's `lang` field, and
-    `?lang=` in the form's address (hooks/forms.py). The body is never parsed
-    just for this (after a 413 or before the origin check it must stay unread),
-    so a refusal given before reading it (413, 429) goes by the address.
-    """
+    """The page's language (its form's `lang` field, else `?lang=` in the form's address), else
+    Accept-Language, else French. The body is never parsed just for this (after a 413 or before the origin
+    check it must stay unread), so a refusal given before reading it (413, 429) goes by the address."""
     form = request.__dict__.get("form")
     field = form.get("lang") if form is not None else None
     return i18n.negotiate((field, request.args.get("lang")), request.headers.get("Accept-Language"))

@@ -26,12 +26,8 @@ from .upload_slots import UploadSlots
 
 
 class Upload(io.BytesIO):
-    """An uploaded file in memory, read whole without a copy.
-
-    BytesIO.read copies; getvalue hands out the buffer itself (CPython trims
-    it to size and shares it until the next write, which never comes). So
-    the resumé's bytes that validation reads are the upload's, held once.
-    """
+    """An uploaded file in memory, read whole without a copy: BytesIO.read copies, getvalue hands out the
+    buffer itself (shared until the next write, which never comes), so the resumé is held once."""
 
     def read(self, size: int | None = -1) -> bytes:
         value = self.getvalue()
@@ -42,23 +38,17 @@ class Upload(io.BytesIO):
 
 
 class MemoryRequest(Request):
-    """Keeps uploaded files in memory: Werkzeug would spool big ones to a plaintext temp file.
-
-    MAX_CONTENT_LENGTH bounds what one request can hold.
-    """
+    """Keeps uploaded files in memory (MAX_CONTENT_LENGTH bounds them): Werkzeug would spool big ones to a
+    plaintext temp file."""
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         return Upload()
 
 
 class FormsApp(Flask):
-    """Flask, logging an unexpected error's whole stack without a value in it.
-
-    Flask's own log line carries the exception's message and the traceback
-    would quote source lines; a message may quote what someone typed (a
-    UnicodeError holds the text). Each frame's file, line and function say
-    where it broke, which is what an operator needs.
-    """
+    """Flask, logging an unexpected error's whole stack without a value in it: Flask's own line carries the
+    exception's message, which may quote what someone typed (a UnicodeError holds the text), and the
+    traceback quotes source lines. Each frame's file, line and function say where it broke."""
 
     def log_exception(self, exc_info) -> None:
         _, error, trace = exc_info
@@ -75,14 +65,12 @@ class FormsApp(Flask):
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app from FORMS_* environment variables, or from `config` (tests) instead:
-    keys without the FORMS_ prefix, and the environment is then not read.
+    """Build the app from FORMS_* environment variables, or from `config` (tests) instead: keys without the
+    FORMS_ prefix, and the environment is then not read.
 
-    The spool and its deliverer are registered but no delivery thread is
-    started: wsgi.py and the dev server start it, so that `flask spool ...`
-    commands never send mail behind the operator's back. When a setting
-    prevents start-up while `flask` looks for a command, it gets an app with
-    the spool commands only, so that `spool check` reports CRITICAL (cli.py).
+    No delivery thread is started (wsgi.py and the dev server do), so `flask spool ...` commands never send
+    mail behind the operator's back. When a setting prevents start-up while `flask` looks for a command, it
+    gets an app with the spool commands only, so that `spool check` reports CRITICAL (cli.py).
     """
     if config is None:  # a real process (gunicorn's workers, `flask` commands), not a test's app
         forbid_core_dumps()

@@ -1,12 +1,7 @@
-"""The work one upload may cost to check, shared by every module that reads it.
-
-Counts that grow with the work (tokens, XML elements, bytes and streams
-inflated, objects, references), limits on one item (nesting, one part's
-elements, one object's definitions) and the thread's CPU time as a backstop.
-Past any of them the file is refused as damaged: LibreOffice's exports of a
-30-page CV use less than a tenth of each (tests/service/test_uploads.py), and
-no upload, however built, holds a worker for more than about a second of CPU.
-"""
+"""The work one upload may cost to check, shared by every module that reads it: counts that grow with the
+work, limits on one item, and the thread's CPU time as a backstop. Past any of them the file is refused as
+damaged; LibreOffice's exports of a 30-page CV use less than a tenth of each (README.md, "The form relay
+service")."""
 
 from __future__ import annotations
 

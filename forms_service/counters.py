@@ -1,11 +1,8 @@
 """Rate-limit counters that every worker on one host shares, in a small SQLite file: no server to run.
 
-Registered with the `limits` library as the `sqlite://` storage scheme
-(`sqlite:///var/lib/x/counters.sqlite3`), so Flask-Limiter and the daily
-quotas use it like Redis. Counters are fixed windows: one row per key with
-its count and the end of its window. They are not precious (a lost one only
-restarts a window), so commits are not fsynced; each is one statement, short.
-Keys arrive already hashed (ratelimit.py): no address is ever written here.
+The `limits` library's `sqlite://` storage scheme, so Flask-Limiter and the daily quotas use it like Redis.
+Fixed windows: one row per key with its count and the end of its window. Not precious (a lost one only
+restarts a window), so commits are not fsynced. Keys arrive hashed (ratelimit.py): no address is written.
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""Background delivery: spooled mail goes to the SMTP server from inside the service.
-
-Each process (every gunicorn worker) may run one Deliverer thread. They all
-share the spool file safely because a message is only sent by the worker
-that holds its lease. A Deliverer wakes as soon as its process accepts a
-submission or a retry falls due, and otherwise polls every few seconds, so
-messages accepted by another process or left by a crashed one go out too.
-"""
+"""Background delivery: spooled mail goes to the SMTP server from a thread of each process (every gunicorn
+worker), which share the spool through leases (README.md, "Spool and delivery")."""
 
 from __future__ import annotations
 
@@ -68,13 +62,11 @@ class Deliverer:
     # -- one pass ------------------------------------------------------------
 
     def deliver_due(self) -> int:
-        """Claim one batch of due messages and try each once over one SMTP session.
+        """Claim one batch of due messages and try each once over one SMTP session; how many were claimed.
 
-        Returns how many were claimed (0: nothing is due). A message is only
-        sent while at least half of its lease remains, so a slow server can
-        never make two workers send the same message; the rest is released.
-        Each message is read and sent in a gap between this process's
-        requests (traffic.py): a request's resumé is gone before it is read.
+        A message is only sent while at least half of its lease remains, so a slow server can never make two
+        workers send the same message; the rest is released. Each is read and sent in a gap between this
+        process's requests (traffic.py): a request's resumé is gone before it is read.
         """
         batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
         if not batch:
@@ -134,12 +126,8 @@ class Deliverer:
         log.info("delivered spool entry %d (submission %s)", entry.id, entry.submission_id)
 
     def _partly_failed(self, entry: Claimed, refusal: RecipientsRefused) -> None:
-        """Keep the message only for the refused recipients: the others have it already.
-
-        The 4xx ones get a row that is retried, the 5xx ones a row that is
-        dead at once (or dropped, for an acknowledgement); both keep the
-        Message-ID, so nobody is sent a second copy.
-        """
+        """Keep the message only for the refused recipients, who get a row each for the 4xx ones (retried) and
+        the 5xx ones (dead at once, or dropped for an acknowledgement), with the same Message-ID."""
         groups = [group for group in (refusal.temporary, refusal.permanent) if group]
         new_ids = dict(zip(groups, self.spool.split(entry, groups), strict=True))
         code = error_code(refusal)
@@ -194,9 +182,8 @@ class Deliverer:
         self.eraser.stop()
 
     def _run(self) -> None:
-        """Deliver whatever is due, then sleep until this process accepts a
-        submission, a retry falls due, or the poll interval (which finds
-        what other processes accepted) ends."""
+        """Deliver whatever is due, then sleep until this process accepts a submission, a retry falls due,
+        or the poll interval (which finds what other processes accepted) ends."""
         while not self._stopping.is_set():
             pause = self.poll_seconds
             try:
@@ -209,12 +196,8 @@ class Deliverer:
 
 
 def init_delivery(app: Flask, spool: Spool) -> Deliverer:
-    """Register the spool and a (not yet started) Deliverer on the app (extensions.py).
-
-    Half the lease must outlast one send (several SMTP commands, each up to
-    FORMS_MAIL_TIMEOUT): by default ten times FORMS_MAIL_TIMEOUT. A shorter
-    FORMS_SPOOL_LEASE_SECONDS lets messages of a killed worker go sooner.
-    """
+    """Register the spool and a (not yet started) Deliverer on the app (extensions.py); the lease is by
+    default ten times FORMS_MAIL_TIMEOUT, since half of it must outlast one send (several SMTP commands)."""
     lease = app.config["SPOOL_LEASE_SECONDS"] or 10 * app.config["MAIL_TIMEOUT"]
     deliverer = Deliverer(spool, partial(Relay, app), lease_seconds=lease)
     app.extensions[extensions.SPOOL] = spool
@@ -223,12 +206,8 @@ def init_delivery(app: Flask, spool: Spool) -> Deliverer:
 
 
 def start_delivery(app: Flask) -> Deliverer:
-    """Start this process's delivery thread (from the WSGI entry point, not the CLI).
-
-    At interpreter exit the thread is asked to finish the message in hand,
-    so a graceful worker restart does not cut a send short and cause a
-    duplicate. The app's requests are counted, so delivery gives way to them.
-    """
+    """Start this process's delivery thread (the WSGI entry point's, not the CLI's), counting the app's
+    requests so that it gives way to them; at exit it finishes the message in hand (no duplicate)."""
     deliverer = extensions.deliverer(app)
     app.wsgi_app = deliverer.traffic.middleware(app.wsgi_app)
     deliverer.start()

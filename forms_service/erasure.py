@@ -1,11 +1,6 @@
-"""Erasing delivered messages from the spool files, within seconds, in a thread of its own.
-
-A delivered row is deleted at once, but older versions of its pages stay in
-the WAL until Spool.erase cuts it. The delivery thread asks for an erase
-after each delivery; this thread does it within ERASE_AFTER_SECONDS, so that
-a send that then hangs for the whole SMTP timeout never holds it up, and
-several deliveries in a row cost one erase, not one each.
-"""
+"""Erasing delivered messages from the spool files (Spool.erase), within seconds, in a thread of its own: a
+send that hangs for the whole SMTP timeout never holds it up, and several deliveries in a row cost one erase
+(README.md, "Spool and delivery")."""
 
 from __future__ import annotations
 

@@ -20,12 +20,8 @@ SECURITY_HEADERS = {
 
 
 def origin_allowed(allowed: list[str]) -> bool:
-    """Origin, else Referer, must name an allowed site; a request with neither passes.
-
-    Browsers send Origin on every cross-site POST, so a hostile page cannot
-    post in a visitor's name; clients without either header are not browsers
-    acting for someone else.
-    """
+    """Origin, else Referer, must name an allowed site; a request with neither passes: browsers send Origin
+    on every cross-site POST, and clients without either are not browsers acting for someone else."""
     origin = request.headers.get("Origin")
     if origin is None:
         referer = request.headers.get("Referer")

@@ -93,10 +93,7 @@ def _template_ngettext(context: jinja2.runtime.Context, singular: str, plural: s
 
 
 def install(environment: jinja2.Environment) -> None:
-    """Enable {% trans %} and _() in templates, translated by the `catalogue` passed to render.
-
-    Passing the catalogue per render (not a global) keeps concurrent
-    requests in different languages independent.
-    """
+    """Enable {% trans %} and _() in templates, translated by the `catalogue` passed to render (not a global,
+    so concurrent requests in different languages stay independent)."""
     environment.add_extension("jinja2.ext.i18n")
     environment.install_gettext_callables(_template_gettext, _template_ngettext, newstyle=True)

@@ -1,14 +1,10 @@
 """How a worker process gives memory back: large buffers go straight back to the system when freed.
 
-A resumé passes through buffers of several megabytes (the upload, the email,
-the opened spool row). glibc's malloc serves such buffers with mmap and
-unmaps them when freed, but it raises that threshold to the largest buffer
-freed so far, up to 32 MB: after the first resumé, the next ones come from
-the heap of whichever thread allocated them, which keeps what is freed (the
-request thread and the delivery thread each their own). Fixing the threshold
-at 1 MB keeps it from moving, so a worker's memory comes back down after
-each upload instead of holding the peak of both threads. Measured in
-benchmarks/ ("memory"). Without glibc (musl), nothing is changed.
+A resumé passes through buffers of several megabytes. glibc's malloc serves such buffers with mmap and unmaps
+them when freed, but raises that threshold to the largest buffer freed so far (up to 32 MB): the next ones come
+from the heap of the thread that allocated them, which keeps what is freed. Fixed at 1 MB, a worker's memory
+comes back down after each upload instead of holding the peak of both its threads (benchmarks/, "memory").
+Without glibc (musl), nothing is changed.
 """
 
 from __future__ import annotations

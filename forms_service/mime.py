@@ -1,14 +1,10 @@
 """Writing MIME messages as bytes, in the one shape this service sends, without parsing anything.
 
-Not the email package's EmailMessage: its header registry parses and folds
-again every header, which doubles what accepting a request costs
-(benchmarks/README.md, "Emails"), and decodes a typed encoded word. The
-package still does every encoding that has rules (RFC 2047 encoded words,
-RFC 2231 parameters, addresses, dates), and the tests read each email back
-with it. Header values go through `header_value` (nothing typed can start a
-header or hide in an encoded word); bodies are quoted-printable or base64,
-so no body line can be mistaken for a boundary, whose "=_" prefix neither
-encoding produces.
+Not the email package's EmailMessage: its header registry parses and folds again every header, which doubles
+what accepting a request costs (benchmarks/README.md, "Emails"), and decodes a typed encoded word. The package
+still does every encoding that has rules (RFC 2047 words, RFC 2231 parameters, addresses, dates), and the tests
+read each email back with it. Bodies are quoted-printable or base64, so no body line can be mistaken for a
+boundary, whose "=_" prefix neither encoding produces.
 """
 
 from __future__ import annotations
@@ -48,15 +44,11 @@ class Entity:
 
 
 def header_value(name: str, text: str) -> str:
-    """`text` as an ASCII header value on one logical line: RFC 2047 encoded
-    words when it is not ASCII, folded when long. Line breaks are collapsed
-    first, so a value can never end its header line and start another; then
-    invisible controls are dropped, so it displays in the order it was written.
-
-    Text holding "=?" (in a header that is not addresses) is encoded too: a mail
-    client decodes anything shaped like an encoded word, and a typed
-    "=?UTF-8?B?...?=" would show as whatever it encodes; inside a real encoded
-    word it decodes to the literal characters typed.
+    """`text` as an ASCII header value on one logical line: RFC 2047 encoded words when it is not ASCII,
+    folded when long. Line breaks are collapsed first, so a value can never end its header line and start
+    another; then invisible controls are dropped, so it displays in the order it was written. Text holding
+    "=?" (but for addresses) is encoded too: a mail client would decode a typed "=?UTF-8?B?...?=" as whatever
+    it encodes; inside a real encoded word it decodes to the literal characters typed.
     """
     text = INVISIBLE.sub("", " ".join(str(text).split()))
     literal = name in ADDRESS_HEADERS or ENCODED_WORD_START not in text

@@ -1,12 +1,7 @@
-"""Handing composed emails to the SMTP server, safely, through Flask-Mail.
-
-Flask-Mail opens smtplib connections without verifying certificates and
-without timeouts. Its Connection gets a host here that verifies TLS (system
-store or FORMS_MAIL_CA_FILE), bounds every SMTP operation with
-FORMS_MAIL_TIMEOUT and refuses plaintext to another machine unless allowed;
-failures are sorted into temporary (retry later), permanent (refused), and
-ActionRequired: retried, but nothing changes until the operator acts.
-"""
+"""Handing composed emails to the SMTP server, safely, through Flask-Mail, whose smtplib connections verify
+no certificate and have no timeout: its Connection gets a host here that verifies TLS, bounds every SMTP
+operation with FORMS_MAIL_TIMEOUT and refuses plaintext to another machine unless allowed. Failures are
+sorted into temporary, permanent, and ActionRequired (README.md, "Spool and delivery")."""
 
 from __future__ import annotations
 

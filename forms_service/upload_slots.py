@@ -1,11 +1,6 @@
-"""How many uploads the workers of one host work on at once (FORMS_UPLOAD_SLOTS, fewer than the
-workers), so that one is always free for a request for help (README, "Limits").
-
-A slot is a flock on one of the files `upload-slot-N.lock` in the data folder,
-shared by every worker of every instance on the host; the kernel gives it back
-when its worker dies. A post that finds none free is answered at once (views.py):
-a worker waiting for a slot would be as lost to a request for help as a busy one.
-"""
+"""How many uploads the workers of one host work on at once (FORMS_UPLOAD_SLOTS, fewer than the workers), so
+that one is always free for a request for help: a slot is a flock on a file of the data folder, which the
+kernel gives back when its worker dies (README.md, "Limits")."""
 
 from __future__ import annotations
 

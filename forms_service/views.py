@@ -105,11 +105,8 @@ def _within_quotas(submission: Submission, settings: MailSettings) -> dict[str, 
 
 
 def _parsed_body():
-    """The form fields and files; a body the WSGI server itself cannot read is a 400.
-
-    Servers raise their own errors from wsgi.input (gunicorn: InvalidChunkSize,
-    NoMoreData...), which would otherwise end as a 500.
-    """
+    """The form fields and files; a body the WSGI server itself cannot read is a 400 (gunicorn's own errors
+    from wsgi.input, InvalidChunkSize, NoMoreData..., would otherwise end as a 500)."""
     try:
         return request.form, request.files
     except HTTPException:
@@ -157,13 +154,9 @@ def _form_of_path():
 
 
 def _drain_body() -> None:
-    """Read and discard an unread body so the client gets our answer instead of a reset.
-
-    A server that closes a socket with unread data makes the kernel send a
-    reset, and browsers then show "connection reset" instead of our page.
-    Bounded in bytes and in time, so a hostile endless body costs a worker
-    no more than a few seconds; a body known to exceed the bound is left.
-    """
+    """Read and discard an unread body: a socket closed with unread data makes the kernel send a reset, and
+    browsers then show "connection reset" instead of our page. Bounded in bytes and in time, so a hostile
+    endless body costs a worker no more than a few seconds; a body known to exceed the bound is left."""
     stream = _unread_body()
     if stream is None:
         return
@@ -177,12 +170,9 @@ def _drain_body() -> None:
 
 
 def _unread_body():
-    """The rest of the request body as a stream that ends with it, or None if not worth reading.
-
-    With a Content-Length: a LimitedStream (the parser's, if it began), since
-    reading the server's raw input past the body would wait for more. Without
-    one (chunked): the server's own input, when it says it ends there.
-    """
+    """The rest of the request body as a stream that ends with it, or None if not worth reading: with a
+    Content-Length, a LimitedStream (the parser's, if it began: the server's raw input would wait for more
+    past the body); without (chunked), the server's own input, when it says it ends there."""
     length = request.content_length
     if length is None:
         return request.environ["wsgi.input"] if request.environ.get("wsgi.input_terminated") else None

@@ -44,14 +44,9 @@ def spool_from_config(config: Mapping) -> Spool:
 def unreadable_problem(
     spool: Spool, config: Mapping, *, since_last_check: bool = False
 ) -> ConfigError | HostFault | None:
-    """The start-up error for a spool holding messages none of the configured keys opens, if any.
-
-    Serving on would mark them all dead, and a new key would only add to what
-    nobody can read: the service does not start (startup.py). The operator's
-    commands still run, so that `spool check` names it (`since_last_check`:
-    see Spool.unreadable), `spool dead` lists and `spool discard` removes what
-    is truly lost, and `rotate-key` skips them.
-    """
+    """The start-up error for a spool holding messages none of the configured keys opens, if any: serving
+    on would mark them all dead, and a new key would only add to what nobody can read (startup.py). The
+    operator's commands still run (`since_last_check`: see Spool.unreadable)."""
     try:
         count, total = spool.unreadable(since_last_check=since_last_check)
     except sqlite3.Error as error:

@@ -120,11 +120,9 @@ class Spool(Queue):
     def unreadable(self, *, since_last_check: bool = False) -> tuple[int, int]:
         """(rows no configured key opens, all rows), checking signatures only (Sealer.signed).
 
-        A clean check records the last row id it saw and the keys it used;
-        `since_last_check` (monitoring, every few minutes) then reads only the
-        rows after it while every recorded key is still configured: a row
-        changes only by `rotate-key`, and opens with any key set holding the
-        one that sealed it. Dropping a key makes the next check read all.
+        A clean check records the last row id it saw and the keys it used; `since_last_check` (monitoring,
+        every few minutes) then reads only the rows after it while every recorded key is still configured:
+        a row changes only by `rotate-key`, and opens with any key set holding the one that sealed it.
         """
         keys = self.sealer.fingerprints()
         with self._connected() as db:

@@ -83,12 +83,8 @@ class Sealer:
 
 
 class KeyFileSealer(Sealer):
-    """A Sealer whose keys live in a 0600 file that `spool rotate-key` may replace.
-
-    Every use first checks (one stat) whether the file was replaced, so all
-    running workers seal with a new key, and open re-sealed rows, as soon as
-    the operator rotates, without a restart.
-    """
+    """A Sealer whose keys live in a 0600 file that `spool rotate-key` may replace: every use first checks
+    (one stat) whether it was, so running workers follow a rotation at once, without a restart."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -120,13 +116,9 @@ def read_key_file(path: Path) -> list[bytes]:
 
 
 def write_key_file(path: Path, keys: Sequence[bytes], *, replace: bool) -> None:
-    """Write keys atomically with mode 0600; without `replace`, never overwrite.
-
-    The file is written under a temporary name and fsynced before it gets its
-    real name, so no reader ever sees a half-written or world-readable key.
-    Linking (not renaming) when creating makes concurrent workers agree on the
-    first key written.
-    """
+    """Write keys atomically with mode 0600 (under a temporary name, fsynced, then renamed: no reader sees a
+    half-written key); without `replace`, never overwrite (linked, not renamed: concurrent workers agree on
+    the first key written)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.unlink(missing_ok=True)  # left by a crash of a process that had our pid
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -141,12 +133,7 @@ def write_key_file(path: Path, keys: Sequence[bytes], *, replace: bool) -> None:
             os.link(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a new or renamed file's directory entry durable."""
-    descriptor = os.open(directory, os.O_RDONLY)
+    descriptor = os.open(path.parent, os.O_RDONLY)  # the new name made durable
     try:
         os.fsync(descriptor)
     finally:

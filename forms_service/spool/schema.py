@@ -1,18 +1,13 @@
 """The spool file's tables, and the numbered migrations that bring a file of any known layout to this one.
 
-PRAGMA user_version is the file's layout. Opening a file runs the migrations
-from its layout to LAYOUT, in one write transaction that also sets the new
-number: a crash leaves the file as it was, and workers opening it at once
-migrate it once. A layout this release does not know (a newer release wrote
-it) is refused: the service does not start (deploy/README.md, "Upgrade and
-roll back", says what that means for a rollback).
+PRAGMA user_version is the file's layout. Opening a file migrates it to LAYOUT in one write transaction that
+also sets the number: a crash leaves the file as it was, and workers opening it at once migrate it once. A
+layout this release does not know (a newer release wrote it) is refused (README.md, "Spool and delivery").
 
-To change the layout: write a function that takes a file from the current
-layout to the next and add it to MIGRATIONS; keep the current layout's
-statements as tests/spool/layout_N.sql (what `sqlite3 FILE .schema` prints)
-and test what the migration keeps (tests/spool/test_schema.py). A new file
-is made at layout 2 and migrated on from there: the statements below are
-layout 2's, never changed.
+To change the layout: write a function that takes a file from the current layout to the next and add it to
+MIGRATIONS; keep the current layout's statements as tests/spool/layout_N.sql (what `sqlite3 FILE .schema`
+prints) and test what the migration keeps (tests/spool/test_schema.py). A new file is made at layout 2 and
+migrated on from there: the statements below are layout 2's, never changed.
 """
 
 from __future__ import annotations
@@ -70,12 +65,8 @@ def _create(db: sqlite3.Connection) -> None:
 def _schedule_alone(db: sqlite3.Connection) -> None:
     """Layout 1 to 2: `outgoing` loses its copies of the bookkeeping (and the triggers that kept them in
     step with `schedule`); a row without a kind becomes the association's copy, as layout 1 handled it.
-
-    The table is copied whole once, ids and id sequence kept. A release of
-    layout 1 then cannot insert into the file any more (its accepts fail:
-    503, nothing kept) nor start on it, rather than spool rows it would not
-    schedule.
-    """
+    The table is copied whole once, ids and id sequence kept: a release of layout 1 then can neither insert
+    into the file (503, nothing kept) nor start on it, rather than spool rows it would not schedule."""
     (sequence,) = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'outgoing'").fetchone()
     db.execute("ALTER TABLE outgoing RENAME TO outgoing_1")
     db.execute(OUTGOING)

@@ -43,12 +43,8 @@ class SpoolUnavailable(Exception):
 
 
 class SpoolFile:
-    """The spool file of one deployment, shared by every thread and process.
-
-    Each process keeps one connection, serialised by a lock; SQLite's own
-    locking (IMMEDIATE transactions, busy timeout) orders writers across
-    processes.
-    """
+    """The spool file of one deployment, shared by every thread and process: each process keeps one
+    connection, serialised by a lock; SQLite's own locking orders writers across processes."""
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_WAIT_MS, start_wait_ms: int = START_WAIT_MS):
         self.path = Path(path)
@@ -115,14 +111,11 @@ class SpoolFile:
     def erase(self, seconds: float = 2.0) -> bool:
         """Leave nothing of deleted or rewritten rows in the files, and give freed pages back; True once done.
 
-        Older page versions (a row as accepted, its bookkeeping as it changed)
-        stay in the WAL until a checkpoint copies the current pages into the
-        main file and cuts the WAL to zero bytes: wal_checkpoint(TRUNCATE).
-        Free pages go first (incremental_vacuum), so that the file shrinks
-        after a burst. The checkpoint needs the write lock and no reader of an
-        older snapshot: it is tried on a connection of its own with a short
-        busy timeout (a long wait would hold up every accept), again and again
-        until `seconds` pass, often enough to win the lock between accepts.
+        Older page versions stay in the WAL until a checkpoint copies the current pages into the main file
+        and cuts the WAL to zero bytes: wal_checkpoint(TRUNCATE), after incremental_vacuum (so the file
+        shrinks after a burst). It needs the write lock and no reader of an older snapshot: it is tried on a
+        connection of its own with a short busy timeout (a long wait would hold up every accept), again and
+        again until `seconds` pass, often enough to win the lock between accepts.
         """
         deadline = time.monotonic() + seconds
         try:
@@ -139,10 +132,7 @@ class SpoolFile:
 
 def _vacuumed(db: sqlite3.Connection) -> bool:
     """Give every free page back to the file system; False when another connection holds the write lock.
-
-    executescript, not execute: the pragma frees one page per step, and
-    execute would take only the first.
-    """
+    executescript, not execute: the pragma frees one page per step, and execute would take only the first."""
     if not db.execute("PRAGMA freelist_count").fetchone()[0]:
         return True
     try:
