@@ -129,7 +129,7 @@ class Field:
     """Required only when another field holds one of some values: ("contact", ("phone", "video"))."""
     shown_when: Condition | None = None
     """Asked only when another field holds one of some values; otherwise what it holds is dropped."""
-    errors: Mapping[str, str] = field(default=MappingProxyType({}), compare=False)
+    errors: Mapping[str, str] = field(default_factory=dict, compare=False)
     """This field's own texts for some refusal codes, in place of those of ERRORS."""
 
     @property
