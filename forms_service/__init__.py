@@ -1,8 +1,7 @@
 """forms_service: receives the volunteer and support forms, spools them durably and relays them by email.
 
-The package imports nothing itself: the form definitions (fields.py), which the
-site build reads, load without Flask. The app factory is forms_service.app.create_app;
-`flask --app forms_service` finds it here too, imported only when asked for.
+The package imports nothing itself: the form definitions (fields.py), which the site build reads, load without
+Flask. `flask --app forms_service` finds the app factory (app.create_app) here too, imported only when asked for.
 """
 
 

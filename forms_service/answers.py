@@ -10,7 +10,7 @@ from flask import Response, current_app, jsonify, redirect, render_template, req
 from markupsafe import escape
 
 from . import form_page, i18n
-from .fields import LONG_TEXT_MAX, RESUME_MAX_BYTES
+from .fields import FORMS, LONG_TEXT_MAX, RESUME_MAX_BYTES
 from .form_model import FILE, HIDDEN, HONEYPOT, MEGABYTE, Form
 from .guard import style_nonce
 from .messages import (
@@ -33,6 +33,11 @@ def language() -> str:
     form = request.__dict__.get("form")
     field = form.get("lang") if form is not None else None
     return i18n.negotiate((field, request.args.get("lang")), request.headers.get("Accept-Language"))
+
+
+def form_of_path() -> Form | None:
+    """The form a request was aimed at, for a link back, even when routing failed."""
+    return FORMS.get(request.path.rstrip("/").rsplit("/", 1)[-1])
 
 
 def wants_json() -> bool:
@@ -77,17 +82,10 @@ def refused(submission: Submission, language_code: str) -> Response:
     return _page(400, catalogue, REFUSED_TITLE, form, problems=problems)
 
 
-def _form_page(
-    status: int,
-    form: Form,
-    catalogue: i18n.Catalogue,
-    notice: str,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-) -> Response | None:
-    """The site's built page of the form, in the site's look (header, crisis line, footer), with
-    `notice` under its title and the form in it filled in with `values` (never the file, which
-    cannot be) and its `errors`; None without the built site (FORMS_SITE_DIR)."""
+def _form_page(status: int, form: Form, catalogue: i18n.Catalogue, notice: str, **filled) -> Response | None:
+    """The site's built page of the form, in the site's look (header, crisis line, footer), with `notice`
+    under its title and the form in it `filled` (form_page.form_context's `values`, never the file, which
+    cannot be, and `errors`); None without the built site (FORMS_SITE_DIR)."""
     language = catalogue.language
     built = form_page.built_page(current_app.config["SITE_DIR"], form, language)
     if built is None:
@@ -99,8 +97,7 @@ def _form_page(
         endpoint,
         thanks_url=site_url(language, form.thanks_page),
         privacy_url=site_url(language, form_page.PRIVACY_PAGE),
-        values=values,
-        errors=errors,
+        **filled,
     )
     page = form_page.around(
         built,

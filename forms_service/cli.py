@@ -1,7 +1,6 @@
 """Operator commands: `flask --app forms_service spool status|retry|dead|requeue|discard|rotate-key|new-key|check`.
 
-They show bookkeeping only (ids, times, counts, error codes), never what
-people submitted. `spool check` is for monitoring (the monitoring-plugins
+They show bookkeeping only, never what people submitted. `spool check` is for monitoring (the monitoring-plugins
 convention); it answers even when a setting prevents start-up (unconfigured_app).
 """
 
@@ -222,11 +221,8 @@ class UnconfiguredSpool(click.Group):
 
 
 def unconfigured_app(error: BaseException) -> Flask:
-    """What `flask --app forms_service` gets when building the app failed: only the spool commands.
-
-    `flask` would otherwise end with the setting's line and status 1, which
-    monitoring reads as WARNING; a service that cannot start is CRITICAL.
-    """
+    """What `flask --app forms_service` gets when building the app failed: only the spool commands (`flask`
+    would end with status 1, which monitoring reads as WARNING; a service that cannot start is CRITICAL)."""
     app = Flask(__name__)
     app.cli.add_command(UnconfiguredSpool(error))
     return app

@@ -1,9 +1,6 @@
-"""Settings: each FORMS_* setting declared once (default and check), read from the environment,
-checked at start-up.
-
-A relay that starts with a missing recipient or an unverified mail server
-loses or leaks what people confide, so a bad setting stops start-up with
-one line naming it instead of failing on the first submission.
+"""Settings: each FORMS_* setting declared once (default and check), read from the environment, checked at
+start-up: a relay that starts with a missing recipient or an unverified mail server loses or leaks what people
+confide, so a bad setting stops start-up with one line naming it instead of failing on the first submission.
 """
 
 from __future__ import annotations
@@ -195,11 +192,8 @@ MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(SystemExit):
-    """A setting that makes running unsafe or useless.
-
-    A SystemExit so that gunicorn, `flask run` and `python -m` all stop with
-    the one-line message rather than a traceback.
-    """
+    """A setting that makes running unsafe or useless: a SystemExit, so that gunicorn, `flask run` and
+    `python -m` all stop with the one-line message rather than a traceback."""
 
     def __init__(self, name: str, problem: str):
         super().__init__(f"forms_service: {PREFIX}_{name} {problem}")

@@ -26,6 +26,8 @@ from .traffic import Traffic
 
 log = logging.getLogger(__name__)
 
+BATCH_SIZE = 20  # messages claimed at once: sent over one SMTP session
+
 
 def error_code(error: BaseException) -> str:
     """What may be stored and logged about a failure: relay.py's wording (reply codes, and for ActionRequired
@@ -44,7 +46,6 @@ class Deliverer:
         open_session: Callable[[], AbstractContextManager[Relay]],  # Relay, or a stand-in with its send()
         *,
         lease_seconds: float = 300.0,
-        batch_size: int = 20,
         poll_seconds: float = 5.0,
         traffic: Traffic | None = None,
     ):
@@ -52,7 +53,6 @@ class Deliverer:
         self.traffic = traffic or Traffic()
         self.open_session = open_session
         self.lease_seconds = lease_seconds
-        self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # unique to this Deliverer
         self.eraser = Eraser(spool)
@@ -68,7 +68,7 @@ class Deliverer:
         workers send the same message; the rest is released. Each is read and sent in a gap between this
         process's requests (traffic.py): a request's resumé is gone before it is read.
         """
-        batch = self.spool.claim(self.owner, self.lease_seconds, self.batch_size)
+        batch = self.spool.claim(self.owner, self.lease_seconds, BATCH_SIZE)
         if not batch:
             return 0
         # Leasing wrote the rows' bookkeeping (the `schedule` table, never the sealed rows): the erase

@@ -1,8 +1,7 @@
 """`make run`: the whole project on one origin, on this machine only.
 
-Builds the site, serves it with the forms service on http://127.0.0.1:8000,
-and hands every relayed email to an embedded SMTP sink that saves it as a
-.eml file, so a newcomer can send a form and open what the association
+Builds the site, serves it with the forms service on http://127.0.0.1:8000, and hands every relayed email to an
+embedded SMTP sink that saves it as a .eml file, so a newcomer can send a form and open what the association
 would receive. Not for production: see deploy/.
 """
 

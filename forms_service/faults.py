@@ -1,10 +1,8 @@
 """Why a file under a setting's path cannot be used at start-up: a fault of the host that passes, or the setting.
 
-A full disk is not a bad FORMS_DATA_DIR: named as a bad setting, it stops
-the service for good (startup.py's status 4, which systemd does not
-restart), and sends the operator to a setting that is right. So the cause
-is named as itself, in the file system's words, and start-up exits with a
-status systemd restarts, until the fault has passed.
+A full disk is not a bad FORMS_DATA_DIR: named as a bad setting, it would stop the service for good (status 4,
+which systemd does not restart) and send the operator to a setting that is right. So the cause is named as
+itself, in the file system's words, and start-up exits with a status systemd restarts (startup.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """The one definition of every form, shared by the site build and the service.
 
-The MkDocs build imports this module to render the HTML forms and the
-privacy page's list of what each form collects, and the service routes,
-validates and composes from the very same objects, so neither the page nor
-the policy can drift from what the service accepts. What a definition is
-made of, and what it must hold: form_model.py. Adding a form is adding a
-Form to FORMS (README.md, "Adding a form").
+The MkDocs build imports this module to render the HTML forms and the privacy page's list of what each form
+collects, and the service routes, validates and composes from the very same objects, so neither the page nor
+the policy can drift from what the service accepts. Adding a form is adding a Form to FORMS (README.md, "Adding
+a form"); what a definition is made of, and what it must hold: form_model.py.
 """
 
 from __future__ import annotations

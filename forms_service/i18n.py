@@ -1,8 +1,7 @@
 """Translations from the editable PO catalogues, and choosing the submitter's language.
 
-Catalogues are read at run time with Babel (no compile step), so a translator
-edits translations/<lang>.po and nothing else; a new language is a new file.
-No Flask import: the site build uses the same catalogues.
+Catalogues are read at run time with Babel (no compile step), so a translator edits translations/<lang>.po and
+nothing else; a new language is a new file. No Flask import: the site build uses the same catalogues.
 """
 
 from __future__ import annotations

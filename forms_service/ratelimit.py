@@ -23,7 +23,6 @@ from limits.strategies import FixedWindowRateLimiter
 from . import answers, counters, guard
 from .config import ConfigError
 from .faults import unusable
-from .fields import FORMS
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +173,7 @@ def _spend_refusal(response: Response) -> Response:
     wait = limits().refusal_wait("refused" if allowed else "refused-foreign")
     if not wait:
         return response
-    form = FORMS.get((request.view_args or {}).get("form_name"))
-    return answers.failure(429, answers.language(), form, retry_after=math.ceil(wait))
+    return answers.failure(429, answers.language(), answers.form_of_path(), retry_after=math.ceil(wait))
 
 
 def _give_back(limiter: Limiter, response: Response) -> Response:

@@ -1,9 +1,5 @@
-"""Build the site and serve it as a static host would, for local runs and tests.
-
-Production uses nginx or any static host (see deploy/); this WSGI app mimics
-what matters to a reader: folder index pages, and the 404 page of the
-language folder the missing path is in.
-"""
+"""Build the site and serve it as a static host would (nginx in production, deploy/), for local runs and tests:
+folder index pages, and the 404 page of the language folder the missing path is in."""
 
 from __future__ import annotations
 
@@ -19,11 +15,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 def build_site(site_dir: str | Path, site_url: str, config_file: str | Path = PROJECT / "mkdocs.yml"):
-    """Run `mkdocs build --strict` in a child process and return what it printed.
-
-    A child process because mkdocs-static-i18n keeps state between builds;
-    site_url is where the site will be served, since hreflang links are absolute.
-    """
+    """Run `mkdocs build --strict` in a child process (mkdocs-static-i18n keeps state between builds) and
+    return what it printed; `site_url` is where the site will be served, since hreflang links are absolute."""
     config_file = Path(config_file)
     env = dict(os.environ, SITE_URL=site_url, NO_MKDOCS_2_WARNING="1")
     command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config_file)]

@@ -1,8 +1,6 @@
-"""Checking a posted form against its definition in fields.py.
-
-Every rule comes from the Field objects, so what the site renders as HTML
-constraints and what is enforced here cannot disagree. Problems are kept as
-msgids plus values, translated only when the answer is written.
+"""Checking a posted form against its definition in fields.py: every rule comes from the Field objects, so what
+the site renders as HTML constraints and what is enforced here cannot disagree. Problems are kept as msgids
+plus values, translated only when the answer is written.
 """
 
 from __future__ import annotations
@@ -10,9 +8,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
+from werkzeug.datastructures import MultiDict
 
 from . import uploads
 from .form_model import CHECKBOX, EMAIL, FILE, HIDDEN, HONEYPOT, SELECT, SINGLE_LINE_KINDS, Field, Form
@@ -29,12 +27,6 @@ BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
 # An RFC 2047 encoded word in a local part: "=?UTF-8?B?...?=@example.org" is a valid
 # address, but mail clients decode it, and Reply-To would show someone else's address.
 ENCODED_WORD = re.compile(r"=\?.*\?=")
-
-
-class MultiValues(Protocol):
-    """What Werkzeug's MultiDict offers and we need (kept abstract to stay Flask-free)."""
-
-    def getlist(self, key: str) -> list: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +74,7 @@ class Submission:
         return sum(len(str(value).encode()) for value in self.values.values())
 
 
-def validate(form: Form, values: MultiValues, files: MultiValues) -> Submission:
+def validate(form: Form, values: MultiDict, files: MultiDict) -> Submission:
     """Check every field of `form`; never raises on bad input, it records problems."""
     submission = Submission(form)
     for item in form.fields:

@@ -135,7 +135,7 @@ def check_origin() -> None:
 def http_error(error: HTTPException):
     """Every HTTP error as a clear answer in the submitter's language."""
     _drain_body()
-    response = answers.failure(error.code or 500, answers.language(), _form_of_path())
+    response = answers.failure(error.code or 500, answers.language(), answers.form_of_path())
     if error.code == 405:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
     return response
@@ -145,12 +145,7 @@ def http_error(error: HTTPException):
 def unexpected_error(error: InternalServerError):
     """Last resort: never a bare 500. Flask calls this only when it does not propagate the
     error (debug and testing do); the stack was logged by FormsApp.log_exception."""
-    return answers.failure(500, answers.language(), _form_of_path())
-
-
-def _form_of_path():
-    """The form a request was aimed at, for a link back, even when routing failed."""
-    return FORMS.get(request.path.rstrip("/").rsplit("/", 1)[-1])
+    return answers.failure(500, answers.language(), answers.form_of_path())
 
 
 def _drain_body() -> None:

@@ -1,8 +1,5 @@
-"""The WSGI entry point: `gunicorn --config python:forms_service.startup forms_service.wsgi:app`
-(settings from FORMS_* variables; the command in full is in README.md, "Start").
-
-A complete deployment: each process that imports this module (every gunicorn
-worker) also runs one background thread delivering the spool.
+"""The WSGI entry point (the command in full: README.md, "Start"). A complete deployment: each process that
+imports this module (every gunicorn worker) also runs one background thread delivering the spool.
 """
 
 from forms_service.delivery import start_delivery
