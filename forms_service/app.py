@@ -101,7 +101,7 @@ def _build(config: dict | None) -> Flask:
     # The site's form template too: a refused form is given back as the site renders it (answers.py).
     app.jinja_loader = ChoiceLoader([app.jinja_loader, FileSystemLoader(PROJECT / "overrides")])
     i18n.install(app.jinja_env)
-    guard.install(app)
+    app.after_request(guard.harden)  # every response, errors and redirects included
     app.register_blueprint(views.bp)
     proxies = app.config["PROXY_COUNT"]
     if proxies:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Response, current_app, g, request
+from flask import Response, current_app, g, request
 
 from .config import origin_of
 
@@ -38,7 +38,7 @@ def style_nonce() -> str:
     return g.style_nonce
 
 
-def _harden(response: Response) -> Response:
+def harden(response: Response) -> Response:
     """Add the security headers, with a CSP that allows no script at all: only our inline style,
     and for a form given back in the site's page (answers.py), the site's own stylesheets and
     images (from FORMS_SITE_URL's origin, usually ours) and posting that form again."""
@@ -51,8 +51,3 @@ def _harden(response: Response) -> Response:
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
     return response
-
-
-def install(app: Flask) -> None:
-    """Apply the headers to every response, errors and redirects included."""
-    app.after_request(_harden)

@@ -139,11 +139,8 @@ def storage_reachable(app: Flask) -> bool | None:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When `spool check` warns or alerts about the queue: above these counts and ages (seconds).
-
-    15 minutes: several retries have failed; an hour: the mail server has
-    been refusing or unreachable for long enough that someone must look.
-    """
+    """When `spool check` warns or alerts about the queue: above these counts and ages (seconds). 15 minutes:
+    several retries have failed; an hour: the mail server has been failing long enough that someone must look."""
 
     warning_queued: int = 10
     critical_queued: int = 100

@@ -198,13 +198,9 @@ def recipients_from_config(config: Mapping) -> Keyring | None:
 def encrypt_mime(
     headers: Sequence[tuple[str, str]], body: mime.Entity, recipients: Sequence[pysequoia.Cert], generic_subject: str
 ) -> bytes:
-    """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME.
-
-    The inner entity is marked protected-headers="v1", so mail clients show
-    its real Subject; the outer message only carries the routing headers
-    (OUTER_HEADERS) and `generic_subject`. gpg writes the ASCII armor, whose
-    line ends are made CRLF.
-    """
+    """The message of `headers` and `body` wrapped whole in RFC 3156 OpenPGP/MIME: the inner entity is marked
+    protected-headers="v1", so mail clients show its real Subject; the outer message only carries the routing
+    headers (OUTER_HEADERS) and `generic_subject`. gpg writes the ASCII armor (its line ends made CRLF)."""
     inner = mime.message(headers, mime.with_parameter(body, 'protected-headers="v1"'))
     encrypted = [
         mime.seven_bit("application/pgp-encrypted", "PGP/MIME version identification", b"Version: 1\n"),
@@ -219,11 +215,8 @@ def encrypt_mime(
 
 def encrypt(plaintext: bytes, recipients: Sequence[pysequoia.Cert]) -> bytes:
     """`plaintext` encrypted to `recipients` by GnuPG, ASCII-armored; GnuPGFailed if gpg fails or is missing.
-
-    Each key goes in a file in memory of its own (--recipient-file: nothing is
-    imported); the Keyring decides which are valid. A gpg that does not finish
-    within GPG_TIMEOUT_SECONDS, fed or not, is killed: a submission must not hang.
-    """
+    Each key goes in a file in memory of its own (--recipient-file: nothing is imported). A gpg that does not
+    finish within GPG_TIMEOUT_SECONDS, fed or not, is killed: a submission must not hang."""
     with tempfile.TemporaryDirectory(prefix="forms-gnupg-") as home, contextlib.ExitStack() as keys:
         key_files = [keys.enter_context(_key_file(cert)) for cert in recipients]
         command = [*GPG, "--homedir", home, "--armor", "--encrypt"]

@@ -15,12 +15,8 @@ ENVELOPE_END = b"\n"  # what ends the JSON envelope line before the message, in 
 
 @dataclass(frozen=True)
 class OutgoingMail:
-    """An email exactly as it will be handed to the SMTP server.
-
-    Composition happens once, at acceptance, so that with OpenPGP keys the
-    spool only ever holds ciphertext the server itself cannot read. `kind`
-    is bookkeeping the spool keeps beside the sealed row, not inside it.
-    """
+    """An email exactly as it will be handed to the SMTP server, composed once, at acceptance (with OpenPGP
+    keys, the spool only ever holds ciphertext); `kind` is bookkeeping the spool keeps beside the sealed row."""
 
     message_id: str
     sender: str

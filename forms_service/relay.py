@@ -48,11 +48,9 @@ class InsecureTransportError(ActionRequired):
 
 
 class RecipientsRefused(RelayError):
-    """The server refused some recipients and accepted the others (or refused them with mixed codes).
-
-    Those it accepted must not get the message again, so the caller retries
-    only `temporary` (4xx) and gives up only on `permanent` (5xx).
-    """
+    """The server refused some recipients and accepted the others (or refused them with mixed codes): those it
+    accepted must not get the message again, so the caller retries only `temporary` (4xx) and gives up only
+    on `permanent` (5xx)."""
 
     def __init__(self, refused: dict[str, tuple[int, bytes]]):
         codes = sorted({code for code, _ in refused.values()})
@@ -128,10 +126,7 @@ def _speaks_tls_at_once(host: str, port: int, timeout: float) -> bool:
 
 
 class Relay:
-    """One SMTP session reused for several messages; reconnects after a failure.
-
-    Use as a context manager: `with Relay(app) as relay: relay.send(mail)`.
-    """
+    """One SMTP session reused for several messages (`with Relay(app) as relay`); reconnects after a failure."""
 
     def __init__(self, app: Flask):
         config = app.config
@@ -150,11 +145,8 @@ class Relay:
         self.close()
 
     def send(self, mail: OutgoingMail) -> None:
-        """Deliver one message to every recipient, or raise a classified RelayError.
-
-        RecipientsRefused names the recipients still to serve or to give up
-        on: the others already have the message and must not get it twice.
-        """
+        """Deliver one message to every recipient, or raise a classified RelayError (RecipientsRefused: see
+        there)."""
         host = self._open().host
         try:
             refused = host.sendmail(mail.sender, list(mail.recipients), mail.data)

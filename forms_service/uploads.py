@@ -106,13 +106,9 @@ def detect(data: bytes, budget: Budget | None = None) -> FileType:
 
 
 def _office_package(data: bytes, budget: Budget) -> FileType:
-    """Classify a ZIP as DOCX or ODT after checking it is safe to open.
-
-    Bytes after the end record (a PDF appended to make a polyglot) make it
-    damaged, checked first so that nothing of such a file is inflated. A PDF
-    header in the first kilobyte, where PDF readers look for it (a stored PDF
-    as the first entry), makes it a polyglot too.
-    """
+    """Classify a ZIP as DOCX or ODT after checking it is safe to open. Bytes after the end record (a PDF
+    appended to make a polyglot) make it damaged, checked before anything is inflated; a PDF header where PDF
+    readers look for it, in the first kilobyte (a stored PDF as the first entry), makes it a polyglot too."""
     end = data[-END_RECORD_SIZE:]
     if not (end.startswith(b"PK\x05\x06") and end.endswith(b"\0\0")):
         raise UploadRefused("file_damaged")
@@ -144,11 +140,8 @@ def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
 
 
 def _inflate_all(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], budget: Budget) -> None:
-    """Inflate every part within the budget and a ratio cap, since declared sizes in a ZIP can lie.
-
-    Reading to the end also verifies each CRC, so a damaged package is caught
-    here rather than in a coordinator's word processor.
-    """
+    """Inflate every part within the budget and a ratio cap, since declared sizes in a ZIP can lie; reading
+    to the end also verifies each CRC, so a damaged package is caught here, not in a coordinator's hands."""
     for entry in entries:
         inflated = 0
         with archive.open(entry) as part:
@@ -205,11 +198,8 @@ def safe_filename(filename: str | None, kind: FileType) -> str:
 
 
 def _word_characters(text: str) -> str:
-    """`text` with every character that is not a letter, digit, mark, '-' or space replaced by '_'.
-
-    A mark is kept only after a kept character, so a variation selector left
-    behind by a dropped emoji does not survive alone.
-    """
+    """`text` with every character that is not a letter, digit, mark, '-' or space replaced by '_'; a mark
+    only after a kept character, so a variation selector left by a dropped emoji does not survive alone."""
     kept: list[str] = []
     for char in text:
         if char.isalnum() or char in "-_ ":

@@ -111,10 +111,8 @@ def _accept(submission: Submission, item: Field, posted: object) -> None:
 
 
 def _text(item: Field, raw: str, required: bool) -> str:
-    """A cleaned text value: NFC, trimmed, within limits, of the right shape for its kind.
-
-    `required` may depend on an answer before it (Field.required_when).
-    """
+    """A cleaned text value: NFC, trimmed, within limits, of the right shape for its kind; `required` may
+    depend on an answer before it (Field.required_when)."""
     text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n")).strip()
     if not text:
         if required:
