@@ -139,12 +139,11 @@ class Keyring:
             raise NoUsableKey("every OpenPGP key in FORMS_PGP_KEYS has expired")
         return usable
 
-    def refuse_expired(self, now: datetime.datetime | None = None) -> None:
+    def refuse_expired(self) -> None:
         """For the service's start-up only (see startup.py): an expired key stops it, naming the key."""
-        for cert in self.expired(now):
-            raise KeyRefused(
-                f"key {_fingerprint(cert)} expired on {cert.expiration:%Y-%m-%d}: remove it or configure a valid key"
-            )
+        for cert in self.expired():
+            expired = f"expired on {cert.expiration:%Y-%m-%d}: remove it or configure a valid key"
+            raise ConfigError("PGP_KEYS", f"key {_fingerprint(cert)} {expired}")
 
     def notices(self, now: datetime.datetime | None = None) -> tuple[list[str], list[str]]:
         """(expired, expiring within EXPIRY_WARNING) as lines for the operator: the health check's and

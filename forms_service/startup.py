@@ -41,7 +41,6 @@ def load_app(*, starting: bool = False, workers: int | None = None):
     from forms_service.app import create_app
     from forms_service.config import ConfigError
     from forms_service.faults import HostFault
-    from forms_service.openpgp import KeyRefused
     from forms_service.spool import unreadable_problem
 
     try:
@@ -51,10 +50,7 @@ def load_app(*, starting: bool = False, workers: int | None = None):
             raise unreadable
         keyring = extensions.mail_settings(app).keyring
         if starting and keyring:
-            try:
-                keyring.refuse_expired()
-            except KeyRefused as refused:
-                raise ConfigError("PGP_KEYS", str(refused)) from refused
+            keyring.refuse_expired()
         if workers is not None and app.config["UPLOAD_SLOTS"] >= workers:
             free = f"must be less than gunicorn's --workers ({workers}): one must stay free for requests for help"
             raise ConfigError("UPLOAD_SLOTS", free)

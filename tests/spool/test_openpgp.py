@@ -168,7 +168,9 @@ def test_an_expired_key_is_left_out_at_each_use_naming_it_once(pgp_keys, caplog)
         "encrypted to it any more; put its renewed public key in FORMS_PGP_KEYS (or "
         "remove it) and restart"
     )
-    with pytest.raises(KeyRefused, match=f"key {pgp_keys.fingerprint('expired')} expired on 2020-01-02"):
+    with pytest.raises(
+        ConfigError, match=f"FORMS_PGP_KEYS key {pgp_keys.fingerprint('expired')} expired on 2020-01-02"
+    ):
         keyring.refuse_expired()
 
 
