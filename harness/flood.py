@@ -23,7 +23,7 @@ from werkzeug.test import encode_multipart
 
 BUSY = 503  # with Retry-After: every upload slot was taken (forms_service/upload_slots.py)
 BUSY_RETRY_LIMIT = 60  # seconds: a longer Retry-After is not sent again (overrides/assets/javascripts/forms.js)
-BUSY_PAUSE = 0.2  # what a test waits before sending again: the site's script waits Retry-After
+BUSY_PAUSE = 1.0  # what a test waits before sending again: the site's script waits Retry-After
 
 
 def multipart_request(path: str, form: dict, headers: dict[str, str]) -> bytes:

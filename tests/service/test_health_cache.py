@@ -1,6 +1,6 @@
 """The public health answer is proved at most every few seconds per process (its probe costs a
 gpg run, a write and an fsync); the operator's is always proved afresh, and a failed submission
-turns the public answer red at once. Under a real flood of healthz: test_floods.py."""
+turns the public answer red at once. Under a real flood of healthz: tests/deploy/test_floods.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Uploads take one of the host's upload slots (forms_service/upload_slots.py): with every slot
 taken, a volunteer application is answered at once, 503 with Retry-After in the submitter's
 language, while a request for help still gets in; a slot comes back on every path, and when
-its holder is killed. The same under gunicorn and nginx, under load: test_floods.py."""
+its holder is killed. The same under gunicorn and nginx, under load: tests/deploy/test_floods.py."""
 
 from __future__ import annotations
 
