@@ -32,8 +32,10 @@ run: install
 
 # Tests run side by side (pytest-xdist): most of their time is spent waiting for servers, browsers
 # and subprocesses, so more at once than there are cores. TEST_WORKERS=0 runs them one after another.
+# worksteal: a worker that runs out takes tests queued behind another's long one (with `load`, tests
+# waited a minute behind the release build while the other workers sat idle).
 TEST_WORKERS ?= 6
-PYTEST := $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist load
+PYTEST := $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # What ruff lints and formats (its settings: pyproject.toml).
 LINTED := forms_service tests harness benchmarks overrides

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from harness.nginx import PROJECT
 from tests.site.helpers import axe_violations, open_search, wake_theme_scripts
+from tests.site.test_layout import PHONE, footer_and_navigation, sideways
 
 pytestmark = pytest.mark.browser
 
@@ -34,13 +35,15 @@ def page(browser):
 
 
 def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_violation(deployed, page):
-    """One visit per page checks all four (page loads are most of a browser test's cost): the policy, no
-    request to another host (Material's scripts, the search worker and the index included), no error, and
+    """One visit per page checks all five (page loads are most of a browser test's cost): the policy, no
+    request to another host (Material's scripts, the search worker and the index included), no error,
     WCAG as every reader first sees the page, then once Material's scripts have run (and registered the
     service worker), in the dark scheme too (the system turning dark: the page follows it), and with
-    search open."""
+    search open; and the layout, opened on a phone, before and after the scripts wake: no width of
+    tests/site/test_layout.py's WIDTHS scrolls sideways, the footer gives the crisis numbers, and the
+    desktop offers the site's pages (the same without scripts: test_layout.py)."""
     origin = urlsplit(deployed.url).netloc
-    problems: dict[str, list[str]] = {"csp": [], "foreign requests": [], "console": [], "axe": []}
+    problems: dict[str, list[str]] = {"csp": [], "foreign requests": [], "console": [], "axe": [], "layout": []}
     page.on(
         "request",
         lambda request: urlsplit(request.url).netloc != origin and problems["foreign requests"].append(request.url),
@@ -50,9 +53,13 @@ def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_v
     )
     page.on("pageerror", lambda error: problems["console"].append(f"{page.url}: {error}"))
     for path in deployed.pages():
+        page.set_viewport_size(PHONE)
         page.goto(deployed.url + path, wait_until="networkidle")
+        problems["layout"] += [f"{path}: {found}" for found in sideways(page, "before the first interaction")]
         problems["axe"] += [f"{path} before the first interaction: {found}" for found in axe_violations(page)]
         wake_theme_scripts(page)
+        problems["layout"] += [f"{path}: {found}" for found in sideways(page, "after the first interaction")]
+        problems["layout"] += [f"{path}: {found}" for found in footer_and_navigation(page)]
         problems["axe"] += [f"{path} after the first interaction: {found}" for found in axe_violations(page)]
         page.emulate_media(color_scheme="dark")
         page.locator("body[data-md-color-scheme=slate]").wait_for(state="attached")
@@ -60,7 +67,7 @@ def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_v
         page.emulate_media(color_scheme="light")
         open_search(page)
         problems["csp"] += [f"{path}: {violation}" for violation in page.evaluate("window.__violations")]
-    assert problems == {"csp": [], "foreign requests": [], "console": [], "axe": []}
+    assert problems == {"csp": [], "foreign requests": [], "console": [], "axe": [], "layout": []}
 
 
 def failed_requests(page) -> list[str]:

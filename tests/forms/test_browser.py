@@ -40,18 +40,17 @@ def document(data: bytes, name: str = "CV Amina.pdf", mime: str = "application/p
 
 
 @pytest.fixture
-def open_form(browser, origin, forms_app):
-    """open_form(name, lang, javascript=True, locale=None) -> a page showing that form (locale: the
+def open_form(kept_contexts, origin, forms_app):
+    """open_form(name, lang, javascript=True, locale=None) -> a new page showing that form (locale: the
     browser's own language, its Accept-Language).
 
     Fails the test if a page breaks the Content-Security-Policy or throws.
     """
-    contexts, problems = [], []
+    pages, problems = [], []
 
     def open_(name: str, lang: str, javascript: bool = True, locale: str | None = None):
-        context = browser.new_context(java_script_enabled=javascript, locale=locale)
-        contexts.append(context)
-        page = context.new_page()
+        page = kept_contexts.new_page(origin.url, java_script_enabled=javascript, locale=locale)
+        pages.append(page)
         page.on(
             "console",
             lambda message: (
@@ -63,8 +62,8 @@ def open_form(browser, origin, forms_app):
         return page
 
     yield open_
-    for context in contexts:
-        context.close()
+    for page in pages:
+        page.close()
     assert problems == []
 
 

@@ -45,8 +45,8 @@ def site(tmp_path_factory) -> ServedSite:
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh browser context and page for one test."""
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
+def page(kept_contexts, site):
+    """A new page for one test, in a context kept for the site (tests/conftest.py, KeptContexts)."""
+    page = kept_contexts.new_page(site.url)
+    yield page
+    page.close()

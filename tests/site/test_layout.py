@@ -39,14 +39,20 @@ def small_targets(page, selector: str) -> list[str]:
     )
 
 
+SETTLED = """Promise.all(document.getAnimations().filter(a => a.playState === "running")
+    .map(a => a.finished.catch(() => null)))"""
+"""Resolves once every running animation and transition of the page has ended."""
+
+
 def overflows(page) -> list[str]:
     """The widths of WIDTHS at which the page scrolls sideways (the viewport's height is kept)."""
     height = page.viewport_size["height"]
     wider = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": height})
-        # Material's search field grows to its width in a transition; measure the settled page.
-        page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+        # Material's search field grows to its width in a transition; measure the settled page. (Awaited
+        # rather than polled: Playwright's polling evaluates a string, which the deploy CSP forbids.)
+        page.evaluate(SETTLED)
         scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
         if scroll_width > inner_width:
             wider.append(f"{width}: {scroll_width}")
@@ -75,31 +81,38 @@ def site_navigation(page) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("scripts", ["with scripts", "without scripts"])
-def test_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, browser, scripts):
-    context = browser.new_context(java_script_enabled=scripts == "with scripts", viewport=PHONE)
-    page = context.new_page()
+def sideways(page, when: str) -> list[str]:
+    """overflows(page), said as problems: the page was opened at PHONE size, `when` says how far along."""
+    return [f"{when} at {width}" for width in overflows(page)]
+
+
+def footer_and_navigation(page) -> list[str]:
+    """The crisis numbers of the footer, a link to a directory of helplines and targets large enough to
+    tap; and at desktop width (where overflows ends), the site's pages under the header."""
+    found = []
+    line = page.locator(".cch-crisis-line")
+    numbers = line.locator("a[href^='tel:']").evaluate_all("links => links.map(a => a.textContent)")
+    if sorted(numbers) != ["112", "143", "144"]:
+        found.append(f"footer numbers {numbers}")
+    if line.locator("a[href='https://findahelpline.com']").count() != 1:
+        found.append("no link to an international directory of helplines in the footer")
+    found += [f"small footer target {t}" for t in small_targets(page, ".cch-crisis-line a[href^='tel:']")]
+    if sorted(site_navigation(page)) != NAVIGATION:
+        found.append(f"desktop navigation {site_navigation(page)}")
+    return found
+
+
+def test_without_scripts_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, kept_contexts):
+    """The same with scripts, once they wake: tests/deploy/test_browser.py's sweep of every page."""
+    page = kept_contexts.new_page(site.url, java_script_enabled=False)
     problems: dict[str, list[str]] = {}
     for path in pages_of(site):
         page.set_viewport_size(PHONE)
         page.goto(site.url + path, wait_until="networkidle")
-        found = [f"before the first interaction at {width}" for width in overflows(page)]
-        if scripts == "with scripts":
-            wake_theme_scripts(page)
-            found += [f"after the first interaction at {width}" for width in overflows(page)]
-        line = page.locator(".cch-crisis-line")
-        numbers = line.locator("a[href^='tel:']").evaluate_all("links => links.map(a => a.textContent)")
-        if sorted(numbers) != ["112", "143", "144"]:
-            found.append(f"footer numbers {numbers}")
-        if line.locator("a[href='https://findahelpline.com']").count() != 1:
-            found.append("no link to an international directory of helplines in the footer")
-        found += [f"small footer target {t}" for t in small_targets(page, ".cch-crisis-line a[href^='tel:']")]
-        # The sweep ends at desktop width: every page offers the site's pages there.
-        if sorted(site_navigation(page)) != NAVIGATION:
-            found.append(f"desktop navigation {site_navigation(page)}")
+        found = sideways(page, "without scripts") + footer_and_navigation(page)
         if found:
             problems[path] = found
-    context.close()
+    page.close()
     assert problems == {}
 
 
@@ -108,11 +121,10 @@ NAVIGATION = sorted(html_name(page) for entry in mkdocs_config()["nav"] for page
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
-def test_help_is_in_the_first_phone_screen(site, browser, javascript):
+def test_help_is_in_the_first_phone_screen(site, kept_contexts, javascript):
     """On the home, a number to tap and the way to the whole crisis guidance; on the support page, 143
     and the way to the form; on a small phone too, in every language, with scripts and without."""
-    context = browser.new_context(java_script_enabled=javascript)
-    page = context.new_page()
+    page = kept_contexts.new_page(site.url, java_script_enabled=javascript)
     missing = []
     for lang, screen in ((lang, screen) for lang in FOLDERS for screen in (PHONE, SMALL_PHONE)):
         where = f"{lang} {screen['width']}x{screen['height']}"
@@ -145,7 +157,7 @@ def test_help_is_in_the_first_phone_screen(site, browser, javascript):
     page.locator("article a.md-button[href='#ask']").click()
     page.wait_for_url("**#ask")
     assert page.locator("form.cch-form").bounding_box()["y"] < PHONE["height"]
-    context.close()
+    page.close()
 
 
 def test_no_word_is_cut_short_at_200_percent_text_on_a_small_phone(site, browser):
@@ -161,7 +173,7 @@ def test_no_word_is_cut_short_at_200_percent_text_on_a_small_phone(site, browser
         page.goto(site.url + path, wait_until="networkidle")
         found = clipped_text(page)
         page.locator(".md-header label[for=__drawer]").click()
-        page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+        page.evaluate(SETTLED)
         found += [f"in the menu: {problem}" for problem in clipped_text(page)]
         if found:
             problems[path] = found
@@ -186,9 +198,8 @@ def test_the_site_follows_a_dark_system_scheme_from_the_first_paint(site, browse
 
 
 @pytest.mark.parametrize("lang", FOLDERS)
-def test_crisis_guidance_is_at_body_size_with_targets_to_tap_and_by_the_urgent_box(site, browser, lang):
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
+def test_crisis_guidance_is_at_body_size_with_targets_to_tap_and_by_the_urgent_box(site, page, lang):
+    page.set_viewport_size(PHONE)
     page.goto(site.url + FOLDERS[lang] + "support.html")
     box = page.locator("article .admonition.crisis")
     body_size = page.locator("article > p").first.evaluate("p => getComputedStyle(p).fontSize")
@@ -202,13 +213,11 @@ def test_crisis_guidance_is_at_body_size_with_targets_to_tap_and_by_the_urgent_b
     # Ticking "urgent" is where someone in danger looks: the numbers are said there too.
     hint = page.locator("#support-urgent-hint").inner_text()
     assert all(number in hint for number in ("144", "143", "112", "findahelpline.com")), hint
-    context.close()
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_the_header_keeps_its_place_when_the_scripts_wake(site, browser, viewport):
-    context = browser.new_context(viewport=viewport)
-    page = context.new_page()
+def test_the_header_keeps_its_place_when_the_scripts_wake(site, page, viewport):
+    page.set_viewport_size(viewport)
     page.goto(site.url + "en/index.html", wait_until="networkidle")
 
     def boxes():
@@ -221,7 +230,6 @@ def test_the_header_keeps_its_place_when_the_scripts_wake(site, browser, viewpor
     assert boxes() == before
     # The place kept for search is search, now that it works.
     assert page.locator(".md-header label[for=__search]:visible, .md-search__input:visible").count()
-    context.close()
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
