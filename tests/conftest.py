@@ -5,6 +5,8 @@ Each fixture says what it yields in its docstring.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import trustme
 
@@ -12,6 +14,11 @@ from forms_service.app import create_app
 from harness.browser import CHROMIUM, CHROMIUM_ARGS
 from harness.settings import service_settings
 from harness.smtp_sink import SmtpSink
+
+# pytest caches the test modules it rewrites (for its assertions) even where PYTHONDONTWRITEBYTECODE is
+# set, as on these machines: each xdist worker would otherwise rewrite them all again, 2 s of CPU each.
+# The servers the tests start still inherit the setting, as the service never writes into its release.
+sys.dont_write_bytecode = False
 
 
 @pytest.fixture(scope="session")
