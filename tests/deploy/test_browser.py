@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from harness.nginx import PROJECT
 from tests.site.helpers import axe_violations, open_search, wake_theme_scripts
-from tests.site.test_layout import PHONE, footer_and_navigation, sideways
+from tests.site.test_layout import FOLDERS, PHONE, footer_and_navigation, in_language, sideways
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +34,8 @@ def page(browser):
     context.close()
 
 
-def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_violation(deployed, page):
+@pytest.mark.parametrize("lang", FOLDERS)
+def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_violation(deployed, page, lang):
     """One visit per page checks all five (page loads are most of a browser test's cost): the policy, no
     request to another host (Material's scripts, the search worker and the index included), no error,
     WCAG as every reader first sees the page, then once Material's scripts have run (and registered the
@@ -52,7 +53,7 @@ def test_every_page_passes_the_csp_stays_home_and_has_no_console_error_nor_axe_v
         "console", lambda message: message.type == "error" and problems["console"].append(f"{page.url}: {message.text}")
     )
     page.on("pageerror", lambda error: problems["console"].append(f"{page.url}: {error}"))
-    for path in deployed.pages():
+    for path in in_language(deployed.pages(), lang):
         page.set_viewport_size(PHONE)
         page.goto(deployed.url + path, wait_until="networkidle")
         problems["layout"] += [f"{path}: {found}" for found in sideways(page, "before the first interaction")]

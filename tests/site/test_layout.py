@@ -59,8 +59,15 @@ def overflows(page) -> list[str]:
     return wider
 
 
-def pages_of(site) -> list[str]:
-    return [path for path in site.pages() if not path.startswith(("assets/", "search/"))]
+def in_language(paths: list[str], lang: str) -> list[str]:
+    """The paths of `lang`'s pages: those in its folder (French at the root); each sweep of every page runs
+    once per language, so that two workers share it."""
+    others = tuple(folder for other, folder in FOLDERS.items() if other != lang and folder)
+    return [path for path in paths if path.startswith(FOLDERS[lang]) and not path.startswith(others)]
+
+
+def pages_of(site, lang: str) -> list[str]:
+    return in_language([path for path in site.pages() if not path.startswith(("assets/", "search/"))], lang)
 
 
 def wholly_within(box: dict, screen: dict) -> bool:
@@ -102,11 +109,12 @@ def footer_and_navigation(page) -> list[str]:
     return found
 
 
-def test_without_scripts_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, kept_contexts):
+@pytest.mark.parametrize("lang", FOLDERS)
+def test_without_scripts_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, kept_contexts, lang):
     """The same with scripts, once they wake: tests/deploy/test_browser.py's sweep of every page."""
     page = kept_contexts.new_page(site.url, java_script_enabled=False)
     problems: dict[str, list[str]] = {}
-    for path in pages_of(site):
+    for path in pages_of(site, lang):
         page.set_viewport_size(PHONE)
         page.goto(site.url + path, wait_until="networkidle")
         found = sideways(page, "without scripts") + footer_and_navigation(page)
@@ -160,7 +168,8 @@ def test_help_is_in_the_first_phone_screen(site, kept_contexts, javascript):
     page.close()
 
 
-def test_no_word_is_cut_short_at_200_percent_text_on_a_small_phone(site, browser):
+@pytest.mark.parametrize("lang", FOLDERS)
+def test_no_word_is_cut_short_at_200_percent_text_on_a_small_phone(site, browser, lang):
     """WCAG 1.4.4: the reader's text size doubled (the browser's own font setting), on a 320 px screen,
     every page and its menu: a long word wraps or breaks, none runs past an edge or is cut by one."""
     context = browser.new_context(viewport=SMALL_PHONE)
@@ -169,7 +178,7 @@ def test_no_word_is_cut_short_at_200_percent_text_on_a_small_phone(site, browser
     session.send("Page.enable")
     session.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
     problems = {}
-    for path in pages_of(site):
+    for path in pages_of(site, lang):
         page.goto(site.url + path, wait_until="networkidle")
         found = clipped_text(page)
         page.locator(".md-header label[for=__drawer]").click()
