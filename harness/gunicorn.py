@@ -46,6 +46,21 @@ def service_environment(settings: dict | None = None) -> dict[str, str]:
     }
 
 
+def flask_command(settings: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`flask --app forms_service ARGS` as the operator runs it (deploy/README.md): the venv's flask, a new
+    process, settings from FORMS_* variables only; its status and output, as text."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("flask")), "--app", "forms_service", *args],
+        cwd=PROJECT,
+        env=service_environment(settings),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 class Gunicorn:
     """gunicorn serving a WSGI app on a free loopback port; a context manager, entered once.
 

@@ -4,28 +4,16 @@ queued 0 and dead 0, the condition for deleting the data folder; and every accep
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-from harness.gunicorn import PROJECT, service_environment
+from harness.gunicorn import flask_command
 from harness.settings import JSON, SITE, support_form
 
-FLASK = Path(sys.executable).with_name("flask")
 SUBMISSIONS = 3
 MAILS_PER_SUBMISSION = 2  # the association's email and the acknowledgement
 
 
 def spool(settings: dict, *args: str) -> str:
     """`flask --app forms_service spool ARGS` as the operator runs it; its output."""
-    result = subprocess.run(
-        [str(FLASK), "--app", "forms_service", "spool", *args],
-        cwd=PROJECT,
-        env=service_environment(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = flask_command(settings, "spool", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from forms_service.config import ConfigError
 from forms_service.faults import HostFault, unusable
 from forms_service.startup import APP_LOAD_ERROR, HOST_FAULT
-from harness.gunicorn import GUNICORN, PROJECT, Gunicorn, service_environment
+from harness.gunicorn import GUNICORN, PROJECT, Gunicorn, flask_command, service_environment
 from harness.settings import service_settings
 from harness.smtp_sink import free_port
 from tests.deploy.test_guide import start_up
@@ -183,14 +183,7 @@ def test_spool_check_says_critical_with_the_same_line(small_disk, smtp_ca_file):
     """The monitoring's view of a full disk: CRITICAL (status 2) with start-up's own line, not a setting."""
     settings = service_settings({}, smtp_ca_file, small_disk / "data")
     fill(small_disk)
-    check = subprocess.run(
-        [str(Path(sys.executable).with_name("flask")), "--app", "forms_service", "spool", "check"],
-        cwd=PROJECT,
-        env=service_environment(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    check = flask_command(settings, "spool", "check")
     assert check.returncode == 2, check.stderr
     assert check.stdout.startswith(
         "SPOOL CRITICAL - forms_service: FORMS_DATA_DIR cannot hold the spool now: no space left on device ("

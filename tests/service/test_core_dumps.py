@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn, service_environment
+from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn, flask_command
 from harness.settings import JSON, SITE, service_settings, support_form
 from tests.service.helpers import wait_until
 
@@ -92,15 +92,7 @@ def test_flask_commands_are_not_dumpable(sink, smtp_ca_file, tmp_path):
     """`flask --app forms_service ...` (the spool commands read every queued message) builds the
     app from the environment: not dumpable, core limit 0, whatever it inherited."""
     settings = service_settings(sink.mail_config(), smtp_ca_file, tmp_path / "data")
-    flask = Path(sys.executable).with_name("flask")
-    shell = subprocess.run(
-        [str(flask), "--app", "forms_service", "shell"],
-        input=REPORT_DUMPABLE,
-        env=service_environment(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    shell = flask_command(settings, "shell", stdin=REPORT_DUMPABLE)
+    assert shell.returncode == 0, shell.stderr
     reported = re.search(r"dumpable (\d+) (\d+)", shell.stdout)  # PR_GET_DUMPABLE, the core limit
     assert reported and reported.groups() == ("0", "0"), shell.stdout + shell.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 import requests
 
 from forms_service import extensions
-from harness.gunicorn import PROJECT, Gunicorn, service_environment
+from harness.gunicorn import Gunicorn, flask_command
 from harness.settings import JSON, OPERATOR, SITE, support_form
 from tests.service.helpers import wait_until
 from tests.spool.conftest import corrupt_outgoing_table, outgoing
@@ -33,15 +31,7 @@ def check_in_process(app, *args: str) -> tuple[int, str]:
 
 def flask_check(settings: dict, *args: str, command: str = "check") -> tuple[int, str]:
     """The command as monitoring runs it: a new process, settings from FORMS_* variables."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "forms_service", "spool", command, *args],
-        cwd=PROJECT,
-        env=service_environment(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = flask_command(settings, "spool", command, *args)
     return result.returncode, result.stdout
 
 
@@ -129,15 +119,7 @@ def test_a_setting_that_prevents_start_up_is_critical(app_config):
     assert code == CRITICAL
     assert re.fullmatch(r"SPOOL CRITICAL - forms_service: FORMS_SITE_URL is missing or not a URL: [^\n]+\n", output)
     assert flask_check({**app_config, "SITE_URL": None}, "--warning-age", "60")[0] == CRITICAL
-    status = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "forms_service", "spool", "status"],
-        cwd=PROJECT,
-        env=service_environment({**app_config, "SITE_URL": None}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    status = flask_command({**app_config, "SITE_URL": None}, "spool", "status")
     assert (status.returncode, status.stdout) == (1, "")
     assert status.stderr.startswith("forms_service: FORMS_SITE_URL is missing")
 

@@ -15,7 +15,7 @@ from forms_service import extensions
 from forms_service.outgoing import ACKNOWLEDGEMENT
 from forms_service.spool import Sealer, Spool
 from forms_service.spool.keys import ensure_key_file, read_key_file
-from harness.gunicorn import service_environment
+from harness.gunicorn import flask_command, service_environment
 from tests.spool.conftest import outgoing
 
 
@@ -130,14 +130,7 @@ def test_new_key(run):
 def flask_spool(app_config, *args: str) -> str:
     """Run `flask --app forms_service spool ...` as an operator would: a new process,
     settings from real FORMS_* environment variables."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "forms_service", "spool", *args],
-        env=service_environment(app_config),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = flask_command(app_config, "spool", *args)
     assert result.returncode == 0, result.stderr
     assert "@example.org" not in result.stdout and "Sentinel" not in result.stdout
     return result.stdout
