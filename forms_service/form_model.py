@@ -215,6 +215,12 @@ class Form:
         return f"{self.name.upper()}_RECIPIENTS"
 
     @property
+    def takes_file(self) -> bool:
+        """Whether a post of this form carries a file: worked on only within an upload slot, never told of a CV
+        otherwise."""
+        return any(item.kind == FILE for item in self.fields)
+
+    @property
     def visible_fields(self) -> tuple[Field, ...]:
         """Fields a person fills in (what the association email lays out and the privacy page lists)."""
         return tuple(item for item in self.fields if item.kind not in (HIDDEN, HONEYPOT))

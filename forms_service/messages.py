@@ -4,7 +4,7 @@ forms (overrides/hooks/forms.py), so the two never drift apart."""
 
 from __future__ import annotations
 
-from .form_model import FILE, N_, Form
+from .form_model import N_, Form
 
 FAILURES = {
     400: N_("The form could not be read. Please send it again from the website."),
@@ -48,6 +48,6 @@ DRAFT_KEPT = N_(
 def failure_message(status: int, form: Form | None) -> str:
     """The msgid that says what is true of `status` for the form posted: a form without a file
     is never told about a CV."""
-    if status == 413 and form is not None and all(field.kind != FILE for field in form.fields):
+    if status == 413 and form is not None and not form.takes_file:
         return TOO_LARGE_WITHOUT_FILE
     return FAILURES.get(status, FAILURES[500])

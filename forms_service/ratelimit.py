@@ -1,6 +1,7 @@
 """Limits on what one client, one network or one inbox can make the service do (README.md, "Limits"):
 submissions (Flask-Limiter: charged as a post arrives, given back unless it is accepted), refusals (counted
-once a post is refused, never checked before it is read), daily quotas of acknowledgements and urgent pages."""
+once a post is refused; a client past those of its uploads has its uploads answered 429 before they are read),
+daily quotas of acknowledgements and urgent pages."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from .faults import unusable
 log = logging.getLogger(__name__)
 
 SUBMIT_ENDPOINT = "forms.submit"
+# The refusal budget's scopes: posts of the site, of forms with a file, from a foreign origin.
+REFUSED, REFUSED_UPLOADS, REFUSED_FOREIGN = "refused", "refused-uploads", "refused-foreign"
 LIMITS_EXTENSION = "forms_limits"
 IPV6_CLIENT_PREFIX = 64
 IPV6_NETWORK_PREFIX = 48
@@ -99,31 +102,35 @@ class Limits:
         """Spend one of this client's refusals: 0 while the budget lasts, else the seconds until it is back."""
         return self._spend(self._refusals, scope, [client()])
 
+    def refusals_spent(self, scope: str) -> float:
+        """The same question, spending nothing: 0 while this client has refusals left."""
+        return self._spend(self._refusals, scope, [client()], spend=False)
+
     def _quota_left(self, kind: str, items: list, values: list[str]) -> bool:
         if self._spend(items, kind, values):
             log.warning("daily %s quota reached: that email is left out", kind)
             return False
         return True
 
-    def _spend(self, items: list, kind: str, values: list[str]) -> float:
-        """Spend one of each item for each value: 0 when every one had some left, else the seconds
-        until the last one spent returns. Counted in the shared storage; while it fails, in this
+    def _spend(self, items: list, kind: str, values: list[str], spend: bool = True) -> float:
+        """Spend one of each item for each value (or, not `spend`, only look): 0 when every one had some
+        left, else the seconds until the last one spent returns. Counted in the shared storage; while it fails, in this
         process's memory, as Flask-Limiter does, so an unreachable Redis is not waited for on every post."""
         keys = [self.hashed(value) for value in values]
         if time.monotonic() >= self._fallback_until:
             try:
-                return _spent(self._quota, items, kind, keys)
+                return _spent(self._quota, items, kind, keys, spend)
             except Exception as error:  # any storage (SQLite, Redis) has its own errors
                 log.warning("quotas counted in memory for %d s: %s", QUOTA_FALLBACK_SECONDS, type(error).__name__)
                 self._fallback_until = time.monotonic() + QUOTA_FALLBACK_SECONDS
-        return _spent(self._fallback, items, kind, keys)
+        return _spent(self._fallback, items, kind, keys, spend)
 
 
-def _spent(limiter: FixedWindowRateLimiter, items: list, kind: str, keys: list[str]) -> float:
+def _spent(limiter: FixedWindowRateLimiter, items: list, kind: str, keys: list[str], spend: bool) -> float:
     wait = 0.0
     for key in keys:
         for item in items:
-            if not limiter.hit(item, kind, key):
+            if not (limiter.hit if spend else limiter.test)(item, kind, key):
                 wait = max(wait, limiter.get_window_stats(item, kind, key).reset_time - time.time(), 1.0)
     return wait
 
@@ -141,6 +148,17 @@ def client_key() -> str:
 def network_key() -> str:
     """The key of the per-network budget: the keyed hash of the client's /48."""
     return limits().hashed(network() or client())
+
+
+def upload_wait() -> float:
+    """0 when this client may have a file checked now, else the seconds until it may. The upload slots
+    (upload_slots.py) are shared by every volunteer: a client whose uploads have spent their refusals (a
+    budget of their own, REFUSED_UPLOADS) must not hold them with files that will be refused again, so its
+    uploads are answered 429 before a slot is taken. Other refusals never hold an upload back, and nothing
+    holds back a request for help."""
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return 0.0
+    return limits().refusals_spent(REFUSED_UPLOADS)
 
 
 def submission_accepted() -> None:
@@ -169,11 +187,15 @@ def _spend_refusal(response: Response) -> Response:
     refusal; once they are spent, its answer is 429."""
     if _accepted() or response.status_code >= 500 or response.status_code == 429:
         return response
-    allowed = guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"])
-    wait = limits().refusal_wait("refused" if allowed else "refused-foreign")
+    form = answers.form_of_path()
+    if not guard.origin_allowed(current_app.config["ALLOWED_ORIGINS"]):
+        scope = REFUSED_FOREIGN
+    else:
+        scope = REFUSED_UPLOADS if form is not None and form.takes_file else REFUSED
+    wait = limits().refusal_wait(scope)
     if not wait:
         return response
-    return answers.failure(429, answers.language(), answers.form_of_path(), retry_after=math.ceil(wait))
+    return answers.failure(429, answers.language(), form, retry_after=math.ceil(wait))
 
 
 def _give_back(limiter: Limiter, response: Response) -> Response:

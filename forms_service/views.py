@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 
@@ -12,7 +13,7 @@ from werkzeug.wsgi import LimitedStream
 from . import answers, extensions, guard, health, ratelimit
 from .compose import MailSettings, compose, is_urgent
 from .fields import FORMS
-from .form_model import FILE, N_, Form
+from .form_model import N_, Form
 from .messages import SPOOL_FULL
 from .openpgp import GnuPGFailed, NoUsableKey
 from .spool import SpoolFull, SpoolUnavailable
@@ -39,8 +40,11 @@ def submit(form_name: str):
     form = FORMS[form_name]
     if request.mimetype not in FORM_ENCODINGS:
         raise UnsupportedMediaType()
-    if not any(item.kind == FILE for item in form.fields):
+    if not form.takes_file:
         return _submit(form)
+    wait = ratelimit.upload_wait()
+    if wait:
+        return answers.failure(429, answers.language(), form, retry_after=math.ceil(wait))
     with extensions.upload_slots(current_app).held() as slot:
         return _submit(form) if slot else _busy(form)
 

@@ -9,6 +9,7 @@ SMTP server receives what it sends.
 
 from __future__ import annotations
 
+import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 from email import policy
@@ -21,8 +22,9 @@ import requests
 from forms_service import i18n
 from forms_service.compose import ACK_SKIPPED, PAGE_SKIPPED
 from harness.gunicorn import DOCUMENTED_OPTIONS, Gunicorn
-from harness.settings import JSON, OPERATOR, SITE, service_settings, support_form
+from harness.settings import JSON, OPERATOR, SITE, service_settings, support_form, volunteer_form
 from harness.smtp_sink import Received, SmtpSink
+from tests.deploy.helpers import multipart
 from tests.service.helpers import wait_until
 
 PAGED = ("support@cch.example.org", "urgent@cch.example.org")
@@ -59,6 +61,16 @@ def post_as(server: Gunicorn, client: str, form: dict, origin: dict = SITE) -> r
         data=form,
         timeout=30,
         headers={**origin, **JSON, "X-Forwarded-For": client},
+    )
+
+
+def apply_as(server: Gunicorn, client: str, form: dict) -> requests.Response:
+    """A volunteer application from `client`, its CV sent as the site's form sends it (multipart)."""
+    return requests.post(
+        f"http://127.0.0.1:{server.port}/forms/volunteer",
+        files=multipart(form),
+        timeout=30,
+        headers={**SITE, **JSON, "X-Forwarded-For": client},
     )
 
 
@@ -181,6 +193,19 @@ def test_40_refusals_from_one_address_never_lock_out_a_valid_request(server):
     refused = [post_as(server, shared, support_form(email="not an address")).status_code for _ in range(40)]
     assert refused == [400] * 30 + [429] * 10
     assert post_as(server, shared, support_form(email="someone.else@example.org")).status_code == 202
+
+
+def test_past_its_refusals_a_client_gets_429_for_uploads_before_a_slot_is_taken(server):
+    """The upload slots serve every volunteer: a client whose files keep being refused may not hold them.
+    Its requests for help still get in."""
+    hostile = "198.51.100.61"
+    not_a_cv = (io.BytesIO(b"not a CV"), "cv.pdf", "application/pdf")
+    refused = [apply_as(server, hostile, volunteer_form(resume=not_a_cv)) for _ in range(31)]
+    assert [answer.status_code for answer in refused] == [400] * 30 + [429]
+    assert int(refused[-1].headers["Retry-After"]) > 0
+    assert apply_as(server, hostile, volunteer_form()).status_code == 429  # not read: valid or not
+    assert post_as(server, hostile, support_form()).status_code == 202
+    assert apply_as(server, "198.51.100.62", volunteer_form()).status_code == 202  # another volunteer
 
 
 def test_the_data_folder_holds_no_client_address_in_clear(server):
