@@ -85,9 +85,24 @@ class SpoolFile:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction (`immediate`) on this process's connection, one thread at a time."""
-        with self._lock, immediate(self._connection()) as db:
-            yield db
+        """One IMMEDIATE transaction (`immediate`) on this process's connection, one thread at a time. The
+        wait for this process's other thread (the delivery thread, itself waiting for a write lock) and then
+        for another process's write lock share one busy timeout: one after the other, two full ones would
+        reach gunicorn's worker timeout."""
+        wait = self._busy_timeout_ms / 1000
+        deadline = time.monotonic() + wait
+        if not self._lock.acquire(timeout=wait):
+            raise sqlite3.OperationalError("database is locked")  # what SQLite says past its own wait
+        try:
+            db = self._connection()
+            db.execute(f"PRAGMA busy_timeout = {max(1, int((deadline - time.monotonic()) * 1000))}")
+            try:
+                with immediate(db):
+                    yield db
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        finally:
+            self._lock.release()
 
     @contextmanager
     def _connected(self) -> Iterator[sqlite3.Connection]:

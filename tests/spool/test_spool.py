@@ -367,6 +367,36 @@ def test_reseal_skips_rows_no_key_opens_and_reports_them(spool_path, sealer, cap
     assert [entry.submission_id for entry in spool.list_dead()] == ["sub-foreign"]
 
 
+def test_two_threads_waiting_for_the_write_lock_each_give_up_within_one_busy_timeout(spool_path, sealer):
+    """Another process holds the write lock; the delivery thread and a submission of one worker both want it.
+    The one that waits for the other thread first shares that thread's busy timeout rather than starting
+    a full one of its own: two in a row would reach gunicorn's worker timeout, and the person gets nothing."""
+    busy_ms = 2000
+    spool = Spool(spool_path, sealer, busy_timeout_ms=busy_ms)
+    holder = sqlite3.connect(spool_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    given_up: list[float] = []
+    started = time.monotonic()
+
+    def accept(number: int) -> None:
+        with pytest.raises(SpoolUnavailable):
+            spool.accept(f"sub-{number}", [outgoing("locked", number)])
+        given_up.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=accept, args=(number,)) for number in (1, 2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(3 * busy_ms / 1000)
+    finally:
+        holder.rollback()
+        holder.close()
+    print(f"\ngave up after {[round(seconds, 2) for seconds in sorted(given_up)]} s (busy timeout {busy_ms} ms)")
+    assert len(given_up) == 2
+    assert max(given_up) < 1.75 * busy_ms / 1000  # one busy timeout and slack; two in a row took 4 s
+
+
 @pytest.mark.parametrize("start_wait_ms, opens", [(None, True), (100, False)])
 def test_a_starting_worker_waits_for_another_process_holding_the_file(spool_path, sealer, start_wait_ms, opens):
     """Three workers starting at once on a busy machine, or one rewriting an older spool file once: the
