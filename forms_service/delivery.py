@@ -20,7 +20,7 @@ from flask import Flask
 from . import extensions
 from .erasure import Eraser
 from .outgoing import ACKNOWLEDGEMENT
-from .relay import ActionRequired, PermanentRelayError, RecipientsRefused, Relay, RelayError
+from .relay import ActionRequired, PermanentRelayError, RecipientsRefused, Relay, RelayError, verified_context
 from .spool import Claimed, Spool
 from .traffic import Traffic
 
@@ -199,7 +199,7 @@ def init_delivery(app: Flask, spool: Spool) -> Deliverer:
     """Register the spool and a (not yet started) Deliverer on the app (extensions.py); the lease is by
     default ten times FORMS_MAIL_TIMEOUT, since half of it must outlast one send (several SMTP commands)."""
     lease = app.config["SPOOL_LEASE_SECONDS"] or 10 * app.config["MAIL_TIMEOUT"]
-    deliverer = Deliverer(spool, partial(Relay, app), lease_seconds=lease)
+    deliverer = Deliverer(spool, partial(Relay, app, verified_context(app.config)), lease_seconds=lease)
     app.extensions[extensions.SPOOL] = spool
     app.extensions[extensions.DELIVERER] = deliverer
     return deliverer

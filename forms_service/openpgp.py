@@ -163,7 +163,7 @@ class Keyring:
         return encrypt(b"probe", self.usable())
 
 
-def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None = None) -> Keyring:
+def load_recipients(setting: str | Sequence[str]) -> Keyring:
     """Parse and vet FORMS_PGP_KEYS; raises KeyRefused naming the first key that can never be used. An expired
     key is kept, for the Keyring to leave out at each use, so the operator commands still run with it (the
     service's own start-up refuses it: startup.py); one expiring soon is logged."""
@@ -173,7 +173,7 @@ def load_recipients(setting: str | Sequence[str], now: datetime.datetime | None 
         raise KeyRefused("is an empty list: leave it unset to rely on the symmetric spool key alone")
     if not shutil.which(GPG[0]):  # nothing is accepted without it, and no key could be vetted
         raise KeyRefused("needs GnuPG's gpg, which is not installed (Debian: apt-get install gnupg)")
-    now = now or _utcnow()
+    now = _utcnow()
     for cert in certs:
         reason = refusal(cert, now)
         if reason:

@@ -4,9 +4,8 @@ imports this module (every gunicorn worker) also runs one background thread deli
 
 from forms_service.delivery import start_delivery
 from forms_service.memory import give_back_large_buffers
-from forms_service.startup import forbid_core_dumps, load_app
+from forms_service.startup import load_app
 
-forbid_core_dumps()  # gunicorn's master did, unless started without forms_service.startup
 give_back_large_buffers()
 app = load_app()
 start_delivery(app)

@@ -4,7 +4,7 @@ that none lacks one), and a layout this release does not know refused with one l
 from __future__ import annotations
 
 import sqlite3
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -96,11 +96,9 @@ def test_a_file_of_an_older_layout_ends_as_a_new_one(tmp_path, layout):
 def test_a_spool_of_layout_1_opens_as_this_layout_keeps_every_message_and_delivers(app, tmp_path, smtp_server):
     key, spool_path = Fernet.generate_key(), tmp_path / "old" / "spool.sqlite3"
     layout_1(spool_path, key)
-    workers = [threading.Thread(target=Spool, args=(spool_path, Sealer([key]))) for _ in range(3)]
-    for worker in workers:  # three workers starting at once migrate it once
-        worker.start()
-    for worker in workers:
-        worker.join()
+    with ThreadPoolExecutor(3) as workers:  # three workers starting at once migrate it once, all opening it
+        for started in [workers.submit(Spool, spool_path, Sealer([key])) for _ in range(3)]:
+            started.result()
     assert schema(spool_path) == schema(new_file(tmp_path))
     with sqlite3.connect(spool_path) as db:
         kept = db.execute(
