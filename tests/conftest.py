@@ -5,6 +5,7 @@ Each fixture says what it yields in its docstring.
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -130,8 +131,10 @@ class KeptContexts:
     starts, compiles the site's scripts again and settles). A new page is still a new tab: its own
     sessionStorage, listeners, routes and network conditions.
 
-    Service workers are blocked in them: what a page does must not depend on which tests ran before it
-    in the same context (the offline worker has tests of its own, in contexts of their own).
+    What a page does must not depend on which tests ran before it in the same context: what the context
+    keeps for a site is cleared as a page is handed out (cookies, localStorage, where Material keeps the
+    reader's palette), and service workers are blocked (the offline worker has tests of its own, in
+    contexts of their own).
     """
 
     def __init__(self, browser):
@@ -141,12 +144,16 @@ class KeptContexts:
     def new_page(self, site_url: str, **options):
         """A new page in the kept context with these options (Playwright's new_context arguments), which
         keeps a page open on site_url."""
-        key = (site_url, tuple(sorted(options.items())))
+        key = json.dumps([site_url, options], sort_keys=True)
         if key not in self.kept:
             context = self.browser.new_context(service_workers="block", **options)
-            context.new_page().goto(site_url + "robots.txt")
-            self.kept[key] = context
-        return self.kept[key].new_page()
+            kept = context.new_page()
+            kept.goto(site_url + "robots.txt")
+            self.kept[key] = kept
+        kept = self.kept[key]
+        kept.context.clear_cookies()
+        kept.evaluate("localStorage.clear()")
+        return kept.context.new_page()
 
 
 @pytest.fixture(scope="session")
@@ -154,5 +161,20 @@ def kept_contexts(browser) -> KeptContexts:
     """KeptContexts of the session's browser."""
     kept = KeptContexts(browser)
     yield kept
-    for context in kept.kept.values():
-        context.close()
+    for page in kept.kept.values():
+        page.context.close()
+
+
+@pytest.fixture
+def kept_page(kept_contexts):
+    """kept_page(site_url, **options) -> a new page in a kept context (KeptContexts), closed after the test
+    whatever its outcome."""
+    pages = []
+
+    def open_(site_url: str, **options):
+        pages.append(kept_contexts.new_page(site_url, **options))
+        return pages[-1]
+
+    yield open_
+    for page in pages:
+        page.close()

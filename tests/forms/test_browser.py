@@ -40,17 +40,16 @@ def document(data: bytes, name: str = "CV Amina.pdf", mime: str = "application/p
 
 
 @pytest.fixture
-def open_form(kept_contexts, origin, forms_app):
+def open_form(kept_page, origin, forms_app):
     """open_form(name, lang, javascript=True, locale=None) -> a new page showing that form (locale: the
     browser's own language, its Accept-Language).
 
     Fails the test if a page breaks the Content-Security-Policy or throws.
     """
-    pages, problems = [], []
+    problems = []
 
     def open_(name: str, lang: str, javascript: bool = True, locale: str | None = None):
-        page = kept_contexts.new_page(origin.url, java_script_enabled=javascript, locale=locale)
-        pages.append(page)
+        page = kept_page(origin.url, java_script_enabled=javascript, locale=locale)
         page.on(
             "console",
             lambda message: (
@@ -62,8 +61,6 @@ def open_form(kept_contexts, origin, forms_app):
         return page
 
     yield open_
-    for page in pages:
-        page.close()
     assert problems == []
 
 

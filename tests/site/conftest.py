@@ -45,8 +45,6 @@ def site(tmp_path_factory) -> ServedSite:
 
 
 @pytest.fixture
-def page(kept_contexts, site):
+def page(kept_page, site):
     """A new page for one test, in a context kept for the site (tests/conftest.py, KeptContexts)."""
-    page = kept_contexts.new_page(site.url)
-    yield page
-    page.close()
+    return kept_page(site.url)

@@ -83,8 +83,8 @@ def test_language_selector_switches_to_the_twin_page(site, page, lang):
     assert page.locator("html").get_attribute("lang") == other
 
 
-def test_content_and_navigation_readable_without_javascript(site, kept_contexts):
-    page = kept_contexts.new_page(site.url, java_script_enabled=False)
+def test_content_and_navigation_readable_without_javascript(site, kept_page):
+    page = kept_page(site.url, java_script_enabled=False)
     page.goto(site.url + "en/index.html")
     assert page.locator("h1").first.is_visible()
     nav = page.locator("nav.md-nav--primary a.md-nav__link[href$='peer-support.html']").first
@@ -92,4 +92,3 @@ def test_content_and_navigation_readable_without_javascript(site, kept_contexts)
     page.goto(site.url + "en/" + href.lstrip("./"))
     assert page.locator("article h1").is_visible()
     assert page.locator("article p").first.is_visible()
-    page.close()

@@ -110,9 +110,9 @@ def footer_and_navigation(page) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", FOLDERS)
-def test_without_scripts_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, kept_contexts, lang):
+def test_without_scripts_no_page_scrolls_sideways_and_every_footer_gives_the_crisis_numbers(site, kept_page, lang):
     """The same with scripts, once they wake: tests/deploy/test_browser.py's sweep of every page."""
-    page = kept_contexts.new_page(site.url, java_script_enabled=False)
+    page = kept_page(site.url, java_script_enabled=False)
     problems: dict[str, list[str]] = {}
     for path in pages_of(site, lang):
         page.set_viewport_size(PHONE)
@@ -120,7 +120,6 @@ def test_without_scripts_no_page_scrolls_sideways_and_every_footer_gives_the_cri
         found = sideways(page, "without scripts") + footer_and_navigation(page)
         if found:
             problems[path] = found
-    page.close()
     assert problems == {}
 
 
@@ -129,10 +128,10 @@ NAVIGATION = sorted(html_name(page) for entry in mkdocs_config()["nav"] for page
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
-def test_help_is_in_the_first_phone_screen(site, kept_contexts, javascript):
+def test_help_is_in_the_first_phone_screen(site, kept_page, javascript):
     """On the home, a number to tap and the way to the whole crisis guidance; on the support page, 143
     and the way to the form; on a small phone too, in every language, with scripts and without."""
-    page = kept_contexts.new_page(site.url, java_script_enabled=javascript)
+    page = kept_page(site.url, java_script_enabled=javascript)
     missing = []
     for lang, screen in ((lang, screen) for lang in FOLDERS for screen in (PHONE, SMALL_PHONE)):
         where = f"{lang} {screen['width']}x{screen['height']}"
@@ -165,7 +164,6 @@ def test_help_is_in_the_first_phone_screen(site, kept_contexts, javascript):
     page.locator("article a.md-button[href='#ask']").click()
     page.wait_for_url("**#ask")
     assert page.locator("form.cch-form").bounding_box()["y"] < PHONE["height"]
-    page.close()
 
 
 @pytest.mark.parametrize("lang", FOLDERS)
