@@ -53,21 +53,22 @@ def is_operator(authorization: str | None, token: str | None) -> bool:
 
 class PublicHealth:
     """This process's public answer: the last probe's problem (None: healthy), proved again once
-    `every` seconds old (two threads of a threaded server may both prove it: harmless)."""
+    `every` seconds old (two threads of a threaded server may both prove it: harmless). `clock`: tests
+    give one they move themselves."""
 
-    def __init__(self, every: float = PUBLIC_PROBE_SECONDS):
-        self.every = every
+    def __init__(self, every: float = PUBLIC_PROBE_SECONDS, clock=time.monotonic):
+        self.every, self.clock = every, clock
         self._problem, self._proved = None, -float("inf")
 
     def problem(self, prove) -> str | None:
         """The last problem, or `prove()`'s when it is too old."""
-        if time.monotonic() - self._proved >= self.every:
+        if self.clock() - self._proved >= self.every:
             self.record(prove())
         return self._problem
 
     def record(self, problem: str | None) -> None:
         """What a fresh probe, or a failed submission, just showed."""
-        self._problem, self._proved = problem, time.monotonic()
+        self._problem, self._proved = problem, self.clock()
 
 
 def submission_failed(app: Flask) -> None:
