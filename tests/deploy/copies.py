@@ -46,6 +46,23 @@ def copy_project(project: Path) -> Path:
     return project
 
 
+def copy_checkout(target: Path) -> Path:
+    """This checkout's files as they are on disk (changes not yet committed included, what git ignores
+    left out) copied into `target`: what a clone of it holds."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for relative in filter(None, listed.split("\0")):
+        source = PROJECT / relative
+        if source.is_file():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / relative)
+    return target
+
+
 def build_extended_copy(
     project: Path, site_url: str, *additions: Callable[[Path], None]
 ) -> subprocess.CompletedProcess:

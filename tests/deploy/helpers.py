@@ -1,6 +1,11 @@
-"""What the deploy tests send."""
+"""What the deploy tests send, and the stand-in for systemctl they run the units with."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+# Does with the real unit files what systemd would: ExecStart, the readiness probe, Restart= (see its docstring).
+FAKE_SYSTEMCTL = Path(__file__).with_name("fake_systemctl.py")
 
 
 def multipart(form: dict) -> dict:

@@ -27,11 +27,11 @@ from cryptography.fernet import Fernet
 from harness.gunicorn import PROJECT, Gunicorn, service_environment
 from harness.nginx import NGINX
 from harness.settings import JSON, SITE, service_settings, support_form
+from tests.deploy.helpers import FAKE_SYSTEMCTL
 from tests.deploy.test_retire import spool
 from tests.spool.conftest import gpg
 
 GUIDE = PROJECT / "deploy" / "README.md"
-FAKE_SYSTEMCTL = Path(__file__).with_name("fake_systemctl.py")
 ENV_EXAMPLE = PROJECT / "deploy" / ".env.example"
 MARK = "Not testable here:"
 HEADING = re.compile(r"^#{1,6} ")

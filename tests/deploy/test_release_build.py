@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.gunicorn import PROJECT
+from tests.deploy.copies import copy_checkout
 
 RELEASE = PROJECT / "deploy" / "release"
 SERVICE_USER = "nobody"  # stands in for cocreatehumanity-forms, which does not exist here
@@ -38,18 +39,7 @@ def other_python_bin(tmp_path: Path) -> Path:
 def clone_of_the_checkout(tmp_path: Path) -> Path:
     """A git repository whose HEAD is this checkout's files as they are on disk (changes not yet committed
     included), as /srv/cocreatehumanity/repo holds a clone."""
-    repo = tmp_path / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJECT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for relative in filter(None, files.split("\0")):
-        source = PROJECT / relative
-        if source.is_file():
-            (repo / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / relative)
+    repo = copy_checkout(tmp_path / "repo")
     git = ["git", "-C", str(repo), "-c", "user.name=Operator", "-c", "user.email=operator@example.org"]
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "release"]):
         subprocess.run([*git, *command], check=True, capture_output=True)

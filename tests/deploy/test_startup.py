@@ -26,10 +26,9 @@ from forms_service.startup import APP_LOAD_ERROR, HOST_FAULT
 from harness.gunicorn import GUNICORN, PROJECT, Gunicorn, flask_command, service_environment
 from harness.settings import service_settings
 from harness.smtp_sink import free_port
+from tests.deploy.helpers import FAKE_SYSTEMCTL
 from tests.deploy.test_guide import start_up
 from tests.service.helpers import wait_until
-
-FAKE_SYSTEMCTL = Path(__file__).with_name("fake_systemctl.py")
 
 README = PROJECT / "README.md"
 UNIT = PROJECT / "deploy" / "systemd" / "cocreatehumanity-forms@.service"

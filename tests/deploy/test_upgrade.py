@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -32,11 +31,12 @@ from cryptography.fernet import Fernet
 from harness.nginx import NGINX, PROJECT, LocalNginx
 from harness.settings import JSON, service_settings, support_form
 from harness.smtp_sink import free_port
+from tests.deploy.copies import copy_checkout
+from tests.deploy.helpers import FAKE_SYSTEMCTL
 from tests.service.helpers import wait_until
 
 RELEASE = PROJECT / "deploy" / "release"
 DRAINING = "waiting for nginx's workers from before the reload"
-FAKE_SYSTEMCTL = Path(__file__).with_name("fake_systemctl.py")
 UNIT = "cocreatehumanity-forms"
 CLIENTS = 3
 PACE_SECONDS = 0.4  # between two posts of one client: a few submissions a second in all
@@ -45,22 +45,7 @@ DELIVERY_TIMEOUT = 120  # a message leased by a stopped instance waits for its l
 
 def make_release(root: Path, name: str) -> Path:
     """A release as `deploy/release build` leaves it: the project's files, .venv, site/, REVISION."""
-    release = root / "releases" / name
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=PROJECT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for relative in filter(None, files):
-        source = PROJECT / relative
-        if source.is_file():
-            (release / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, release / relative)
+    release = copy_checkout(root / "releases" / name)
     (release / ".venv").symlink_to(Path(sys.executable).parents[1])
     (release / "site").mkdir()
     (release / "site" / "index.html").write_text(f"<!doctype html><title>{name}</title><p>release {name}</p>\n")
