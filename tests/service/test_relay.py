@@ -14,6 +14,7 @@ from forms_service.relay import (
     RecipientsRefused,
     Relay,
     TemporaryRelayError,
+    _speaks_tls_at_once,
 )
 from harness.smtp_sink import DROP
 from tests.service.helpers import refuse_recipients
@@ -85,9 +86,14 @@ def test_implicit_tls_against_a_plain_port_is_told(make_app, smtp_server):
     assert smtp_server.messages == []
 
 
-def test_a_slow_greeting_is_waited_for(make_app, smtp_server, monkeypatch):
+def test_a_slow_greeting_is_waited_for(make_app, smtp_server, smtp_sink_factory, monkeypatch):
     """A plain server silent past the greeting wait is asked for TLS on a connection of its own, answers
-    with its greeting, and is then used as usual."""
+    with its greeting, and is then used as usual. The probe tells it from a server speaking TLS at once."""
+    tls = smtp_sink_factory(mode="ssl")
+    assert [_speaks_tls_at_once("127.0.0.1", sink.mail_config()["MAIL_PORT"], 5) for sink in (smtp_server, tls)] == [
+        False,
+        True,
+    ]
     monkeypatch.setattr("forms_service.relay.GREETING_WAIT", 0.0)
     send_all(make_app(), [mail()])
     assert len(smtp_server.messages) == 1
