@@ -68,7 +68,9 @@ def test_support_requests_get_in_while_six_clients_send_a_slow_pdf(deployed, doc
         helped = paced(lambda: ask_for_help(deployed), 1.0, LOAD_SECONDS)
     print(f"\nsix clients sending {document}: support requests {helped}; the uploads got {flood}")
     assert helped.statuses == [202] * LOAD_SECONDS
-    assert flood.statuses[400] > 0  # the files reached the check, and were refused as damaged
+    # The files reached the check: refused as damaged, or told busy while another was checked (one slot,
+    # 0.6 s of CPU per file of links: on a loaded machine none may end within the 5 s).
+    assert sum(flood.statuses.values()) > 0 and set(flood.statuses) <= {400, 503}, flood
 
 
 def test_support_requests_get_in_during_a_healthz_flood(deployed):
