@@ -15,16 +15,26 @@ from werkzeug.serving import make_server
 from forms_service.delivery import start_delivery
 from forms_service.static_site import build_site
 from harness.nginx import LocalNginx
-from harness.smtp_sink import free_port
 
 
 @dataclass
 class Deployed:
-    """nginx serving the site built for its address, with /forms going to `forms_port`."""
+    """nginx serving the site built for its address, with /forms going to `forms_port`.
+
+    `held`: the forms port, bound for the whole run and never listened on, so that no other server of the
+    run is given it (a port looked up free and left so once was: nginx then reached another test's
+    gunicorn). Whatever serves /forms binds it beside (SO_REUSEADDR); with nothing there, a connection is
+    refused, as with no service at all.
+    """
 
     nginx: LocalNginx
     site_dir: Path
     forms_port: int
+    held: socket.socket
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        self.held.close()
 
     @property
     def url(self) -> str:
@@ -46,12 +56,15 @@ class Deployed:
 def deploy(tmp_path_factory, name: str, **nginx_options) -> Deployed:
     """The project's site behind the deploy nginx snippet, built with nginx's loopback URL as site_url."""
     site_dir = tmp_path_factory.mktemp(f"{name}-site")
-    forms_port = free_port()
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port-0 bind never shares it
+    held.bind(("127.0.0.1", 0))
+    forms_port = held.getsockname()[1]
     nginx = LocalNginx(tmp_path_factory.mktemp(name), site_dir, forms_port=forms_port, **nginx_options)
     build = build_site(site_dir, nginx.url)
     assert build.returncode == 0, build.stderr
     nginx.start()
-    return Deployed(nginx, site_dir, forms_port)
+    return Deployed(nginx, site_dir, forms_port, held)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +72,7 @@ def deployed(tmp_path_factory) -> Deployed:
     """The site behind the deploy nginx, /forms to the port `forms_upstream` serves the service on."""
     site = deploy(tmp_path_factory, "nginx")
     yield site
-    site.nginx.stop()
+    site.stop()
 
 
 @pytest.fixture
@@ -139,7 +152,7 @@ def unavailable(tmp_path_factory) -> Deployed:
     """
     site = deploy(tmp_path_factory, "unavailable", read_timeout="3s")
     yield site
-    site.nginx.stop()
+    site.stop()
 
 
 @pytest.fixture
